@@ -1,0 +1,37 @@
+"""Input validation shared by the ops: clear errors that name the op and the shapes."""
+
+import numpy as np
+
+
+def require_float(op, name, a):
+    """Raise ValueError unless array ``a`` holds floating-point numbers."""
+    if not np.issubdtype(a.dtype, np.floating):
+        raise ValueError(f"{op}: expected a floating-point array for {name}, got dtype {a.dtype} "
+                         f"(shape {tuple(a.shape)}); convert it with .astype(np.float32)")
+
+
+def require_ndim(op, name, a, ndim, layout=""):
+    """Raise ValueError unless array ``a`` has ``ndim`` dimensions."""
+    if a.ndim != ndim:
+        hint = f" {layout}" if layout else ""
+        raise ValueError(f"{op}: expected a {ndim}-d{hint} array for {name}, got shape "
+                         f"{tuple(a.shape)}")
+
+
+def broadcast_shape(op, *shapes):
+    """The broadcast of ``shapes``, or a ValueError naming the op and the shapes."""
+    try:
+        return np.broadcast_shapes(*shapes)
+    except ValueError:
+        listed = " and ".join(str(tuple(s)) for s in shapes)
+        raise ValueError(f"{op}: shapes {listed} cannot be broadcast together") from None
+
+
+def pair(value, name="value"):
+    """(a, b) from an int or a pair: kernel sizes, strides, paddings, dilations."""
+    if isinstance(value, (int, np.integer)):
+        return int(value), int(value)
+    value = tuple(int(v) for v in value)
+    if len(value) != 2:
+        raise ValueError(f"{name} must be an int or a pair of ints, got {value}")
+    return value

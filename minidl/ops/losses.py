@@ -1,0 +1,145 @@
+"""Loss functions with DL4J's scoring convention.
+
+DL4J scores a minibatch as the per-example loss, summed over the output units, averaged over the
+examples. So the loss of a batch of N is ``sum(per_unit_loss) / N``, and MSE/MAE additionally
+divide by the number of outputs (DL4J's LossMSE is LossL2 / nOut). Each loss takes the
+*activated* network output and the labels, both [batch, n_out].
+
+``softmax_cross_entropy`` fuses softmax with the multi-class cross-entropy (DL4J's MCXENT and
+NEGATIVELOGLIKELIHOOD, which are the same loss): the gradient w.r.t. the logits is simply
+(softmax(z) - labels) / N, which is exact and never divides by a tiny probability.
+"""
+
+from minidl.autograd import Function
+from minidl.backend import get_array_module
+from minidl.ops._checks import require_float
+
+# Probabilities are clipped away from 0 and 1 before a log, as DL4J does, so that a confident
+# wrong answer gives a large finite loss rather than inf.
+CLIP_EPS = 1e-10
+
+
+def _check_pair(op, output, labels):
+    require_float(op, "the output", output)
+    require_float(op, "the labels", labels)
+    if output.shape != labels.shape:
+        raise ValueError(f"{op}: labels of shape {tuple(labels.shape)} do not match the output of "
+                         f"shape {tuple(output.shape)}")
+
+
+class _Loss(Function):
+    op = "loss"
+
+    def forward(self, output, labels):
+        _check_pair(self.op, output, labels)
+        self.output, self.labels = output, labels
+        self.n = output.shape[0]
+        value = self.per_unit(output, labels).sum() / self.n
+        return get_array_module(output).asarray(value, dtype=output.dtype)
+
+    def backward(self, gy):
+        return gy * self.d_per_unit(self.output, self.labels) / self.n, None
+
+
+class MeanSquaredError(_Loss):
+    op = "mse"
+
+    def per_unit(self, o, y):
+        return (o - y) ** 2 / o[0].size
+
+    def d_per_unit(self, o, y):
+        return 2 * (o - y) / o[0].size
+
+
+class MeanAbsoluteError(_Loss):
+    op = "mae"
+
+    def per_unit(self, o, y):
+        return abs(o - y) / o[0].size
+
+    def d_per_unit(self, o, y):
+        return get_array_module(o).sign(o - y) / o[0].size
+
+
+class SquaredError(_Loss):
+    """DL4J's L2 loss: the sum of squared errors (no division by n_out)."""
+
+    op = "l2"
+
+    def per_unit(self, o, y):
+        return (o - y) ** 2
+
+    def d_per_unit(self, o, y):
+        return 2 * (o - y)
+
+
+class BinaryCrossEntropy(_Loss):
+    """DL4J's XENT: -[y log p + (1 - y) log(1 - p)] for sigmoid outputs p."""
+
+    op = "binary_cross_entropy"
+
+    def per_unit(self, p, y):
+        xp = get_array_module(p)
+        p = xp.clip(p, CLIP_EPS, 1 - CLIP_EPS)
+        return -(y * xp.log(p) + (1 - y) * xp.log(1 - p))
+
+    def d_per_unit(self, p, y):
+        p = get_array_module(p).clip(p, CLIP_EPS, 1 - CLIP_EPS)
+        return (p - y) / (p * (1 - p))
+
+
+class CrossEntropy(_Loss):
+    """DL4J's MCXENT / NEGATIVELOGLIKELIHOOD on probabilities p: -sum(y log p)."""
+
+    op = "cross_entropy"
+
+    def per_unit(self, p, y):
+        xp = get_array_module(p)
+        return -y * xp.log(xp.clip(p, CLIP_EPS, 1.0))
+
+    def d_per_unit(self, p, y):
+        return -y / get_array_module(p).clip(p, CLIP_EPS, 1.0)
+
+
+class SoftmaxCrossEntropy(Function):
+    """Cross-entropy of softmax(logits) against one-hot (or soft) labels, fused and stable."""
+
+    def forward(self, logits, labels):
+        _check_pair("softmax_cross_entropy", logits, labels)
+        xp = get_array_module(logits)
+        shifted = logits - logits.max(axis=1, keepdims=True)
+        log_z = xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
+        log_p = shifted - log_z
+        self.p, self.labels = xp.exp(log_p), labels
+        return xp.asarray(-(labels * log_p).sum() / logits.shape[0], dtype=logits.dtype)
+
+    def backward(self, gy):
+        # d/dz of -sum(y log softmax(z)) is softmax(z) * sum(y) - y; with rows of y summing to 1
+        # (one-hot or a distribution) that is p - y.
+        y = self.labels
+        gx = (self.p * y.sum(axis=1, keepdims=True) - y) / self.p.shape[0]
+        return gy * gx, None
+
+
+def mse(output, labels):
+    return MeanSquaredError()(output, labels)
+
+
+def mae(output, labels):
+    return MeanAbsoluteError()(output, labels)
+
+
+def l2(output, labels):
+    return SquaredError()(output, labels)
+
+
+def binary_cross_entropy(output, labels):
+    return BinaryCrossEntropy()(output, labels)
+
+
+def cross_entropy(probabilities, labels):
+    return CrossEntropy()(probabilities, labels)
+
+
+def softmax_cross_entropy(logits, labels):
+    return SoftmaxCrossEntropy()(logits, labels)

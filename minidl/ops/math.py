@@ -1,0 +1,368 @@
+"""Elementary differentiable ops: arithmetic with broadcasting, matmul, reductions, reshapes.
+
+Broadcasting is the one subtle part of their backward passes: if ``x`` of shape (3, 1) was
+broadcast to (3, 4) in the forward, the four columns each received a copy of x, so the gradient
+w.r.t. x is the sum of the four column gradients. ``sum_to`` does exactly that reduction.
+"""
+
+import numpy as np
+
+from minidl.autograd import Function, Tensor, as_tensor
+from minidl.backend import get_array_module
+from minidl.ops._checks import broadcast_shape, require_float
+
+
+def sum_to(gx, shape):
+    """Sum ``gx`` over the axes along which an array of ``shape`` was broadcast to ``gx.shape``."""
+    if gx.shape == tuple(shape):
+        return gx
+    lead = gx.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, n in enumerate(shape) if n == 1 and gx.shape[lead + i] != 1)
+    y = gx.sum(axis=axes, keepdims=True)
+    return y.reshape(shape) if lead else y
+
+
+def _lift(value, like):
+    """A Tensor for ``value``; a Python scalar takes the dtype of ``like`` so float32 stays float32."""
+    if isinstance(value, Tensor):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        xp = get_array_module(like)
+        return Tensor(xp.asarray(value, dtype=like.dtype))
+    return Tensor(value)
+
+
+def _binary(fn_class, a, b):
+    a_is_tensor = isinstance(a, Tensor)
+    like = a if a_is_tensor else b
+    like = like.data if isinstance(like, Tensor) else np.asarray(like)
+    return fn_class()(_lift(a, like), _lift(b, like))
+
+
+class _Binary(Function):
+    op = "binary op"
+
+    def forward(self, a, b):
+        broadcast_shape(self.op, a.shape, b.shape)
+        self.a_shape, self.b_shape = a.shape, b.shape
+        return self.compute(a, b)
+
+    def reduce(self, ga, gb):
+        return (sum_to(ga, self.a_shape) if ga is not None else None,
+                sum_to(gb, self.b_shape) if gb is not None else None)
+
+
+class Add(_Binary):
+    op = "add"
+
+    def compute(self, a, b):
+        return a + b
+
+    def backward(self, gy):
+        return self.reduce(gy, gy)
+
+
+class Sub(_Binary):
+    op = "sub"
+
+    def compute(self, a, b):
+        return a - b
+
+    def backward(self, gy):
+        return self.reduce(gy, -gy)
+
+
+class Mul(_Binary):
+    op = "mul"
+
+    def compute(self, a, b):
+        self.a, self.b = a, b
+        return a * b
+
+    def backward(self, gy):
+        need_a, need_b = self.needs_input_grad
+        return self.reduce(gy * self.b if need_a else None, gy * self.a if need_b else None)
+
+
+class Div(_Binary):
+    op = "div"
+
+    def compute(self, a, b):
+        self.a, self.b = a, b
+        return a / b
+
+    def backward(self, gy):
+        need_a, need_b = self.needs_input_grad
+        ga = gy / self.b if need_a else None
+        gb = -gy * self.a / (self.b * self.b) if need_b else None
+        return self.reduce(ga, gb)
+
+
+class Neg(Function):
+    def forward(self, x):
+        return -x
+
+    def backward(self, gy):
+        return -gy
+
+
+class Power(Function):
+    """x ** c for a constant exponent c."""
+
+    def __init__(self, exponent):
+        self.exponent = exponent
+
+    def forward(self, x):
+        self.x = x
+        return x ** self.exponent
+
+    def backward(self, gy):
+        c = self.exponent
+        return gy * c * self.x ** (c - 1)
+
+
+class Exp(Function):
+    def forward(self, x):
+        xp = get_array_module(x)
+        self.y = xp.exp(x)
+        return self.y
+
+    def backward(self, gy):
+        return gy * self.y
+
+
+class Log(Function):
+    def forward(self, x):
+        xp = get_array_module(x)
+        self.x = x
+        return xp.log(x)
+
+    def backward(self, gy):
+        return gy / self.x
+
+
+class MatMul(Function):
+    """a @ b for 2-d a [m, k] and b [k, n] (batched leading dimensions allowed)."""
+
+    def forward(self, a, b):
+        require_float("matmul", "a", a)
+        require_float("matmul", "b", b)
+        if a.ndim < 2 or b.ndim < 2 or a.shape[-1] != b.shape[-2]:
+            raise ValueError(f"matmul: shapes {tuple(a.shape)} and {tuple(b.shape)} do not align "
+                             f"(a's last dimension must equal b's second-to-last)")
+        self.a, self.b = a, b
+        return a @ b
+
+    def backward(self, gy):
+        need_a, need_b = self.needs_input_grad
+        ga = gy @ self.b.swapaxes(-1, -2) if need_a else None
+        gb = self.a.swapaxes(-1, -2) @ gy if need_b else None
+        if ga is not None:
+            ga = sum_to(ga, self.a.shape)
+        if gb is not None:
+            gb = sum_to(gb, self.b.shape)
+        return ga, gb
+
+
+class Sum(Function):
+    def __init__(self, axis=None, keepdims=False):
+        self.axis, self.keepdims = axis, keepdims
+
+    def forward(self, x):
+        self.x_shape = x.shape
+        return x.sum(axis=self.axis, keepdims=self.keepdims)
+
+    def backward(self, gy):
+        xp = get_array_module(gy)
+        if not self.keepdims and self.axis is not None:
+            axes = (self.axis,) if isinstance(self.axis, int) else self.axis
+            axes = sorted(a % len(self.x_shape) for a in axes)
+            for a in axes:
+                gy = xp.expand_dims(gy, a)
+        return xp.broadcast_to(gy, self.x_shape).copy()
+
+
+class Max(Function):
+    """Maximum over axes; the gradient goes to the (first) position of the maximum."""
+
+    def __init__(self, axis=None, keepdims=False):
+        self.axis, self.keepdims = axis, keepdims
+
+    def forward(self, x):
+        self.x = x
+        self.y = x.max(axis=self.axis, keepdims=True)
+        return self.y if self.keepdims else self.y.squeeze(axis=self.axis)
+
+    def backward(self, gy):
+        xp = get_array_module(gy)
+        mask = self.x == self.y
+        # Ties: split evenly would differ from DL4J/torch; keep only the first maximum.
+        first = xp.cumsum(mask, axis=self.axis) == 1 if isinstance(self.axis, int) else mask
+        mask = mask & first
+        gy = gy.reshape(self.y.shape)
+        return mask * gy
+
+
+class Reshape(Function):
+    def __init__(self, shape):
+        self.shape = shape
+
+    def forward(self, x):
+        self.x_shape = x.shape
+        try:
+            return x.reshape(self.shape)
+        except ValueError:
+            raise ValueError(f"reshape: cannot reshape an array of shape {tuple(x.shape)} "
+                             f"({x.size} elements) into {self.shape}") from None
+
+    def backward(self, gy):
+        return gy.reshape(self.x_shape)
+
+
+class Transpose(Function):
+    def __init__(self, axes=None):
+        self.axes = axes
+
+    def forward(self, x):
+        return x.transpose(self.axes)
+
+    def backward(self, gy):
+        if self.axes is None:
+            return gy.transpose()
+        return gy.transpose(np.argsort(self.axes))
+
+
+class BroadcastTo(Function):
+    def __init__(self, shape):
+        self.shape = tuple(shape)
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        broadcast_shape("broadcast_to", x.shape, self.shape)
+        self.x_shape = x.shape
+        return xp.broadcast_to(x, self.shape)
+
+    def backward(self, gy):
+        return sum_to(gy, self.x_shape)
+
+
+class GetItem(Function):
+    def __init__(self, index):
+        self.index = index
+
+    def forward(self, x):
+        self.x_shape, self.x_dtype = x.shape, x.dtype
+        return x[self.index]
+
+    def backward(self, gy):
+        xp = get_array_module(gy)
+        gx = xp.zeros(self.x_shape, dtype=gy.dtype)
+        xp.add.at(gx, self.index, gy)
+        return gx
+
+
+class Concat(Function):
+    """Concatenate along an axis (DL4J's MergeVertex uses axis 1: channels or features)."""
+
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, *xs):
+        xp = get_array_module(*xs)
+        self.sizes = [x.shape[self.axis] for x in xs]
+        try:
+            return xp.concatenate(xs, axis=self.axis)
+        except ValueError:
+            shapes = ", ".join(str(tuple(x.shape)) for x in xs)
+            raise ValueError(f"concat: shapes {shapes} differ outside axis {self.axis}") from None
+
+    def backward(self, gy):
+        xp = get_array_module(gy)
+        bounds = np.cumsum(self.sizes)[:-1]
+        return tuple(xp.split(gy, bounds, axis=self.axis))
+
+
+# -- functional forms: what the rest of the engine calls --------------------------------------
+
+def add(a, b):
+    return _binary(Add, a, b)
+
+
+def sub(a, b):
+    return _binary(Sub, a, b)
+
+
+def mul(a, b):
+    return _binary(Mul, a, b)
+
+
+def div(a, b):
+    return _binary(Div, a, b)
+
+
+def neg(x):
+    return Neg()(x)
+
+
+def power(x, exponent):
+    return Power(exponent)(x)
+
+
+def exp(x):
+    return Exp()(x)
+
+
+def log(x):
+    return Log()(x)
+
+
+def matmul(a, b):
+    return MatMul()(a, b)
+
+
+def sum(x, axis=None, keepdims=False):  # noqa: A001 - mirrors numpy's name
+    return Sum(axis, keepdims)(x)
+
+
+def mean(x, axis=None, keepdims=False):
+    x = as_tensor(x)
+    axes = range(x.ndim) if axis is None else ((axis,) if isinstance(axis, int) else axis)
+    count = int(np.prod([x.shape[a] for a in axes]))
+    return mul(sum(x, axis, keepdims), 1.0 / count)
+
+
+def max(x, axis=None, keepdims=False):  # noqa: A001
+    return Max(axis, keepdims)(x)
+
+
+def reshape(x, shape):
+    x = as_tensor(x)
+    if tuple(x.shape) == tuple(shape):
+        return x
+    return Reshape(tuple(shape))(x)
+
+
+def transpose(x, axes=None):
+    return Transpose(axes)(x)
+
+
+def broadcast_to(x, shape):
+    x = as_tensor(x)
+    if tuple(x.shape) == tuple(shape):
+        return x
+    return BroadcastTo(shape)(x)
+
+
+def get_item(x, index):
+    return GetItem(index)(x)
+
+
+def concat(xs, axis=1):
+    return Concat(axis)(*xs)
+
+
+def flatten(x):
+    """[N, ...] -> [N, prod(...)] in C order (for NCHW: channel, then row, then column)."""
+    x = as_tensor(x)
+    return reshape(x, (x.shape[0], int(np.prod(x.shape[1:]))))
