@@ -1,0 +1,47 @@
+"""DL4J's camelCase spelling for every snake_case method, by one rule instead of twins.
+
+Classes that users reach through DL4J code derive from ``Dl4jNames``. Asking one of them (or an
+instance) for a camelCase name it does not have, such as ``setFeatureExtractor`` or ``nOut``,
+looks up the snake_case name (``set_feature_extractor``, ``n_out``) instead. Python only calls
+``__getattr__`` for names that normal lookup cannot find, so the Pythonic names cost nothing.
+"""
+
+import re
+
+_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+
+
+def snake_case(name):
+    """``setFeatureExtractor`` -> ``set_feature_extractor``; ``nOut`` -> ``n_out``; ``l2Bias`` -> ``l2_bias``."""
+    return _BOUNDARY.sub("_", name).lower()
+
+
+def camel_case(name):
+    """``set_feature_extractor`` -> ``setFeatureExtractor`` (the inverse, for docs and listings)."""
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def _lookup(owner, name, getter):
+    snake = snake_case(name)
+    if name.startswith("_") or name == snake:
+        raise AttributeError(f"{owner!r} object has no attribute {name!r}")
+    try:
+        return getter(snake)
+    except AttributeError:
+        raise AttributeError(f"{owner!r} object has no attribute {name!r} "
+                             f"(nor its snake_case form {snake!r})") from None
+
+
+class _Dl4jNamesMeta(type):
+    def __getattr__(cls, name):  # class-level: ModelSerializer.writeModel, ...
+        return _lookup(cls.__name__, name, lambda snake: type.__getattribute__(cls, snake))
+
+
+class Dl4jNames(metaclass=_Dl4jNamesMeta):
+    """Mixin: camelCase attribute names resolve to their snake_case twins (see module docstring)."""
+
+    __slots__ = ()
+
+    def __getattr__(self, name):
+        return _lookup(type(self).__name__, name, lambda snake: object.__getattribute__(self, snake))
