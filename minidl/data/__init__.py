@@ -1,0 +1,3 @@
+"""Data: DataSet, iterators, normalizers, images and record readers."""
+
+from minidl.data.dataset import DataSet
