@@ -1,0 +1,33 @@
+"""Atomic file writes: write a temporary file beside the target, then ``os.replace`` it.
+
+A reader never sees a half-written file: either the old file (or none) or the complete new
+one. The temporary file lives in the target's folder so the rename stays on one filesystem
+(``os.replace`` is atomic only there).
+"""
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+
+@contextlib.contextmanager
+def atomic_write(path, mode="wb"):
+    """Open a temporary file for writing; on success it replaces ``path``, on error it vanishes.
+
+    >>> with atomic_write("weights.npz") as f:
+    ...     np.savez(f, W=W)
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, mode) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise

@@ -1,0 +1,94 @@
+"""A local HTTP server for download tests: no test touches the network.
+
+``local_http.add("/f.bin", data, errors=1, drop_after=100)`` serves ``data`` at ``/f.bin``; the
+first ``errors`` requests get a 500, the next ``drops`` requests (default 1 when ``drop_after`` is
+set) send only ``drop_after`` bytes of the body and hang up. Range requests are honoured.
+``local_http.log`` lists (path, Range header or None, status) per request.
+"""
+
+import http.server
+import threading
+
+import pytest
+
+
+class _Route:
+    def __init__(self, data, errors, drop_after, drops):
+        self.data, self.errors, self.drop_after = data, errors, drop_after
+        self.drops = drops if drop_after is not None else 0
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *args):  # keep test output quiet
+        pass
+
+    def do_GET(self):
+        server = self.server
+        route = server.routes.get(self.path)
+        range_header = self.headers.get("Range")
+        if route is None:
+            return self._status(404, range_header)
+        if route.errors > 0:
+            route.errors -= 1
+            return self._status(500, range_header)
+        start = int(range_header.split("=")[1].split("-")[0]) if range_header else 0
+        if start >= len(route.data) and range_header:
+            return self._status(416, range_header)
+        body = route.data[start:]
+        server.log.append((self.path, range_header, 206 if range_header else 200))
+        self.send_response(206 if range_header else 200)
+        self.send_header("Content-Length", str(len(body)))
+        if range_header:
+            self.send_header("Content-Range", f"bytes {start}-{len(route.data) - 1}/{len(route.data)}")
+        self.end_headers()
+        if route.drops > 0:
+            route.drops -= 1
+            self.wfile.write(body[:route.drop_after])  # then hang up mid-body
+            self.close_connection = True
+            return
+        self.wfile.write(body)
+
+    def _status(self, code, range_header):
+        self.server.log.append((self.path, range_header, code))
+        self.send_response(code)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+
+class LocalHttpServer:
+    def __init__(self):
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self.httpd.routes, self.httpd.log = {}, []
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def log(self):
+        return self.httpd.log
+
+    def add(self, path, data, *, errors=0, drop_after=None, drops=1):
+        self.httpd.routes[path] = _Route(data, errors, drop_after, drops)
+        return self.url(path)
+
+    def url(self, path):
+        host, port = self.httpd.server_address
+        return f"http://{host}:{port}{path}"
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def local_http():
+    server = LocalHttpServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def minidl_home(tmp_path, monkeypatch):
+    """Point the cache (``MINIDL_HOME``) at a fresh temporary folder."""
+    home = tmp_path / "minidl_home"
+    monkeypatch.setenv("MINIDL_HOME", str(home))
+    return home
