@@ -1,0 +1,130 @@
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from minidl.data.image import ImageDecodeError, NativeImageLoader
+
+
+def _two_colour(width=4, height=2, left=(255, 0, 0), right=(0, 0, 255), split=None):
+    """An RGB image whose columns < split are ``left`` and the rest ``right``."""
+    pixels = np.zeros((height, width, 3), np.uint8)
+    split = width // 2 if split is None else split
+    pixels[:, :split] = left
+    pixels[:, split:] = right
+    return Image.fromarray(pixels)
+
+
+def test_bgr_by_default_and_nchw_layout():
+    image = _two_colour(left=(10, 20, 30), right=(40, 50, 60))
+    out = NativeImageLoader(2, 4).as_matrix(image)
+    assert out.shape == (1, 3, 2, 4) and out.dtype == np.float32
+    np.testing.assert_array_equal(out[0, :, 1, 0], [30, 20, 10])   # B, G, R of the left half
+    np.testing.assert_array_equal(out[0, :, 0, 3], [60, 50, 40])
+
+
+def test_rgb_option():
+    out = NativeImageLoader(2, 4, channel_order="RGB").as_matrix(_two_colour(left=(10, 20, 30)))
+    np.testing.assert_array_equal(out[0, :, 0, 0], [10, 20, 30])
+
+
+def _uniform(mode, value, size=(3, 2)):
+    return Image.new(mode, size, value)
+
+
+@pytest.mark.parametrize("image, expected_bgr", [
+    (_uniform("L", 77), [77, 77, 77]),
+    (_uniform("1", 1), [255, 255, 255]),
+    (_uniform("LA", (90, 0)), [90, 90, 90]),
+    (_uniform("RGBA", (10, 20, 30, 0)), [30, 20, 10]),       # alpha dropped, colour kept
+    (_uniform("CMYK", (0, 0, 0, 0)), [255, 255, 255]),        # no ink: white
+    (_uniform("CMYK", (255, 0, 0, 0)), [255, 255, 0]),        # full cyan: G and B only
+])
+def test_colour_modes_convert_to_three_channels(image, expected_bgr):
+    out = NativeImageLoader(2, 3).as_matrix(image)
+    assert out.shape == (1, 3, 2, 3)
+    np.testing.assert_array_equal(out[0, :, 0, 0], expected_bgr)
+    assert np.ptp(out, axis=(2, 3)).max() == 0  # every pixel equal
+
+
+def test_palette_image_looks_up_its_colours():
+    image = Image.new("P", (2, 1))
+    image.putpalette([0, 0, 0, 200, 100, 50] + [0] * 762)
+    image.putpixel((1, 0), 1)
+    out = NativeImageLoader(1, 2).as_matrix(image)
+    np.testing.assert_array_equal(out[0, :, 0, 0], [0, 0, 0])
+    np.testing.assert_array_equal(out[0, :, 0, 1], [50, 100, 200])
+
+
+def test_sixteen_bit_grayscale_is_scaled_to_0_255():
+    values = np.array([[0, 257 * 100, 65535]], np.uint16)
+    image = Image.fromarray(values)
+    assert image.mode == "I;16"
+    out = NativeImageLoader(1, 3, channels=1).as_matrix(image)
+    np.testing.assert_allclose(out[0, 0, 0], [0, 100, 255])
+    colour = NativeImageLoader(1, 3).as_matrix(image)
+    np.testing.assert_allclose(colour[0, :, 0, 2], [255, 255, 255])
+
+
+def test_sixteen_bit_png_file(tmp_path):
+    values = np.array([[1000, 65535]], np.uint16)
+    Image.fromarray(values).save(tmp_path / "deep.png")
+    out = NativeImageLoader(1, 2, channels=1).as_matrix(tmp_path / "deep.png")
+    np.testing.assert_allclose(out[0, 0, 0], [1000 / 257, 255], atol=1e-4)
+
+
+def test_grayscale_output_uses_luma():
+    out = NativeImageLoader(1, 1, channels=1).as_matrix(_uniform("RGB", (200, 100, 50), (1, 1)))
+    assert out.shape == (1, 1, 1, 1)
+    assert abs(out[0, 0, 0, 0] - (0.299 * 200 + 0.587 * 100 + 0.114 * 50)) <= 1
+
+
+def test_four_channels_keep_alpha_last():
+    out = NativeImageLoader(1, 1, channels=4).as_matrix(_uniform("RGBA", (10, 20, 30, 40), (1, 1)))
+    np.testing.assert_array_equal(out[0, :, 0, 0], [30, 20, 10, 40])
+
+
+def test_resize_stretches_without_crop():
+    # 10 wide x 4 high, only the 2 leftmost columns red. Stretched to 8x8 the first column is
+    # still red; a centre crop (DL4J's optional centerCropIfNeeded) would have cut it away.
+    image = _two_colour(width=10, height=4, left=(255, 0, 0), right=(0, 0, 255), split=2)
+    out = NativeImageLoader(8, 8, channel_order="RGB").as_matrix(image)
+    assert out.shape == (1, 3, 8, 8)
+    assert out[0, 0, :, 0].min() > 200 and out[0, 2, :, 0].max() < 55
+    assert out[0, 2, :, 7].min() == 255
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    image = _two_colour(width=4, height=2, left=(255, 0, 0), right=(0, 0, 255))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 CW to display"
+    image.save(tmp_path / "rotated.png", exif=exif)
+    out = NativeImageLoader(4, 2, channel_order="RGB").as_matrix(tmp_path / "rotated.png")
+    # displayed upright the image is 2 wide, 4 high: red (the old left) on top after a CW turn
+    np.testing.assert_array_equal(out[0, :, 0, 0], [255, 0, 0])
+    np.testing.assert_array_equal(out[0, :, 3, 1], [0, 0, 255])
+
+
+def test_path_and_file_object_give_the_same_pixels(tmp_path):
+    _two_colour().save(tmp_path / "a.png")
+    loader = NativeImageLoader(2, 4)
+    with open(tmp_path / "a.png", "rb") as f:
+        from_file = loader.as_matrix(f)
+    np.testing.assert_array_equal(loader.as_matrix(tmp_path / "a.png"), from_file)
+    np.testing.assert_array_equal(loader.as_matrix(str(tmp_path / "a.png")), from_file)
+
+
+def test_truncated_jpeg_names_the_file(tmp_path):
+    buffer = io.BytesIO()
+    _two_colour(64, 64).save(buffer, "JPEG")
+    (tmp_path / "cut.jpg").write_bytes(buffer.getvalue()[:300])
+    with pytest.raises(ImageDecodeError, match="cut.jpg"):
+        NativeImageLoader(8, 8).as_matrix(tmp_path / "cut.jpg")
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="channels must be 1, 3 or 4"):
+        NativeImageLoader(8, 8, channels=2)
+    with pytest.raises(ValueError, match="channel_order"):
+        NativeImageLoader(8, 8, channel_order="GBR")
