@@ -1,0 +1,16 @@
+"""Network configuration: global settings, layers, vertices, input types, preprocessors, enums."""
+
+from minidl.nn.conf.enums import (Activation, LossFunction, LossFunctions, PoolingType,
+                                  ConvolutionMode, OptimizationAlgorithm, GradientNormalization)
+from minidl.nn.conf.input_type import InputType
+from minidl.nn.conf.preprocessors import (InputPreProcessor, CnnToFeedForwardPreProcessor,
+                                          FeedForwardToCnnPreProcessor)
+from minidl.nn.conf.layers import (Layer, BaseLayer, FeedForwardLayer, DenseLayer, OutputLayer,
+                                   BaseOutputLayer, LossLayer, ConvolutionLayer, Convolution2D,
+                                   SubsamplingLayer, GlobalPoolingLayer, BatchNormalization,
+                                   ActivationLayer, DropoutLayer, FrozenLayer,
+                                   FrozenLayerWithBackprop, unwrap)
+from minidl.nn.conf.vertices import (GraphVertex, MergeVertex, ElementWiseVertex, SubsetVertex,
+                                     PreprocessorVertex, FrozenVertex)
+from minidl.nn.conf.configuration import (NeuralNetConfiguration, MultiLayerConfiguration,
+                                          ComputationGraphConfiguration, ListBuilder, GraphBuilder)

@@ -1,0 +1,70 @@
+"""Fluent builders generated from configuration dataclasses.
+
+DL4J configures everything through builders: ``DenseLayer.Builder().nIn(4).nOut(3).build()``.
+Here a configuration class is a plain dataclass, and its ``Builder`` is generated from its fields:
+every field gets a setter under its own name and under DL4J's camelCase spelling, a setter called
+with several values stores them as a tuple (``kernelSize(3, 3)``), and ``build()`` calls the
+dataclass constructor, which validates. No setter is written out by hand.
+"""
+
+import dataclasses
+
+from minidl.naming import snake_case
+
+
+class Builder:
+    """Collects field values for a configuration class, then ``build()`` makes the instance.
+
+    Positional arguments map onto the class's ``builder_args`` field names, so that
+    ``OutputLayer.Builder(LossFunction.MCXENT)`` or ``ConvolutionLayer.Builder(3, 3)`` work.
+    """
+
+    target = None  # the dataclass this builder makes; set on each generated subclass
+
+    def __init__(self, *args, **kwargs):
+        self._values = {}
+        spec = getattr(self.target, "builder_args", ())
+        if args:
+            self._positional(spec, args)
+        for key, value in kwargs.items():
+            self._set(key, (value,))
+
+    def _positional(self, spec, args):
+        # ConvolutionLayer.Builder(3, 3) means kernel_size=(3, 3), as DL4J's int... varargs do;
+        # otherwise positional values fill the declared fields in order.
+        if len(args) == 2 and all(isinstance(a, int) for a in args) and spec and \
+                spec[0] in getattr(self.target, "pair_fields", ()):
+            args = (tuple(args),)
+        if len(args) > len(spec):
+            raise TypeError(f"{self.target.__name__}.Builder takes at most {len(spec)} positional "
+                            f"arguments ({', '.join(spec)}), got {len(args)}")
+        self._values.update(zip(spec, args))
+
+    def _field(self, name):
+        names = {f.name for f in dataclasses.fields(self.target)}
+        key = snake_case(name)
+        key = getattr(self.target, "builder_aliases", {}).get(key, key)
+        if key not in names:
+            raise AttributeError(f"{self.target.__name__}.Builder has no setting {name!r}; "
+                                 f"settings: {', '.join(sorted(names))}")
+        return key
+
+    def _set(self, name, values):
+        value = values[0] if len(values) == 1 else tuple(values)
+        self._values[self._field(name)] = value
+        return self
+
+    def __getattr__(self, name):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        self._field(name)  # fail now, at the misspelt setter, not later at build()
+        return lambda *values: self._set(name, values)
+
+    def build(self):
+        return self.target(**self._values)
+
+
+def with_builder(cls):
+    """Class decorator: give the dataclass ``cls`` a generated ``Builder`` subclass."""
+    cls.Builder = type("Builder", (Builder,), {"target": cls, "__qualname__": f"{cls.__name__}.Builder"})
+    return cls

@@ -1,0 +1,426 @@
+"""Network configurations and the builders that make them, DL4J style.
+
+    conf = (NeuralNetConfiguration.Builder().seed(42).updater(Adam(1e-3))
+            .list()
+            .layer(DenseLayer(n_out=16, activation=Activation.RELU))
+            .layer(OutputLayer(loss=LossFunction.MCXENT, n_out=3, activation=Activation.SOFTMAX))
+            .set_input_type(InputType.feed_forward(4))
+            .build())
+
+``NeuralNetConfiguration`` holds the global defaults. ``.list()`` makes a sequential
+``MultiLayerConfiguration``; ``.graph_builder()`` a ``ComputationGraphConfiguration`` of named
+vertices. Building copies each layer, fills its unset fields from the globals, infers the
+input type of every layer (filling ``n_in`` and adding reshaping preprocessors where needed) and
+checks the structure, so a mistake surfaces here with the layer's name rather than as a shape
+error deep inside a training step.
+"""
+
+import copy
+import dataclasses
+import heapq
+
+from minidl.naming import Dl4jNames
+from minidl.nn.conf import serde
+from minidl.nn.conf.builder import Builder
+from minidl.nn.conf.enums import ConvolutionMode, OptimizationAlgorithm
+from minidl.nn.conf.input_type import InputType
+from minidl.nn.conf.layers import Layer
+from minidl.nn.conf.preprocessors import InputPreProcessor, preprocessor_between
+from minidl.nn.conf.vertices import GraphVertex
+
+# Global fields that are training settings of the network rather than defaults for layers.
+NETWORK_FIELDS = ("seed", "optimization_algo", "mini_batch", "minimize", "data_type")
+
+
+@dataclasses.dataclass
+class NeuralNetConfiguration(Dl4jNames):
+    """Global settings: network-level ones (seed, algorithm) and defaults for every layer."""
+
+    seed: int = None
+    optimization_algo: OptimizationAlgorithm = None
+    mini_batch: bool = True
+    minimize: bool = True
+    data_type: str = "float32"
+    activation: object = None
+    weight_init: object = None
+    bias_init: float = None
+    updater: object = None
+    bias_updater: object = None
+    l1: float = None
+    l2: float = None
+    l1_bias: float = None
+    l2_bias: float = None
+    weight_decay: float = None
+    weight_decay_bias: float = None
+    dropout: float = None
+    convolution_mode: ConvolutionMode = None
+    gradient_normalization: object = None
+    gradient_normalization_threshold: float = None
+
+    builder_aliases = {"drop_out": "dropout", "dist": "weight_init",
+                       "optimization_algorithm": "optimization_algo"}
+
+    def __post_init__(self):
+        if isinstance(self.weight_decay, tuple):  # weightDecay(coeff, applyLR)
+            self.weight_decay = self.weight_decay[0]
+        if self.optimization_algo is not None:
+            self.optimization_algo = OptimizationAlgorithm.parse(self.optimization_algo)
+        if self.convolution_mode is not None:
+            self.convolution_mode = ConvolutionMode.parse(self.convolution_mode)
+        if self.seed is None:
+            self.seed = 12345  # deterministic by default, like DL4J's fixed default seed
+
+    def layer_defaults(self):
+        """{field: value} of the set defaults that layers inherit."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                if f.name not in NETWORK_FIELDS and getattr(self, f.name) is not None}
+
+
+class _NeuralNetConfigurationBuilder(Builder):
+    """``NeuralNetConfiguration.Builder()``: global settings, then ``.list()`` or ``.graph_builder()``."""
+
+    target = NeuralNetConfiguration
+
+    def list(self, *layers):
+        builder = ListBuilder(self.build())
+        for layer in layers:
+            builder.layer(layer)
+        return builder
+
+    def graph_builder(self):
+        return GraphBuilder(self.build())
+
+
+NeuralNetConfiguration.Builder = _NeuralNetConfigurationBuilder
+
+
+def _prepared(layer, defaults, name):
+    if not isinstance(layer, (Layer, GraphVertex)):
+        raise TypeError(f"expected a layer or vertex configuration for {name!r}, got "
+                        f"{type(layer).__name__}")
+    layer = copy.deepcopy(layer)
+    if isinstance(layer, Layer) and getattr(layer, "name", None) is None:
+        layer.name = name
+    layer.apply_defaults(defaults.layer_defaults())
+    return layer
+
+
+def _to_json(self):
+    return serde.to_json(self)
+
+
+# -- sequential networks ----------------------------------------------------------------------
+
+@dataclasses.dataclass
+class MultiLayerConfiguration(Dl4jNames):
+    """A stack of layers; layer i feeds layer i+1. ``input_preprocessors`` maps index -> reshape."""
+
+    layers: list = dataclasses.field(default_factory=list)
+    input_preprocessors: dict = dataclasses.field(default_factory=dict)
+    input_type: InputType = None
+    defaults: NeuralNetConfiguration = dataclasses.field(default_factory=NeuralNetConfiguration)
+
+    def __post_init__(self):
+        self.input_preprocessors = {int(k): v for k, v in self.input_preprocessors.items()}
+
+    to_json = _to_json
+
+    @staticmethod
+    def from_json(text):
+        conf = serde.from_json(text)
+        if not isinstance(conf, MultiLayerConfiguration):
+            raise ValueError(f"JSON holds a {type(conf).__name__}, not a MultiLayerConfiguration")
+        return conf
+
+    def clone(self):
+        return copy.deepcopy(self)
+
+    def get_conf(self, index):
+        return self.layers[index]
+
+    @property
+    def seed(self):
+        return self.defaults.seed
+
+    def infer_types(self):
+        """Fill n_in, add preprocessors and return the list of per-layer input types."""
+        current = self.input_type or _implied_input_type(self.layers)
+        types = []
+        for i, layer in enumerate(self.layers):
+            if current is not None and i not in self.input_preprocessors:
+                auto = preprocessor_between(current, layer.input_kind == "convolutional")
+                if auto is not None and layer.input_kind != "any":
+                    self.input_preprocessors[i] = auto
+            if current is not None and i in self.input_preprocessors:
+                current = self.input_preprocessors[i].output_type(current)
+            types.append(current)
+            current = layer.output_type(current)
+        return types
+
+
+def _implied_input_type(layers):
+    """DL4J infers a feed-forward input type when the first layer is dense with n_in set."""
+    first = layers[0] if layers else None
+    if first is not None and getattr(first, "input_kind", None) == "feed_forward" \
+            and getattr(first, "n_in", None):
+        return InputType.feed_forward(first.n_in)
+    return None
+
+
+class ListBuilder(Dl4jNames):
+    """``.list()``: add layers in order, optionally an input type, then ``build()``."""
+
+    def __init__(self, defaults):
+        self._defaults = defaults
+        self._layers = {}
+        self._preprocessors = {}
+        self._input_type = None
+
+    def layer(self, index_or_layer, layer=None):
+        if layer is None:
+            index, layer = len(self._layers), index_or_layer
+        else:
+            index = int(index_or_layer)
+        self._layers[index] = layer
+        return self
+
+    def set_input_type(self, input_type):
+        self._input_type = input_type
+        return self
+
+    def input_pre_processor(self, index, preprocessor):
+        self._preprocessors[int(index)] = preprocessor
+        return self
+
+    def build(self):
+        if sorted(self._layers) != list(range(len(self._layers))):
+            raise ValueError(f"layer indices must be 0..{len(self._layers) - 1} without gaps, "
+                             f"got {sorted(self._layers)}")
+        layers = [_prepared(self._layers[i], self._defaults, str(i)) for i in sorted(self._layers)]
+        conf = MultiLayerConfiguration(layers, dict(self._preprocessors), self._input_type,
+                                       copy.deepcopy(self._defaults))
+        conf.infer_types()
+        return conf
+
+
+# -- graphs -----------------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class ComputationGraphConfiguration(Dl4jNames):
+    """Named vertices (layers or GraphVertex objects) wired by ``vertex_inputs``.
+
+    ``network_inputs`` name the graph's inputs (which have no vertex object), ``network_outputs``
+    the vertices whose activations ``output()`` returns and whose losses ``fit`` minimises.
+    """
+
+    vertices: dict = dataclasses.field(default_factory=dict)
+    vertex_inputs: dict = dataclasses.field(default_factory=dict)
+    network_inputs: list = dataclasses.field(default_factory=list)
+    network_outputs: list = dataclasses.field(default_factory=list)
+    input_types: list = dataclasses.field(default_factory=list)
+    input_preprocessors: dict = dataclasses.field(default_factory=dict)
+    defaults: NeuralNetConfiguration = dataclasses.field(default_factory=NeuralNetConfiguration)
+
+    to_json = _to_json
+
+    @staticmethod
+    def from_json(text):
+        conf = serde.from_json(text)
+        if not isinstance(conf, ComputationGraphConfiguration):
+            raise ValueError(f"JSON holds a {type(conf).__name__}, not a ComputationGraphConfiguration")
+        return conf
+
+    def clone(self):
+        return copy.deepcopy(self)
+
+    @property
+    def seed(self):
+        return self.defaults.seed
+
+    def known_names(self):
+        return list(self.network_inputs) + list(self.vertices)
+
+    def topological_order(self):
+        """Inputs and vertices so that each comes after all of its inputs.
+
+        Kahn's algorithm; among the vertices that are ready, the one added to the configuration
+        first goes first, so the order (and the order of ``params()``) is deterministic.
+        """
+        names = self.known_names()
+        rank = {name: i for i, name in enumerate(names)}
+        waiting = {name: len(set(self.vertex_inputs.get(name, ()))) for name in names}
+        consumers = {name: [] for name in names}
+        for name in self.vertices:
+            for source in set(self.vertex_inputs.get(name, ())):
+                consumers[source].append(name)
+        ready = [(rank[n], n) for n in names if waiting[n] == 0]
+        heapq.heapify(ready)
+        order = []
+        while ready:
+            _, name = heapq.heappop(ready)
+            order.append(name)
+            for consumer in consumers[name]:
+                waiting[consumer] -= 1
+                if waiting[consumer] == 0:
+                    heapq.heappush(ready, (rank[consumer], consumer))
+        if len(order) != len(names):
+            stuck = sorted(set(names) - set(order))
+            raise ValueError(f"the graph has a cycle through vertices {stuck}")
+        return order
+
+    def validate(self):
+        known = set(self.known_names())
+        if not self.network_inputs:
+            raise ValueError("the graph has no inputs: call add_inputs(...)")
+        if not self.network_outputs:
+            raise ValueError("the graph has no outputs: call set_outputs(...)")
+        for name in self.vertices:
+            inputs = self.vertex_inputs.get(name, [])
+            if not inputs:
+                raise ValueError(f"vertex {name!r} has no inputs")
+            for source in inputs:
+                if source not in known:
+                    raise ValueError(f"vertex {name!r} takes input {source!r}, which does not "
+                                     f"exist; known vertices and inputs: {sorted(known)}")
+        for name in self.network_outputs:
+            if name not in self.vertices:
+                raise ValueError(f"output {name!r} is not a vertex; vertices: {list(self.vertices)}")
+        order = self.topological_order()
+        self._check_reaches_output(order)
+        return order
+
+    def _check_reaches_output(self, order):
+        useful = set(self.network_outputs)
+        for name in reversed(order):
+            if name in useful:
+                useful.update(self.vertex_inputs.get(name, ()))
+        dead = [n for n in order if n not in useful]
+        if dead:
+            raise ValueError(f"vertices/inputs {dead} have no path to any output "
+                             f"{self.network_outputs}")
+
+    def infer_types(self, order=None):
+        """Fill n_in, add preprocessors; return {name: output type} (None when unknown)."""
+        order = order or self.topological_order()
+        types = {}
+        given = list(self.input_types)
+        for i, name in enumerate(self.network_inputs):
+            types[name] = given[i] if i < len(given) else None
+        for name in order:
+            if name in self.network_inputs:
+                continue
+            vertex = self.vertices[name]
+            in_types = [types[s] for s in self.vertex_inputs[name]]
+            if isinstance(vertex, Layer):
+                current = in_types[0]
+                if len(in_types) > 1:
+                    from minidl.nn.conf.vertices import MergeVertex  # DL4J merges extra inputs
+                    current = None if None in in_types else MergeVertex().output_type(in_types)
+                if current is not None and name not in self.input_preprocessors \
+                        and vertex.input_kind != "any":
+                    auto = preprocessor_between(current, vertex.input_kind == "convolutional")
+                    if auto is not None:
+                        self.input_preprocessors[name] = auto
+                if current is not None and name in self.input_preprocessors:
+                    current = self.input_preprocessors[name].output_type(current)
+                types[name] = vertex.output_type(current)
+            else:
+                types[name] = None if None in in_types else vertex.output_type(in_types)
+        return types
+
+
+class GraphBuilder(Dl4jNames):
+    """``.graph_builder()``: inputs, named layers and vertices with their inputs, outputs.
+
+    Also edits a copy of an existing configuration (``GraphBuilder.from_configuration``), which is
+    how the transfer-learning builder rewires a pretrained graph.
+    """
+
+    def __init__(self, defaults):
+        self._defaults = defaults
+        self._conf = ComputationGraphConfiguration(defaults=copy.deepcopy(defaults))
+
+    @classmethod
+    def from_configuration(cls, conf, defaults=None):
+        builder = cls(defaults or conf.defaults)
+        builder._conf = conf.clone()
+        builder._conf.input_types = []  # as DL4J: input types are not carried over
+        if defaults is not None:
+            builder._conf.defaults = copy.deepcopy(defaults)
+        return builder
+
+    @property
+    def configuration(self):
+        return self._conf
+
+    def add_inputs(self, *names):
+        for name in _flat(names):
+            if name in self._conf.known_names():
+                raise ValueError(f"input {name!r}: a vertex or input of that name exists already")
+            self._conf.network_inputs.append(name)
+        return self
+
+    def set_inputs(self, *names):
+        self._conf.network_inputs = []
+        return self.add_inputs(*names)
+
+    def set_input_types(self, *types):
+        self._conf.input_types.extend(_flat(types))
+        return self
+
+    def add_layer(self, name, layer, *inputs):
+        preprocessor = None
+        if inputs and isinstance(inputs[0], InputPreProcessor):
+            preprocessor, inputs = inputs[0], inputs[1:]
+        self._add(name, _prepared(layer, self._defaults, name), inputs)
+        if preprocessor is not None:
+            self._conf.input_preprocessors[name] = preprocessor
+        return self
+
+    def add_vertex(self, name, vertex, *inputs):
+        self._add(name, copy.deepcopy(vertex), inputs)
+        return self
+
+    def _add(self, name, vertex, inputs):
+        if name in self._conf.known_names():
+            raise ValueError(f"vertex {name!r} exists already; remove it first")
+        inputs = list(_flat(inputs))
+        if not inputs:
+            raise ValueError(f"vertex {name!r}: give at least one input")
+        self._conf.vertices[name] = vertex
+        self._conf.vertex_inputs[name] = inputs
+
+    def set_outputs(self, *names):
+        self._conf.network_outputs = list(_flat(names))
+        return self
+
+    def remove_vertex(self, name, remove_connections=True):
+        """Remove ``name``; with ``remove_connections`` also every reference to it (DL4J)."""
+        conf = self._conf
+        if name not in conf.vertices and name not in conf.network_inputs:
+            raise ValueError(f"cannot remove {name!r}: no such vertex; vertices: "
+                             f"{conf.known_names()}")
+        conf.vertices.pop(name, None)
+        conf.vertex_inputs.pop(name, None)
+        if name in conf.network_inputs:
+            conf.network_inputs.remove(name)
+        if remove_connections:
+            conf.network_outputs = [o for o in conf.network_outputs if o != name]
+            conf.input_preprocessors.pop(name, None)
+            for inputs in conf.vertex_inputs.values():
+                inputs[:] = [i for i in inputs if i != name]
+        return self
+
+    def build(self):
+        conf = copy.deepcopy(self._conf)
+        order = conf.validate()
+        conf.infer_types(order)
+        return conf
+
+
+def _flat(items):
+    for item in items:
+        if isinstance(item, (list, tuple)):
+            yield from item
+        else:
+            yield item

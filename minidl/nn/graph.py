@@ -1,0 +1,173 @@
+"""ComputationGraph: named layers and vertices wired as a directed acyclic graph (DL4J's CG)."""
+
+from minidl import ops
+from minidl.autograd import Tensor, no_grad
+from minidl.backend import to_device
+from minidl.nn.conf.configuration import ComputationGraphConfiguration
+from minidl.nn.conf.layers import Layer
+from minidl.nn.network import Network
+
+
+class ComputationGraph(Network):
+    """A DAG of named vertices with one or more inputs and outputs.
+
+    ``output(x1, x2, ...)`` returns a list with one array per output vertex; ``output_single``
+    the only one. Parameter keys are "<vertex name>_<param>" ("fc2_W").
+    """
+
+    def __init__(self, conf):
+        if not isinstance(conf, ComputationGraphConfiguration):
+            raise TypeError(f"ComputationGraph needs a ComputationGraphConfiguration (from "
+                            f".graph_builder()...build()), got {type(conf).__name__}")
+        super().__init__(conf)
+        self._order = conf.validate()
+
+    @property
+    def topological_order(self):
+        return list(self._order)
+
+    def layer_items(self):
+        return [(name, self.conf.vertices[name]) for name in self._order
+                if isinstance(self.conf.vertices.get(name), Layer)]
+
+    def get_vertex(self, name):
+        if name not in self.conf.vertices:
+            raise KeyError(f"no vertex {name!r}; vertices: {list(self.conf.vertices)}")
+        return self.conf.vertices[name]
+
+    def get_layer(self, name):
+        if isinstance(name, int):
+            items = self.layer_items()
+            if not 0 <= name < len(items):
+                raise IndexError(f"layer index {name} out of range 0..{len(items) - 1}")
+            return items[name][1]
+        vertex = self.get_vertex(name)
+        if not isinstance(vertex, Layer):
+            raise KeyError(f"vertex {name!r} ({type(vertex).__name__}) is not a layer")
+        return vertex
+
+    def get_layers(self):
+        return [layer for _, layer in self.layer_items()]
+
+    def get_num_layers(self):
+        return len(self.layer_items())
+
+    def get_configuration(self):
+        return self.conf
+
+    def layer_size(self, name):
+        return getattr(self.get_layer(name), "n_out", 0) or 0
+
+    def layer_input_size(self, name):
+        return getattr(self.get_layer(name), "n_in", 0) or 0
+
+    @property
+    def input_names(self):
+        return list(self.conf.network_inputs)
+
+    @property
+    def output_names(self):
+        return list(self.conf.network_outputs)
+
+    get_configuration_inputs = input_names
+
+    # -- forward ---------------------------------------------------------------------------
+    def _vertex_forward(self, name, acts, ctx):
+        vertex = self.conf.vertices[name]
+        inputs = [acts[source] for source in self.conf.vertex_inputs[name]]
+        if not isinstance(vertex, Layer):
+            return vertex.forward(inputs, ctx)
+        x = inputs[0] if len(inputs) == 1 else ops.concat(inputs, axis=1)
+        preprocessor = self.conf.input_preprocessors.get(name)
+        if preprocessor is not None:
+            x = preprocessor.pre_process(x)
+        return vertex.forward(x, self.param_tables[name], ctx)
+
+    def _check_inputs(self, inputs):
+        names = self.conf.network_inputs
+        if len(inputs) != len(names):
+            raise ValueError(f"the graph has {len(names)} input(s) {names}, got {len(inputs)} "
+                             f"array(s)")
+
+    def _activations(self, inputs, ctx, until=None):
+        """{name: Tensor} for inputs and every vertex (up to ``until``, a set of names)."""
+        self._require_init()
+        self._check_inputs(inputs)
+        acts = {name: Tensor(to_device(x)) for name, x in zip(self.conf.network_inputs, inputs)}
+        needed = self._ancestors(until) if until is not None else None
+        for name in self._order:
+            if name in acts or (needed is not None and name not in needed):
+                continue
+            acts[name] = self._vertex_forward(name, acts, ctx)
+        return acts
+
+    def _ancestors(self, names):
+        needed, stack = set(), list(names)
+        while stack:
+            name = stack.pop()
+            if name not in needed:
+                needed.add(name)
+                stack.extend(self.conf.vertex_inputs.get(name, ()))
+        return needed
+
+    def feed_forward(self, *inputs, train=False):
+        """{vertex name: activation array} for every input and vertex."""
+        with no_grad():
+            acts = self._activations(_as_list(inputs), self._context(train))
+        return {name: a.data for name, a in acts.items()}
+
+    def output(self, *inputs, train=False):
+        """A list of output arrays, one per output vertex, in ``set_outputs`` order."""
+        with no_grad():
+            acts = self._activations(_as_list(inputs), self._context(train),
+                                     until=self.conf.network_outputs)
+        return [acts[name].data for name in self.conf.network_outputs]
+
+    def output_single(self, *inputs, train=False):
+        if len(self.conf.network_outputs) != 1:
+            raise ValueError(f"output_single: the graph has {len(self.conf.network_outputs)} "
+                             f"outputs {self.conf.network_outputs}; use output()")
+        return self.output(*inputs, train=train)[0]
+
+    def _predict(self, features):
+        return self.output(*features)[0]
+
+    def _loss_and_outputs(self, inputs, labels, ctx):
+        outputs = self.conf.network_outputs
+        if len(labels) != len(outputs):
+            raise ValueError(f"the graph has {len(outputs)} output(s) {outputs}, got "
+                             f"{len(labels)} label array(s)")
+        for name in outputs:
+            if not self.conf.vertices[name].is_output:
+                raise ValueError(f"cannot fit: output vertex {self.conf.vertices[name].describe()} "
+                                 f"is not an output layer (OutputLayer or LossLayer) and has no loss")
+        acts = self._activations(inputs, ctx, until=self._loss_inputs())
+        total, results = None, []
+        for name, y in zip(outputs, labels):
+            loss, out = self._output_loss(name, acts, Tensor(y), ctx)
+            total = loss if total is None else total + loss
+            results.append(out)
+        return total, results
+
+    def _loss_inputs(self):
+        return [s for name in self.conf.network_outputs for s in self.conf.vertex_inputs[name]]
+
+    def _output_loss(self, name, acts, labels, ctx):
+        layer = self.conf.vertices[name]
+        inputs = [acts[source] for source in self.conf.vertex_inputs[name]]
+        x = inputs[0] if len(inputs) == 1 else ops.concat(inputs, axis=1)
+        preprocessor = self.conf.input_preprocessors.get(name)
+        if preprocessor is not None:
+            x = preprocessor.pre_process(x)
+        return layer.compute_loss(x, self.param_tables[name], labels, ctx)
+
+    def _summary_vertices(self):
+        for name in self._order:
+            inputs = self.conf.vertex_inputs.get(name)
+            yield name, self.conf.vertices.get(name), ", ".join(inputs) if inputs else "-"
+
+
+def _as_list(inputs):
+    if len(inputs) == 1 and isinstance(inputs[0], (list, tuple)):
+        return list(inputs[0])
+    return list(inputs)

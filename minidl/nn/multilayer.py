@@ -1,0 +1,114 @@
+"""MultiLayerNetwork: a stack of layers, each feeding the next (DL4J's sequential network)."""
+
+from minidl.autograd import Tensor, no_grad
+from minidl.backend import to_device
+from minidl.nn.conf.configuration import MultiLayerConfiguration
+from minidl.nn.network import Network
+
+
+class MultiLayerNetwork(Network):
+    """Layers 0..n-1 in sequence; the last is usually an OutputLayer that scores the labels.
+
+    Input: [batch, n_in] for dense networks or [batch, channels, height, width] for images.
+    Parameter keys are "<index>_<param>" ("0_W", "3_b").
+    """
+
+    def __init__(self, conf):
+        if not isinstance(conf, MultiLayerConfiguration):
+            raise TypeError(f"MultiLayerNetwork needs a MultiLayerConfiguration (from "
+                            f".list()...build()), got {type(conf).__name__}")
+        super().__init__(conf)
+
+    def layer_items(self):
+        return [(str(i), layer) for i, layer in enumerate(self.conf.layers)]
+
+    @property
+    def layers(self):
+        return list(self.conf.layers)
+
+    def get_layers(self):
+        return self.layers
+
+    def get_layer(self, index):
+        """The layer configuration at ``index`` (or with that name)."""
+        layers = self.conf.layers
+        if isinstance(index, str) and not index.isdigit():
+            for layer in layers:
+                if layer.name == index:
+                    return layer
+            raise KeyError(f"no layer named {index!r}; layers: {[l.name for l in layers]}")
+        index = int(index)
+        if not -len(layers) <= index < len(layers):
+            raise IndexError(f"layer index {index} out of range: the network has {len(layers)} "
+                             f"layers (0..{len(layers) - 1})")
+        return layers[index]
+
+    def get_n_layers(self):
+        return len(self.conf.layers)
+
+    def layer_size(self, index):
+        return getattr(self.get_layer(index), "n_out", 0) or 0
+
+    def layer_input_size(self, index):
+        return getattr(self.get_layer(index), "n_in", 0) or 0
+
+    def get_layer_wise_configurations(self):
+        return self.conf
+
+    get_configuration = get_layer_wise_configurations
+
+    # -- forward ---------------------------------------------------------------------------
+    def _layer_forward(self, i, x, ctx):
+        layer = self.conf.layers[i]
+        preprocessor = self.conf.input_preprocessors.get(i)
+        if preprocessor is not None:
+            x = preprocessor.pre_process(x)
+        return layer.forward(x, self.param_tables[str(i)], ctx)
+
+    def _activations(self, x, ctx, upto=None):
+        """[input, output of layer 0, ..., output of layer ``upto``] as Tensors."""
+        self._require_init()
+        upto = len(self.conf.layers) - 1 if upto is None else upto
+        acts = [Tensor(to_device(x))]
+        for i in range(upto + 1):
+            acts.append(self._layer_forward(i, acts[-1], ctx))
+        return acts
+
+    def feed_forward(self, x, train=False):
+        """Activations of every layer, input first: [x, a0, a1, ..., a(n-1)] (arrays)."""
+        with no_grad():
+            return [a.data for a in self._activations(x, self._context(train))]
+
+    def feed_forward_to_layer(self, layer_index, x, train=False):
+        """[x, a0, ..., a(layer_index)] (arrays)."""
+        with no_grad():
+            return [a.data for a in self._activations(x, self._context(train), layer_index)]
+
+    def output(self, x, train=False):
+        """The network's output array for input ``x`` (inference mode unless ``train``)."""
+        with no_grad():
+            return self._activations(x, self._context(train))[-1].data
+
+    def _predict(self, features):
+        return self.output(features[0])
+
+    def _loss_and_outputs(self, inputs, labels, ctx):
+        if len(inputs) != 1 or len(labels) != 1:
+            raise ValueError(f"MultiLayerNetwork takes one features array and one labels array, "
+                             f"got {len(inputs)} and {len(labels)}")
+        last = len(self.conf.layers) - 1
+        out_layer = self.conf.layers[last]
+        if not out_layer.is_output:
+            raise ValueError(f"cannot fit: the last layer {out_layer.describe()} is not an output "
+                             f"layer (OutputLayer or LossLayer) and has no loss")
+        acts = self._activations(inputs[0], ctx, last - 1)
+        x = acts[-1]
+        preprocessor = self.conf.input_preprocessors.get(last)
+        if preprocessor is not None:
+            x = preprocessor.pre_process(x)
+        loss, out = out_layer.compute_loss(x, self.param_tables[str(last)], Tensor(labels[0]), ctx)
+        return loss, [out]
+
+    def _summary_vertices(self):
+        for i, layer in enumerate(self.conf.layers):
+            yield str(i), layer, "-"

@@ -1,0 +1,347 @@
+"""What MultiLayerNetwork and ComputationGraph share: parameters, training, scoring, summary.
+
+A network owns its configuration and one Tensor per parameter, kept in ``param_tables`` as
+``{layer key: {param name: Tensor}}`` (layer key = index for a MultiLayerNetwork, vertex name
+for a ComputationGraph). One training iteration (``fit`` on a minibatch) is:
+
+1. forward in training mode with the graph recorded, ending in the output layers' losses;
+2. ``loss.backward()``: autograd fills ``grad`` on every trainable parameter. Frozen layers'
+   parameters do not require a gradient and FrozenLayer runs without a graph, so nothing at or
+   below a frozen boundary is differentiated;
+3. for each trainable parameter, in DL4J's order: gradient normalisation, L1/L2 added to the
+   gradient, the updater turns the gradient into an update, weight decay added to the update,
+   then ``param -= update``.
+
+Subclasses supply the wiring: which layers exist in which order, and how a forward pass runs.
+"""
+
+import copy
+
+import numpy as np
+
+from minidl.autograd import Tensor, no_grad
+from minidl.backend import get_array_module, to_cpu, to_device
+from minidl.learning.step import compute_update, regularization_score
+from minidl.naming import Dl4jNames
+from minidl.nn.conf.enums import GradientNormalization, OptimizationAlgorithm
+from minidl.nn.conf.layers import Context
+
+
+class Network(Dl4jNames):
+    """Base class of MultiLayerNetwork and ComputationGraph (see the module docstring)."""
+
+    def __init__(self, conf):
+        self.conf = conf
+        self.param_tables = None
+        self.updater_state = {}
+        self.listeners = []
+        self.iteration_count = 0
+        self.epoch_count = 0
+        self.last_score = None
+        self._rng = None
+
+    # -- to be supplied by subclasses ------------------------------------------------------
+    def layer_items(self):
+        """[(key, layer)] in topological order, for every layer (not parameter-free vertices)."""
+        raise NotImplementedError
+
+    def _loss_and_outputs(self, inputs, labels, ctx):
+        """(total loss Tensor, list of output Tensors) for lists of input and label arrays."""
+        raise NotImplementedError
+
+    # -- initialisation --------------------------------------------------------------------
+    @property
+    def dtype(self):
+        return np.dtype(self.conf.defaults.data_type or "float32")
+
+    def init(self, params=None, clone_params=True):
+        """Create the parameters: drawn from the configuration's seed, or copied from ``params``."""
+        rng = np.random.default_rng(self.conf.seed)
+        self.param_tables = {}
+        for key, layer in self.layer_items():
+            arrays = layer.init_params(rng, self.dtype)
+            self.param_tables[key] = {
+                name: Tensor(to_device(value), requires_grad=self._trainable(layer, name),
+                             name=f"{key}_{name}")
+                for name, value in arrays.items()}
+        self._rng = np.random.default_rng(self.conf.seed + 1)  # dropout masks
+        self.updater_state = {}
+        if params is not None:
+            self.set_params(params)
+        return self
+
+    @staticmethod
+    def _trainable(layer, name):
+        return not layer.frozen and layer.param_kind(name) != "state"
+
+    def _require_init(self):
+        if self.param_tables is None:
+            raise RuntimeError(f"{type(self).__name__} has no parameters yet: call init() first")
+
+    # -- parameters ------------------------------------------------------------------------
+    def _param_items(self):
+        self._require_init()
+        for key, table in self.param_tables.items():
+            for name, tensor in table.items():
+                yield f"{key}_{name}", tensor
+
+    def param_table(self, backprop_params_only=False):
+        """{"<layer>_<param>": array} of the live parameter arrays (not copies)."""
+        return {k: t.data for k, t in self._param_items()
+                if not backprop_params_only or t.requires_grad}
+
+    def get_param(self, key):
+        return self._tensor(key).data
+
+    def set_param(self, key, value):
+        """Copy ``value`` into parameter ``key`` (shape checked)."""
+        tensor = self._tensor(key)
+        value = to_device(np.asarray(to_cpu(value)), _device_of(tensor.data))
+        if value.shape != tensor.data.shape:
+            raise ValueError(f"set_param({key!r}): expected shape {tuple(tensor.data.shape)}, got "
+                             f"{tuple(value.shape)}")
+        tensor.data[...] = value
+
+    def _tensor(self, key):
+        for k, tensor in self._param_items():
+            if k == key:
+                return tensor
+        raise KeyError(f"no parameter {key!r}; parameters: {[k for k, _ in self._param_items()]}")
+
+    def params(self):
+        """All parameters as one flat copy, layer by layer in order (W then b)."""
+        arrays = [t.data.ravel() for _, t in self._param_items()]
+        xp = get_array_module(*arrays) if arrays else np
+        return xp.concatenate(arrays) if arrays else np.zeros(0, self.dtype)
+
+    def set_params(self, flat):
+        """Copy a flat vector (as returned by ``params()``) into the parameters."""
+        flat = getattr(flat, "data", flat)
+        expected = self.num_params()
+        if flat.size != expected:
+            raise ValueError(f"set_params: expected {expected} values, got {flat.size}")
+        offset = 0
+        for _, tensor in self._param_items():
+            n = tensor.data.size
+            chunk = to_device(to_cpu(flat.ravel()[offset:offset + n]), _device_of(tensor.data))
+            tensor.data[...] = chunk.reshape(tensor.data.shape)
+            offset += n
+
+    def num_params(self, backprop_only=False):
+        return int(sum(t.data.size for _, t in self._param_items()
+                       if not backprop_only or t.requires_grad))
+
+    def layer_num_params(self, key):
+        return int(sum(t.data.size for t in self.param_tables[key].values()))
+
+    # -- training --------------------------------------------------------------------------
+    def set_listeners(self, *listeners):
+        self.listeners = [l for group in listeners
+                          for l in (group if isinstance(group, (list, tuple)) else [group])]
+
+    add_listeners = set_listeners
+
+    def _context(self, train):
+        return Context(train=train, rng=self._rng)
+
+    def _check_algorithm(self):
+        algo = self.conf.defaults.optimization_algo
+        if algo not in (None, OptimizationAlgorithm.STOCHASTIC_GRADIENT_DESCENT):
+            raise NotImplementedError(f"optimization algorithm {algo.name} is not implemented; "
+                                      f"minidl trains with STOCHASTIC_GRADIENT_DESCENT")
+
+    def _fit_batch(self, inputs, labels):
+        """One iteration on one minibatch: forward, backward, update. Returns the score."""
+        self._require_init()
+        self._check_algorithm()
+        inputs = [to_device(np.asarray(x) if not hasattr(x, "shape") else x) for x in inputs]
+        labels = [to_device(y) for y in labels]
+        loss, _ = self._loss_and_outputs(inputs, labels, self._context(train=True))
+        if loss.requires_grad:
+            loss.backward()
+        self._apply_updates()
+        self.last_score = float(loss.item()) + self.regularization_score()
+        for listener in self.listeners:
+            listener.iteration_done(self, self.iteration_count, self.epoch_count)
+        self.iteration_count += 1
+        return self.last_score
+
+    def _apply_updates(self):
+        for key, layer in self.layer_items():
+            if layer.frozen:
+                continue
+            table = self.param_tables[key]
+            grads = {name: t.grad for name, t in table.items() if t.grad is not None}
+            grads = _normalize(layer, grads)
+            for name, gradient in grads.items():
+                self._update_param(f"{key}_{name}", layer, name, table[name], gradient)
+
+    def _update_param(self, full_key, layer, name, tensor, gradient):
+        w = tensor.data
+        updater = layer.updater_for(name)
+        state = self.updater_state.get(full_key)
+        if state is None:
+            state = self.updater_state[full_key] = updater.init_state(
+                w.shape, w.dtype, get_array_module(w))
+        update = compute_update(updater, state, w, gradient, layer.regularization_for(name),
+                                self.iteration_count, self.epoch_count)
+        w -= update.astype(w.dtype, copy=False)
+        tensor.grad = None
+
+    def regularization_score(self):
+        """The L1/L2/weight-decay penalty added to the loss (frozen layers add nothing)."""
+        return sum(regularization_score(tensor.data, layer.regularization_for(name))
+                   for key, layer in self.layer_items() if not layer.frozen
+                   for name, tensor in self.param_tables[key].items())
+
+    def score(self, dataset=None, training=False):
+        """The loss (plus regularization) on ``dataset``; without one, the last fit's score."""
+        if dataset is None:
+            return self.last_score
+        inputs, labels = self._unpack(dataset)
+        with no_grad():
+            loss, _ = self._loss_and_outputs([to_device(x) for x in inputs],
+                                             [to_device(y) for y in labels],
+                                             self._context(train=training))
+        return float(loss.item()) + self.regularization_score()
+
+    def fit(self, data, labels=None, epochs=1):
+        """Train on a DataSet / MultiDataSet (one iteration), arrays, or an iterator (epochs)."""
+        if labels is not None:
+            return self._fit_batch(*self._unpack_arrays(data, labels))
+        if hasattr(data, "reset") or hasattr(data, "__iter__") and not _is_dataset(data):
+            for _ in range(int(epochs)):
+                self._fit_epoch(data)
+            return self.last_score
+        for _ in range(int(epochs)):
+            self._fit_batch(*self._unpack(data))
+        return self.last_score
+
+    def _fit_epoch(self, iterator):
+        if hasattr(iterator, "reset") and getattr(iterator, "reset_supported", lambda: True)():
+            iterator.reset()
+        for listener in self.listeners:
+            getattr(listener, "on_epoch_start", lambda model: None)(self)
+        for batch in iterator:
+            self._fit_batch(*self._unpack(batch))
+        for listener in self.listeners:
+            getattr(listener, "on_epoch_end", lambda model: None)(self)
+        self.epoch_count += 1
+
+    def _unpack(self, data):
+        """(list of feature arrays, list of label arrays) from a DataSet or MultiDataSet."""
+        features, labels = data.features, data.labels
+        if not isinstance(features, (list, tuple)):
+            features = [features]
+        if not isinstance(labels, (list, tuple)):
+            labels = [labels] if labels is not None else []
+        return list(features), list(labels)
+
+    def _unpack_arrays(self, features, labels):
+        features = list(features) if isinstance(features, (list, tuple)) else [features]
+        labels = list(labels) if isinstance(labels, (list, tuple)) else [labels]
+        return features, labels
+
+    def evaluate(self, iterator, labels_list=None):
+        """An Evaluation of the (first) output over every batch of ``iterator``."""
+        from minidl.eval import Evaluation
+
+        evaluation = Evaluation(labels=labels_list)
+        if hasattr(iterator, "reset"):
+            iterator.reset()
+        batches = [iterator] if _is_dataset(iterator) else iterator
+        for batch in batches:
+            features, labels = self._unpack(batch)
+            predictions = self._predict(features)
+            evaluation.eval(to_cpu(labels[0]), to_cpu(predictions))
+        return evaluation
+
+    def _predict(self, features):
+        raise NotImplementedError
+
+    # -- copies and devices ----------------------------------------------------------------
+    def clone(self):
+        """An independent copy: configuration, parameters, updater state and counters."""
+        other = type(self)(self.conf.clone())
+        other.init(self.params())
+        other.updater_state = copy.deepcopy(self.updater_state)
+        other.iteration_count, other.epoch_count = self.iteration_count, self.epoch_count
+        return other
+
+    def to(self, device):
+        """Move parameters and updater state to ``"cpu"`` or ``"gpu"``; returns self."""
+        for _, tensor in self._param_items():
+            tensor.data = to_device(tensor.data, device)
+        self.updater_state = {k: {n: to_device(a, device) for n, a in s.items()}
+                              for k, s in self.updater_state.items()}
+        return self
+
+    # -- summary ---------------------------------------------------------------------------
+    def summary(self):
+        """A DL4J-style table of layers, sizes, parameter counts and shapes, plus totals."""
+        rows = [("VertexName (VertexType)", "nIn,nOut", "TotalParams", "ParamsShape",
+                 "Vertex Inputs")]
+        for name, vertex, inputs in self._summary_vertices():
+            n_in, n_out = getattr(vertex, "n_in", None), getattr(vertex, "n_out", None)
+            sizes = f"{n_in},{n_out}" if n_out is not None else "-"
+            table = (self.param_tables or {}).get(name, {})
+            total = sum(int(t.data.size) for t in table.values())
+            shapes = ", ".join(f"{p}:{tuple(t.shape)}" for p, t in table.items()) or "-"
+            kind = vertex.describe().split("(", 1)[-1].rstrip(")") if hasattr(vertex, "describe") \
+                else type(vertex).__name__
+            if vertex is None:
+                kind = "InputVertex"
+            rows.append((f"{name} ({kind})", sizes, str(total) if total else "-", shapes,
+                         inputs))
+        widths = [max(len(r[i]) for r in rows) for i in range(5)]
+        line = "=" * (sum(widths) + 8)
+        out = [line]
+        for i, row in enumerate(rows):
+            out.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+            if i == 0:
+                out.append(line)
+        trainable = self.num_params(backprop_only=True)
+        total = self.num_params()
+        out += ["-" * (sum(widths) + 8),
+                f"            Total Parameters:  {total}",
+                f"        Trainable Parameters:  {trainable}",
+                f"           Frozen Parameters:  {total - trainable}", line]
+        return "\n".join(out)
+
+    def _summary_vertices(self):
+        raise NotImplementedError
+
+
+def _device_of(array):
+    from minidl.backend import device_of
+    return device_of(array)
+
+
+def _is_dataset(obj):
+    return hasattr(obj, "features") and hasattr(obj, "labels")
+
+
+def _normalize(layer, grads):
+    """DL4J's per-layer gradient normalisation, applied before regularization and updater."""
+    mode = getattr(layer, "gradient_normalization", None)
+    if not grads or mode in (None, GradientNormalization.NONE):
+        return grads
+    threshold = layer.gradient_normalization_threshold or 1.0
+    xp = get_array_module(*grads.values())
+    if mode == GradientNormalization.ClipElementWiseAbsoluteValue:
+        return {k: xp.clip(g, -threshold, threshold) for k, g in grads.items()}
+    if mode in (GradientNormalization.RenormalizeL2PerParamType,
+                GradientNormalization.ClipL2PerParamType):
+        groups = [{k: g} for k, g in grads.items()]
+    else:
+        groups = [grads]
+    out = {}
+    for group in groups:
+        norm = float(sum(float((g * g).sum()) for g in group.values())) ** 0.5
+        if mode in (GradientNormalization.RenormalizeL2PerLayer,
+                    GradientNormalization.RenormalizeL2PerParamType):
+            scale = 1.0 / norm if norm > 0 else 1.0
+        else:
+            scale = threshold / norm if norm > threshold else 1.0
+        out.update({k: g * scale for k, g in group.items()})
+    return out
