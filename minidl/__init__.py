@@ -18,3 +18,4 @@ from minidl.nn.conf.weight_init import WeightInit, Distribution, NormalDistribut
 from minidl.learning import (Sgd, Nesterovs, Adam, RmsProp, AdaGrad, NoOp, L1Regularization,
                              L2Regularization, WeightDecay)
 from minidl.data import *  # noqa: F401,F403
+from minidl.io.model_serializer import ModelSerializer

@@ -601,6 +601,9 @@ class _FrozenBase(Layer):
     frozen = True
 
     def __post_init__(self):
+        if isinstance(self.name, Layer) and self.layer is None:
+            # FrozenLayer(layer), as DL4J writes it: the first positional field is ``name``.
+            self.name, self.layer = None, self.name
         if self.layer is None:
             raise ValueError(f"{type(self).__name__} needs a layer to wrap")
         if self.name is None:

@@ -1,0 +1,192 @@
+"""ModelSerializer: a trained network in one zip file, and back (DL4J's ``ModelSerializer``).
+
+The zip holds four entries:
+
+=====================  ============================================================================
+``configuration.json``  the full configuration (``conf.to_json()``): layers, vertices, frozen
+                        wrappers, preprocessors, updaters, seed and data type
+``coefficients.npz``    every parameter by key (``"0_W"``, ``"fc2_b"``), as plain arrays
+``updaterState.npz``    the updater's state per parameter, keyed ``"<param key>/<state name>"``
+                        (``"0_W/M"`` for Adam's first moment); only when the updater was saved
+``meta.json``           format version, network type, iteration and epoch counts, the dropout
+                        generator's state and the minidl version
+=====================  ============================================================================
+
+Arrays are stored with ``np.savez`` and read with ``allow_pickle=False``, so opening a model file
+never runs code from it. The file is written to a temporary file beside the target and renamed
+over it, so a crash mid-write leaves the previous model intact.
+"""
+
+import io
+import json
+import zipfile
+import zlib
+
+import numpy as np
+
+from minidl.backend import to_cpu, to_device
+from minidl.io.atomic import atomic_write
+from minidl.naming import Dl4jNames
+
+FORMAT_VERSION = 1
+CONFIGURATION = "configuration.json"
+COEFFICIENTS = "coefficients.npz"
+UPDATER_STATE = "updaterState.npz"
+META = "meta.json"
+
+
+class ModelSerializer(Dl4jNames):
+    """Writes and restores MultiLayerNetwork / ComputationGraph zips (static methods only).
+
+    >>> ModelSerializer.write_model(net, "model.zip", save_updater=True)
+    >>> net = ModelSerializer.restore_multi_layer_network("model.zip")
+    """
+
+    @staticmethod
+    def write_model(net, path, save_updater=True):
+        """Save ``net`` (initialised) to the zip ``path``, atomically."""
+        net._require_init()
+        entries = {
+            CONFIGURATION: net.conf.to_json().encode("utf-8"),
+            COEFFICIENTS: _npz_bytes({k: to_cpu(a) for k, a in net.param_table().items()}),
+            META: json.dumps(_meta(net), indent=2, sort_keys=True).encode("utf-8"),
+        }
+        if save_updater:
+            entries[UPDATER_STATE] = _npz_bytes(_flat_updater_state(net.updater_state))
+        with atomic_write(path) as f, zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as zf:
+            for name, data in entries.items():
+                zf.writestr(name, data)
+
+    @staticmethod
+    def restore_multi_layer_network(path, load_updater=True):
+        """The MultiLayerNetwork saved in ``path`` (with its updater state when ``load_updater``)."""
+        from minidl.nn.multilayer import MultiLayerNetwork
+        return _restore(path, MultiLayerNetwork, load_updater)
+
+    @staticmethod
+    def restore_computation_graph(path, load_updater=True):
+        """The ComputationGraph saved in ``path`` (with its updater state when ``load_updater``)."""
+        from minidl.nn.graph import ComputationGraph
+        return _restore(path, ComputationGraph, load_updater)
+
+
+# -- writing ------------------------------------------------------------------------------------
+
+def _npz_bytes(arrays):
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def _flat_updater_state(updater_state):
+    """{param key: {state name: array}} -> {"<param key>/<state name>": array} on the CPU."""
+    return {f"{key}/{name}": to_cpu(array)
+            for key, state in updater_state.items() for name, array in state.items()}
+
+
+def _meta(net):
+    from minidl import __version__
+    rng = net._rng.bit_generator.state if net._rng is not None else None
+    return {"format_version": FORMAT_VERSION, "network_type": type(net).__name__,
+            "iteration_count": net.iteration_count, "epoch_count": net.epoch_count,
+            "dropout_rng_state": rng, "minidl_version": __version__}
+
+
+# -- reading ------------------------------------------------------------------------------------
+
+def _restore(path, network_class, load_updater):
+    with _open_zip(path) as zf:
+        meta = json.loads(_read(zf, path, META))
+        _check_meta(meta, path, network_class)
+        conf_class = _configuration_class(network_class)
+        try:
+            conf = conf_class.from_json(_read(zf, path, CONFIGURATION).decode("utf-8"))
+        except (ValueError, TypeError, KeyError) as e:
+            raise ValueError(f"model file {str(path)!r}: {CONFIGURATION} is not a valid "
+                             f"{conf_class.__name__}: {e}") from e
+        coefficients = _read_npz(zf, path, COEFFICIENTS)
+        has_updater = UPDATER_STATE in zf.namelist()
+        state = _read_npz(zf, path, UPDATER_STATE) if load_updater and has_updater else {}
+    net = network_class(conf).init()
+    _set_coefficients(net, coefficients, path)
+    net.updater_state = _nested_updater_state(net, state, path)
+    net.iteration_count = int(meta.get("iteration_count", 0))
+    net.epoch_count = int(meta.get("epoch_count", 0))
+    if meta.get("dropout_rng_state") is not None:
+        net._rng.bit_generator.state = meta["dropout_rng_state"]
+    return net
+
+
+def _open_zip(path):
+    try:
+        return zipfile.ZipFile(path)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"model file {str(path)!r} does not exist") from None
+    except (zipfile.BadZipFile, OSError, EOFError) as e:
+        raise ValueError(f"model file {str(path)!r} is not a readable zip (corrupt or "
+                         f"truncated?): {e}") from e
+
+
+def _read(zf, path, entry):
+    if entry not in zf.namelist():
+        raise ValueError(f"model file {str(path)!r} has no {entry!r} entry (entries: "
+                         f"{zf.namelist()}); was it written by ModelSerializer?")
+    try:
+        return zf.read(entry)
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as e:
+        raise ValueError(f"model file {str(path)!r}: entry {entry!r} is corrupt: {e}") from e
+
+
+def _read_npz(zf, path, entry):
+    data = _read(zf, path, entry)
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+            return {key: npz[key] for key in npz.files}
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+        raise ValueError(f"model file {str(path)!r}: entry {entry!r} is not a valid .npz of "
+                         f"plain arrays: {e}") from e
+
+
+def _check_meta(meta, path, network_class):
+    version = meta.get("format_version")
+    if version != FORMAT_VERSION:
+        raise ValueError(f"model file {str(path)!r}: format version {version!r}, this minidl "
+                         f"reads version {FORMAT_VERSION}")
+    saved = meta.get("network_type")
+    if saved != network_class.__name__:
+        other = "restore_computation_graph" if saved == "ComputationGraph" else \
+            "restore_multi_layer_network"
+        raise ValueError(f"model file {str(path)!r} holds a {saved}, not a "
+                         f"{network_class.__name__}; use ModelSerializer.{other}")
+
+
+def _configuration_class(network_class):
+    from minidl.nn.conf.configuration import ComputationGraphConfiguration, MultiLayerConfiguration
+    return MultiLayerConfiguration if network_class.__name__ == "MultiLayerNetwork" else \
+        ComputationGraphConfiguration
+
+
+def _set_coefficients(net, coefficients, path):
+    expected = net.param_table()
+    missing, extra = sorted(set(expected) - set(coefficients)), sorted(set(coefficients) - set(expected))
+    if missing or extra:
+        raise ValueError(f"model file {str(path)!r}: {COEFFICIENTS} does not match the "
+                         f"configuration (missing {missing}, unexpected {extra})")
+    for key, value in coefficients.items():
+        if value.shape != expected[key].shape:
+            raise ValueError(f"model file {str(path)!r}: parameter {key!r} has shape "
+                             f"{value.shape}, the configuration needs {expected[key].shape}")
+        net.set_param(key, value)
+
+
+def _nested_updater_state(net, flat, path):
+    """{"<param key>/<state name>": array} -> {param key: {state name: array}} on the device."""
+    params = net.param_table()
+    state = {}
+    for flat_key, array in flat.items():
+        key, _, name = flat_key.rpartition("/")
+        if key not in params or array.shape != params[key].shape:
+            raise ValueError(f"model file {str(path)!r}: updater state {flat_key!r} does not "
+                             f"match any parameter of the configuration")
+        state.setdefault(key, {})[name] = to_device(array.astype(params[key].dtype, copy=False))
+    return state

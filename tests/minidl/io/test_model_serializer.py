@@ -1,0 +1,270 @@
+"""ModelSerializer: zip layout, identical restore, identical continued training, clear errors."""
+
+import io
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+from minidl import (Activation, Adam, ComputationGraph, DataSet, DenseLayer, FrozenLayer,
+                    InputType, LossFunction, MergeVertex, ModelSerializer, MultiLayerNetwork,
+                    Nesterovs, NeuralNetConfiguration, OutputLayer)
+
+
+def _mlp(dropout=None, frozen=False):
+    hidden = DenseLayer(n_out=8, activation=Activation.TANH)
+    builder = NeuralNetConfiguration.Builder().seed(7).updater(Adam(0.05))
+    if dropout:
+        builder = builder.dropout(dropout)
+    conf = (builder.list()
+            .layer(FrozenLayer(hidden) if frozen else hidden)
+            .layer(DenseLayer(n_out=6, activation=Activation.RELU))
+            .layer(OutputLayer(loss=LossFunction.MCXENT, n_out=3, activation=Activation.SOFTMAX))
+            .set_input_type(InputType.feed_forward(4)).build())
+    return MultiLayerNetwork(conf).init()
+
+
+def _graph():
+    conf = (NeuralNetConfiguration.Builder().seed(3).updater(Nesterovs(0.05)).graph_builder()
+            .add_inputs("a", "b")
+            .add_layer("da", DenseLayer(n_out=5, activation=Activation.RELU), "a")
+            .add_layer("db", DenseLayer(n_out=4, activation=Activation.TANH), "b")
+            .add_vertex("merge", MergeVertex(), "da", "db")
+            .add_layer("out", OutputLayer(loss=LossFunction.MCXENT, n_out=2,
+                                          activation=Activation.SOFTMAX), "merge")
+            .set_outputs("out")
+            .set_input_types(InputType.feed_forward(3), InputType.feed_forward(2)).build())
+    return ComputationGraph(conf).init()
+
+
+def _data(seed=0, n=12):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 4)).astype(np.float32)
+    y = np.eye(3, dtype=np.float32)[rng.integers(0, 3, n)]
+    return DataSet(x, y)
+
+
+def _graph_data(seed=0, n=10):
+    rng = np.random.default_rng(seed)
+    a, b = rng.normal(size=(n, 3)).astype(np.float32), rng.normal(size=(n, 2)).astype(np.float32)
+    y = np.eye(2, dtype=np.float32)[rng.integers(0, 2, n)]
+    return a, b, y
+
+
+def test_zip_holds_the_documented_entries(tmp_path):
+    net = _mlp()
+    net.fit(_data())
+    path = tmp_path / "m.zip"
+    ModelSerializer.write_model(net, path)
+    with zipfile.ZipFile(path) as zf:
+        assert set(zf.namelist()) == {"configuration.json", "coefficients.npz",
+                                      "updaterState.npz", "meta.json"}
+        meta = json.loads(zf.read("meta.json"))
+        coefficients = np.load(io.BytesIO(zf.read("coefficients.npz")), allow_pickle=False)
+        state = np.load(io.BytesIO(zf.read("updaterState.npz")), allow_pickle=False)
+        assert zf.read("configuration.json").decode() == net.conf.to_json()
+        assert sorted(coefficients.files) == sorted(net.param_table())
+        np.testing.assert_array_equal(coefficients["1_W"], net.get_param("1_W"))
+        assert sorted(state.files) == sorted(f"{k}/{s}" for k in net.param_table() for s in "MV")
+        np.testing.assert_array_equal(state["0_W/M"], net.updater_state["0_W"]["M"])
+    assert meta["network_type"] == "MultiLayerNetwork"
+    assert meta["iteration_count"] == 1 and meta["epoch_count"] == 0
+    assert meta["format_version"] == 1 and meta["minidl_version"]
+
+
+def test_without_updater_there_is_no_state_entry(tmp_path):
+    net = _mlp()
+    net.fit(_data())
+    ModelSerializer.writeModel(net, tmp_path / "m.zip", False)  # DL4J spelling
+    with zipfile.ZipFile(tmp_path / "m.zip") as zf:
+        assert "updaterState.npz" not in zf.namelist()
+    restored = ModelSerializer.restoreMultiLayerNetwork(str(tmp_path / "m.zip"))
+    assert restored.updater_state == {}
+    np.testing.assert_array_equal(restored.params(), net.params())
+
+
+@pytest.mark.parametrize("dropout", [None, 0.7])
+def test_multilayer_restores_identical_outputs_and_next_fit_step(tmp_path, dropout):
+    net = _mlp(dropout=dropout)
+    for seed in range(3):
+        net.fit(_data(seed))
+    ModelSerializer.write_model(net, tmp_path / "m.zip", save_updater=True)
+    restored = ModelSerializer.restore_multi_layer_network(tmp_path / "m.zip")
+
+    x = _data(9).features
+    np.testing.assert_array_equal(restored.output(x), net.output(x))
+    assert restored.conf.to_json() == net.conf.to_json()
+    assert restored.iteration_count == net.iteration_count == 3
+    # The next steps (Adam's moments, bias correction by iteration, dropout masks) match exactly.
+    for seed in (5, 6):
+        assert restored.fit(_data(seed)) == net.fit(_data(seed))
+    np.testing.assert_array_equal(restored.params(), net.params())
+
+
+def test_without_loaded_updater_the_next_step_differs(tmp_path):
+    # Guards the previous test: the restored state does matter for Adam.
+    net = _mlp()
+    for seed in range(3):
+        net.fit(_data(seed))
+    ModelSerializer.write_model(net, tmp_path / "m.zip")
+    fresh = ModelSerializer.restore_multi_layer_network(tmp_path / "m.zip", load_updater=False)
+    fresh.fit(_data(5))
+    net.fit(_data(5))
+    assert not np.allclose(fresh.params(), net.params())
+
+
+def test_graph_restores_identical_outputs_and_next_fit_step(tmp_path):
+    net = _graph()
+    a, b, y = _graph_data()
+    net.fit([a, b], [y])
+    net.fit([a, b], [y])
+    path = tmp_path / "g.zip"
+    ModelSerializer.write_model(net, path)
+    restored = ModelSerializer.restore_computation_graph(path)
+    np.testing.assert_array_equal(restored.output(a, b)[0], net.output(a, b)[0])
+    a2, b2, y2 = _graph_data(1)
+    assert restored.fit([a2, b2], [y2]) == net.fit([a2, b2], [y2])
+    np.testing.assert_array_equal(restored.params(), net.params())
+
+
+def test_frozen_layers_stay_frozen(tmp_path):
+    net = _mlp(frozen=True)
+    ModelSerializer.write_model(net, tmp_path / "m.zip")
+    restored = ModelSerializer.restore_multi_layer_network(tmp_path / "m.zip")
+    assert type(restored.get_layer(0)).__name__ == "FrozenLayer"
+    before = restored.get_param("0_W").copy()
+    restored.fit(_data())
+    np.testing.assert_array_equal(restored.get_param("0_W"), before)
+    assert restored.num_params(backprop_only=True) == net.num_params(backprop_only=True) < \
+        net.num_params()
+
+
+def test_float64_parameters_keep_their_dtype(tmp_path):
+    conf = (NeuralNetConfiguration.Builder().data_type("float64").list()
+            .layer(OutputLayer(n_in=3, n_out=2, activation=Activation.SOFTMAX)).build())
+    net = MultiLayerNetwork(conf).init()
+    ModelSerializer.write_model(net, tmp_path / "m.zip")
+    restored = ModelSerializer.restore_multi_layer_network(tmp_path / "m.zip")
+    assert restored.get_param("0_W").dtype == np.float64
+    np.testing.assert_array_equal(restored.get_param("0_W"), net.get_param("0_W"))
+
+
+def test_a_failed_write_leaves_the_previous_file_intact(tmp_path, monkeypatch):
+    path = tmp_path / "m.zip"
+    net = _mlp()
+    ModelSerializer.write_model(net, path)
+    original = path.read_bytes()
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(np, "savez", broken)
+    net.fit(_data())
+    with pytest.raises(RuntimeError, match="disk full"):
+        ModelSerializer.write_model(net, path)
+    assert path.read_bytes() == original
+    assert [p.name for p in tmp_path.iterdir()] == ["m.zip"]  # no temp file left behind
+
+
+def test_writing_an_uninitialised_network_is_refused(tmp_path):
+    conf = _mlp().conf
+    with pytest.raises(RuntimeError, match="init"):
+        ModelSerializer.write_model(MultiLayerNetwork(conf), tmp_path / "m.zip")
+    assert not (tmp_path / "m.zip").exists()
+
+
+# -- bad files --------------------------------------------------------------------------------
+
+def _saved(tmp_path):
+    path = tmp_path / "m.zip"
+    net = _mlp()
+    net.fit(_data())
+    ModelSerializer.write_model(net, path)
+    return path
+
+
+def test_truncated_zip(tmp_path):
+    path = _saved(tmp_path)
+    data = path.read_bytes()
+    for cut in (len(data) // 2, len(data) - 10):
+        path.write_bytes(data[:cut])
+        with pytest.raises(ValueError, match=r"m\.zip.*(corrupt|truncated)"):
+            ModelSerializer.restore_multi_layer_network(path)
+
+
+def test_not_a_zip(tmp_path):
+    path = tmp_path / "model.zip"
+    path.write_bytes(b"this is not a zip file at all" * 10)
+    with pytest.raises(ValueError, match=r"model\.zip.*not a readable zip"):
+        ModelSerializer.restore_multi_layer_network(path)
+
+
+def test_corrupt_entry_data(tmp_path):
+    path = _saved(tmp_path)
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as zf:
+        info = zf.getinfo("coefficients.npz")
+    # Flip bytes in the middle of the entry's compressed data: a CRC or inflate error.
+    start = info.header_offset + 30 + len(info.filename) + len(info.extra)
+    for i in range(start + 5, start + 25):
+        data[i] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match=r"m\.zip.*coefficients\.npz"):
+        ModelSerializer.restore_multi_layer_network(path)
+
+
+def test_missing_entry(tmp_path):
+    path = _saved(tmp_path)
+    with zipfile.ZipFile(path) as src:
+        entries = {n: src.read(n) for n in src.namelist() if n != "coefficients.npz"}
+    with zipfile.ZipFile(path, "w") as dst:
+        for name, data in entries.items():
+            dst.writestr(name, data)
+    with pytest.raises(ValueError, match=r"m\.zip.*no 'coefficients\.npz' entry"):
+        ModelSerializer.restore_multi_layer_network(path)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nothere.zip"):
+        ModelSerializer.restore_multi_layer_network(tmp_path / "nothere.zip")
+
+
+def test_wrong_network_type(tmp_path):
+    mlp_path = _saved(tmp_path)
+    with pytest.raises(ValueError, match=r"m\.zip.*MultiLayerNetwork.*restore_multi_layer_network"):
+        ModelSerializer.restore_computation_graph(mlp_path)
+    graph_path = tmp_path / "g.zip"
+    ModelSerializer.write_model(_graph(), graph_path)
+    with pytest.raises(ValueError, match=r"g\.zip.*ComputationGraph.*restore_computation_graph"):
+        ModelSerializer.restore_multi_layer_network(graph_path)
+
+
+def test_pickled_arrays_are_refused(tmp_path):
+    path = _saved(tmp_path)
+    with zipfile.ZipFile(path) as src:
+        entries = {n: src.read(n) for n in src.namelist()}
+    buffer = io.BytesIO()
+    np.savez(buffer, **{k: np.array([object()], dtype=object) for k in ["0_W"]})
+    entries["coefficients.npz"] = buffer.getvalue()
+    with zipfile.ZipFile(path, "w") as dst:
+        for name, data in entries.items():
+            dst.writestr(name, data)
+    with pytest.raises(ValueError, match=r"m\.zip.*coefficients\.npz.*plain arrays"):
+        ModelSerializer.restore_multi_layer_network(path)
+
+
+def test_coefficients_that_do_not_fit_the_configuration(tmp_path):
+    path = _saved(tmp_path)
+    with zipfile.ZipFile(path) as src:
+        entries = {n: src.read(n) for n in src.namelist()}
+    coefficients = dict(np.load(io.BytesIO(entries["coefficients.npz"])))
+    coefficients["1_W"] = np.zeros((2, 2), np.float32)
+    buffer = io.BytesIO()
+    np.savez(buffer, **coefficients)
+    entries["coefficients.npz"] = buffer.getvalue()
+    with zipfile.ZipFile(path, "w") as dst:
+        for name, data in entries.items():
+            dst.writestr(name, data)
+    with pytest.raises(ValueError, match=r"m\.zip.*'1_W' has shape \(2, 2\)"):
+        ModelSerializer.restore_multi_layer_network(path)
