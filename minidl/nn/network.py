@@ -152,19 +152,39 @@ class Network(Dl4jNames):
 
     def _fit_batch(self, inputs, labels):
         """One iteration on one minibatch: forward, backward, update. Returns the score."""
-        self._require_init()
         self._check_algorithm()
-        inputs = [to_device(np.asarray(x) if not hasattr(x, "shape") else x) for x in inputs]
-        labels = [to_device(y) for y in labels]
-        loss, _ = self._loss_and_outputs(inputs, labels, self._context(train=True))
-        if loss.requires_grad:
-            loss.backward()
+        loss = self._backward(inputs, labels)
         self._apply_updates()
         self.last_score = float(loss.item()) + self.regularization_score()
         for listener in self.listeners:
             listener.iteration_done(self, self.iteration_count, self.epoch_count)
         self.iteration_count += 1
         return self.last_score
+
+    def _backward(self, inputs, labels):
+        """Forward in training mode and backward: fills ``grad`` on the trainable parameters."""
+        self._require_init()
+        inputs = [to_device(np.asarray(x) if not hasattr(x, "shape") else x) for x in inputs]
+        labels = [to_device(y) for y in labels]
+        loss, _ = self._loss_and_outputs(inputs, labels, self._context(train=True))
+        if loss.requires_grad:
+            loss.backward()
+        return loss
+
+    def compute_gradient_and_score(self, data, labels=None):
+        """DL4J's computeGradientAndScore: ({param key: gradient}, score) for one minibatch.
+
+        The gradient is the loss's (without regularization, which the update step adds); the
+        parameters are not changed.
+        """
+        inputs, labels = self._unpack_arrays(data, labels) if labels is not None \
+            else self._unpack(data)
+        loss = self._backward(inputs, labels)
+        gradients = {}
+        for key, tensor in self._param_items():
+            if tensor.grad is not None:
+                gradients[key], tensor.grad = tensor.grad, None
+        return gradients, float(loss.item()) + self.regularization_score()
 
     def _apply_updates(self):
         for key, layer in self.layer_items():

@@ -512,6 +512,7 @@ class BatchNormalization(FeedForwardLayer):
     lock_gamma_beta: bool = False
 
     has_params = True
+    input_kind = "any"  # normalises feature maps as they are: no flattening preprocessor
 
     def output_type(self, input_type):
         size = input_type.channels if input_type.is_convolutional else input_type.flat_size()
