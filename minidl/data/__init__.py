@@ -1,8 +1,14 @@
 """Data: DataSet, iterators, normalizers, images and record readers."""
 
-from minidl.data.dataset import DataSet
+from minidl.data.dataset import DataSet, MultiDataSet, SplitTestAndTrain
 from minidl.data.image import ImageDecodeError, NativeImageLoader
 from minidl.data.records import (BalancedPathFilter, FileSplit, ImageRecordReader, InputSplit,
                                  ParentPathLabelGenerator, RandomPathFilter,
                                  RecordReaderDataSetIterator)
 from minidl.data.flowers import FlowerDataSetIterator
+from minidl.data.iterators import (ArrayDataSetIterator, DataSetIterator, ExistingDataSetIterator,
+                                   INDArrayDataSetIterator, ListDataSetIterator,
+                                   ListMultiDataSetIterator, MultiDataSetIterator,
+                                   MultiDataSetIteratorAdapter)
+from minidl.data.normalizers import (DataNormalization, ImagePreProcessingScaler,
+                                     NormalizerStandardize, VGG16ImagePreProcessor)

@@ -1,22 +1,192 @@
-"""DataSet: a minibatch (or a whole small dataset) of features with their labels.
+"""DataSet and MultiDataSet: a minibatch (or a whole small dataset) of features with labels.
 
 Features follow DL4J's layouts: [batch, n_in] for dense input, [batch, channels, height, width]
-for images. Labels are [batch, n_classes] one-hot rows for classification.
+for images. Labels are [batch, n_classes] one-hot rows for classification. Every array of a
+DataSet has the examples along axis 0, so selecting, shuffling, splitting and merging are all
+"take these rows of every array" (``_take_rows``); masks travel with their arrays.
+
+A ``MultiDataSet`` holds lists of feature and label arrays (graphs with several inputs or
+outputs), with the same row operations.
 """
 
 import numpy as np
 
+from minidl.backend import get_array_module
 from minidl.naming import Dl4jNames
 
 
-class DataSet(Dl4jNames):
-    """Features [batch, ...] and labels [batch, n_out]; DL4J's getters work too."""
+def _rows(a):
+    return None if a is None else int(a.shape[0])
+
+
+def _take(a, index):
+    """Rows ``index`` (an integer array) of ``a``, as a new array; None stays None."""
+    if a is None:
+        return None
+    xp = get_array_module(a)
+    return a[xp.asarray(index)]
+
+
+def _concat(arrays, what):
+    """Concatenate along axis 0; all None gives None; a mix of None and arrays is an error."""
+    if all(a is None for a in arrays):
+        return None
+    if any(a is None for a in arrays):
+        raise ValueError(f"cannot merge: some datasets have {what} and some do not")
+    shapes = {tuple(a.shape[1:]) for a in arrays}
+    if len(shapes) > 1:
+        raise ValueError(f"cannot merge {what} of different shapes (after the example axis): "
+                         f"{sorted(shapes)}")
+    return get_array_module(*arrays).concatenate(arrays, axis=0)
+
+
+def _permutation(n, seed):
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    return rng.permutation(n)
+
+
+class SplitTestAndTrain(Dl4jNames):
+    """The two halves of ``DataSet.split_test_and_train``: ``train`` first, ``test`` after."""
+
+    def __init__(self, train, test):
+        self.train, self.test = train, test
+
+    def get_train(self):
+        return self.train
+
+    def get_test(self):
+        return self.test
+
+    def __iter__(self):  # train, test = ds.split_test_and_train(0.8)
+        return iter((self.train, self.test))
+
+
+class _RowData(Dl4jNames):
+    """What DataSet and MultiDataSet share: every array has the examples along axis 0.
+
+    Subclasses list their arrays in ``_fields`` and implement ``_from_fields``; each field holds
+    an array, None, or (MultiDataSet) a list of arrays.
+    """
+
+    _fields = ()
+
+    def num_examples(self):
+        raise NotImplementedError
+
+    def __len__(self):
+        return self.num_examples()
+
+    def _arrays(self):
+        """(field name, array or None) pairs, lists flattened with an index."""
+        for name in self._fields:
+            value = getattr(self, name)
+            if isinstance(value, (list, tuple)):
+                for i, a in enumerate(value):
+                    yield f"{name}[{i}]", a
+            else:
+                yield name, value
+
+    def _check_rows(self):
+        counts = {name: _rows(a) for name, a in self._arrays() if a is not None}
+        if len(set(counts.values())) > 1:
+            detail = ", ".join(f"{name}: {n}" for name, n in counts.items())
+            raise ValueError(f"{type(self).__name__}: every array needs the same number of "
+                             f"examples (axis 0), got {detail}")
+
+    def _take_rows(self, index):
+        """A new object of the same kind with rows ``index`` of every array."""
+        def take(value):
+            if isinstance(value, (list, tuple)):
+                return [_take(a, index) for a in value]
+            return _take(value, index)
+        return self._from_fields({name: take(getattr(self, name)) for name in self._fields})
+
+    def _from_fields(self, fields):
+        raise NotImplementedError
+
+    def _set_rows(self, other):
+        for name in self._fields:
+            setattr(self, name, getattr(other, name))
+
+    def get_range(self, start, end):
+        """Examples ``start`` (inclusive) to ``end`` (exclusive), as a new object."""
+        n = self.num_examples()
+        if not 0 <= start <= end <= n:
+            raise IndexError(f"{type(self).__name__}.get_range({start}, {end}) is outside "
+                             f"0..{n} examples")
+        return self._take_rows(np.arange(start, end))
+
+    def get(self, i):
+        """Example ``i`` (a one-example object); a list of indices gives those examples."""
+        index = np.atleast_1d(np.asarray(i, dtype=np.int64))
+        n = self.num_examples()
+        if index.size and (index.min() < -n or index.max() >= n):
+            raise IndexError(f"{type(self).__name__}.get({i}): index out of range for {n} examples")
+        return self._take_rows(index)
+
+    def shuffle(self, seed=None):
+        """Shuffle the examples in place (DL4J's ``shuffle``); ``seed``: int, Generator or None."""
+        self._set_rows(self._take_rows(_permutation(self.num_examples(), seed)))
+
+    def split_test_and_train(self, n_train, seed=None):
+        """Split into ``n_train`` training examples and the rest for testing.
+
+        ``n_train`` is a count (int) or a fraction (float in (0, 1)); as in DL4J, the first
+        examples go to training unless ``seed`` (int or Generator) asks for a shuffled split.
+        Unlike DL4J, this object is left as it was.
+        """
+        n = self.num_examples()
+        if n <= 1:
+            raise ValueError(f"cannot split a {type(self).__name__} of {n} example(s)")
+        if isinstance(n_train, float):
+            if not 0.0 < n_train < 1.0:
+                raise ValueError(f"split_test_and_train: a fraction must be in (0, 1), got "
+                                 f"{n_train}")
+            n_train = max(1, int(n_train * n))
+        if not 0 < n_train < n:
+            raise ValueError(f"split_test_and_train: need 0 < n_train < {n} examples, got "
+                             f"{n_train}")
+        order = np.arange(n) if seed is None else _permutation(n, seed)
+        return SplitTestAndTrain(self._take_rows(order[:n_train]), self._take_rows(order[n_train:]))
+
+    def batch_by(self, batch_size):
+        """The examples in consecutive batches of ``batch_size`` (the last may be smaller)."""
+        if int(batch_size) < 1:
+            raise ValueError(f"batch_by: batch_size must be >= 1, got {batch_size}")
+        n = self.num_examples()
+        return [self.get_range(a, min(a + batch_size, n)) for a in range(0, n, batch_size)]
+
+    def as_list(self):
+        """One single-example object per example."""
+        return self.batch_by(1)
+
+    def copy(self):
+        return self._take_rows(np.arange(self.num_examples()))
+
+    dup = copy
+
+
+class DataSet(_RowData):
+    """Features [batch, ...] and labels [batch, n_out], with optional masks; DL4J's getters too.
+
+    Arrays may be NumPy or CuPy. Label names (``set_label_names``) travel with the data so that
+    an ``Evaluation`` can print them.
+    """
+
+    _fields = ("features", "labels", "features_mask", "labels_mask")
 
     def __init__(self, features=None, labels=None, features_mask=None, labels_mask=None):
         self.features = features
         self.labels = labels
         self.features_mask = features_mask
         self.labels_mask = labels_mask
+        self.label_names = None
+        self._check_rows()
+
+    def _from_fields(self, fields):
+        out = DataSet(**fields)
+        out.label_names = None if self.label_names is None else list(self.label_names)
+        return out
 
     def get_features(self):
         return self.features
@@ -30,25 +200,149 @@ class DataSet(Dl4jNames):
     def set_labels(self, labels):
         self.labels = labels
 
+    def get_features_mask_array(self):
+        return self.features_mask
+
+    def get_labels_mask_array(self):
+        return self.labels_mask
+
+    def set_label_names(self, names):
+        self.label_names = None if names is None else [str(n) for n in names]
+
+    def get_label_names(self):
+        return self.label_names
+
+    def get_label_name(self, i):
+        return None if self.label_names is None else self.label_names[i]
+
     def num_examples(self):
-        return 0 if self.features is None else int(self.features.shape[0])
+        for _, a in self._arrays():
+            if a is not None:
+                return int(a.shape[0])
+        return 0
+
+    def num_inputs(self):
+        """Values per example (the feature columns; channels*height*width for images)."""
+        return 0 if self.features is None else int(np.prod(self.features.shape[1:]))
 
     def num_outcomes(self):
         return 0 if self.labels is None else int(self.labels.shape[1])
 
-    def __len__(self):
-        return self.num_examples()
+    @staticmethod
+    def merge(datasets):
+        """One DataSet with the examples of ``datasets`` (a list) in order."""
+        datasets = list(datasets)
+        if not datasets:
+            raise ValueError("DataSet.merge needs at least one DataSet")
+        merged = DataSet(*(_concat([getattr(d, f) for d in datasets], f)
+                           for f in DataSet._fields))
+        merged.label_names = datasets[0].label_names
+        return merged
 
     def __repr__(self):
         shape = lambda a: None if a is None else tuple(a.shape)  # noqa: E731
         return f"DataSet(features={shape(self.features)}, labels={shape(self.labels)})"
 
-    def copy(self):
-        dup = lambda a: None if a is None else a.copy()  # noqa: E731
-        return DataSet(dup(self.features), dup(self.labels), dup(self.features_mask),
-                       dup(self.labels_mask))
 
-    dup = copy
+class MultiDataSet(_RowData):
+    """Lists of feature arrays and label arrays (one per graph input / output), with masks.
+
+    ``get_features(i)`` / ``get_labels(i)`` give one array; without ``i`` the whole list.
+    """
+
+    _fields = ("features", "labels", "features_masks", "labels_masks")
+
+    def __init__(self, features=(), labels=(), features_masks=None, labels_masks=None):
+        self.features = _as_list(features)
+        self.labels = _as_list(labels)
+        self.features_masks = None if features_masks is None else _as_list(features_masks)
+        self.labels_masks = None if labels_masks is None else _as_list(labels_masks)
+        for masks, arrays, what in ((self.features_masks, self.features, "features"),
+                                    (self.labels_masks, self.labels, "labels")):
+            if masks is not None and len(masks) != len(arrays):
+                raise ValueError(f"MultiDataSet: {len(masks)} {what} masks for {len(arrays)} "
+                                 f"{what} arrays")
+        self._check_rows()
+
+    def _from_fields(self, fields):
+        return MultiDataSet(**fields)
+
+    def get_features(self, i=None):
+        return self.features if i is None else self.features[i]
+
+    def get_labels(self, i=None):
+        return self.labels if i is None else self.labels[i]
+
+    def set_features(self, i, array=None):
+        """``set_features(list)`` or DL4J's ``set_features(i, array)``."""
+        if array is None:
+            self.features = _as_list(i)
+        else:
+            self.features[i] = array
+
+    def set_labels(self, i, array=None):
+        if array is None:
+            self.labels = _as_list(i)
+        else:
+            self.labels[i] = array
+
+    def get_features_mask_arrays(self):
+        return self.features_masks
+
+    def get_labels_mask_arrays(self):
+        return self.labels_masks
+
+    def num_features_arrays(self):
+        return len(self.features)
+
+    def num_labels_arrays(self):
+        return len(self.labels)
+
+    def num_examples(self):
+        for _, a in self._arrays():
+            if a is not None:
+                return int(a.shape[0])
+        return 0
+
+    @staticmethod
+    def merge(datasets):
+        """One MultiDataSet with the examples of ``datasets`` (a list) in order."""
+        datasets = list(datasets)
+        if not datasets:
+            raise ValueError("MultiDataSet.merge needs at least one MultiDataSet")
+        counts = {(len(d.features), len(d.labels)) for d in datasets}
+        if len(counts) > 1:
+            raise ValueError(f"cannot merge MultiDataSets with different numbers of (features, "
+                             f"labels) arrays: {sorted(counts)}")
+
+        def merged(field):
+            values = [getattr(d, field) for d in datasets]
+            if all(v is None for v in values):
+                return None
+            if any(v is None for v in values):
+                raise ValueError(f"cannot merge: some MultiDataSets have {field} and some do not")
+            return [_concat([v[i] for v in values], f"{field}[{i}]") for i in range(len(values[0]))]
+
+        return MultiDataSet(*(merged(f) for f in MultiDataSet._fields))
+
+    @staticmethod
+    def from_dataset(dataset):
+        """The one-input, one-output MultiDataSet of a DataSet (arrays shared, not copied)."""
+        wrap = lambda a: None if a is None else [a]  # noqa: E731
+        return MultiDataSet(wrap(dataset.features), wrap(dataset.labels),
+                            wrap(dataset.features_mask), wrap(dataset.labels_mask))
+
+    def __repr__(self):
+        shapes = lambda arrays: [tuple(a.shape) for a in arrays]  # noqa: E731
+        return f"MultiDataSet(features={shapes(self.features)}, labels={shapes(self.labels)})"
+
+
+def _as_list(arrays):
+    if arrays is None:
+        return []
+    if isinstance(arrays, (list, tuple)):
+        return list(arrays)
+    return [arrays]
 
 
 def as_float32(a):
