@@ -1,0 +1,182 @@
+"""Convert Keras and torchvision VGG weights to minidl's layouts and DL4J's vertex names.
+
+Our layouts (DESIGN.md §4): conv W [n_out, n_in, kh, kw], dense W [n_in, n_out], bias [n_out],
+and a feature map is flattened in C, H, W order before the first dense layer (``fc1``).
+
+* Keras (TF dim ordering): conv kernel (kh, kw, n_in, n_out) -> ``transpose(3, 2, 0, 1)``; dense
+  kernels are already [n_in, n_out], but Keras flattened the H, W, C feature map, so fc1's rows
+  are permuted from HWC to CHW order. The weights expect BGR 0..255 minus the caffe mean.
+* torchvision: conv weights already match; ``Linear.weight`` is [out, in] -> transpose; its
+  flatten is already CHW. The weights expect RGB scaled to 0..1 and normalised by mean/std.
+
+``load_weights(path)`` reads any of the three formats (Keras .h5, torch .pth, our .npz) and
+returns (weights, metadata); ``convert(src, out)`` writes the converted ``.npz`` once.
+"""
+
+import collections
+import math
+import re
+import zipfile
+from pathlib import Path
+
+from minidl.io.checksum import file_checksum
+from zoo.formats import METADATA_KEY, WeightFileError, load_converted, save_converted
+
+# blocks of 3x3 convs between 2x2 max pools; channels per block
+VGG_BLOCKS = {"vgg16": (2, 2, 3, 3, 3), "vgg19": (2, 2, 4, 4, 4)}
+VGG_CHANNELS = (64, 128, 256, 512, 512)
+DENSE_NAMES = ("fc1", "fc2", "predictions")
+
+# preprocessing as (pixels_0_255 - mean) / std, in the file's channel order
+KERAS_PREPROCESSING = {"channel_order": "BGR", "mean": [103.939, 116.779, 123.68], "std": [1.0, 1.0, 1.0]}
+TORCHVISION_PREPROCESSING = {"channel_order": "RGB",
+                             "mean": [0.485 * 255, 0.456 * 255, 0.406 * 255],
+                             "std": [0.229 * 255, 0.224 * 255, 0.225 * 255]}
+
+
+def vgg_conv_names(architecture):
+    """``["block1_conv1", "block1_conv2", "block2_conv1", ...]`` for "vgg16" or "vgg19"."""
+    return [f"block{b}_conv{k}" for b, n in enumerate(VGG_BLOCKS[architecture], 1)
+            for k in range(1, n + 1)]
+
+
+def vgg_vertex_names(architecture, include_top=True):
+    """The parameterised vertices in order: the convs, then fc1, fc2, predictions if ``include_top``."""
+    return vgg_conv_names(architecture) + (list(DENSE_NAMES) if include_top else [])
+
+
+def _architecture(names):
+    for architecture in VGG_BLOCKS:
+        for include_top in (True, False):
+            if names == vgg_vertex_names(architecture, include_top):
+                return architecture, include_top
+    return "vgg-like", any(not n.startswith("block") for n in names)
+
+
+def chw_rows_from_hwc(W, channels):
+    """Reorder a dense kernel's rows from an H, W, C flatten to a C, H, W flatten (square maps)."""
+    n_in, n_out = W.shape
+    side = math.isqrt(n_in // channels)
+    if side * side * channels != n_in:
+        raise WeightFileError(f"fc1 has {n_in} inputs, not channels x side x side for the "
+                              f"{channels} channels of the last conv")
+    return W.reshape(side, side, channels, n_out).transpose(2, 0, 1, 3).reshape(n_in, n_out)
+
+
+def from_keras(layers, path="<keras>"):
+    """Keras layers (name -> [kernel, bias]) -> our ``{"<name>_W", "<name>_b"}`` in file order."""
+    weights, channels, flattened = collections.OrderedDict(), None, False
+    for name, params in layers.items():
+        if len(params) != 2:
+            raise WeightFileError(f"{path}: layer {name} has {len(params)} weights, expected kernel and bias")
+        kernel, bias = params
+        if kernel.ndim == 4:
+            if kernel.shape[3] != bias.shape[0]:
+                raise WeightFileError(f"{path}: layer {name} kernel {kernel.shape} is not (kh, kw, "
+                                      f"n_in, n_out) for {bias.shape[0]} outputs; only TF dim "
+                                      f"ordering files are supported")
+            W, channels = kernel.transpose(3, 2, 0, 1), kernel.shape[3]
+        elif kernel.ndim == 2:
+            # the first dense layer after the convs sees the flattened map: HWC rows -> CHW
+            W = chw_rows_from_hwc(kernel, channels) if channels and not flattened else kernel
+            flattened = True
+        else:
+            raise WeightFileError(f"{path}: layer {name} has a {kernel.ndim}-d kernel {kernel.shape}")
+        weights[f"{name}_W"], weights[f"{name}_b"] = W.copy(), bias.copy()
+    return weights
+
+
+_FEATURE_KEY = re.compile(r"features\.(\d+)\.(weight|bias)$")
+_CLASSIFIER_KEY = re.compile(r"classifier\.(\d+)\.(weight|bias)$")
+
+
+def from_torchvision(state_dict, path="<pth>"):
+    """A torchvision VGG state_dict -> our weights with DL4J's names, in network order.
+
+    Conv blocks are found from the ``features`` indices: conv, ReLU, conv, ReLU, pool, ... so a
+    gap of more than 2 between two convs means a pool closed the block.
+    """
+    convs, denses, unknown = {}, {}, []
+    for key, value in state_dict.items():
+        match = _FEATURE_KEY.match(key) or _CLASSIFIER_KEY.match(key)
+        if match is None:
+            unknown.append(key)
+            continue
+        table = convs if key.startswith("features") else denses
+        table.setdefault(int(match.group(1)), {})[match.group(2)] = value
+    if unknown:
+        raise WeightFileError(f"{path}: unexpected keys {unknown[:5]} for a torchvision VGG "
+                              f"(batch-norm variants are not supported)")
+    weights, block, k, previous = collections.OrderedDict(), 1, 0, None
+    for index in sorted(convs):
+        if previous is not None and index - previous > 2:
+            block, k = block + 1, 0
+        k, previous = k + 1, index
+        _put(weights, f"block{block}_conv{k}", convs[index], path)
+    dense_names = [f"fc{i}" for i in range(1, len(denses))] + ["predictions"] if denses else []
+    for name, index in zip(dense_names, sorted(denses)):
+        _put(weights, name, denses[index], path, transpose=True)
+    return weights
+
+
+def _put(weights, name, params, path, transpose=False):
+    if set(params) != {"weight", "bias"}:
+        raise WeightFileError(f"{path}: {name} has {sorted(params)}, expected weight and bias")
+    W = params["weight"].T if transpose else params["weight"]
+    weights[f"{name}_W"], weights[f"{name}_b"] = W.copy(), params["bias"].copy()
+
+
+def _vertex_names(weights):
+    return [key[:-2] for key in weights if key.endswith("_W")]
+
+
+def _metadata(weights, path, source_format, preprocessing):
+    names = _vertex_names(weights)
+    architecture, include_top = _architecture(names)
+    return {"architecture": architecture, "include_top": include_top, "vertices": names,
+            "source": {"file": Path(path).name, "format": source_format,
+                       "sha256": file_checksum(path, "sha256")},
+            **preprocessing}
+
+
+def detect_format(path):
+    """"keras_h5", "torch_pth" or "minidl_npz", from the file's first bytes."""
+    path = Path(path)
+    if not path.is_file():
+        raise WeightFileError(f"{path}: no such weight file")
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if head == b"\x89HDF\r\n\x1a\n":
+        return "keras_h5"
+    if head[:2] == b"PK":
+        try:
+            with zipfile.ZipFile(path) as archive:
+                is_npz = METADATA_KEY + ".npy" in archive.namelist()
+        except zipfile.BadZipFile:  # truncated: let the reader for its suffix report it
+            is_npz = path.suffix == ".npz"
+        return "minidl_npz" if is_npz else "torch_pth"
+    if head[:1] == b"\x80":
+        return "torch_pth"
+    raise WeightFileError(f"{path}: not a Keras .h5, a torch .pth or a minidl .npz weight file")
+
+
+def load_weights(path):
+    """Any supported weight file -> (OrderedDict "<vertex>_W"/"_b" -> array, metadata dict)."""
+    kind = detect_format(path)
+    if kind == "minidl_npz":
+        return load_converted(path)
+    if kind == "keras_h5":
+        from zoo.keras_h5 import read_keras_h5
+        weights = from_keras(read_keras_h5(path), path)
+        return weights, _metadata(weights, path, "keras_h5", KERAS_PREPROCESSING)
+    from zoo.torch_pth import read_state_dict
+    weights = from_torchvision(read_state_dict(path), path)
+    return weights, _metadata(weights, path, "torchvision_pth", TORCHVISION_PREPROCESSING)
+
+
+def convert(src, out=None):
+    """Convert a Keras .h5 or torchvision .pth to our .npz (default: beside ``src``); returns its path."""
+    out = Path(out) if out is not None else Path(src).with_suffix(".npz")
+    weights, metadata = load_weights(src)
+    save_converted(out, weights, metadata)
+    return out
