@@ -10,8 +10,10 @@ Function instance on Tensors runs the forward and, when gradients are enabled an
 requires one, links the outputs to it so ``Tensor.backward`` can find it. A Function object is
 used once: make a new one per call (the ops in ``minidl.ops`` do this for you).
 
-``self.needs_input_grad[i]`` tells the backward whether input i wants a gradient, so it can skip
-work such as the gradient w.r.t. the image of the first convolution.
+``self.needs_input_grad[i]`` tells whether input i wants a gradient. It is set before the forward
+runs (all False under ``no_grad()``), so a forward can skip saving what no backward will use (the
+input of a frozen convolution) and a backward can skip work such as the gradient w.r.t. the image
+of the first convolution.
 """
 
 import weakref
@@ -28,15 +30,16 @@ class Function:
 
     def __call__(self, *inputs):
         inputs = [as_tensor(x) for x in inputs]
+        grad = is_grad_enabled()
+        self.needs_input_grad = tuple(grad and x.requires_grad for x in inputs)
         ys = self.forward(*(x.data for x in inputs))
         single = not isinstance(ys, tuple)
         outputs = [Tensor(y) for y in ((ys,) if single else ys)]
-        if is_grad_enabled() and any(x.requires_grad for x in inputs):
+        if any(self.needs_input_grad):
             self._link(inputs, outputs)
         return outputs[0] if single else tuple(outputs)
 
     def _link(self, inputs, outputs):
-        self.needs_input_grad = tuple(x.requires_grad for x in inputs)
         self.inputs = inputs
         self.generation = max(x.generation for x in inputs)
         # Weak references: the graph must not keep outputs alive, only outputs keep the graph.

@@ -126,7 +126,10 @@ class Tensor:
             raise RuntimeError("backward() called on a tensor that does not require grad "
                                "(was it computed under no_grad(), or from frozen params only?)")
         xp = get_array_module(self.data)
-        gy = xp.ones_like(self.data) if gy is None else getattr(gy, "data", gy)
+        if gy is None:
+            gy = xp.ones_like(self.data)
+        elif isinstance(gy, Tensor):
+            gy = gy.data  # (not getattr(gy, "data"): a NumPy array's .data is a memoryview)
         if self.creator is None:
             self._accumulate(gy)
             return

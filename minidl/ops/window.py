@@ -1,11 +1,28 @@
 """Sliding windows for convolution and pooling: output sizes, DL4J padding modes, im2col.
 
-A 2-d convolution is a matrix product in disguise. For every output position (oy, ox) the
-kernel sees one window of the input, C x KH x KW numbers. ``im2col`` copies every window into a
-column of a matrix, so that the whole convolution becomes one GEMM of that matrix with the
-kernel reshaped to [n_out, C*KH*KW]: a BLAS call does all the arithmetic. ``col2im`` is its
-adjoint: it adds each column back onto the window it came from, which is exactly the gradient
-w.r.t. the input (windows overlap, so contributions sum).
+Geometry. A window op slides a KH x KW kernel (taps spaced ``dilation`` apart) over the
+padded input with a ``stride``; ``Window`` works out the padding and output size per DL4J's
+convolution modes (Truncate, Same, Strict) and hands out the input slice each kernel tap sees.
+
+Layout. Public arrays are NCHW ([batch, channels, height, width], DL4J's layout), but every
+window op here works *channels-last*, on [N, H, W, C] arrays. There the C numbers of one pixel
+are contiguous, so one kernel tap of a whole image is a block of contiguous C-vectors and the
+im2col matrix below has the channels of each tap side by side. The ops turn an NCHW array into
+its channels-last view with ``channels_last(x)`` (a transpose: no copy) and return their result
+as ``channels_first(y)``: an array of NCHW *shape* whose memory is channels-last (what PyTorch
+calls the channels_last memory format). The next window op then gets its channels-last view for
+free, so a whole network runs without any layout conversion while every public boundary keeps
+NCHW indexing. NumPy and CuPy handle such strided arrays transparently everywhere else.
+
+im2col. A 2-d convolution is a matrix product in disguise. For every output pixel (oy, ox) the
+kernel sees one window of the padded input, KH x KW x C numbers. ``im2col`` copies every window
+into one row of a matrix [N*OH*OW, KH*KW*C], so that the convolution becomes a single GEMM of
+that matrix with the kernel reshaped to [KH*KW*C, n_out]: a BLAS call does all the arithmetic.
+``col2im`` is its adjoint: it adds every row back onto the window it came from (windows overlap,
+so contributions sum), which is exactly the gradient w.r.t. the input.
+
+GPU seam: ``Window.im2col``, ``Window.col2im`` and the pooling loops are the functions a CUDA
+kernel replaces; everything here uses only the array module of its input (NumPy or CuPy).
 """
 
 import math
@@ -14,6 +31,16 @@ from minidl.backend import get_array_module
 from minidl.ops._checks import pair
 
 MODES = ("truncate", "same", "strict")
+
+
+def channels_last(x):
+    """[N, C, H, W] -> [N, H, W, C] as a view (no copy)."""
+    return x.transpose(0, 2, 3, 1)
+
+
+def channels_first(x):
+    """[N, H, W, C] -> [N, C, H, W] as a view (no copy): NCHW shape, channels-last memory."""
+    return x.transpose(0, 3, 1, 2)
 
 
 def _check_mode(mode):
@@ -28,9 +55,16 @@ def axis_padding(op, mode, size, kernel, stride, pad, dilation, axis_name):
 
     Truncate: out = floor((size + 2*pad - k_eff) / stride) + 1 (rows that do not fit are dropped).
     Strict: the same, but the windows must tile the padded input exactly.
-    Same: out = ceil(size / stride), padding computed (extra row at the bottom/right, as DL4J and
-    TensorFlow do), the configured padding ignored.
+    Same: out = ceil(size / stride); the configured padding is ignored and the total needed,
+    (out - 1) * stride + k_eff - size, is split with floor(total / 2) before and the rest after:
+    the odd extra row goes to the bottom/right, as DL4J's ConvolutionUtils.getSameModeTopLeftPadding
+    (and TensorFlow) place it.
+    k_eff = dilation * (kernel - 1) + 1 is the span of a dilated kernel.
     """
+    if kernel < 1 or stride < 1 or dilation < 1 or pad < 0:
+        raise ValueError(f"{op}: kernel size, stride and dilation must be >= 1 and padding >= 0 "
+                         f"along the {axis_name}, got kernel {kernel}, stride {stride}, dilation "
+                         f"{dilation}, padding {pad}")
     k_eff = dilation * (kernel - 1) + 1
     if mode == "same":
         out = math.ceil(size / stride)
@@ -49,61 +83,129 @@ def axis_padding(op, mode, size, kernel, stride, pad, dilation, axis_name):
 
 
 class Window:
-    """The geometry of one sliding-window op on an [N, C, H, W] input."""
+    """The geometry of one sliding-window op on an NCHW input of shape ``x_shape``.
+
+    Attributes: kernel ``kh, kw``; stride ``sy, sx``; dilation ``dy, dx``; padding
+    ``pad_top, pad_bottom, pad_left, pad_right``; output size ``oh, ow``; input ``n, c, h, w``.
+    The array methods take and return channels-last arrays (see the module docstring).
+    """
 
     def __init__(self, op, x_shape, kernel_size, stride=1, padding=0, dilation=1, mode="truncate"):
+        self.op = op
         self.kh, self.kw = pair(kernel_size, "kernel_size")
         self.sy, self.sx = pair(stride, "stride")
         self.dy, self.dx = pair(dilation, "dilation")
         py, px = pair(padding, "padding")
         mode = _check_mode(mode)
-        _, _, h, w = x_shape
+        self.n, self.c, self.h, self.w = x_shape
         self.pad_top, self.pad_bottom, self.oh = axis_padding(
-            op, mode, h, self.kh, self.sy, py, self.dy, "height")
+            op, mode, self.h, self.kh, self.sy, py, self.dy, "height")
         self.pad_left, self.pad_right, self.ow = axis_padding(
-            op, mode, w, self.kw, self.sx, px, self.dx, "width")
-        self.x_shape = tuple(x_shape)
+            op, mode, self.w, self.kw, self.sx, px, self.dx, "width")
 
+    # -- geometry ----------------------------------------------------------------------------
     @property
     def padded(self):
         return bool(self.pad_top or self.pad_bottom or self.pad_left or self.pad_right)
 
+    @property
+    def padded_size(self):
+        """(Hp, Wp): the input size with its border."""
+        return (self.h + self.pad_top + self.pad_bottom, self.w + self.pad_left + self.pad_right)
+
+    def taps(self):
+        """(i, j) of every kernel tap, row by row (the order of im2col's columns)."""
+        return [(i, j) for i in range(self.kh) for j in range(self.kw)]
+
+    def tap(self, xpad, i, j):
+        """The [N, OH, OW, C] view of padded channels-last ``xpad`` that kernel tap (i, j) sees.
+
+        Output pixel (oy, ox) meets padded pixel (oy * stride + i * dilation, ox * stride + j *
+        dilation) through tap (i, j): a strided slice, not a copy.
+        """
+        top, left = i * self.dy, j * self.dx
+        rows = slice(top, top + self.sy * (self.oh - 1) + 1, self.sy)
+        cols = slice(left, left + self.sx * (self.ow - 1) + 1, self.sx)
+        return xpad[:, rows, cols]
+
+    def gradient_window(self):
+        """The Window of gx = (gy, zero-padded) correlated with the flipped kernel, or None.
+
+        For stride 1, y[oy] = sum_i xpad[oy + i*d] W[i] gives gx[h] = sum_i gy[h + pad_top - i*d]
+        W[i]: a stride-1 correlation of gy, padded by k_eff - 1 - pad_top before and
+        k_eff - 1 - pad_bottom after, with the kernel flipped (i -> KH - 1 - i). That lets the
+        input gradient reuse the fast forward path instead of a scatter-add (col2im). It needs
+        stride 1 and padding no wider than k_eff - 1 (else the gy padding would be negative).
+        """
+        if (self.sy, self.sx) != (1, 1):
+            return None
+        k_h, k_w = self.dy * (self.kh - 1), self.dx * (self.kw - 1)  # k_eff - 1
+        pads = (k_h - self.pad_top, k_h - self.pad_bottom, k_w - self.pad_left, k_w - self.pad_right)
+        if min(pads) < 0:
+            return None
+        g = object.__new__(Window)
+        g.__dict__.update(self.__dict__)
+        g.n, g.c, g.h, g.w = self.n, None, self.oh, self.ow
+        g.pad_top, g.pad_bottom, g.pad_left, g.pad_right = pads
+        g.oh, g.ow = self.h, self.w
+        return g
+
+    # -- arrays (channels-last) --------------------------------------------------------------
     def pad(self, x, value=0.0):
-        """``x`` with this window's zero (or ``value``) border."""
-        if not self.padded:
-            return x
+        """Channels-last ``x`` [N, H, W, C] inside a ``value`` border: a new contiguous array."""
         xp = get_array_module(x)
-        widths = ((0, 0), (0, 0), (self.pad_top, self.pad_bottom), (self.pad_left, self.pad_right))
-        return xp.pad(x, widths, mode="constant", constant_values=value)
+        hp, wp = self.padded_size
+        n, c = x.shape[0], x.shape[3]
+        xpad = xp.empty((n, hp, wp, c), dtype=x.dtype)
+        if self.padded:
+            # Fill only the border strips; the interior is overwritten by the copy below.
+            xpad[:, :self.pad_top] = value
+            xpad[:, hp - self.pad_bottom:] = value
+            xpad[:, :, :self.pad_left] = value
+            xpad[:, :, wp - self.pad_right:] = value
+        self.interior(xpad)[...] = x
+        return xpad
 
-    def rows(self, i):
-        """Slice of padded rows that kernel row i visits, one per output row."""
-        start = i * self.dy
-        return slice(start, start + self.sy * (self.oh - 1) + 1, self.sy)
+    def interior(self, xpad):
+        """The [N, H, W, C] view of a padded array without its border (undoes ``pad``)."""
+        return xpad[:, self.pad_top:self.pad_top + self.h, self.pad_left:self.pad_left + self.w]
 
-    def cols(self, j):
-        start = j * self.dx
-        return slice(start, start + self.sx * (self.ow - 1) + 1, self.sx)
+    def windows(self, xpad, rows=None):
+        """Every window of padded ``xpad`` [n, Hp, Wp, C] as a [n, oh, OW, KH, KW, C] *view*.
 
-    def im2col(self, x, value=0.0):
-        """[N, C, H, W] -> [N, C, KH, KW, OH, OW]: every window of the padded input."""
-        xp = get_array_module(x)
-        xp_ = self.pad(x, value)
-        n, c = x.shape[:2]
-        col = xp.empty((n, c, self.kh, self.kw, self.oh, self.ow), dtype=x.dtype)
-        for i in range(self.kh):
-            for j in range(self.kw):
-                col[:, :, i, j] = xp_[:, :, self.rows(i), self.cols(j)]
-        return col
+        No data moves: the view's strides step ``stride`` pixels between output pixels and
+        ``dilation`` pixels between kernel taps. ``rows=(oy0, oy1)`` limits it to those output
+        rows (oh = oy1 - oy0). Treat it as read-only: its windows overlap in memory.
+        """
+        xp = get_array_module(xpad)
+        oy0, oy1 = rows if rows is not None else (0, self.oh)
+        s_n, s_h, s_w, s_c = xpad.strides
+        return xp.lib.stride_tricks.as_strided(
+            xpad[:, oy0 * self.sy:],
+            shape=(xpad.shape[0], oy1 - oy0, self.ow, self.kh, self.kw, xpad.shape[3]),
+            strides=(s_n, s_h * self.sy, s_w * self.sx, s_h * self.dy, s_w * self.dx, s_c))
+
+    def im2col(self, xpad, rows=None, out=None):
+        """Padded channels-last [n, Hp, Wp, C] -> columns [n, oh, OW, KH, KW, C] (a copy).
+
+        ``col[b, oy, ox]`` read as a flat row of KH*KW*C numbers is the window under output
+        pixel (oy, ox), so ``col.reshape(-1, KH*KW*C)`` is the im2col matrix. It is a single copy
+        of the ``windows`` view, into ``out`` when a buffer is given. ``rows`` as in ``windows``.
+        """
+        view = self.windows(xpad, rows)
+        if out is None:
+            return view.copy()
+        out[...] = view
+        return out
 
     def col2im(self, col):
-        """Adjoint of im2col: [N, C, KH, KW, OH, OW] -> [N, C, H, W], overlaps summed."""
+        """Adjoint of ``im2col``: columns [n, OH, OW, KH, KW, C] -> padded [n, Hp, Wp, C].
+
+        Every window adds its column back where it was read from; overlapping windows sum.
+        """
         xp = get_array_module(col)
-        n, c, h, w = self.x_shape
-        hp = h + self.pad_top + self.pad_bottom
-        wp = w + self.pad_left + self.pad_right
-        x = xp.zeros((n, c, hp, wp), dtype=col.dtype)
-        for i in range(self.kh):
-            for j in range(self.kw):
-                x[:, :, self.rows(i), self.cols(j)] += col[:, :, i, j]
-        return x[:, :, self.pad_top:self.pad_top + h, self.pad_left:self.pad_left + w]
+        hp, wp = self.padded_size
+        xpad = xp.zeros((col.shape[0], hp, wp, col.shape[5]), dtype=col.dtype)
+        for i, j in self.taps():
+            self.tap(xpad, i, j)[...] += col[:, :, :, i, j]
+        return xpad
