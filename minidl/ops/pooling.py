@@ -1,20 +1,48 @@
 """Max and average pooling over sliding windows, and global pooling, on NCHW arrays.
 
-Max pooling remembers which element of each window won (the argmax); its backward sends each
-output gradient to that element only. Average pooling spreads the gradient evenly over the
-window. Both reuse the window geometry of convolution (``minidl.ops.window``).
+Both pools walk the KH x KW kernel taps (``Window.tap``: the [N, OH, OW, C] slice of the input
+each tap sees) and combine them elementwise: a running maximum, or a running sum. That touches
+every input element KH*KW times without ever building the windows, and it works channels-last
+like convolution (see ``minidl.ops.window``), so a conv -> relu -> pool chain never changes
+layout. Max pooling remembers which tap won each window (the argmax, first one on ties as in
+PyTorch); its backward sends each output gradient to that element only. Average pooling spreads
+the gradient evenly over the window. The loops over taps are the GPU seam: a CUDA kernel can
+replace ``MaxPool2d.forward``/``backward`` with one pass.
+
+DL4J facts mirrored here: max pooling pads with -inf (padding never wins); for average pooling
+DL4J's ``avgPoolIncludePadInDivisor`` defaults to false in every model built since 1.0.0-beta5,
+so ``include_pad=False`` is the default: a window overlapping the border divides by the number
+of real pixels it covers. (PyTorch's default, count_include_pad=True, is the other choice.)
 """
 
 from minidl.autograd import Function
 from minidl.backend import get_array_module
 from minidl.ops._checks import require_float, require_ndim
-from minidl.ops.window import Window
+from minidl.ops.window import Window, channels_first, channels_last
 
 
 def _window(op, x, kernel_size, stride, padding, mode):
     require_float(op, "the input", x)
     require_ndim(op, "the input", x, 4, "[batch, channels, height, width]")
     return Window(op, x.shape, kernel_size, stride, padding, 1, mode)
+
+
+def _padded(window, x_l, value):
+    """Channels-last ``x_l`` with the window's border (no copy when there is none)."""
+    return window.pad(x_l, value) if window.padded else x_l
+
+
+def _scatter_taps(window, g_taps, dtype, xp):
+    """gx [N, C, H, W] from the gradient each tap's slice received: g_taps(t) -> [N, OH, OW, C].
+
+    Windows may overlap (stride < kernel), so each tap adds onto what is already there.
+    """
+    w = window
+    hp, wp = w.padded_size
+    gxpad = xp.zeros((w.n, hp, wp, w.c), dtype=dtype)
+    for t, (i, j) in enumerate(w.taps()):
+        w.tap(gxpad, i, j)[...] += g_taps(t)
+    return channels_first(w.interior(gxpad))
 
 
 class MaxPool2d(Function):
@@ -26,57 +54,72 @@ class MaxPool2d(Function):
     def forward(self, x):
         xp = get_array_module(x)
         self.window = w = _window("max_pool2d", x, *self.args)
-        col = w.im2col(x, value=-xp.inf)  # [N, C, KH, KW, OH, OW]
-        n, c = x.shape[:2]
-        col = col.reshape(n, c, w.kh * w.kw, w.oh, w.ow)
-        self.argmax = col.argmax(axis=2)
-        self.col_shape = col.shape
-        return xp.take_along_axis(col, self.argmax[:, :, None], axis=2)[:, :, 0]
+        xpad = _padded(w, channels_last(x), -xp.inf)
+        keep_argmax = any(self.needs_input_grad)  # inference needs only the maximum
+        y = argmax = None
+        for t, (i, j) in enumerate(w.taps()):
+            tap = w.tap(xpad, i, j)
+            if y is None:
+                y = tap.copy()  # a contiguous channels-last [N, OH, OW, C]
+                argmax = xp.zeros(y.shape, dtype=xp.uint8) if keep_argmax else None
+                continue
+            if keep_argmax:
+                # Strictly greater: on ties the earlier tap keeps the gradient, as in PyTorch.
+                xp.copyto(argmax, t, where=tap > y)
+            xp.maximum(y, tap, out=y)
+        self.argmax = argmax
+        return channels_first(y)
 
     def backward(self, gy):
         xp = get_array_module(gy)
-        w = self.window
-        gcol = xp.zeros(self.col_shape, dtype=gy.dtype)
-        xp.put_along_axis(gcol, self.argmax[:, :, None], gy[:, :, None], axis=2)
-        n, c = gy.shape[:2]
-        return w.col2im(gcol.reshape(n, c, w.kh, w.kw, w.oh, w.ow))
+        gy_l = channels_last(gy)
+        zero = gy.dtype.type(0)
+        return _scatter_taps(self.window, lambda t: xp.where(self.argmax == t, gy_l, zero),
+                             gy.dtype, xp)
 
 
 class AvgPool2d(Function):
     """[N, C, H, W] -> [N, C, OH, OW], the mean of each window.
 
-    ``include_pad``: padded zeros count in the divisor (DL4J's avgPoolIncludePadInDivisor, and
-    PyTorch's count_include_pad); otherwise each window divides by its real elements only.
+    ``include_pad``: padded zeros count in the divisor (DL4J's avgPoolIncludePadInDivisor=true,
+    PyTorch's count_include_pad=True); otherwise (DL4J's default) each window divides by the
+    number of real pixels it covers.
     """
 
-    def __init__(self, kernel_size, stride, padding=0, mode="truncate", include_pad=True):
+    def __init__(self, kernel_size, stride, padding=0, mode="truncate", include_pad=False):
         self.args = kernel_size, stride, padding, mode
         self.include_pad = include_pad
 
     def forward(self, x):
         xp = get_array_module(x)
         self.window = w = _window("avg_pool2d", x, *self.args)
-        total = w.im2col(x).sum(axis=(2, 3))
+        xpad = _padded(w, channels_last(x), 0.0)
+        total = None
+        for i, j in w.taps():
+            tap = w.tap(xpad, i, j)
+            total = tap.copy() if total is None else xp.add(total, tap, out=total)
+        self.divisor = self._divisor(xp, x.dtype)
+        return channels_first(total / self.divisor)
+
+    def _divisor(self, xp, dtype):
+        """KH*KW, or the count of real pixels under each window: [1, OH, OW, 1]."""
+        w = self.window
         if self.include_pad or not w.padded:
-            self.divisor = xp.asarray(w.kh * w.kw, dtype=x.dtype)
-        else:
-            ones = xp.ones((1, 1) + x.shape[2:], dtype=x.dtype)
-            self.divisor = w.im2col(ones).sum(axis=(2, 3))  # real elements per window
-        return total / self.divisor
+            return xp.asarray(w.kh * w.kw, dtype=dtype)
+        ones = w.pad(xp.ones((1, w.h, w.w, 1), dtype=dtype), 0.0)
+        return sum(w.tap(ones, i, j) for i, j in w.taps())
 
     def backward(self, gy):
         xp = get_array_module(gy)
-        w = self.window
-        g = gy / self.divisor
-        gcol = xp.broadcast_to(g[:, :, None, None], g.shape[:2] + (w.kh, w.kw) + g.shape[2:])
-        return w.col2im(gcol)
+        g = channels_last(gy) / self.divisor  # every tap of a window gets the same share
+        return _scatter_taps(self.window, lambda t: g, gy.dtype, xp)
 
 
 def max_pool2d(x, kernel_size, stride=None, padding=0, mode="truncate"):
     return MaxPool2d(kernel_size, kernel_size if stride is None else stride, padding, mode)(x)
 
 
-def avg_pool2d(x, kernel_size, stride=None, padding=0, mode="truncate", include_pad=True):
+def avg_pool2d(x, kernel_size, stride=None, padding=0, mode="truncate", include_pad=False):
     stride = kernel_size if stride is None else stride
     return AvgPool2d(kernel_size, stride, padding, mode, include_pad)(x)
 
