@@ -89,18 +89,22 @@ def is_gpu_array(a):
     return _cupy is not None and isinstance(a, _cupy.ndarray)
 
 
+def _unwrap(a):
+    """The array inside a Tensor (recognised by duck typing: backend must not import autograd)."""
+    return a.data if hasattr(a, "requires_grad") else a
+
+
 def get_array_module(*arrays):
     """numpy or cupy: cupy if any argument (array or Tensor) lives on the GPU."""
     for a in arrays:
-        a = getattr(a, "data", a)  # unwrap a Tensor without importing autograd
-        if is_gpu_array(a):
+        if is_gpu_array(_unwrap(a)):
             return _cupy
     return np
 
 
 def device_of(a):
     """``"gpu"`` for a CuPy array (or a Tensor holding one), else ``"cpu"``."""
-    return "gpu" if is_gpu_array(getattr(a, "data", a)) else "cpu"
+    return "gpu" if is_gpu_array(_unwrap(a)) else "cpu"
 
 
 def to_cpu(a):

@@ -116,7 +116,7 @@ class Network(Dl4jNames):
 
     def set_params(self, flat):
         """Copy a flat vector (as returned by ``params()``) into the parameters."""
-        flat = getattr(flat, "data", flat)
+        flat = flat.data if isinstance(flat, Tensor) else flat
         expected = self.num_params()
         if flat.size != expected:
             raise ValueError(f"set_params: expected {expected} values, got {flat.size}")
@@ -320,12 +320,14 @@ class Network(Dl4jNames):
             out.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
             if i == 0:
                 out.append(line)
-        trainable = self.num_params(backprop_only=True)
+        # As DL4J counts: frozen = the parameters of frozen layers; batch norm's running
+        # statistics get no gradient but belong to a trainable layer.
+        frozen = sum(self.layer_num_params(key) for key, layer in self.layer_items() if layer.frozen)
         total = self.num_params()
         out += ["-" * (sum(widths) + 8),
                 f"            Total Parameters:  {total}",
-                f"        Trainable Parameters:  {trainable}",
-                f"           Frozen Parameters:  {total - trainable}", line]
+                f"        Trainable Parameters:  {total - frozen}",
+                f"           Frozen Parameters:  {frozen}", line]
         return "\n".join(out)
 
     def _summary_vertices(self):

@@ -70,6 +70,14 @@ class NeuralNetConfiguration(Dl4jNames):
         if self.seed is None:
             self.seed = 12345  # deterministic by default, like DL4J's fixed default seed
 
+    def network_settings(self):
+        """A copy with only the network-level fields; layer defaults dropped.
+
+        A built configuration keeps only these: the layer defaults have been copied into every
+        layer, so storing them again would make two equal networks serialise differently.
+        """
+        return NeuralNetConfiguration(**{f: getattr(self, f) for f in NETWORK_FIELDS})
+
     def layer_defaults(self):
         """{field: value} of the set defaults that layers inherit."""
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
@@ -198,7 +206,7 @@ class ListBuilder(Dl4jNames):
                              f"got {sorted(self._layers)}")
         layers = [_prepared(self._layers[i], self._defaults, str(i)) for i in sorted(self._layers)]
         conf = MultiLayerConfiguration(layers, dict(self._preprocessors), self._input_type,
-                                       copy.deepcopy(self._defaults))
+                                       self._defaults.network_settings())
         conf.infer_types()
         return conf
 
@@ -338,7 +346,7 @@ class GraphBuilder(Dl4jNames):
 
     def __init__(self, defaults):
         self._defaults = defaults
-        self._conf = ComputationGraphConfiguration(defaults=copy.deepcopy(defaults))
+        self._conf = ComputationGraphConfiguration(defaults=defaults.network_settings())
 
     @classmethod
     def from_configuration(cls, conf, defaults=None):
@@ -346,7 +354,7 @@ class GraphBuilder(Dl4jNames):
         builder._conf = conf.clone()
         builder._conf.input_types = []  # as DL4J: input types are not carried over
         if defaults is not None:
-            builder._conf.defaults = copy.deepcopy(defaults)
+            builder._conf.defaults = defaults.network_settings()
         return builder
 
     @property
