@@ -1,0 +1,192 @@
+"""NeuralNetConfiguration -> list() / graph_builder(): defaults, type inference, validation."""
+
+import numpy as np
+import pytest
+
+from minidl import (Activation, Adam, CnnToFeedForwardPreProcessor, ComputationGraph,
+                    ConvolutionLayer, DenseLayer, FeedForwardToCnnPreProcessor, InputType,
+                    LossFunction, MultiLayerNetwork, Nesterovs, NeuralNetConfiguration,
+                    OutputLayer, Sgd, SubsamplingLayer, WeightInit)
+
+
+def _list(*layers, input_type=None, **defaults):
+    builder = NeuralNetConfiguration.Builder()
+    for key, value in defaults.items():
+        builder = getattr(builder, key)(value)
+    lb = builder.list()
+    for layer in layers:
+        lb = lb.layer(layer)
+    if input_type is not None:
+        lb = lb.set_input_type(input_type)
+    return lb.build()
+
+
+def test_global_defaults_are_inherited_and_layer_settings_override():
+    conf = _list(DenseLayer(n_out=4),
+                 DenseLayer(n_out=4, activation=Activation.TANH, updater=Sgd(0.5), l2=0.0),
+                 OutputLayer(n_out=2, activation=Activation.SOFTMAX),
+                 input_type=InputType.feed_forward(3),
+                 activation=Activation.RELU, updater=Adam(0.01), l2=1e-3,
+                 weight_init=WeightInit.RELU, bias_init=0.5)
+    first, second, out = conf.layers
+    assert first.activation is Activation.RELU and first.updater == Adam(0.01)
+    assert first.l2 == 1e-3 and first.weight_init is WeightInit.RELU and first.bias_init == 0.5
+    assert second.activation is Activation.TANH and second.updater == Sgd(0.5)
+    assert second.l2 == 0.0  # an explicit 0 overrides the global 1e-3
+    assert out.activation is Activation.SOFTMAX and out.updater == Adam(0.01)
+    # The bias updater follows the layer's updater (DL4J), unless set.
+    assert second.bias_updater == Sgd(0.5) and first.bias_updater == Adam(0.01)
+
+
+def test_dl4j_defaults_when_nothing_is_set():
+    layer = _list(DenseLayer(n_in=3, n_out=2)).layers[0]
+    assert layer.activation is Activation.SIGMOID
+    assert layer.weight_init is WeightInit.XAVIER
+    assert layer.updater == Sgd(1e-3) and layer.bias_init == 0.0 and layer.l2 == 0.0
+
+
+def test_the_layer_objects_passed_in_are_not_changed():
+    dense = DenseLayer(n_out=4)
+    _list(dense, OutputLayer(n_out=2), input_type=InputType.feed_forward(3),
+          activation=Activation.RELU)
+    assert dense.n_in is None and dense.activation is None and dense.name is None
+
+
+def test_n_in_is_inferred_layer_by_layer():
+    conf = _list(DenseLayer(n_out=7), DenseLayer(n_out=5), OutputLayer(n_out=2),
+                 input_type=InputType.feed_forward(3))
+    assert [(l.n_in, l.n_out) for l in conf.layers] == [(3, 7), (7, 5), (5, 2)]
+
+
+def test_first_layer_n_in_implies_the_input_type():
+    conf = _list(DenseLayer(n_in=3, n_out=7), OutputLayer(n_out=2))
+    assert conf.layers[1].n_in == 7
+
+
+def test_n_in_mismatch_names_the_layer():
+    with pytest.raises(ValueError, match=r"layer '1' \(DenseLayer\): n_in=6 but its input has 7"):
+        _list(DenseLayer(n_out=7), DenseLayer(n_in=6, n_out=5), OutputLayer(n_out=2),
+              input_type=InputType.feed_forward(3))
+
+
+def test_cnn_to_feed_forward_preprocessor_is_inserted():
+    conf = _list(ConvolutionLayer(kernel_size=(3, 3), n_out=4),
+                 SubsamplingLayer(kernel_size=(2, 2), stride=(2, 2)),
+                 DenseLayer(n_out=5), OutputLayer(n_out=2),
+                 input_type=InputType.convolutional(10, 10, 3))
+    assert conf.layers[0].n_in == 3
+    assert conf.input_preprocessors == {2: CnnToFeedForwardPreProcessor(4, 4, 4)}
+    assert conf.layers[2].n_in == 4 * 4 * 4  # (10-3+1)=8, pooled to 4
+
+
+def test_convolutional_flat_input_gets_reshaped_for_the_first_convolution():
+    conf = _list(ConvolutionLayer(kernel_size=(3, 3), n_out=2, activation=Activation.IDENTITY),
+                 OutputLayer(n_out=2), input_type=InputType.convolutional_flat(5, 4, 1))
+    assert conf.input_preprocessors[0] == FeedForwardToCnnPreProcessor(5, 4, 1)
+    assert conf.input_preprocessors[1] == CnnToFeedForwardPreProcessor(3, 2, 2)
+    net = MultiLayerNetwork(conf).init()
+    flat = np.arange(2 * 20, dtype=np.float32).reshape(2, 20)
+    acts = net.feed_forward(flat)
+    # The conv layer saw the rows of each 5x4 image, in C order.
+    w, b = net.get_param("0_W"), net.get_param("0_b")
+    image = flat.reshape(2, 1, 5, 4)
+    expected = np.einsum("nchw,ochw->no", image[:, :, 1:4, 0:3], w) + b
+    np.testing.assert_allclose(acts[1][:, :, 1, 0], expected, rtol=1e-5)
+
+
+def test_convolution_fed_plain_feed_forward_data_is_an_error():
+    with pytest.raises(ValueError, match=r"layer '0' \(ConvolutionLayer\): expects convolutional"):
+        _list(ConvolutionLayer(kernel_size=(3, 3), n_out=2), OutputLayer(n_out=2),
+              input_type=InputType.feed_forward(20))
+
+
+def test_missing_sizes_are_reported_at_init():
+    conf = _list(DenseLayer(n_out=3), OutputLayer(n_out=2))  # no n_in, no input type
+    with pytest.raises(ValueError, match=r"layer '0' \(DenseLayer\): n_in and n_out must be set"):
+        MultiLayerNetwork(conf).init()
+
+
+def test_layer_indices_must_not_have_gaps():
+    builder = NeuralNetConfiguration.Builder().list().layer(0, DenseLayer(n_in=2, n_out=2)) \
+        .layer(2, OutputLayer(n_out=2))
+    with pytest.raises(ValueError, match="without gaps"):
+        builder.build()
+
+
+# -- graphs -----------------------------------------------------------------------------------
+
+def _graph():
+    return NeuralNetConfiguration.Builder().seed(1).graph_builder().add_inputs("in")
+
+
+def _out():
+    return OutputLayer(n_out=2, activation=Activation.SOFTMAX)
+
+
+def test_graph_defaults_inference_and_preprocessor():
+    conf = (NeuralNetConfiguration.Builder().updater(Nesterovs(0.01)).activation(Activation.RELU)
+            .graph_builder().add_inputs("in")
+            .add_layer("conv", ConvolutionLayer(kernel_size=(2, 2), n_out=3), "in")
+            .add_layer("fc", DenseLayer(n_out=4, activation=Activation.TANH), "conv")
+            .add_layer("out", _out(), "fc").set_outputs("out")
+            .set_input_types(InputType.convolutional(4, 4, 2)).build())
+    conv, fc = conf.vertices["conv"], conf.vertices["fc"]
+    assert (conv.n_in, fc.n_in, conf.vertices["out"].n_in) == (2, 27, 4)
+    assert conv.activation is Activation.RELU and fc.activation is Activation.TANH
+    assert conv.updater == Nesterovs(0.01) and conv.name == "conv"
+    assert conf.input_preprocessors == {"fc": CnnToFeedForwardPreProcessor(3, 3, 3)}
+
+
+def test_unknown_vertex_name_lists_the_known_ones():
+    builder = (_graph().add_layer("fc", DenseLayer(n_in=2, n_out=2), "in")
+               .add_layer("out", _out(), "fcc").set_outputs("out"))
+    with pytest.raises(ValueError, match=r"vertex 'out' takes input 'fcc', which does not exist.*"
+                                         r"\['fc', 'in', 'out'\]"):
+        builder.build()
+
+
+def test_cycle_names_the_vertices():
+    builder = (_graph().add_layer("a", DenseLayer(n_in=2, n_out=2), "in", "b")
+               .add_layer("b", DenseLayer(n_in=2, n_out=2), "a")
+               .add_layer("out", _out(), "b").set_outputs("out"))
+    with pytest.raises(ValueError, match=r"cycle through vertices \['a', 'b', 'out'\]"):
+        builder.build()
+
+
+def test_layer_without_path_to_an_output():
+    builder = (_graph().add_layer("fc", DenseLayer(n_in=2, n_out=2), "in")
+               .add_layer("dead", DenseLayer(n_in=2, n_out=2), "fc")
+               .add_layer("out", _out(), "fc").set_outputs("out"))
+    with pytest.raises(ValueError, match=r"\['dead'\] have no path to any output \['out'\]"):
+        builder.build()
+
+
+def test_missing_inputs_outputs_and_duplicates():
+    with pytest.raises(ValueError, match="no outputs"):
+        _graph().add_layer("out", _out(), "in").build()
+    with pytest.raises(ValueError, match="no inputs"):
+        NeuralNetConfiguration.Builder().graph_builder().build()
+    with pytest.raises(ValueError, match="'out' exists already"):
+        _graph().add_layer("out", _out(), "in").add_layer("out", _out(), "in")
+    with pytest.raises(ValueError, match=r"output 'nope' is not a vertex"):
+        _graph().add_layer("out", _out(), "in").set_outputs("nope").build()
+    with pytest.raises(ValueError, match="give at least one input"):
+        _graph().add_layer("out", _out())
+
+
+def test_graph_n_in_mismatch_names_the_layer():
+    builder = (_graph().add_layer("fc", DenseLayer(n_in=5, n_out=2), "in")
+               .add_layer("out", _out(), "fc").set_outputs("out")
+               .set_input_types(InputType.feed_forward(3)))
+    with pytest.raises(ValueError, match=r"layer 'fc' \(DenseLayer\): n_in=5 but its input has 3"):
+        builder.build()
+
+
+def test_topological_order_follows_insertion_among_ready_vertices():
+    conf = (_graph().add_inputs("in2")
+            .add_layer("b", DenseLayer(n_in=2, n_out=2), "in2")
+            .add_layer("a", DenseLayer(n_in=2, n_out=2), "in")
+            .add_layer("out", _out(), "a", "b").set_outputs("out").build())
+    assert conf.topological_order() == ["in", "in2", "b", "a", "out"]
+    assert conf.vertices["out"].n_in == 4  # two inputs are merged: 2 + 2
+    assert list(ComputationGraph(conf).init().param_table())[:2] == ["b_W", "b_b"]

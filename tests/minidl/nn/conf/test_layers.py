@@ -1,0 +1,236 @@
+"""Each layer's forward pass against a hand (loop) computation, plus shapes and bad input."""
+
+import numpy as np
+import pytest
+
+from minidl import (Activation, ActivationLayer, BatchNormalization, ConvolutionLayer,
+                    ConvolutionMode, DenseLayer, DropoutLayer, FrozenLayer,
+                    FrozenLayerWithBackprop, GlobalPoolingLayer, InputType, LossFunction,
+                    LossLayer, OutputLayer, PoolingType, SubsamplingLayer, Tensor)
+from minidl.nn.conf.layers import Context
+
+RNG = np.random.default_rng(0)
+
+
+def _ready(layer, input_type):
+    """A layer as a built configuration has it: defaults filled, n_in inferred."""
+    layer.apply_defaults({})
+    layer.output_type(input_type)
+    return layer
+
+
+def _params(layer):
+    arrays = layer.init_params(np.random.default_rng(1), np.float64)
+    return {k: Tensor(v) for k, v in arrays.items()}
+
+
+def _run(layer, x, params, train=False, seed=0):
+    return layer.forward(Tensor(x), params, Context(train=train, rng=np.random.default_rng(seed)))
+
+
+def test_dense_is_activation_of_x_w_plus_b():
+    layer = _ready(DenseLayer(n_out=3, activation=Activation.TANH), InputType.feed_forward(4))
+    params = _params(layer)
+    x = RNG.normal(size=(5, 4))
+    w, b = params["W"].data, params["b"].data
+    expected = np.tanh(np.array([[sum(x[n, i] * w[i, j] for i in range(4)) + b[j]
+                                  for j in range(3)] for n in range(5)]))
+    np.testing.assert_allclose(_run(layer, x, params).data, expected, rtol=1e-12)
+    assert layer.param_shapes() == {"W": (4, 3), "b": (3,)}
+
+
+def test_dense_without_bias_has_no_b():
+    layer = _ready(DenseLayer(n_out=3, has_bias=False), InputType.feed_forward(2))
+    assert layer.param_shapes() == {"W": (2, 3)}
+
+
+def test_dense_wrong_input_width_names_the_layer():
+    layer = _ready(DenseLayer(name="fc", n_out=3), InputType.feed_forward(4))
+    with pytest.raises(ValueError, match=r"layer 'fc' \(DenseLayer\): expected input \[batch, 4\], "
+                                         r"got shape \(2, 5\)"):
+        _run(layer, np.zeros((2, 5)), _params(layer))
+    with pytest.raises(ValueError, match=r"layer 'fc' \(DenseLayer\): expected input \[batch, 4\]"):
+        _run(layer, np.zeros((2, 1, 2, 2)), _params(layer))
+
+
+def test_output_layer_softmax_cross_entropy_loss():
+    layer = _ready(OutputLayer(n_out=3, activation=Activation.SOFTMAX, loss=LossFunction.MCXENT),
+                   InputType.feed_forward(4))
+    params = _params(layer)
+    x = RNG.normal(size=(6, 4))
+    y = np.eye(3)[[0, 1, 2, 0, 1, 2]]
+    loss, out = layer.compute_loss(Tensor(x), params, Tensor(y), Context(train=False, rng=None))
+    z = x @ params["W"].data + params["b"].data
+    p = np.exp(z - z.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    np.testing.assert_allclose(out.data, p, rtol=1e-12)
+    # DL4J: sum over outputs, mean over the batch.
+    np.testing.assert_allclose(loss.item(), -np.sum(y * np.log(p)) / 6, rtol=1e-12)
+
+
+def test_output_layer_mse():
+    layer = _ready(OutputLayer(n_out=2, activation=Activation.IDENTITY, loss=LossFunction.MSE),
+                   InputType.feed_forward(3))
+    params = _params(layer)
+    x, y = RNG.normal(size=(4, 3)), RNG.normal(size=(4, 2))
+    loss, out = layer.compute_loss(Tensor(x), params, Tensor(y), Context(train=False, rng=None))
+    z = x @ params["W"].data + params["b"].data
+    # DL4J's MSE: mean over the outputs of each example, then mean over the batch.
+    np.testing.assert_allclose(loss.item(), np.mean(np.mean((z - y) ** 2, axis=1)), rtol=1e-12)
+
+
+def test_labels_with_the_wrong_number_of_classes():
+    layer = _ready(OutputLayer(name="out", n_out=3), InputType.feed_forward(2))
+    with pytest.raises(ValueError, match=r"layer 'out' \(OutputLayer\): labels of shape \(4, 2\) "
+                                         r"do not match the output of shape \(4, 3\) \(3 classes\)"):
+        layer.compute_loss(Tensor(np.zeros((4, 2))), _params(layer), Tensor(np.zeros((4, 2))),
+                           Context(train=False, rng=None))
+
+
+def test_loss_layer_has_no_params_and_scores_its_input():
+    layer = _ready(LossLayer(loss=LossFunction.MSE, activation=Activation.IDENTITY),
+                   InputType.feed_forward(3))
+    x, y = RNG.normal(size=(4, 3)), RNG.normal(size=(4, 3))
+    loss, out = layer.compute_loss(Tensor(x), {}, Tensor(y), Context(train=False, rng=None))
+    assert layer.param_shapes() == {} and layer.n_out == 3
+    np.testing.assert_allclose(out.data, x)
+    np.testing.assert_allclose(loss.item(), np.mean((x - y) ** 2), rtol=1e-12)
+
+
+def _conv_loop(x, w, b, stride, padding):
+    n, c, h, wd = x.shape
+    o, _, kh, kw = w.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (padding[0],) * 2, (padding[1],) * 2))
+    oh = (h + 2 * padding[0] - kh) // stride[0] + 1
+    ow = (wd + 2 * padding[1] - kw) // stride[1] + 1
+    out = np.zeros((n, o, oh, ow))
+    for i in range(oh):
+        for j in range(ow):
+            patch = xp[:, :, i * stride[0]:i * stride[0] + kh, j * stride[1]:j * stride[1] + kw]
+            out[:, :, i, j] = np.einsum("nchw,ochw->no", patch, w) + b
+    return out
+
+
+def test_convolution_against_a_loop():
+    layer = _ready(ConvolutionLayer(kernel_size=(3, 2), stride=(2, 1), padding=(1, 0), n_out=4,
+                                    activation=Activation.RELU), InputType.convolutional(7, 6, 3))
+    params = _params(layer)
+    x = RNG.normal(size=(2, 3, 7, 6))
+    expected = np.maximum(_conv_loop(x, params["W"].data, params["b"].data, (2, 1), (1, 0)), 0)
+    out = _run(layer, x, params).data
+    np.testing.assert_allclose(out, expected, rtol=1e-10, atol=1e-12)
+    assert layer.output_type(InputType.convolutional(7, 6, 3)) == \
+        InputType.convolutional(4, 5, 4) and out.shape == (2, 4, 4, 5)
+    assert layer.param_shapes() == {"W": (4, 3, 3, 2), "b": (4,)}
+
+
+def test_convolution_same_mode_keeps_the_size():
+    layer = _ready(ConvolutionLayer(kernel_size=(3, 3), n_out=2,
+                                    convolution_mode=ConvolutionMode.Same),
+                   InputType.convolutional(5, 5, 1))
+    assert _run(layer, RNG.normal(size=(1, 1, 5, 5)), _params(layer)).shape == (1, 2, 5, 5)
+
+
+def test_convolution_wrong_channels_names_the_layer():
+    layer = _ready(ConvolutionLayer(name="conv1", kernel_size=(3, 3), n_out=2),
+                   InputType.convolutional(5, 5, 3))
+    with pytest.raises(ValueError, match=r"layer 'conv1' \(ConvolutionLayer\): expected 3 input "
+                                         r"channels"):
+        _run(layer, np.zeros((1, 1, 5, 5)), _params(layer))
+    with pytest.raises(ValueError, match=r"layer 'conv1' \(ConvolutionLayer\): expected input "
+                                         r"\[batch, 3, height, width\], got shape \(1, 75\)"):
+        _run(layer, np.zeros((1, 75)), _params(layer))
+
+
+@pytest.mark.parametrize("kind", [PoolingType.MAX, PoolingType.AVG, PoolingType.SUM])
+def test_subsampling_against_a_loop(kind):
+    layer = _ready(SubsamplingLayer(pooling_type=kind, kernel_size=(2, 3), stride=(2, 2)),
+                   InputType.convolutional(6, 7, 2))
+    x = RNG.normal(size=(2, 2, 6, 7))
+    out = _run(layer, x, {}).data
+    reduce = {PoolingType.MAX: np.max, PoolingType.AVG: np.mean, PoolingType.SUM: np.sum}[kind]
+    expected = np.array([[[[reduce(x[n, c, 2 * i:2 * i + 2, 2 * j:2 * j + 3])
+                            for j in range(3)] for i in range(3)] for c in range(2)]
+                         for n in range(2)])
+    np.testing.assert_allclose(out, expected, rtol=1e-12)
+    assert layer.output_type(InputType.convolutional(6, 7, 2)) == InputType.convolutional(3, 3, 2)
+
+
+@pytest.mark.parametrize("kind", ["MAX", "AVG", "SUM", "PNORM"])
+def test_global_pooling(kind):
+    layer = _ready(GlobalPoolingLayer(pooling_type=kind, pnorm=3), InputType.convolutional(3, 4, 5))
+    x = RNG.normal(size=(2, 5, 3, 4))
+    expected = {"MAX": x.max(axis=(2, 3)), "AVG": x.mean(axis=(2, 3)), "SUM": x.sum(axis=(2, 3)),
+                "PNORM": (np.abs(x) ** 3).sum(axis=(2, 3)) ** (1 / 3)}[kind]
+    np.testing.assert_allclose(_run(layer, x, {}).data, expected, rtol=1e-6)
+    assert layer.output_type(InputType.convolutional(3, 4, 5)) == InputType.feed_forward(5)
+
+
+def test_batch_norm_training_uses_batch_statistics_and_updates_running_ones():
+    layer = _ready(BatchNormalization(decay=0.8, eps=1e-5), InputType.convolutional(3, 3, 2))
+    params = _params(layer)
+    params["gamma"].data[:] = [2.0, 0.5]
+    params["beta"].data[:] = [1.0, -1.0]
+    x = RNG.normal(2.0, 3.0, size=(4, 2, 3, 3))
+    out = _run(layer, x, params, train=True).data
+    mean, var = x.mean(axis=(0, 2, 3)), x.var(axis=(0, 2, 3))
+    expected = (x - mean[None, :, None, None]) / np.sqrt(var[None, :, None, None] + 1e-5)
+    expected = expected * np.array([2.0, 0.5])[None, :, None, None] + \
+        np.array([1.0, -1.0])[None, :, None, None]
+    np.testing.assert_allclose(out, expected, rtol=1e-10)
+    np.testing.assert_allclose(params["mean"].data, 0.2 * mean, rtol=1e-12)
+    np.testing.assert_allclose(params["var"].data, 0.8 + 0.2 * var, rtol=1e-12)
+
+
+def test_batch_norm_inference_uses_running_statistics():
+    layer = _ready(BatchNormalization(), InputType.feed_forward(3))
+    params = _params(layer)
+    params["mean"].data[:] = [1.0, 2.0, 3.0]
+    params["var"].data[:] = [4.0, 1.0, 0.25]
+    x = RNG.normal(size=(5, 3))
+    expected = (x - [1.0, 2.0, 3.0]) / np.sqrt(np.array([4.0, 1.0, 0.25]) + 1e-5)
+    np.testing.assert_allclose(_run(layer, x, params).data, expected, rtol=1e-10)
+    assert layer.param_kind("mean") == "state" and layer.param_kind("gamma") == "weight"
+
+
+def test_activation_layer():
+    layer = _ready(ActivationLayer(activation=Activation.RELU), InputType.feed_forward(3))
+    x = RNG.normal(size=(4, 3))
+    np.testing.assert_array_equal(_run(layer, x, {}).data, np.maximum(x, 0))
+
+
+def test_dropout_layer_is_identity_in_inference_and_inverted_dropout_in_training():
+    layer = _ready(DropoutLayer(dropout=0.75), InputType.feed_forward(1000))
+    x = np.ones((4, 1000))
+    np.testing.assert_array_equal(_run(layer, x, {}).data, x)
+    out = _run(layer, x, {}, train=True)
+    values = set(np.unique(out.data).round(12))
+    assert values == {0.0, round(1 / 0.75, 12)}  # kept units scaled by 1/p (p = retain prob)
+    assert abs((out.data > 0).mean() - 0.75) < 0.03
+
+
+def test_frozen_layer_runs_in_inference_mode_without_a_graph():
+    inner = _ready(DenseLayer(n_out=3, dropout=0.5, activation=Activation.IDENTITY),
+                   InputType.feed_forward(4))
+    frozen = FrozenLayer(inner)
+    params = {k: Tensor(v.data, requires_grad=True) for k, v in _params(inner).items()}
+    x = Tensor(RNG.normal(size=(2, 4)), requires_grad=True)
+    out = frozen.forward(x, params, Context(train=True, rng=np.random.default_rng(0)))
+    np.testing.assert_allclose(out.data, x.data @ params["W"].data + params["b"].data)  # no dropout
+    assert out.creator is None and not out.requires_grad
+    assert frozen.updater_for("W") is None and frozen.regularization_for("W") == []
+    assert frozen.param_shapes() == inner.param_shapes() and frozen.n_out == 3
+
+
+def test_frozen_layer_with_backprop_passes_the_gradient_through():
+    inner = _ready(DenseLayer(n_out=3, activation=Activation.IDENTITY), InputType.feed_forward(4))
+    frozen = FrozenLayerWithBackprop(inner)
+    params = _params(inner)
+    x = Tensor(RNG.normal(size=(2, 4)), requires_grad=True)
+    frozen.forward(x, params, Context(train=True, rng=None)).sum().backward()
+    np.testing.assert_allclose(x.grad, np.tile(params["W"].data.sum(axis=1), (2, 1)))
+
+
+def test_output_layers_cannot_be_frozen_without_backprop():
+    with pytest.raises(ValueError, match="Output layers are not allowed to be frozen"):
+        FrozenLayer(OutputLayer(name="out", n_in=2, n_out=2))
