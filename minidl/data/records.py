@@ -22,6 +22,7 @@ import numpy as np
 
 from minidl.data.dataset import DataSet
 from minidl.data.image import ImageDecodeError, NativeImageLoader
+from minidl.data.iterators import DataSetIterator
 from minidl.naming import Dl4jNames
 
 # DL4J's BaseImageLoader.ALLOWED_FORMATS
@@ -224,15 +225,14 @@ class ImageRecordReader(Dl4jNames):
         return len(self.paths)
 
 
-class RecordReaderDataSetIterator(Dl4jNames):
+class RecordReaderDataSetIterator(DataSetIterator):
     """Batches of an ``ImageRecordReader`` as ``DataSet``\\ s: features float32 [n, c, h, w],
-    labels one-hot float32 [n, num_classes].
+    labels one-hot float32 [n, num_classes], label names from the reader.
 
     ``label_index`` is the position of the label in a record [image, label]; only 1 exists for
     image records (kept for DL4J's signature). ``num_classes`` defaults to the reader's label
-    count. Iterating with ``for ds in it`` resets first and runs one epoch; ``has_next()`` /
-    ``next()`` / ``reset()`` work as in DL4J. A pre-processor is any object with
-    ``pre_process(dataset)``; it is applied to every batch in place.
+    count. Iteration, ``has_next()`` / ``next()`` / ``reset()`` and the pre-processor work as
+    for every ``DataSetIterator``.
     """
 
     def __init__(self, reader, batch_size, label_index=1, num_classes=None):
@@ -241,26 +241,21 @@ class RecordReaderDataSetIterator(Dl4jNames):
                              f"label_index must be 1, got {label_index}")
         if batch_size < 1:
             raise ValueError(f"RecordReaderDataSetIterator: batch_size must be >= 1, got {batch_size}")
+        super().__init__(labels=reader.get_labels() or None)
         self.reader, self.batch_size = reader, int(batch_size)
         self.num_classes = reader.num_labels() if num_classes is None else int(num_classes)
-        self.pre_processor = None
 
     def has_next(self):
         return self.reader.has_next()
 
-    def next(self, num=None):
+    def _next_batch(self, num=None):
         images, labels, paths = [], [], []
         while len(images) < (num or self.batch_size) and self.reader.has_next():
             image, label, path = self.reader.next_record()
             images.append(image)
             labels.append(label)
             paths.append(path)
-        if not images:
-            raise StopIteration("RecordReaderDataSetIterator: no more batches; call reset()")
-        dataset = DataSet(np.concatenate(images), self._one_hot(labels, paths))
-        if self.pre_processor is not None:
-            self.pre_processor.pre_process(dataset)
-        return dataset
+        return DataSet(np.concatenate(images), self._one_hot(labels, paths))
 
     def _one_hot(self, labels, paths):
         one_hot = np.zeros((len(labels), self.num_classes), np.float32)
@@ -273,12 +268,7 @@ class RecordReaderDataSetIterator(Dl4jNames):
 
     def reset(self):
         self.reader.reset()
-
-    def reset_supported(self):
-        return True
-
-    def async_supported(self):
-        return False
+        self._started = False
 
     def batch(self):
         return self.batch_size
@@ -293,23 +283,7 @@ class RecordReaderDataSetIterator(Dl4jNames):
     def total_outcomes(self):
         return self.num_classes
 
-    def get_labels(self):
-        return self.reader.get_labels()
-
-    def set_pre_processor(self, pre_processor):
-        self.pre_processor = pre_processor
-
-    def get_pre_processor(self):
-        return self.pre_processor
-
     @property
     def skipped(self):
         """Files skipped as undecodable in the current epoch: [(path, reason)]."""
         return self.reader.skipped
-
-    def __iter__(self):
-        self.reset()
-        while self.has_next():
-            yield self.next()
-
-
