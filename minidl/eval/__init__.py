@@ -1,0 +1,3 @@
+"""Evaluation of classifiers: accuracy, precision, recall, F1, confusion matrix, stats()."""
+
+from minidl.eval.evaluation import Evaluation

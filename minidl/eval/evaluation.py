@@ -1,0 +1,358 @@
+"""Evaluation: classification metrics accumulated over batches, as DL4J's ``Evaluation``.
+
+Everything is derived from one confusion matrix ``C`` (rows: actual class, columns: predicted
+class). For class ``k``: ``TP = C[k, k]``, ``FP = column k minus TP``, ``FN = row k minus TP``,
+``TN = total - TP - FP - FN``. Then, as in DL4J:
+
+- ``accuracy = trace(C) / total``;
+- ``precision(k) = TP / (TP + FP)``, ``recall(k) = TP / (TP + FN)``, 0 when 0/0;
+  ``f1(k) = 2 p r / (p + r)``, 0 when p or r is 0/0;
+- macro averages (``precision()`` etc. for 3+ classes) are the mean over the classes where the
+  value is defined: a class never predicted is left out of the average precision, a class with
+  no examples out of the average recall, either out of the average F1;
+- with 2 classes, ``precision()``, ``recall()`` and ``f1()`` report the positive class (class 1
+  unless ``binary_positive_class`` says otherwise; None asks for macro averages).
+
+Deliberate differences from DL4J: ``stats()`` prints the same figures ``precision()``,
+``recall()`` and ``f1()`` return (DL4J prints macro precision/recall beside a class-1 F1 for
+binary problems while saying all three are for class 1), and the confusion table's column width
+fits its largest number (DL4J's is one short for counts that are powers of 10).
+"""
+
+import numpy as np
+
+from minidl.backend import to_cpu
+from minidl.naming import Dl4jNames
+
+CONFUSION_PRINT_MAX_CLASSES = 20
+_MACRO, _MICRO = "macro", "micro"
+
+
+def _to_numpy(a):
+    return to_cpu(getattr(a, "data", a))  # accepts a Tensor, a CuPy or a NumPy array
+
+
+def _ratio(num, den, edge):
+    return num / den if den else edge
+
+
+def _f_beta(beta, precision, recall):
+    if precision == 0.0 or recall == 0.0:
+        return 0.0
+    b2 = beta * beta
+    return (1 + b2) * precision * recall / (b2 * precision + recall)
+
+
+class Evaluation(Dl4jNames):
+    """Accumulates a confusion matrix from (labels, predictions) batches and reports metrics.
+
+    ``Evaluation(3)``, ``Evaluation(labels=["cat", "dog"])`` or ``Evaluation(["cat", "dog"])``;
+    with neither, the number of classes is taken from the first batch. ``eval(labels,
+    predictions)`` takes [batch, classes] arrays (one-hot labels; probabilities or one-hot
+    predictions, argmax is the predicted class) or [batch, 1] binary columns (threshold 0.5).
+    """
+
+    def __init__(self, num_classes=None, labels=None, top_n=1, binary_positive_class=1):
+        if isinstance(num_classes, dict):  # DL4J's Evaluation(Map<Integer, String>)
+            num_classes = [num_classes[i] for i in range(len(num_classes))]
+        if isinstance(num_classes, (list, tuple)):  # DL4J's Evaluation(List<String> labels)
+            num_classes, labels = None, num_classes
+        self.labels_list = None if labels is None else [str(n) for n in labels]
+        if num_classes is None and self.labels_list is not None:
+            num_classes = len(self.labels_list)
+        if num_classes is not None and self.labels_list is not None and \
+                num_classes != len(self.labels_list):
+            raise ValueError(f"Evaluation: {num_classes} classes but {len(self.labels_list)} "
+                             f"label names")
+        if binary_positive_class not in (None, 0, 1):
+            raise ValueError(f"Evaluation: binary_positive_class must be 0, 1 or None, got "
+                             f"{binary_positive_class!r}")
+        self.binary_positive_class = binary_positive_class
+        self.top_n = int(top_n)
+        self.confusion = None
+        if num_classes is not None:
+            self._create_confusion(1 if num_classes == 1 else int(num_classes))
+        self.top_n_correct = 0
+        self.top_n_total = 0
+
+    def _create_confusion(self, n_classes):
+        n_classes = max(n_classes, 2)  # one output column is a binary problem: 2 classes
+        self.confusion = np.zeros((n_classes, n_classes), dtype=np.int64)
+
+    def reset(self):
+        n = None if self.confusion is None else self.num_classes()
+        self.confusion = None if n is None else np.zeros((n, n), dtype=np.int64)
+        self.top_n_correct = self.top_n_total = 0
+
+    # -- accumulating ----------------------------------------------------------------------
+    def eval(self, labels, predictions, mask=None):
+        """Add a batch. DL4J's ``eval(int predictedIdx, int actualIdx)`` works too."""
+        if isinstance(labels, (int, np.integer)) and isinstance(predictions, (int, np.integer)):
+            return self._eval_one(int(labels), int(predictions))
+        labels, predictions = _to_numpy(labels), _to_numpy(predictions)
+        if labels.ndim != 2 or labels.shape != predictions.shape:
+            raise ValueError(f"Evaluation.eval: labels and predictions must both be [batch, "
+                             f"classes] arrays of the same shape, got labels "
+                             f"{tuple(labels.shape)} and predictions {tuple(predictions.shape)}")
+        if np.isnan(predictions).any():
+            raise ValueError(f"Evaluation.eval: {int(np.isnan(predictions).sum())} NaN values in "
+                             f"the predictions")
+        if mask is not None:
+            keep = _to_numpy(mask).reshape(len(labels), -1)[:, 0] != 0
+            labels, predictions = labels[keep], predictions[keep]
+        n_cols = labels.shape[1]
+        if self.confusion is None:
+            self._create_confusion(n_cols)
+            if self.labels_list is None:
+                self.labels_list = [str(i) for i in range(self.num_classes())]
+        expected = 1 if self.num_classes() == 2 and n_cols == 1 else self.num_classes()
+        if n_cols != expected:
+            raise ValueError(f"Evaluation.eval: this Evaluation has {self.num_classes()} classes "
+                             f"but the labels have {n_cols} columns")
+        if n_cols == 1:
+            actual = (labels[:, 0] > 0.5).astype(np.int64)
+            predicted = (predictions[:, 0] > 0.5).astype(np.int64)
+        else:
+            actual, predicted = labels.argmax(axis=1), predictions.argmax(axis=1)
+            if self.top_n > 1:
+                self._count_top_n(actual, predictions)
+        np.add.at(self.confusion, (actual, predicted), 1)
+
+    def _eval_one(self, predicted, actual):
+        if self.confusion is None:
+            raise ValueError("Evaluation.eval(predicted, actual) needs the number of classes: "
+                             "create Evaluation(num_classes) first")
+        self.confusion[actual, predicted] += 1
+
+    def _count_top_n(self, actual, predictions):
+        # Correct when fewer than top_n classes score strictly higher than the true class.
+        true_scores = predictions[np.arange(len(actual)), actual][:, None]
+        higher = (predictions > true_scores).sum(axis=1)
+        self.top_n_correct += int((higher < self.top_n).sum())
+        self.top_n_total += len(actual)
+
+    def merge(self, other):
+        """Add the counts of another Evaluation (e.g. from another worker or data split)."""
+        if other.confusion is None:
+            return self
+        if self.confusion is None:
+            self.confusion = np.zeros_like(other.confusion)
+        if self.confusion.shape != other.confusion.shape:
+            raise ValueError(f"cannot merge an Evaluation of {other.num_classes()} classes into "
+                             f"one of {self.num_classes()}")
+        self.confusion += other.confusion
+        self.top_n_correct += other.top_n_correct
+        self.top_n_total += other.top_n_total
+        if self.labels_list is None:
+            self.labels_list = other.labels_list
+        return self
+
+    # -- counts ----------------------------------------------------------------------------
+    def num_classes(self):
+        return 0 if self.confusion is None else int(self.confusion.shape[0])
+
+    def get_num_row_counter(self):
+        return 0 if self.confusion is None else int(self.confusion.sum())
+
+    def _counts(self, k):
+        """(TP, FP, FN, TN) of class k."""
+        c = self.confusion
+        tp = int(c[k, k])
+        fp, fn = int(c[:, k].sum()) - tp, int(c[k, :].sum()) - tp
+        return tp, fp, fn, int(c.sum()) - tp - fp - fn
+
+    def _per_class(self, index):
+        return {k: self._counts(k)[index] for k in range(self.num_classes())}
+
+    def true_positives(self):
+        return self._per_class(0)
+
+    def false_positives(self):
+        return self._per_class(1)
+
+    def false_negatives(self):
+        return self._per_class(2)
+
+    def true_negatives(self):
+        return self._per_class(3)
+
+    def class_count(self, k):
+        """How many examples of class k were seen."""
+        return int(self.confusion[k, :].sum())
+
+    # -- metrics ---------------------------------------------------------------------------
+    def accuracy(self):
+        total = self.get_num_row_counter()
+        return float(np.trace(self.confusion)) / total if total else 0.0
+
+    def top_n_accuracy(self):
+        if self.top_n <= 1:
+            return self.accuracy()
+        return self.top_n_correct / self.top_n_total if self.top_n_total else 0.0
+
+    def _class_precision(self, k, edge=0.0):
+        tp, fp, _, _ = self._counts(k)
+        return _ratio(tp, tp + fp, edge)
+
+    def _class_recall(self, k, edge=0.0):
+        tp, _, fn, _ = self._counts(k)
+        return _ratio(tp, tp + fn, edge)
+
+    def _class_f_beta(self, beta, k, edge=0.0):
+        p, r = self._class_precision(k, None), self._class_recall(k, None)
+        return edge if p is None or r is None else _f_beta(beta, p, r)
+
+    def _binary(self, cls, averaging):
+        """The class to report for a no-class call, or None for an average."""
+        if cls is None and averaging is None and self.binary_positive_class is not None and \
+                self.num_classes() == 2:
+            return self.binary_positive_class
+        return cls
+
+    def _macro(self, per_class):
+        values = [v for v in (per_class(k) for k in range(self.num_classes())) if v is not None]
+        return sum(values) / len(values) if values else float("nan")
+
+    def _micro(self, which):
+        tp = sum(self._counts(k)[0] for k in range(self.num_classes()))
+        other = sum(self._counts(k)[which] for k in range(self.num_classes()))
+        return _ratio(tp, tp + other, 0.0)
+
+    def precision(self, cls=None, averaging=None):
+        """Precision of class ``cls``; without it, the positive class (2 classes) or the
+        macro average; ``averaging="micro"`` for the micro average."""
+        cls = self._binary(cls, averaging)
+        if cls is not None:
+            return self._class_precision(cls)
+        if not self.get_num_row_counter():
+            return 0.0
+        if _averaging(averaging) == _MICRO:
+            return self._micro(1)
+        return self._macro(lambda k: self._class_precision(k, None))
+
+    def recall(self, cls=None, averaging=None):
+        """Recall of class ``cls``; without it, as ``precision``."""
+        cls = self._binary(cls, averaging)
+        if cls is not None:
+            return self._class_recall(cls)
+        if not self.get_num_row_counter():
+            return 0.0
+        if _averaging(averaging) == _MICRO:
+            return self._micro(2)
+        return self._macro(lambda k: self._class_recall(k, None))
+
+    def f_beta(self, beta, cls=None, averaging=None):
+        cls = self._binary(cls, averaging)
+        if cls is not None:
+            return self._class_f_beta(beta, cls)
+        if not self.get_num_row_counter():
+            return float("nan")
+        if _averaging(averaging) == _MICRO:
+            return _f_beta(beta, self._micro(1), self._micro(2))
+        return self._macro(lambda k: self._class_f_beta(beta, k, None))
+
+    def f1(self, cls=None, averaging=None):
+        """F1 of class ``cls``; without it, as ``precision``."""
+        return self.f_beta(1.0, cls, averaging)
+
+    def _num_excluded(self, per_class):
+        return sum(per_class(k) is None for k in range(self.num_classes()))
+
+    # -- reports ---------------------------------------------------------------------------
+    def get_confusion_matrix(self):
+        """The confusion matrix as an int array [actual, predicted] (a copy)."""
+        if self.confusion is None:
+            return None
+        return self.confusion.copy()
+
+    def _label(self, k):
+        if self.labels_list is not None and k < len(self.labels_list):
+            return self.labels_list[k]
+        return str(k)
+
+    def confusion_matrix(self):
+        """The confusion matrix as DL4J prints it (a string; rows actual, columns predicted)."""
+        if self.confusion is None:
+            return "Confusion matrix: <no data>"
+        n = self.num_classes()
+        width = len(str(max(1, int(self.confusion.max()), n))) + 1
+        lines = ["".join(f"{k:>{width}d}" for k in range(n)), "-" * (width * n + 1)]
+        for actual in range(n):
+            counts = "".join(f"{int(c):>{width}d}" for c in self.confusion[actual])
+            lines.append(f"{counts} | {actual} = {self._label(actual)}")
+        return "\n".join(lines) + \
+            "\n\nConfusion matrix format: Actual (rowClass) predicted as (columnClass) N times"
+
+    def stats(self, suppress_warnings=False, include_confusion=None):
+        """DL4J's report: metrics, averaging note, warnings and the confusion matrix."""
+        n = self.num_classes()
+        if include_confusion is None:
+            include_confusion = n <= CONFUSION_PRINT_MAX_CLASSES
+        out = ["\n", "\n========================Evaluation Metrics========================",
+               f"\n # of classes:    {n}",
+               f"\n Accuracy:        {_fmt(self.accuracy())}"]
+        if self.top_n > 1:
+            out.append(f"\n Top {self.top_n} Accuracy:  {_fmt(self.top_n_accuracy())}")
+        excluded = {
+            "precision": self._num_excluded(lambda k: self._class_precision(k, None)),
+            "recall": self._num_excluded(lambda k: self._class_recall(k, None)),
+            "f1": self._num_excluded(lambda k: self._class_f_beta(1.0, k, None))}
+        for title, value, key in ((" Precision:       ", self.precision(), "precision"),
+                                  (" Recall:          ", self.recall(), "recall"),
+                                  (" F1 Score:        ", self.f1(), "f1")):
+            out.append(f"\n{title}{_fmt(value)}")
+            if n > 2 and excluded[key]:
+                plural = "es" if excluded[key] > 1 else ""
+                out.append(f"\t({excluded[key]} class{plural} excluded from average)")
+        if n == 2 and self.binary_positive_class is not None:
+            out.append(f"\nPrecision, recall & F1: reported for positive class (class "
+                       f"{self.binary_positive_class} - \"{self._label(self.binary_positive_class)}"
+                       f"\") only")
+        else:
+            out.append(f"\nPrecision, recall & F1: macro-averaged (equally weighted avg. of {n} "
+                       f"classes)")
+        out.append("\n\n")
+        if not suppress_warnings and self.confusion is not None:
+            out.append(self._warnings())
+        if include_confusion:
+            out.append("\n=========================Confusion Matrix=========================\n")
+            out.append(self.confusion_matrix())
+        elif n > CONFUSION_PRINT_MAX_CLASSES:
+            out.append(f"\n\nNote: Confusion matrix not generated due to space requirements for "
+                       f"{n} classes.\nUse stats(False, True) to generate anyway")
+        out.append("\n==================================================================")
+        return "".join(out)
+
+    def _warnings(self):
+        text = []
+        never_predicted = [k for k in range(self.num_classes()) if self._class_precision(k, None)
+                           is None]
+        never_seen = [k for k in range(self.num_classes()) if self._class_recall(k, None) is None]
+        for classes, what, metric in ((never_predicted, "never predicted by the model", "precision"),
+                                      (never_seen, "absent from the labels", "recall")):
+            if classes:
+                one = len(classes) == 1
+                text.append(f"Warning: {len(classes)} class{'' if one else 'es'} "
+                            f"{'was' if one else 'were'} {what} and {'was' if one else 'were'} "
+                            f"excluded from average {metric}\nClasses excluded from average "
+                            f"{metric}: {classes}\n")
+        return "".join(text)
+
+    def __str__(self):
+        return self.stats()
+
+
+def _averaging(averaging):
+    name = _MACRO if averaging is None else str(getattr(averaging, "name", averaging)).lower()
+    if name not in (_MACRO, _MICRO):
+        raise ValueError(f"unknown averaging {averaging!r}: expected 'macro' or 'micro'")
+    return name
+
+
+def _fmt(value):
+    """DL4J's DecimalFormat("0.0000"); NaN and infinity as Java prints them."""
+    if value != value:
+        return "NaN"
+    if value in (float("inf"), float("-inf")):
+        return "Infinity" if value > 0 else "-Infinity"
+    return f"{value:.4f}"
