@@ -6,3 +6,4 @@
 from transfer.fine_tune import FineTuneConfiguration, REMOVE
 from transfer.builders import TransferLearning
 from transfer.helper import TransferLearningHelper
+from transfer.featurized import featurize_to_disk, FeaturizedDataSetIterator

@@ -1,0 +1,204 @@
+"""Featurized datasets on disk: run the frozen part once over a whole dataset, keep the result.
+
+``featurize_to_disk(helper, iterator, directory)`` pushes every batch of ``iterator`` through the
+frozen part of ``helper``'s network and writes one numbered shard per batch
+(``shard-00000.npz``: features and labels, no pickle) plus ``manifest.json`` describing them:
+which model and boundary produced them, per-example shapes, label names and the shards written.
+Only one batch is in memory at a time, however large the dataset.
+
+Every file is written to a temporary name and renamed into place, and the manifest is rewritten
+after each shard, so an interrupted run leaves only complete shards behind; running it again
+with the same model and boundary skips the shards that exist and finishes the rest.
+
+``FeaturizedDataSetIterator(directory)`` then reads the shards back as DataSets, for
+``helper.fit_featurized`` or any network whose input is the boundary activation.
+"""
+
+import hashlib
+import json
+import os
+
+import numpy as np
+
+from minidl.backend import to_cpu
+from minidl.data.dataset import DataSet, MultiDataSet
+from minidl.data.iterators import DataSetIterator
+from minidl.io import atomic_write
+
+MANIFEST = "manifest.json"
+FORMAT_VERSION = 1
+
+
+def fingerprint(helper):
+    """A hash of the frozen parameters and the boundary: features depend on nothing else."""
+    digest = hashlib.sha256()
+    network = helper.network
+    for key, layer in network.layer_items():
+        if layer.frozen:
+            for name, tensor in sorted(network.param_tables[key].items()):
+                digest.update(f"{key}_{name}".encode())
+                digest.update(np.ascontiguousarray(to_cpu(tensor.data)).tobytes())
+    digest.update(json.dumps(boundary_of(helper)).encode())
+    return digest.hexdigest()
+
+
+def boundary_of(helper):
+    """The names of the activations the features are: graph vertices, or the last frozen layer."""
+    if hasattr(helper, "graph_inputs"):
+        return list(helper.graph_inputs)
+    return [helper.network.conf.layers[helper.frozen_till].name]
+
+
+def _shard_name(index):
+    return f"shard-{index:05d}.npz"
+
+
+def _read_manifest(directory):
+    path = os.path.join(directory, MANIFEST)
+    if not os.path.exists(path):
+        return None
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, ValueError) as e:
+        raise ValueError(f"featurized dataset {directory}: unreadable {MANIFEST} ({e}); delete "
+                         f"the folder to start again") from None
+
+
+def _write_manifest(directory, manifest):
+    with atomic_write(os.path.join(directory, MANIFEST)) as f:
+        f.write(json.dumps(manifest, indent=2, sort_keys=True).encode("utf-8"))
+
+
+def _save_shard(path, featurized):
+    arrays = {}
+    features = featurized.features if isinstance(featurized.features, list) else [featurized.features]
+    labels = featurized.labels if isinstance(featurized.labels, list) else [featurized.labels]
+    for i, a in enumerate(features):
+        arrays[f"features_{i}"] = to_cpu(a)
+    for i, a in enumerate(labels):
+        arrays[f"labels_{i}"] = to_cpu(a)
+    with atomic_write(path) as f:
+        np.savez(f, **arrays)
+    return features, labels
+
+
+def featurize_to_disk(helper, iterator, directory, *, progress=True, overwrite=False):
+    """Featurize every batch of ``iterator`` into shards under ``directory``; return the manifest.
+
+    Resumes an interrupted run of the same model and boundary. A folder holding features of a
+    different model or boundary is refused unless ``overwrite``.
+    """
+    os.makedirs(directory, exist_ok=True)
+    source = fingerprint(helper)
+    manifest = _read_manifest(directory)
+    if manifest is not None and manifest.get("fingerprint") != source:
+        if not overwrite:
+            raise ValueError(f"featurized dataset {directory} was made by a different model or "
+                             f"boundary ({manifest.get('boundary')}); pass overwrite=True or "
+                             f"use another folder")
+        manifest = None
+    if manifest is not None and manifest.get("complete"):
+        return manifest
+    if manifest is None:
+        manifest = {"format": FORMAT_VERSION, "fingerprint": source,
+                    "model": type(helper.network).__name__, "boundary": boundary_of(helper),
+                    "label_names": _label_names(iterator), "shards": [], "complete": False}
+    done = {shard["file"] for shard in manifest["shards"]}
+    if hasattr(iterator, "reset"):
+        iterator.reset()
+    bar = _progress(iterator, progress, len(done))
+    for index, batch in enumerate(iterator):
+        name = _shard_name(index)
+        if name in done:
+            continue  # written by an earlier, interrupted run
+        features, labels = _save_shard(os.path.join(directory, name), helper.featurize(batch))
+        manifest["shards"].append({"file": name, "examples": int(features[0].shape[0])})
+        manifest["feature_shapes"] = [list(a.shape[1:]) for a in features]
+        manifest["label_shapes"] = [list(a.shape[1:]) for a in labels]
+        _write_manifest(directory, manifest)
+        bar.update(1)
+    bar.close()
+    manifest["shards"].sort(key=lambda s: s["file"])
+    manifest["num_examples"] = sum(s["examples"] for s in manifest["shards"])
+    manifest["complete"] = True
+    _write_manifest(directory, manifest)
+    return manifest
+
+
+def _label_names(iterator):
+    getter = getattr(iterator, "get_labels", None)
+    names = getter() if getter else None
+    return list(names) if names else None
+
+
+def _progress(iterator, enabled, already):
+    from tqdm import tqdm
+    try:
+        total = len(iterator)
+    except TypeError:
+        total = None
+    return tqdm(total=total, initial=already, desc="featurizing", unit="batch",
+                disable=not enabled)
+
+
+class FeaturizedDataSetIterator(DataSetIterator):
+    """Reads a folder written by ``featurize_to_disk`` back, one shard (= one batch) at a time.
+
+    Yields DataSets (MultiDataSets when the boundary has several activations). ``shuffle``
+    shuffles the order of shards at each reset, which keeps memory at one shard.
+    """
+
+    def __init__(self, directory, shuffle=False, seed=None):
+        manifest = _read_manifest(directory)
+        if manifest is None:
+            raise FileNotFoundError(f"no featurized dataset in {directory} (missing {MANIFEST}); "
+                                    f"write one with featurize_to_disk")
+        if not manifest.get("complete"):
+            raise ValueError(f"featurized dataset {directory} is incomplete (an interrupted run?): "
+                             f"run featurize_to_disk again to finish it")
+        super().__init__(labels=manifest.get("label_names"))
+        self.directory = directory
+        self.manifest = manifest
+        self.shuffle = shuffle
+        self._rng = np.random.default_rng(seed)
+        self.reset()
+
+    def reset(self):
+        files = [s["file"] for s in self.manifest["shards"]]
+        self._files = [files[i] for i in self._rng.permutation(len(files))] if self.shuffle \
+            else files
+        self._cursor = 0
+        self._started = False
+
+    def has_next(self):
+        return self._cursor < len(self._files)
+
+    def _next_batch(self, num=None):
+        path = os.path.join(self.directory, self._files[self._cursor])
+        self._cursor += 1
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                features = [data[f"features_{i}"] for i in range(len(self.manifest["feature_shapes"]))]
+                labels = [data[f"labels_{i}"] for i in range(len(self.manifest["label_shapes"]))]
+        except (OSError, ValueError, KeyError) as e:
+            raise ValueError(f"featurized shard {path} is unreadable ({e}); delete it and run "
+                             f"featurize_to_disk again to rewrite it") from None
+        if len(features) == 1 and len(labels) == 1:
+            return DataSet(features[0], labels[0])
+        return MultiDataSet(features, labels)
+
+    def __len__(self):
+        return len(self.manifest["shards"])
+
+    def batch(self):
+        return self.manifest["shards"][0]["examples"] if self.manifest["shards"] else 0
+
+    def total_examples(self):
+        return self.manifest.get("num_examples", 0)
+
+    def input_columns(self):
+        return int(np.prod(self.manifest["feature_shapes"][0]))
+
+    def total_outcomes(self):
+        return int(np.prod(self.manifest["label_shapes"][0]))
