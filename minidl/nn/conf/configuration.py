@@ -251,11 +251,13 @@ class ComputationGraphConfiguration(Dl4jNames):
     def topological_order(self):
         """Inputs and vertices so that each comes after all of its inputs.
 
-        Kahn's algorithm; among the vertices that are ready, the one added to the configuration
-        first goes first, so the order (and the order of ``params()``) is deterministic.
+        Kahn's algorithm; among the vertices that are ready, inputs go first (in their order),
+        then vertices by name. The order (and the order of ``params()``) is thus deterministic
+        and does not depend on the order the vertices were added in, which JSON (written with
+        sorted keys) does not keep.
         """
         names = self.known_names()
-        rank = {name: i for i, name in enumerate(names)}
+        rank = {name: i for i, name in enumerate(list(self.network_inputs) + sorted(self.vertices))}
         waiting = {name: len(set(self.vertex_inputs.get(name, ()))) for name in names}
         consumers = {name: [] for name in names}
         for name in self.vertices:

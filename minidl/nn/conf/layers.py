@@ -638,6 +638,7 @@ class _FrozenBase(Layer):
         return f"{self.name!r} ({type(self).__name__}<{self.layer.type_name}>)"
 
     def apply_defaults(self, defaults):
+        self.layer.name = self.name  # the network may have named the wrapper (index, vertex name)
         self.layer.apply_defaults(defaults)
 
     def output_type(self, input_type):

@@ -182,11 +182,11 @@ def test_graph_n_in_mismatch_names_the_layer():
         builder.build()
 
 
-def test_topological_order_follows_insertion_among_ready_vertices():
+def test_topological_order_takes_ready_vertices_by_name():
     conf = (_graph().add_inputs("in2")
             .add_layer("b", DenseLayer(n_in=2, n_out=2), "in2")
             .add_layer("a", DenseLayer(n_in=2, n_out=2), "in")
             .add_layer("out", _out(), "a", "b").set_outputs("out").build())
-    assert conf.topological_order() == ["in", "in2", "b", "a", "out"]
+    assert conf.topological_order() == ["in", "in2", "a", "b", "out"]  # ready: by name
     assert conf.vertices["out"].n_in == 4  # two inputs are merged: 2 + 2
-    assert list(ComputationGraph(conf).init().param_table())[:2] == ["b_W", "b_b"]
+    assert list(ComputationGraph(conf).init().param_table())[:2] == ["a_W", "a_b"]
