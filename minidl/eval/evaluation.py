@@ -325,17 +325,18 @@ class Evaluation(Dl4jNames):
 
     def _warnings(self):
         text = []
-        never_predicted = [k for k in range(self.num_classes()) if self._class_precision(k, None)
-                           is None]
-        never_seen = [k for k in range(self.num_classes()) if self._class_recall(k, None) is None]
-        for classes, what, metric in ((never_predicted, "never predicted by the model", "precision"),
-                                      (never_seen, "absent from the labels", "recall")):
-            if classes:
-                one = len(classes) == 1
-                text.append(f"Warning: {len(classes)} class{'' if one else 'es'} "
+        classes = range(self.num_classes())
+        never_predicted = [k for k in classes if self._class_precision(k, None) is None]
+        never_seen = [k for k in classes if self._class_recall(k, None) is None]
+        for excluded, what, metric in ((never_predicted, "never predicted by the model",
+                                        "precision"),
+                                       (never_seen, "absent from the labels", "recall")):
+            if excluded:
+                one = len(excluded) == 1
+                text.append(f"Warning: {len(excluded)} class{'' if one else 'es'} "
                             f"{'was' if one else 'were'} {what} and {'was' if one else 'were'} "
                             f"excluded from average {metric}\nClasses excluded from average "
-                            f"{metric}: {classes}\n")
+                            f"{metric}: {excluded}\n")
         return "".join(text)
 
     def __str__(self):
