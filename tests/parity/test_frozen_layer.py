@@ -1,0 +1,171 @@
+"""DL4J's FrozenLayerTest, ported (reference §6.9).
+
+Ported, all six: testFrozen, cloneMLNFrozen, testFrozenCompGraph, cloneCompGraphFrozen,
+testFrozenLayerInstantiation, testFrozenLayerInstantiationCompGraph.
+
+Both sides of each comparison run the same float32 operations in the same order, so parameters
+are compared bit for bit (np.array_equal) where DL4J's assertEquals allows ~1e-5.
+"""
+
+import numpy as np
+
+from dl4j_nets import graph, graph_conf, hstack_params, layer_params, mln, rand
+from minidl import (Activation, ComputationGraph, ComputationGraphConfiguration, DataSet,
+                    DenseLayer, FrozenLayer, InputType, LossFunction, MultiLayerConfiguration,
+                    MultiLayerNetwork, OutputLayer, Sgd, WeightInit)
+from transfer import FineTuneConfiguration, TransferLearning
+
+SETTINGS = dict(seed=12345, updater=Sgd(0.1), activation=Activation.IDENTITY)
+
+
+def dense(n_in, n_out, **kw):
+    return DenseLayer(n_in=n_in, n_out=n_out, **kw)
+
+
+def out(n_in, n_out, **kw):
+    return OutputLayer(loss=LossFunction.MCXENT, activation=Activation.SOFTMAX, n_in=n_in,
+                       n_out=n_out, **kw)
+
+
+def data(seed=0):
+    rng = np.random.default_rng(seed)
+    return DataSet(rand(rng, 10, 4), rand(rng, 10, 3))
+
+
+def original_mln():
+    return mln([dense(4, 3), dense(3, 2), dense(2, 3), out(3, 3)], **SETTINGS)
+
+
+def head_mln(params):
+    return mln([dense(2, 3), out(3, 3)], params=params, **SETTINGS)
+
+
+def original_graph():
+    return graph(["layer0In"], [("layer0", dense(4, 3), ["layer0In"]),
+                                ("layer1", dense(3, 2), ["layer0"]),
+                                ("layer2", dense(2, 3), ["layer1"]),
+                                ("layer3", out(3, 3), ["layer2"])], ["layer3"], **SETTINGS)
+
+
+def head_graph(params):
+    net = graph(["layer0In"], [("layer0", dense(2, 3), ["layer0In"]),
+                               ("layer1", out(3, 3), ["layer0"])], ["layer1"], **SETTINGS)
+    net.set_params(params)
+    return net
+
+
+def test_frozen():
+    ds = data()
+    orig = original_mln()
+    as_frozen = orig.feed_forward_to_layer(2, ds.features)[2]
+    ftc = FineTuneConfiguration.Builder().updater(Sgd(0.1)).build()
+    model_now = TransferLearning.Builder(orig).fine_tune_configuration(ftc) \
+        .set_feature_extractor(1).build()
+    not_frozen = head_mln(hstack_params(layer_params(orig, 2), layer_params(orig, 3)))
+
+    np.testing.assert_array_equal(model_now.output(ds.features), not_frozen.output(as_frozen))
+    for i in range(5):
+        not_frozen.fit(DataSet(as_frozen, ds.labels))
+        model_now.fit(ds)
+    expected = hstack_params(layer_params(orig, 0), layer_params(orig, 1), not_frozen.params())
+    np.testing.assert_array_equal(model_now.params(), expected)
+
+
+def test_clone_mln_frozen():
+    ds = data()
+    orig = original_mln()
+    as_frozen = orig.feed_forward_to_layer(2, ds.features)[2]
+    model_now = TransferLearning.Builder(orig).set_feature_extractor(1).build()  # no FTC
+    not_frozen = head_mln(hstack_params(layer_params(orig, 2), layer_params(orig, 3)))
+    clone = model_now.clone()
+
+    assert clone.conf.to_json() == model_now.conf.to_json()
+    np.testing.assert_array_equal(clone.params(), model_now.params())
+    assert [l.frozen for l in clone.layers] == [True, True, False, False]
+    for i in range(5):
+        not_frozen.fit(DataSet(as_frozen, ds.labels))
+        model_now.fit(ds)
+        clone.fit(ds)
+    expected = hstack_params(layer_params(orig, 0), layer_params(orig, 1), not_frozen.params())
+    np.testing.assert_array_equal(model_now.params(), expected)
+    np.testing.assert_array_equal(clone.params(), expected)
+
+
+def test_frozen_comp_graph():
+    ds = data()
+    orig = original_graph()
+    as_frozen = orig.feed_forward(ds.features)["layer1"]
+    model_now = TransferLearning.GraphBuilder(orig).fine_tune_configuration(
+        FineTuneConfiguration.Builder().updater(Sgd(0.1)).build()) \
+        .set_feature_extractor("layer1").build()
+    not_frozen = head_graph(hstack_params(layer_params(orig, "layer2"),
+                                          layer_params(orig, "layer3")))
+
+    np.testing.assert_array_equal(model_now.output_single(ds.features),
+                                  not_frozen.output_single(as_frozen))
+    for i in range(5):
+        not_frozen.fit(DataSet(as_frozen, ds.labels))
+        model_now.fit(ds)
+    expected = hstack_params(layer_params(orig, "layer0"), layer_params(orig, "layer1"),
+                             not_frozen.params())
+    np.testing.assert_array_equal(model_now.params(), expected)
+
+
+def test_clone_comp_graph_frozen():
+    ds = data()
+    orig = original_graph()
+    as_frozen = orig.feed_forward(ds.features)["layer1"]
+    model_now = TransferLearning.GraphBuilder(orig).set_feature_extractor("layer1").build()
+    clone = model_now.clone()
+    not_frozen = head_graph(hstack_params(layer_params(orig, "layer2"),
+                                          layer_params(orig, "layer3")))
+
+    assert clone.conf.to_json() == model_now.conf.to_json()
+    np.testing.assert_array_equal(clone.params(), model_now.params())
+    for i in range(5):
+        not_frozen.fit(DataSet(as_frozen, ds.labels))
+        model_now.fit(ds)
+        clone.fit(ds)
+    expected = hstack_params(layer_params(orig, "layer0"), layer_params(orig, "layer1"),
+                             not_frozen.params())
+    np.testing.assert_array_equal(model_now.params(), expected)
+    np.testing.assert_array_equal(clone.params(), expected)
+
+
+def _instantiation_layers(wrap):
+    def hidden():
+        return DenseLayer(n_in=10, n_out=10, activation=Activation.TANH,
+                          weight_init=WeightInit.XAVIER)
+    return [wrap(hidden()), wrap(hidden()),
+            OutputLayer(loss=LossFunction.MCXENT, activation=Activation.SOFTMAX, n_in=10, n_out=10)]
+
+
+def test_frozen_layer_instantiation():
+    net1 = mln(_instantiation_layers(lambda l: l), seed=12345)
+    net2 = mln(_instantiation_layers(FrozenLayer), seed=12345)
+    np.testing.assert_array_equal(net1.params(), net2.params())  # same initialisation
+
+    restored = MultiLayerConfiguration.from_json(net2.conf.to_json())
+    assert restored == net2.conf
+    assert restored.to_json() == net2.conf.to_json()
+    net3 = MultiLayerNetwork(restored).init()
+    x = rand(np.random.default_rng(1), 10, 10)
+    np.testing.assert_array_equal(net2.output(x), net3.output(x))
+
+
+def test_frozen_layer_instantiation_comp_graph():
+    def conf(wrap):
+        a, b, o = _instantiation_layers(wrap)
+        return graph_conf(["in"], [("0", a, ["in"]), ("1", b, ["0"]), ("2", o, ["1"])], ["2"],
+                          seed=12345)
+
+    # DL4J writes the wrapper with its builder: FrozenLayer.Builder().layer(...).build()
+    net1 = ComputationGraph(conf(lambda l: l)).init()
+    net2 = ComputationGraph(conf(lambda l: FrozenLayer.Builder().layer(l).build())).init()
+    np.testing.assert_array_equal(net1.params(), net2.params())
+
+    restored = ComputationGraphConfiguration.from_json(net2.conf.to_json())
+    assert restored.to_json() == net2.conf.to_json()
+    net3 = ComputationGraph(restored).init()
+    x = rand(np.random.default_rng(1), 10, 10)
+    np.testing.assert_array_equal(net2.output_single(x), net3.output_single(x))
