@@ -57,18 +57,41 @@ class Network(Dl4jNames):
     def init(self, params=None, clone_params=True):
         """Create the parameters: drawn from the configuration's seed, or copied from ``params``."""
         rng = np.random.default_rng(self.conf.seed)
-        self.param_tables = {}
-        for key, layer in self.layer_items():
-            arrays = layer.init_params(rng, self.dtype)
-            self.param_tables[key] = {
-                name: Tensor(to_device(value), requires_grad=self._trainable(layer, name),
-                             name=f"{key}_{name}")
-                for name, value in arrays.items()}
-        self._rng = np.random.default_rng(self.conf.seed + 1)  # dropout masks
-        self.updater_state = {}
+        self._build_tables({key: layer.init_params(rng, self.dtype)
+                            for key, layer in self.layer_items()})
         if params is not None:
             self.set_params(params)
         return self
+
+    def init_from_tables(self, tables):
+        """Create the parameters from ``{layer key: {param: array}}`` with no random draws.
+
+        Loading pretrained weights this way skips initialising 138 million numbers only to
+        overwrite them. Every parameter of every layer must be given, with its exact shape.
+        """
+        arrays = {}
+        for key, layer in self.layer_items():
+            given = tables.get(key, {})
+            for name, shape in layer.param_shapes().items():
+                if name not in given:
+                    raise ValueError(f"layer {layer.describe()}: no array given for parameter "
+                                     f"{key}_{name}")
+                if tuple(given[name].shape) != tuple(shape):
+                    raise ValueError(f"layer {layer.describe()}: parameter {key}_{name} has shape "
+                                     f"{tuple(given[name].shape)}, expected {tuple(shape)}")
+            arrays[key] = {name: np.asarray(given[name], dtype=self.dtype)
+                           for name in layer.param_shapes()}
+        self._build_tables(arrays)
+        return self
+
+    def _build_tables(self, arrays):
+        self.param_tables = {
+            key: {name: Tensor(to_device(value), requires_grad=self._trainable(layer, name),
+                               name=f"{key}_{name}")
+                  for name, value in arrays[key].items()}
+            for key, layer in self.layer_items()}
+        self._rng = np.random.default_rng(self.conf.seed + 1)  # dropout masks
+        self.updater_state = {}
 
     @staticmethod
     def _trainable(layer, name):

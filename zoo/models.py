@@ -1,0 +1,231 @@
+"""Zoo models: DL4J's architectures, randomly initialised or with pretrained ImageNet weights.
+
+``VGG16().init()`` builds DL4J's ``conf()`` architecture (numeric vertex names, dropout dense
+layers, an OutputLayer of ``num_classes``) with random weights, ready to train from scratch.
+``VGG16().init_pretrained()`` builds the graph that DL4J's pretrained zip holds, with Keras'
+vertex names (``input_1``, ``block1_conv1`` ... ``block5_pool``, ``flatten``, ``fc1``, ``fc2``,
+``predictions``; ``predictions`` is a softmax DenseLayer, not an output layer) and loads the
+converted ImageNet weights into it (see ``zoo.pretrained`` for where they come from).
+"""
+
+import dataclasses
+
+from minidl.data.normalizers import NormalizerStandardize, VGG16ImagePreProcessor
+from minidl.learning.updaters import Nesterovs
+from minidl.naming import Dl4jNames
+from minidl.nn.conf import (Activation, ConvolutionLayer, ConvolutionMode, DenseLayer, InputType,
+                            LossFunction, NeuralNetConfiguration, OutputLayer, PoolingType,
+                            PreprocessorVertex, CnnToFeedForwardPreProcessor, SubsamplingLayer)
+from minidl.nn.conf.enums import Dl4jEnum, OptimizationAlgorithm
+from minidl.nn.graph import ComputationGraph
+from minidl.nn.multilayer import MultiLayerNetwork
+from zoo.converters import VGG_BLOCKS, VGG_CHANNELS
+
+
+class PretrainedType(Dl4jEnum):
+    """Which pretrained weights (DL4J's ``PretrainedType``)."""
+
+    IMAGENET = "imagenet"
+    IMAGENETLARGE = "imagenetlarge"
+    MNIST = "mnist"
+    CIFAR10 = "cifar10"
+    VGGFACE = "vggface"
+    SEGMENT = "segment"
+
+
+@dataclasses.dataclass
+class ZooModel(Dl4jNames):
+    """Base of the zoo models: ``conf()``, ``init()``, and pretrained weights where they exist.
+
+    ``num_classes`` sizes the output layer of ``init()``; ``input_shape`` is (channels, height,
+    width); ``seed`` seeds the random initialisation.
+    """
+
+    num_classes: int = 1000
+    seed: int = 1234
+    input_shape: tuple = (3, 224, 224)
+    updater: object = None
+
+    pretrained = {}  # PretrainedType -> how to get the weights (see zoo.pretrained.SOURCES)
+
+    def model_name(self):
+        return type(self).__name__.lower()
+
+    def conf(self):
+        raise NotImplementedError
+
+    def init(self):
+        """The ``conf()`` network with fresh random parameters."""
+        conf = self.conf()
+        network = ComputationGraph if hasattr(conf, "vertices") else MultiLayerNetwork
+        return network(conf).init()
+
+    def pretrained_available(self, pretrained_type=PretrainedType.IMAGENET):
+        return PretrainedType.parse(pretrained_type) in self.pretrained
+
+    def init_pretrained(self, pretrained_type=PretrainedType.IMAGENET, *, include_top=True,
+                        weights=None, progress=True):
+        """A network with pretrained weights: from ``weights`` (a Keras .h5, torchvision .pth or
+        converted .npz), else the cache, else downloaded once, checked, converted and cached."""
+        from zoo.pretrained import load_pretrained
+
+        kind = PretrainedType.parse(pretrained_type)
+        if weights is None and kind not in self.pretrained:
+            available = ", ".join(t.name for t in self.pretrained) or "none"
+            raise ValueError(f"pretrained {kind.name} weights are not available for "
+                             f"{type(self).__name__} (available: {available})")
+        values, metadata = load_pretrained(self, kind, include_top, weights, progress)
+        return self.pretrained_network(values, metadata, include_top)
+
+    def pretrained_network(self, weights, metadata, include_top):
+        raise NotImplementedError(f"{type(self).__name__} has no pretrained layout")
+
+    def _defaults(self):
+        return (NeuralNetConfiguration.Builder().seed(self.seed)
+                .updater(self.updater or Nesterovs())
+                .optimization_algo(OptimizationAlgorithm.STOCHASTIC_GRADIENT_DESCENT)
+                .activation(Activation.RELU))
+
+
+def _conv(n_out, **settings):
+    return ConvolutionLayer(kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), n_out=n_out,
+                            **settings)
+
+
+def _pool():
+    return SubsamplingLayer(pooling_type=PoolingType.MAX, kernel_size=(2, 2), stride=(2, 2))
+
+
+@dataclasses.dataclass
+class _VGG(ZooModel):
+    """VGG: blocks of 3x3 convolutions (padding 1) separated by 2x2 max pools, then dense layers."""
+
+    architecture = "vgg16"
+    dense_layers = 2  # DL4J's VGG16 conf() has two Dense(4096) layers, VGG19's one
+
+    def conf(self):
+        """DL4J's ``conf()``: numeric names, Dense(4096) with dropout 0.5, an NLL OutputLayer."""
+        builder = self._defaults().graph_builder().add_inputs("in")
+        previous, index = "in", 0
+        for block, n_convs in enumerate(VGG_BLOCKS[self.architecture]):
+            for _ in range(n_convs):
+                builder.add_layer(str(index), _conv(VGG_CHANNELS[block]), previous)
+                previous, index = str(index), index + 1
+            builder.add_layer(str(index), _pool(), previous)
+            previous, index = str(index), index + 1
+        for _ in range(self.dense_layers):
+            builder.add_layer(str(index), DenseLayer(n_out=4096, dropout=0.5), previous)
+            previous, index = str(index), index + 1
+        builder.add_layer(str(index), OutputLayer(
+            name="output", loss=LossFunction.NEGATIVELOGLIKELIHOOD, n_out=self.num_classes,
+            activation=Activation.SOFTMAX), previous)
+        c, h, w = self.input_shape
+        return builder.set_outputs(str(index)).set_input_types(
+            InputType.convolutional_flat(h, w, c)).build()
+
+    def pretrained_conf(self, n_classes, include_top):
+        """The layout of DL4J's pretrained zip (a Keras import), sized for the given weights."""
+        builder = self._defaults().graph_builder().add_inputs("input_1")
+        previous = "input_1"
+        for block, n_convs in enumerate(VGG_BLOCKS[self.architecture], 1):
+            for k in range(1, n_convs + 1):
+                name = f"block{block}_conv{k}"
+                builder.add_layer(name, _conv(VGG_CHANNELS[block - 1],
+                                              convolution_mode=ConvolutionMode.Same), previous)
+                previous = name
+            builder.add_layer(f"block{block}_pool", _pool(), previous)
+            previous = f"block{block}_pool"
+        c, h, w = self.input_shape
+        if include_top:
+            side = h // 32
+            builder.add_vertex("flatten", PreprocessorVertex(
+                CnnToFeedForwardPreProcessor(side, w // 32, VGG_CHANNELS[-1])), previous)
+            builder.add_layer("fc1", DenseLayer(n_out=4096), "flatten")
+            builder.add_layer("fc2", DenseLayer(n_out=4096), "fc1")
+            builder.add_layer("predictions", DenseLayer(n_out=n_classes,
+                                                        activation=Activation.SOFTMAX), "fc2")
+            previous = "predictions"
+        return builder.set_outputs(previous).set_input_types(
+            InputType.convolutional(h, w, c)).build()
+
+    def pretrained_network(self, weights, metadata, include_top):
+        n_classes = weights["predictions_b"].shape[0] if include_top else 0
+        graph = ComputationGraph(self.pretrained_conf(n_classes, include_top))
+        tables = {}
+        for name, value in weights.items():
+            vertex, _, param = name.rpartition("_")
+            tables.setdefault(vertex, {})[param] = value
+        graph.init_from_tables(tables)
+        graph.pre_processor = image_preprocessor(metadata)
+        graph.preprocessing = {k: metadata.get(k) for k in ("channel_order", "mean", "std")}
+        return graph
+
+
+def image_preprocessor(metadata):
+    """The normalizer that prepares 0..255 images for weights with this metadata.
+
+    Caffe/Keras weights: BGR minus the VGG mean (DL4J's VGG16ImagePreProcessor). torchvision
+    weights: RGB, (x - mean) / std per channel; load images with channel_order="RGB".
+    """
+    if metadata.get("channel_order", "BGR") == "BGR" and all(s == 1.0 for s in metadata.get(
+            "std", [1.0])):
+        return VGG16ImagePreProcessor()
+    return NormalizerStandardize(mean=metadata["mean"], std=metadata["std"])
+
+
+@dataclasses.dataclass
+class VGG16(_VGG):
+    """VGG16: 13 convolutions in 5 blocks, 3 dense layers; pretrained on ImageNet (BGR input)."""
+
+    pretrained = {PretrainedType.IMAGENET: "vgg16"}
+
+
+@dataclasses.dataclass
+class VGG19(_VGG):
+    """VGG19: 16 convolutions in 5 blocks; DL4J's conf() has one Dense(4096) before the output."""
+
+    architecture = "vgg19"
+    dense_layers = 1
+    pretrained = {PretrainedType.IMAGENET: "vgg19"}
+
+
+@dataclasses.dataclass
+class LeNet(ZooModel):
+    """LeNet for 28x28 grayscale digits: conv 5x5 (20) - max pool - conv 5x5 (50) - max pool -
+    dense 500 - softmax output (DL4J's zoo LeNet; no pretrained weights here)."""
+
+    num_classes: int = 10
+    input_shape: tuple = (1, 28, 28)
+
+    def conf(self):
+        c, h, w = self.input_shape
+        return (self._defaults().list()
+                .layer(ConvolutionLayer(name="cnn1", kernel_size=(5, 5), n_out=20,
+                                        activation=Activation.IDENTITY))
+                .layer(SubsamplingLayer(name="maxpool1", kernel_size=(2, 2), stride=(2, 2)))
+                .layer(ConvolutionLayer(name="cnn2", kernel_size=(5, 5), n_out=50,
+                                        activation=Activation.IDENTITY))
+                .layer(SubsamplingLayer(name="maxpool2", kernel_size=(2, 2), stride=(2, 2)))
+                .layer(DenseLayer(name="ffn1", n_out=500))
+                .layer(OutputLayer(name="output", loss=LossFunction.MCXENT, n_out=self.num_classes,
+                                   activation=Activation.SOFTMAX))
+                .set_input_type(InputType.convolutional_flat(h, w, c)).build())
+
+
+@dataclasses.dataclass
+class SimpleCNN(ZooModel):
+    """A small VGG-style CNN for little images: two conv blocks (conv-conv-pool), a dense
+    layer and a softmax output. Input (3, 48, 48) by default."""
+
+    num_classes: int = 10
+    input_shape: tuple = (3, 48, 48)
+
+    def conf(self):
+        c, h, w = self.input_shape
+        builder = self._defaults().list()
+        for n_out in (16, 32):
+            builder.layer(_conv(n_out)).layer(_conv(n_out)).layer(_pool())
+        return (builder.layer(DenseLayer(n_out=128, dropout=0.5))
+                .layer(OutputLayer(loss=LossFunction.MCXENT, n_out=self.num_classes,
+                                   activation=Activation.SOFTMAX))
+                .set_input_type(InputType.convolutional(h, w, c)).build())

@@ -1,0 +1,76 @@
+"""Where pretrained weights come from, and the cache that makes the second load fast.
+
+The first ``init_pretrained`` downloads the Keras release of the weights (the Caffe/VGG-team
+weights that DL4J's pretrained zip also holds; BGR input), checks its md5, converts it once to
+our ``.npz`` (no pickle; our layouts; DL4J's vertex names) and deletes the download. Every later
+call loads the converted file from ``$MINIDL_HOME/models/<model>/`` (default ``~/.minidl``): no
+download, no conversion. Reading the Keras file needs h5py (``pip install 'minidl[convert]'``);
+a torchvision ``.pth`` or an already converted ``.npz`` can be passed as ``weights=`` instead.
+"""
+
+import os
+from pathlib import Path
+
+from minidl.io import download, models_dir
+from zoo.converters import convert, load_weights
+from zoo.formats import load_converted
+
+KERAS_BASE = "https://storage.googleapis.com/tensorflow/keras-applications"
+
+# (architecture, include_top) -> (url, md5) of the Keras release of the ImageNet weights.
+SOURCES = {
+    ("vgg16", True): (f"{KERAS_BASE}/vgg16/vgg16_weights_tf_dim_ordering_tf_kernels.h5",
+                      "64373286793e3c8b2b4e3219cbf3544b"),
+    ("vgg16", False): (f"{KERAS_BASE}/vgg16/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
+                       "6d6bbae143d832006294945121d1f1fc"),
+    ("vgg19", True): (f"{KERAS_BASE}/vgg19/vgg19_weights_tf_dim_ordering_tf_kernels.h5",
+                      "cbe5617147190e668d6c5d5026f83318"),
+    ("vgg19", False): (f"{KERAS_BASE}/vgg19/vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5",
+                       "253f8cb515780f3b799900260a226db6"),
+}
+
+# Lets tests (and mirrors) point the downloads elsewhere: MINIDL_WEIGHTS_BASE_URL replaces
+# KERAS_BASE in every URL above.
+BASE_URL_VARIABLE = "MINIDL_WEIGHTS_BASE_URL"
+
+
+def source(architecture, include_top):
+    """(url, md5) of the Keras weight file for this architecture and top/no-top variant."""
+    url, md5 = SOURCES[(architecture, include_top)]
+    base = os.environ.get(BASE_URL_VARIABLE)
+    if base:
+        url = base.rstrip("/") + url[len(KERAS_BASE):]
+    return url, md5
+
+
+def cached_path(model_name, pretrained_type, include_top):
+    """Where the converted weights of this model live in the cache."""
+    suffix = "" if include_top else "_notop"
+    return Path(models_dir()) / model_name / f"{model_name}_{pretrained_type.name.lower()}{suffix}.npz"
+
+
+def load_pretrained(model, pretrained_type, include_top, weights=None, progress=True):
+    """(weights dict, metadata) for ``model``: from ``weights``, the cache, or a download."""
+    if weights is not None:
+        values, metadata = load_weights(weights)
+        return _select(values, metadata, include_top, weights)
+    cached = cached_path(model.model_name(), pretrained_type, include_top)
+    if cached.exists():
+        return load_converted(cached)
+    architecture = model.pretrained[pretrained_type]
+    url, md5 = source(architecture, include_top)
+    download_to = cached.parent / Path(url).name
+    download(url, download_to, checksum=md5, algorithm="md5", progress=progress)
+    convert(download_to, cached)
+    download_to.unlink()  # the converted file has everything; keep the cache half the size
+    return load_converted(cached)
+
+
+def _select(values, metadata, include_top, path):
+    """Drop the dense layers of a full weight file when the no-top network is asked for."""
+    if include_top and "fc1_W" not in values:
+        raise ValueError(f"{path}: these weights have no top (fc1, fc2, predictions); use "
+                         f"include_top=False or a full weight file")
+    if not include_top:
+        values = {k: v for k, v in values.items() if k.startswith("block")}
+    return values, metadata
