@@ -1,0 +1,215 @@
+"""ComputationGraph: vertices vs hand computation, training, gradients, API, clear errors."""
+
+import numpy as np
+import pytest
+
+from conftest import assert_network_gradients
+from minidl import (Activation, Adam, BatchNormalization, CnnToFeedForwardPreProcessor,
+                    ComputationGraph, ConvolutionLayer, DenseLayer, ElementWiseVertex,
+                    InputType, LossFunction, MergeVertex, MultiDataSet, NeuralNetConfiguration,
+                    OutputLayer, PreprocessorVertex, SubsetVertex)
+from minidl.autograd import Tensor
+
+RNG = np.random.default_rng(0)
+
+
+def _vertex_graph(vertex, n_inputs=2, input_type=InputType.feed_forward(3)):
+    """in0..in{n-1} -> vertex "v" -> identity MSE output, so output() returns v's activation."""
+    names = [f"in{i}" for i in range(n_inputs)]
+    conf = (NeuralNetConfiguration.Builder().data_type("float64").graph_builder()
+            .add_inputs(*names).add_vertex("v", vertex, *names)
+            .add_layer("out", _identity_out(), "v").set_outputs("out")
+            .set_input_types(*[input_type] * n_inputs).build())
+    net = ComputationGraph(conf).init()
+    return net
+
+
+def _identity_out():
+    # A LossLayer passes its input through: output() shows the vertex's activation.
+    from minidl import LossLayer
+    return LossLayer(loss=LossFunction.MSE, activation=Activation.IDENTITY)
+
+
+def test_merge_vertex_concatenates_features():
+    a, b = RNG.normal(size=(2, 3)), RNG.normal(size=(2, 3))
+    net = _vertex_graph(MergeVertex())
+    out = net.output_single(a, b)
+    np.testing.assert_array_equal(out, np.hstack([a, b]))
+    assert net.conf.vertices["out"].n_in == 6
+
+
+def test_merge_vertex_concatenates_channels():
+    t = InputType.convolutional(2, 2, 3)
+    a, b = RNG.normal(size=(1, 3, 2, 2)), RNG.normal(size=(1, 3, 2, 2))
+    net = _vertex_graph(MergeVertex(), input_type=t)
+    out = net.feed_forward(a, b)["v"]
+    assert out.shape == (1, 6, 2, 2)
+    np.testing.assert_array_equal(out[:, 3:], b)
+    np.testing.assert_array_equal(out[:, :3], a)
+
+
+@pytest.mark.parametrize("op, expected", [
+    ("Add", lambda a, b, c: a + b + c),
+    ("Product", lambda a, b, c: a * b * c),
+    ("Average", lambda a, b, c: (a + b + c) / 3),
+    ("Max", lambda a, b, c: np.maximum(np.maximum(a, b), c)),
+])
+def test_element_wise_vertex(op, expected):
+    a, b, c = (RNG.normal(size=(4, 3)) for _ in range(3))
+    net = _vertex_graph(ElementWiseVertex(getattr(ElementWiseVertex.Op, op)), n_inputs=3)
+    np.testing.assert_allclose(net.output_single(a, b, c), expected(a, b, c), rtol=1e-12)
+
+
+def test_element_wise_subtract_and_its_input_count():
+    a, b = RNG.normal(size=(4, 3)), RNG.normal(size=(4, 3))
+    net = _vertex_graph(ElementWiseVertex(ElementWiseVertex.Op.Subtract))
+    np.testing.assert_allclose(net.output_single(a, b), a - b)
+    three = _vertex_graph(ElementWiseVertex(ElementWiseVertex.Op.Subtract), n_inputs=3)
+    with pytest.raises(ValueError, match="Subtract.*exactly 2 inputs, got 3"):
+        three.output_single(a, b, a)
+
+
+def test_element_wise_max_gradient_goes_to_the_larger_input():
+    a = Tensor(np.array([[1.0, 5.0]]), requires_grad=True)
+    b = Tensor(np.array([[3.0, 2.0]]), requires_grad=True)
+    ElementWiseVertex(ElementWiseVertex.Op.Max).forward([a, b], None).sum().backward()
+    np.testing.assert_array_equal(a.grad, [[0.0, 1.0]])
+    np.testing.assert_array_equal(b.grad, [[1.0, 0.0]])
+
+
+def test_element_wise_shapes_must_agree():
+    builder = (NeuralNetConfiguration.Builder().graph_builder().add_inputs("a", "b")
+               .add_vertex("v", ElementWiseVertex(ElementWiseVertex.Op.Add), "a", "b")
+               .add_layer("out", _identity_out(), "v").set_outputs("out")
+               .set_input_types(InputType.feed_forward(3), InputType.feed_forward(4)))
+    with pytest.raises(ValueError, match="ElementWiseVertex\\(Add\\): inputs must have the same shape"):
+        builder.build()
+
+
+def test_subset_vertex_is_inclusive():
+    x = RNG.normal(size=(3, 6))
+    net = _vertex_graph(SubsetVertex(1, 3), n_inputs=1, input_type=InputType.feed_forward(6))
+    np.testing.assert_array_equal(net.output_single(x), x[:, 1:4])
+    assert net.conf.vertices["out"].n_in == 3
+
+
+def test_preprocessor_vertex_flattens_in_c_h_w_order():
+    x = RNG.normal(size=(2, 3, 2, 4))
+    net = _vertex_graph(PreprocessorVertex(CnnToFeedForwardPreProcessor(2, 4, 3)), n_inputs=1,
+                        input_type=InputType.convolutional(2, 4, 3))
+    out = net.output_single(x)
+    assert out[1, 1 * 8 + 1 * 4 + 2] == x[1, 1, 1, 2]  # (c, h, w) -> c*h*w + h*w + w
+    np.testing.assert_array_equal(out, x.reshape(2, 24))
+
+
+# -- a graph with two inputs, a merge and two outputs -----------------------------------------
+
+def _two_headed(seed=5):
+    conf = (NeuralNetConfiguration.Builder().seed(seed).updater(Adam(0.02)).graph_builder()
+            .add_inputs("a", "b")
+            .add_layer("da", DenseLayer(n_out=8, activation=Activation.TANH), "a")
+            .add_layer("db", DenseLayer(n_out=8, activation=Activation.TANH), "b")
+            .add_vertex("merge", MergeVertex(), "da", "db")
+            .add_layer("class", OutputLayer(n_out=3, activation=Activation.SOFTMAX), "merge")
+            .add_layer("reg", OutputLayer(n_out=1, activation=Activation.IDENTITY,
+                                          loss=LossFunction.MSE), "merge")
+            .set_outputs("class", "reg")
+            .set_input_types(InputType.feed_forward(4), InputType.feed_forward(2)).build())
+    return ComputationGraph(conf).init()
+
+
+def _two_headed_data(n=32, seed=0):
+    rng = np.random.default_rng(seed)
+    a, b = rng.normal(size=(n, 4)).astype(np.float32), rng.normal(size=(n, 2)).astype(np.float32)
+    cls = np.eye(3, dtype=np.float32)[(a[:, 0] > 0).astype(int) + (b[:, 0] > 0).astype(int)]
+    reg = (a[:, 1:2] - b[:, 1:2]).astype(np.float32)
+    return MultiDataSet([a, b], [cls, reg])
+
+
+def test_graph_with_merge_and_two_outputs_trains():
+    net = _two_headed()
+    data = _two_headed_data()
+    before = net.score(data)
+    for _ in range(150):
+        net.fit(data)
+    assert net.score(data) < 0.2 * before
+    classes, regression = net.output(*data.features)
+    assert classes.shape == (32, 3) and regression.shape == (32, 1)
+    assert np.mean(classes.argmax(1) == data.labels[0].argmax(1)) > 0.9
+
+
+def test_graph_score_is_the_sum_of_output_losses():
+    net = _two_headed()
+    data = _two_headed_data(n=6)
+    classes, regression = net.output(*data.features)
+    xent = -np.sum(data.labels[0] * np.log(classes)) / 6
+    mse = np.mean((regression - data.labels[1]) ** 2)
+    assert net.score(data) == pytest.approx(xent + mse, rel=1e-5)
+
+
+def test_graph_determinism_and_api():
+    a, b = _two_headed(seed=9), _two_headed(seed=9)
+    data = _two_headed_data()
+    assert [a.fit(data) for _ in range(3)] == [b.fit(data) for _ in range(3)]
+    np.testing.assert_array_equal(a.params(), b.params())
+    assert list(a.param_table()) == ["da_W", "da_b", "db_W", "db_b", "class_W", "class_b",
+                                     "reg_W", "reg_b"]
+    assert a.get_layer("da") is a.get_layer(0) and a.get_layer(2).name == "class"
+    assert a.layer_size("da") == 8 and a.layer_input_size("class") == 16
+    acts = a.feed_forward(*data.features)
+    np.testing.assert_array_equal(acts["merge"], np.hstack([acts["da"], acts["db"]]))
+    np.testing.assert_array_equal(acts["class"], a.output(*data.features)[0])
+    with pytest.raises(ValueError, match=r"output_single: the graph has 2 outputs"):
+        a.output_single(*data.features)
+    with pytest.raises(KeyError, match="vertex 'merge' \\(MergeVertex\\) is not a layer"):
+        a.get_layer("merge")
+    clone = a.clone()
+    clone.set_param("da_b", np.ones(8))
+    assert not np.array_equal(a.get_param("da_b"), np.ones(8))
+
+
+def test_graph_gradient_matches_numerical_cnn_bn_merge():
+    conf = (NeuralNetConfiguration.Builder().seed(2).data_type("float64").graph_builder()
+            .add_inputs("img", "vec")
+            .add_layer("conv", ConvolutionLayer(kernel_size=(2, 2), n_out=2,
+                                                activation=Activation.TANH), "img")
+            .add_layer("bn", BatchNormalization(), "conv")
+            .add_layer("fc", DenseLayer(n_out=3, activation=Activation.SIGMOID), "bn")
+            .add_layer("fv", DenseLayer(n_out=3, activation=Activation.TANH), "vec")
+            .add_vertex("prod", ElementWiseVertex(ElementWiseVertex.Op.Product), "fc", "fv")
+            .add_vertex("merge", MergeVertex(), "prod", "fv")
+            .add_layer("out", OutputLayer(n_out=2, activation=Activation.SOFTMAX), "merge")
+            .set_outputs("out")
+            .set_input_types(InputType.convolutional(3, 3, 1), InputType.feed_forward(2)).build())
+    net = ComputationGraph(conf).init()
+    rng = np.random.default_rng(3)
+    data = MultiDataSet([rng.normal(size=(4, 1, 3, 3)), rng.normal(size=(4, 2))],
+                        [np.eye(2)[[0, 1, 1, 0]]])
+    assert_network_gradients(net, data)
+
+
+# -- bad input --------------------------------------------------------------------------------
+
+def test_wrong_number_of_inputs_and_labels():
+    net = _two_headed()
+    data = _two_headed_data(n=4)
+    with pytest.raises(ValueError, match=r"the graph has 2 input\(s\) \['a', 'b'\], got 1"):
+        net.output(data.features[0])
+    with pytest.raises(ValueError, match=r"the graph has 2 output\(s\) \['class', 'reg'\], got 1 "
+                                         r"label array"):
+        net.fit(data.features, [data.labels[0]])
+
+
+def test_wrong_feature_shape_names_the_layer():
+    net = _two_headed()
+    a, b = _two_headed_data(n=4).features
+    with pytest.raises(ValueError, match=r"layer 'db' \(DenseLayer\): expected input \[batch, 2\], "
+                                         r"got shape \(4, 4\)"):
+        net.output(a, a)
+
+
+def test_labels_with_wrong_classes_name_the_output():
+    net = _two_headed()
+    data = _two_headed_data(n=4)
+    with pytest.raises(ValueError, match=r"layer 'class' \(OutputLayer\): labels of shape \(4, 2\)"):
+        net.fit(data.features, [np.zeros((4, 2), np.float32), data.labels[1]])
