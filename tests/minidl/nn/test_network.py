@@ -1,0 +1,122 @@
+"""What both network types share: summary, frozen layers, per-layer updaters, normalisation."""
+
+import numpy as np
+import pytest
+
+from minidl import (Activation, BatchNormalization, ComputationGraph, DataSet, DenseLayer,
+                    FrozenLayer, GradientNormalization, InputType, ListDataSetIterator,
+                    MergeVertex, MultiLayerNetwork, NeuralNetConfiguration, NoOp, OutputLayer,
+                    Sgd)
+
+
+def _data(n=8, seed=0):
+    rng = np.random.default_rng(seed)
+    return DataSet(rng.normal(size=(n, 4)).astype(np.float32),
+                   np.eye(3, dtype=np.float32)[rng.integers(0, 3, n)])
+
+
+def _frozen_mlp():
+    conf = (NeuralNetConfiguration.Builder().seed(1).updater(Sgd(0.1)).list()
+            .layer(FrozenLayer(DenseLayer(n_out=5, activation=Activation.TANH, dropout=0.5)))
+            .layer(BatchNormalization())
+            .layer(OutputLayer(n_out=3, activation=Activation.SOFTMAX))
+            .set_input_type(InputType.feed_forward(4)).build())
+    return MultiLayerNetwork(conf).init()
+
+
+def test_summary_lists_layers_and_totals_with_frozen_params():
+    net = _frozen_mlp()
+    text = net.summary()
+    assert "0 (FrozenLayer<DenseLayer>)" in text and "4,5" in text and "W:(4, 5), b:(5,)" in text
+    assert "1 (BatchNormalization)" in text and "2 (OutputLayer)" in text
+    # 25 frozen; 20 in batch norm (its running statistics count as trainable, as in DL4J); 18.
+    assert "Total Parameters:  63" in text
+    assert "Trainable Parameters:  38" in text
+    assert "Frozen Parameters:  25" in text
+
+
+def test_graph_summary_shows_vertex_inputs():
+    conf = (NeuralNetConfiguration.Builder().graph_builder().add_inputs("a", "b")
+            .add_vertex("m", MergeVertex(), "a", "b")
+            .add_layer("out", OutputLayer(n_out=2, activation=Activation.SOFTMAX), "m")
+            .set_outputs("out")
+            .set_input_types(InputType.feed_forward(2), InputType.feed_forward(3)).build())
+    lines = ComputationGraph(conf).init().summary().splitlines()
+    assert any(l.startswith("m (MergeVertex)") and l.rstrip().endswith("a, b") for l in lines)
+    assert any(l.startswith("out (OutputLayer)") and "5,2" in l and "12" in l for l in lines)
+    assert any(l.startswith("a (InputVertex)") for l in lines)
+
+
+def test_frozen_layer_does_not_change_and_trains_the_rest():
+    net = _frozen_mlp()
+    frozen_before = net.get_param("0_W").copy()
+    out_before = net.get_param("2_W").copy()
+    for i in range(3):
+        net.fit(_data(seed=i))
+    np.testing.assert_array_equal(net.get_param("0_W"), frozen_before)
+    assert not np.allclose(net.get_param("2_W"), out_before)
+    assert "0_W" not in net.updater_state and "2_W" in net.updater_state
+    assert sorted(net.param_table(backprop_params_only=True)) == \
+        ["1_beta", "1_gamma", "2_W", "2_b"]
+
+
+def test_frozen_layer_gets_no_gradient():
+    grads, _ = _frozen_mlp().compute_gradient_and_score(_data())
+    assert sorted(grads) == ["1_beta", "1_gamma", "2_W", "2_b"]
+
+
+def test_per_layer_updater_overrides_the_global_one():
+    conf = (NeuralNetConfiguration.Builder().data_type("float64").updater(Sgd(0.5)).list()
+            .layer(DenseLayer(n_out=3, updater=NoOp(), bias_updater=Sgd(0.0)))
+            .layer(OutputLayer(n_out=3, activation=Activation.SOFTMAX))
+            .set_input_type(InputType.feed_forward(4)).build())
+    net = MultiLayerNetwork(conf).init()
+    data = _data()
+    data = DataSet(data.features.astype(np.float64), data.labels.astype(np.float64))
+    grads, _ = net.clone().compute_gradient_and_score(data)
+    before = {k: v.copy() for k, v in net.param_table().items()}
+    net.fit(data)
+    after = net.param_table()
+    np.testing.assert_allclose(after["0_W"], before["0_W"] - grads["0_W"], rtol=1e-10)  # NoOp
+    np.testing.assert_array_equal(after["0_b"], before["0_b"])  # bias updater lr 0
+    np.testing.assert_allclose(after["1_W"], before["1_W"] - 0.5 * grads["1_W"], rtol=1e-10)
+
+
+def test_gradient_normalisation_clips_elementwise():
+    conf = (NeuralNetConfiguration.Builder().data_type("float64").updater(Sgd(1.0)).list()
+            .layer(OutputLayer(n_in=4, n_out=3, activation=Activation.SOFTMAX,
+                               gradient_normalization=GradientNormalization.ClipElementWiseAbsoluteValue,
+                               gradient_normalization_threshold=0.01))
+            .build())
+    net = MultiLayerNetwork(conf).init()
+    data = _data()
+    grads, _ = net.clone().compute_gradient_and_score(data)
+    assert np.abs(grads["0_W"]).max() > 0.01
+    before = net.get_param("0_W").copy()
+    net.fit(data)
+    np.testing.assert_allclose(before - net.get_param("0_W"), np.clip(grads["0_W"], -0.01, 0.01),
+                               rtol=1e-6, atol=1e-9)
+
+
+def test_compute_gradient_and_score_does_not_change_parameters():
+    net = _frozen_mlp()
+    before = net.params().copy()
+    grads, score = net.compute_gradient_and_score(_data())
+    np.testing.assert_array_equal(net.params()[:25], before[:25])
+    np.testing.assert_array_equal(net.params()[45:], before[45:])  # output layer untouched
+    assert score == pytest.approx(net.score(_data(), training=True), rel=1e-5)
+    assert net.iteration_count == 0
+
+
+def test_fit_epochs_over_an_iterator_counts_iterations_and_epochs():
+    net = _frozen_mlp()
+    net.fit(ListDataSetIterator(_data(n=20), batch_size=8), epochs=2)
+    assert net.iteration_count == 6 and net.epoch_count == 2
+
+
+def test_unsupported_optimization_algorithm_is_refused():
+    from minidl import OptimizationAlgorithm
+    conf = (NeuralNetConfiguration.Builder().optimization_algo(OptimizationAlgorithm.LBFGS).list()
+            .layer(OutputLayer(n_in=4, n_out=3)).build())
+    with pytest.raises(NotImplementedError, match="LBFGS is not implemented"):
+        MultiLayerNetwork(conf).init().fit(_data())
