@@ -213,3 +213,13 @@ def test_labels_with_wrong_classes_name_the_output():
     data = _two_headed_data(n=4)
     with pytest.raises(ValueError, match=r"layer 'class' \(OutputLayer\): labels of shape \(4, 2\)"):
         net.fit(data.features, [np.zeros((4, 2), np.float32), data.labels[1]])
+
+
+def test_graph_evaluate_uses_the_first_output():
+    from minidl import ListMultiDataSetIterator
+    net = _two_headed()
+    data = _two_headed_data(n=20)
+    evaluation = net.evaluate(ListMultiDataSetIterator(data, batch_size=6))
+    predicted = net.output(*data.features)[0].argmax(1)
+    assert evaluation.accuracy() == pytest.approx(np.mean(predicted == data.labels[0].argmax(1)))
+    assert evaluation.get_confusion_matrix().sum() == 20
