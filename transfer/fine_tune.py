@@ -104,10 +104,15 @@ class FineTuneConfiguration(Dl4jNames):
         if isinstance(layer, BaseLayer):
             if self.dropout is not None:
                 layer.dropout = None if self.dropout is REMOVE else self.dropout
+            # DL4J: a layer without its own bias updater uses its updater for the biases, so a
+            # new updater reaches them too. Built layers hold a copy of the updater there.
+            follows = layer.bias_updater is None or layer.bias_updater == layer.updater
             for name in _LAYER_FIELDS:
                 value = getattr(self, name)
                 if value is not None:
                     setattr(layer, name, copy.deepcopy(value))
+            if follows and self.updater is not None and self.bias_updater is None:
+                layer.bias_updater = copy.deepcopy(self.updater)
             for group in _REGULARIZATION:
                 self._apply_regularization(layer, group)
         if self.convolution_mode is not None and isinstance(layer, (ConvolutionLayer,
