@@ -96,7 +96,7 @@ def _meta(net):
 
 def _restore(path, network_class, load_updater):
     with _open_zip(path) as zf:
-        meta = json.loads(_read(zf, path, META))
+        meta = _read_json(zf, path, META)
         _check_meta(meta, path, network_class)
         conf_class = _configuration_class(network_class)
         try:
@@ -135,6 +135,16 @@ def _read(zf, path, entry):
         return zf.read(entry)
     except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as e:
         raise ValueError(f"model file {str(path)!r}: entry {entry!r} is corrupt: {e}") from e
+
+
+def _read_json(zf, path, entry):
+    try:
+        data = json.loads(_read(zf, path, entry).decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"model file {str(path)!r}: entry {entry!r} is not valid JSON: {e}") from e
+    if not isinstance(data, dict):
+        raise ValueError(f"model file {str(path)!r}: entry {entry!r} should hold a JSON object")
+    return data
 
 
 def _read_npz(zf, path, entry):

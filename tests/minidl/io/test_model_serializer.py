@@ -184,6 +184,15 @@ def _saved(tmp_path):
     return path
 
 
+def _rewrite(path, **replace):
+    with zipfile.ZipFile(path) as src:
+        entries = {n: src.read(n) for n in src.namelist()}
+    entries.update(replace)
+    with zipfile.ZipFile(path, "w") as dst:
+        for name, data in entries.items():
+            dst.writestr(name, data)
+
+
 def test_truncated_zip(tmp_path):
     path = _saved(tmp_path)
     data = path.read_bytes()
@@ -218,7 +227,7 @@ def test_missing_entry(tmp_path):
     path = _saved(tmp_path)
     with zipfile.ZipFile(path) as src:
         entries = {n: src.read(n) for n in src.namelist() if n != "coefficients.npz"}
-    with zipfile.ZipFile(path, "w") as dst:
+    with zipfile.ZipFile(path, "w") as dst:  # rewritten without the entry
         for name, data in entries.items():
             dst.writestr(name, data)
     with pytest.raises(ValueError, match=r"m\.zip.*no 'coefficients\.npz' entry"):
@@ -242,14 +251,9 @@ def test_wrong_network_type(tmp_path):
 
 def test_pickled_arrays_are_refused(tmp_path):
     path = _saved(tmp_path)
-    with zipfile.ZipFile(path) as src:
-        entries = {n: src.read(n) for n in src.namelist()}
     buffer = io.BytesIO()
-    np.savez(buffer, **{k: np.array([object()], dtype=object) for k in ["0_W"]})
-    entries["coefficients.npz"] = buffer.getvalue()
-    with zipfile.ZipFile(path, "w") as dst:
-        for name, data in entries.items():
-            dst.writestr(name, data)
+    np.savez(buffer, **{"0_W": np.array([object()], dtype=object)})
+    _rewrite(path, **{"coefficients.npz": buffer.getvalue()})
     with pytest.raises(ValueError, match=r"m\.zip.*coefficients\.npz.*plain arrays"):
         ModelSerializer.restore_multi_layer_network(path)
 
@@ -257,14 +261,35 @@ def test_pickled_arrays_are_refused(tmp_path):
 def test_coefficients_that_do_not_fit_the_configuration(tmp_path):
     path = _saved(tmp_path)
     with zipfile.ZipFile(path) as src:
-        entries = {n: src.read(n) for n in src.namelist()}
-    coefficients = dict(np.load(io.BytesIO(entries["coefficients.npz"])))
+        coefficients = dict(np.load(io.BytesIO(src.read("coefficients.npz"))))
     coefficients["1_W"] = np.zeros((2, 2), np.float32)
     buffer = io.BytesIO()
     np.savez(buffer, **coefficients)
-    entries["coefficients.npz"] = buffer.getvalue()
-    with zipfile.ZipFile(path, "w") as dst:
-        for name, data in entries.items():
-            dst.writestr(name, data)
+    _rewrite(path, **{"coefficients.npz": buffer.getvalue()})
     with pytest.raises(ValueError, match=r"m\.zip.*'1_W' has shape \(2, 2\)"):
+        ModelSerializer.restore_multi_layer_network(path)
+
+
+def test_meta_that_is_not_json(tmp_path):
+    path = _saved(tmp_path)
+    _rewrite(path, **{"meta.json": b"{not json"})
+    with pytest.raises(ValueError, match=r"m\.zip.*'meta\.json' is not valid JSON"):
+        ModelSerializer.restore_multi_layer_network(path)
+
+
+def test_configuration_that_is_not_valid(tmp_path):
+    path = _saved(tmp_path)
+    _rewrite(path, **{"configuration.json": b'{"@class": "NoSuchThing"}'})
+    with pytest.raises(ValueError, match=r"m\.zip.*configuration\.json is not a valid "
+                                         r"MultiLayerConfiguration.*NoSuchThing"):
+        ModelSerializer.restore_multi_layer_network(path)
+
+
+def test_newer_format_version(tmp_path):
+    path = _saved(tmp_path)
+    with zipfile.ZipFile(path) as zf:
+        meta = json.loads(zf.read("meta.json"))
+    meta["format_version"] = 99
+    _rewrite(path, **{"meta.json": json.dumps(meta).encode()})
+    with pytest.raises(ValueError, match=r"m\.zip.*format version 99"):
         ModelSerializer.restore_multi_layer_network(path)
