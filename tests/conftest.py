@@ -1,4 +1,5 @@
-"""A local HTTP server for download tests: no test touches the network.
+"""Fixtures shared by every test package: a local HTTP server for download tests (no test touches
+the network) and a temporary cache folder.
 
 ``local_http.add("/f.bin", data, errors=1, drop_after=100)`` serves ``data`` at ``/f.bin``; the
 first ``errors`` requests get a 500, the next ``drops`` requests (default 1 when ``drop_after`` is
