@@ -25,6 +25,7 @@ from minidl.nn.conf.builder import with_builder
 from minidl.nn.conf.configuration import NETWORK_FIELDS, NeuralNetConfiguration
 from minidl.nn.conf.enums import ConvolutionMode, Dl4jEnum
 from minidl.nn.conf.layers import BaseLayer, ConvolutionLayer, SubsamplingLayer, unwrap
+from minidl.nn.conf.settings import REGULARIZATION_FIELDS, LayerSettings, layer_setting_names
 
 
 class FineTune(Dl4jEnum):
@@ -35,32 +36,21 @@ class FineTune(Dl4jEnum):
 
 REMOVE = FineTune.REMOVE
 
-# (weights, biases): the regularization fields that DL4J keeps as one list each.
-_REGULARIZATION = (("l1", "l2", "weight_decay"), ("l1_bias", "l2_bias", "weight_decay_bias"))
-# Fields copied onto every original BaseLayer when set.
-_LAYER_FIELDS = ("activation", "weight_init", "bias_init", "updater", "bias_updater",
-                 "gradient_normalization", "gradient_normalization_threshold")
+# Fields copied onto every original BaseLayer when set (the regularization ones go as a group).
+_LAYER_FIELDS = [name for name in layer_setting_names()
+                 if not any(name in group for group in REGULARIZATION_FIELDS)]
 
 
 @with_builder
 @dataclasses.dataclass
-class FineTuneConfiguration(Dl4jNames):
-    """What to override on the original layers of a pretrained network (see module docstring)."""
+class FineTuneConfiguration(LayerSettings, Dl4jNames):
+    """What to override on the original layers of a pretrained network (see module docstring).
 
-    activation: object = None
-    weight_init: object = None
-    bias_init: float = None
+    The layer settings (activation, weight_init, updater, l1, l2, ...) come from LayerSettings;
+    here each may also be REMOVE.
+    """
+
     dropout: object = None
-    l1: object = None
-    l2: object = None
-    l1_bias: object = None
-    l2_bias: object = None
-    weight_decay: object = None
-    weight_decay_bias: object = None
-    updater: object = None
-    bias_updater: object = None
-    gradient_normalization: object = None
-    gradient_normalization_threshold: float = None
     convolution_mode: object = None
     seed: int = None
     optimization_algo: object = None
@@ -72,12 +62,11 @@ class FineTuneConfiguration(Dl4jNames):
 
     def __post_init__(self):
         from minidl.nn.conf.weight_init import WeightInit
+        super().__post_init__()
         if self.weight_init == WeightInit.DISTRIBUTION:
             raise ValueError("FineTuneConfiguration: weight_init(WeightInit.DISTRIBUTION) is not "
                              "supported; pass the Distribution itself, e.g. "
                              "weight_init(NormalDistribution(0, 0.01))")
-        if isinstance(self.weight_decay, tuple):
-            self.weight_decay = self.weight_decay[0]
         if self.dropout == 0:
             self.dropout = REMOVE  # dropOut(0.0) means "remove dropout"
         # DL4J: l1(x <= 0) only leaves L1 out of the fine-tune set; the others remove.
@@ -113,7 +102,7 @@ class FineTuneConfiguration(Dl4jNames):
                     setattr(layer, name, copy.deepcopy(value))
             if follows and self.updater is not None and self.bias_updater is None:
                 layer.bias_updater = copy.deepcopy(self.updater)
-            for group in _REGULARIZATION:
+            for group in REGULARIZATION_FIELDS:
                 self._apply_regularization(layer, group)
         if self.convolution_mode is not None and isinstance(layer, (ConvolutionLayer,
                                                                     SubsamplingLayer)):

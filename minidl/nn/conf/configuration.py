@@ -26,6 +26,7 @@ from minidl.nn.conf.enums import ConvolutionMode, OptimizationAlgorithm
 from minidl.nn.conf.input_type import InputType
 from minidl.nn.conf.layers import Layer
 from minidl.nn.conf.preprocessors import InputPreProcessor, preprocessor_between
+from minidl.nn.conf.settings import LayerSettings
 from minidl.nn.conf.vertices import GraphVertex
 
 # Global fields that are training settings of the network rather than defaults for layers.
@@ -33,7 +34,7 @@ NETWORK_FIELDS = ("seed", "optimization_algo", "mini_batch", "minimize", "data_t
 
 
 @dataclasses.dataclass
-class NeuralNetConfiguration(Dl4jNames):
+class NeuralNetConfiguration(LayerSettings, Dl4jNames):
     """Global settings: network-level ones (seed, algorithm) and defaults for every layer."""
 
     seed: int = None
@@ -41,34 +42,20 @@ class NeuralNetConfiguration(Dl4jNames):
     mini_batch: bool = True
     minimize: bool = True
     data_type: str = "float32"
-    activation: object = None
-    weight_init: object = None
-    bias_init: float = None
-    updater: object = None
-    bias_updater: object = None
-    l1: float = None
-    l2: float = None
-    l1_bias: float = None
-    l2_bias: float = None
-    weight_decay: float = None
-    weight_decay_bias: float = None
     dropout: float = None
     convolution_mode: ConvolutionMode = None
-    gradient_normalization: object = None
-    gradient_normalization_threshold: float = None
 
     builder_aliases = {"drop_out": "dropout", "dist": "weight_init",
                        "optimization_algorithm": "optimization_algo"}
 
     def __post_init__(self):
-        if isinstance(self.weight_decay, tuple):  # weightDecay(coeff, applyLR)
-            self.weight_decay = self.weight_decay[0]
+        super().__post_init__()
         if self.optimization_algo is not None:
             self.optimization_algo = OptimizationAlgorithm.parse(self.optimization_algo)
         if self.convolution_mode is not None:
             self.convolution_mode = ConvolutionMode.parse(self.convolution_mode)
         if self.seed is None:
-            self.seed = 12345  # deterministic by default, like DL4J's fixed default seed
+            self.seed = 12345  # deterministic by default (DL4J's default is the clock)
 
     def network_settings(self):
         """A copy with only the network-level fields; layer defaults dropped.

@@ -28,6 +28,7 @@ from minidl.nn.conf.builder import with_builder
 from minidl.nn.conf.enums import Activation, ConvolutionMode, GradientNormalization, LossFunction, \
     PoolingType
 from minidl.nn.conf.input_type import InputType
+from minidl.nn.conf.settings import LayerSettings
 from minidl.ops._checks import pair
 
 # DL4J's defaults for fields that neither the layer nor the global configuration set.
@@ -145,33 +146,10 @@ def _copy(value):
 
 
 @dataclasses.dataclass
-class BaseLayer(Layer):
+class BaseLayer(LayerSettings, Layer):
     """A layer with an activation, parameters and the per-parameter training settings."""
 
-    activation: Activation = None
-    weight_init: object = None  # a WeightInit or a Distribution
-    bias_init: float = None
-    updater: object = None
-    bias_updater: object = None
-    l1: float = None
-    l2: float = None
-    l1_bias: float = None
-    l2_bias: float = None
-    weight_decay: float = None
-    weight_decay_bias: float = None
-    gradient_normalization: GradientNormalization = None
-    gradient_normalization_threshold: float = None
-
     builder_aliases = {**Layer.builder_aliases, "dist": "weight_init"}
-
-    def __post_init__(self):
-        if self.activation is not None:
-            self.activation = Activation.parse(self.activation)
-        if self.gradient_normalization is not None:
-            self.gradient_normalization = GradientNormalization.parse(self.gradient_normalization)
-        if isinstance(self.weight_init, str):
-            from minidl.nn.conf.weight_init import WeightInit
-            self.weight_init = WeightInit[self.weight_init.upper()]
 
     def updater_for(self, param):
         return self.bias_updater if self.param_kind(param) == "bias" else self.updater
