@@ -13,10 +13,13 @@ import dataclasses
 from minidl.data.normalizers import NormalizerStandardize, VGG16ImagePreProcessor
 from minidl.learning.updaters import Nesterovs
 from minidl.naming import Dl4jNames
-from minidl.nn.conf import (Activation, ConvolutionLayer, ConvolutionMode, DenseLayer, InputType,
-                            LossFunction, NeuralNetConfiguration, OutputLayer, PoolingType,
-                            PreprocessorVertex, CnnToFeedForwardPreProcessor, SubsamplingLayer)
+from minidl.nn.conf import (Activation, ActivationLayer, BatchNormalization, ConvolutionLayer,
+                            ConvolutionMode, DenseLayer, DropoutLayer, GlobalPoolingLayer,
+                            InputType, LossFunction, NeuralNetConfiguration, OutputLayer,
+                            PoolingType, PreprocessorVertex, CnnToFeedForwardPreProcessor,
+                            SubsamplingLayer)
 from minidl.nn.conf.enums import Dl4jEnum, OptimizationAlgorithm
+from minidl.nn.conf.weight_init import WeightInit
 from minidl.nn.graph import ComputationGraph
 from minidl.nn.multilayer import MultiLayerNetwork
 from zoo.converters import VGG_BLOCKS, VGG_CHANNELS
@@ -80,11 +83,11 @@ class ZooModel(Dl4jNames):
     def pretrained_network(self, weights, metadata, include_top):
         raise NotImplementedError(f"{type(self).__name__} has no pretrained layout")
 
-    def _defaults(self):
+    def _defaults(self, activation=Activation.RELU):
         return (NeuralNetConfiguration.Builder().seed(self.seed)
                 .updater(self.updater or Nesterovs())
                 .optimization_algo(OptimizationAlgorithm.STOCHASTIC_GRADIENT_DESCENT)
-                .activation(Activation.RELU))
+                .activation(activation))
 
 
 def _conv(n_out, **settings):
@@ -155,6 +158,13 @@ class _VGG(ZooModel):
         for name, value in weights.items():
             vertex, _, param = name.rpartition("_")
             tables.setdefault(vertex, {})[param] = value
+        # Missing or misshapen arrays are caught by init_from_tables; extra ones would be
+        # silently ignored (a VGG19 file fits VGG16's shapes), so refuse them here.
+        unknown = sorted(set(tables) - {key for key, _ in graph.layer_items()})
+        if unknown:
+            raise ValueError(f"{type(self).__name__}: the weights have vertices {unknown} that "
+                             f"this network does not have (weights of another architecture? "
+                             f"source: {metadata.get('source', {}).get('file', '?')})")
         graph.init_from_tables(tables)
         graph.pre_processor = image_preprocessor(metadata)
         graph.preprocessing = {k: metadata.get(k) for k in ("channel_order", "mean", "std")}
@@ -191,22 +201,25 @@ class VGG19(_VGG):
 
 @dataclasses.dataclass
 class LeNet(ZooModel):
-    """LeNet for 28x28 grayscale digits: conv 5x5 (20) - max pool - conv 5x5 (50) - max pool -
-    dense 500 - softmax output (DL4J's zoo LeNet; no pretrained weights here)."""
+    """DL4J's zoo LeNet for 28x28 grayscale digits: conv 5x5 (20, ReLU) - max pool 2x2 - conv 5x5
+    (50, ReLU) - max pool 2x2 - dense 500 (ReLU) - softmax output. Convolutions use Same mode, so
+    a 28x28 input reaches the dense layer as 50x7x7. (DL4J's MNIST weights are not offered here.)
+    DL4J's default updater is AdaDelta, which minidl lacks: Nesterovs unless ``updater`` is set."""
 
     num_classes: int = 10
     input_shape: tuple = (1, 28, 28)
 
     def conf(self):
         c, h, w = self.input_shape
-        return (self._defaults().list()
+        return (self._defaults(Activation.IDENTITY).weight_init(WeightInit.XAVIER)
+                .convolution_mode(ConvolutionMode.Same).list()
                 .layer(ConvolutionLayer(name="cnn1", kernel_size=(5, 5), n_out=20,
-                                        activation=Activation.IDENTITY))
+                                        activation=Activation.RELU))
                 .layer(SubsamplingLayer(name="maxpool1", kernel_size=(2, 2), stride=(2, 2)))
                 .layer(ConvolutionLayer(name="cnn2", kernel_size=(5, 5), n_out=50,
-                                        activation=Activation.IDENTITY))
+                                        activation=Activation.RELU))
                 .layer(SubsamplingLayer(name="maxpool2", kernel_size=(2, 2), stride=(2, 2)))
-                .layer(DenseLayer(name="ffn1", n_out=500))
+                .layer(DenseLayer(name="ffn1", n_out=500, activation=Activation.RELU))
                 .layer(OutputLayer(name="output", loss=LossFunction.MCXENT, n_out=self.num_classes,
                                    activation=Activation.SOFTMAX))
                 .set_input_type(InputType.convolutional_flat(h, w, c)).build())
@@ -214,18 +227,34 @@ class LeNet(ZooModel):
 
 @dataclasses.dataclass
 class SimpleCNN(ZooModel):
-    """A small VGG-style CNN for little images: two conv blocks (conv-conv-pool), a dense
-    layer and a softmax output. Input (3, 48, 48) by default."""
+    """DL4J's zoo SimpleCNN (after oarriaga/face_classification), input (3, 48, 48) by default.
+
+    Four blocks of conv - batch norm - conv - batch norm - ReLU - 2x2 average pool - dropout 0.5
+    (kernels 7, 5, 3, 3; channels 16, 32, 64, 128), then conv 3x3 (256) - batch norm - conv 3x3
+    (``num_classes``) - global average pool - softmax. Same mode throughout, so 48 -> 24 -> 12
+    -> 6 -> 3. As in DL4J the network ends in a softmax ActivationLayer, not an output layer: to
+    train it, replace the last layer by an OutputLayer or LossLayer (e.g. with TransferLearning).
+    """
 
     num_classes: int = 10
     input_shape: tuple = (3, 48, 48)
 
     def conf(self):
         c, h, w = self.input_shape
-        builder = self._defaults().list()
-        for n_out in (16, 32):
-            builder.layer(_conv(n_out)).layer(_conv(n_out)).layer(_pool())
-        return (builder.layer(DenseLayer(n_out=128, dropout=0.5))
-                .layer(OutputLayer(loss=LossFunction.MCXENT, n_out=self.num_classes,
-                                   activation=Activation.SOFTMAX))
+        builder = (self._defaults(Activation.IDENTITY).weight_init(WeightInit.RELU)
+                   .convolution_mode(ConvolutionMode.Same).list())
+        for kernel, n_out in ((7, 16), (5, 32), (3, 64), (3, 128)):
+            for k in range(2):
+                first = n_out == 16 and k == 0  # DL4J names only the first layer
+                builder.layer(ConvolutionLayer(name="image_array" if first else None,
+                                               kernel_size=(kernel, kernel), n_out=n_out))
+                builder.layer(BatchNormalization())
+            builder.layer(ActivationLayer(activation=Activation.RELU))
+            builder.layer(SubsamplingLayer(pooling_type=PoolingType.AVG, kernel_size=(2, 2)))
+            builder.layer(DropoutLayer(dropout=0.5))
+        return (builder.layer(ConvolutionLayer(kernel_size=(3, 3), n_out=256))
+                .layer(BatchNormalization())
+                .layer(ConvolutionLayer(kernel_size=(3, 3), n_out=self.num_classes))
+                .layer(GlobalPoolingLayer(pooling_type=PoolingType.AVG))
+                .layer(ActivationLayer(activation=Activation.SOFTMAX))
                 .set_input_type(InputType.convolutional(h, w, c)).build())
