@@ -21,6 +21,7 @@ import dataclasses
 
 from minidl.naming import Dl4jNames
 from minidl.nn.conf import serde
+from minidl.nn.conf.serde import JsonConfig
 from minidl.nn.conf.builder import with_builder
 from minidl.nn.conf.configuration import NETWORK_FIELDS, NeuralNetConfiguration
 from minidl.nn.conf.enums import ConvolutionMode, Dl4jEnum
@@ -43,7 +44,7 @@ _LAYER_FIELDS = [name for name in layer_setting_names()
 
 @with_builder
 @dataclasses.dataclass
-class FineTuneConfiguration(LayerSettings, Dl4jNames):
+class FineTuneConfiguration(LayerSettings, JsonConfig, Dl4jNames):
     """What to override on the original layers of a pretrained network (see module docstring).
 
     The layer settings (activation, weight_init, updater, l1, l2, ...) come from LayerSettings;
@@ -143,16 +144,6 @@ class FineTuneConfiguration(LayerSettings, Dl4jNames):
             if value is not None:
                 setattr(settings, name, value)
         return settings
-
-    def to_json(self):
-        return serde.to_json(self)
-
-    @staticmethod
-    def from_json(text):
-        conf = serde.from_json(text)
-        if not isinstance(conf, FineTuneConfiguration):
-            raise ValueError(f"JSON holds a {type(conf).__name__}, not a FineTuneConfiguration")
-        return conf
 
 
 serde.register(FineTune)

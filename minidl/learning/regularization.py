@@ -18,12 +18,13 @@ import numbers
 
 from minidl.backend import get_array_module
 from minidl.naming import Dl4jNames
+from minidl.nn.conf.serde import JsonConfig
 
 BEFORE_UPDATER = "before_updater"
 AFTER_UPDATER = "after_updater"
 
 
-class Regularization(Dl4jNames):
+class Regularization(JsonConfig, Dl4jNames):
     """Base of the regularizations (DL4J's ``Regularization``); subclasses are dataclasses."""
 
     __slots__ = ()
@@ -50,17 +51,6 @@ class Regularization(Dl4jNames):
     def clone(self):
         return dataclasses.replace(self)
 
-    def to_dict(self):
-        from minidl.nn.conf import serde  # imported here: the conf package imports this module
-        return serde.to_dict(self)
-
-    @classmethod
-    def from_dict(cls, data):
-        from minidl.nn.conf import serde
-        obj = serde.from_dict(data)
-        if not isinstance(obj, cls):
-            raise ValueError(f"expected a {cls.__name__} configuration, got {type(obj).__name__}")
-        return obj
 
 
 def _sum_of_squares(param):

@@ -35,9 +35,10 @@ import numpy as np
 
 from minidl.backend import get_array_module
 from minidl.naming import Dl4jNames
+from minidl.nn.conf.serde import JsonConfig
 
 
-class IUpdater(Dl4jNames):
+class IUpdater(JsonConfig, Dl4jNames):
     """Base of the updater configurations (DL4J's ``IUpdater``).
 
     Subclasses are dataclasses whose fields are the hyper-parameters; ``state_names`` lists the
@@ -96,19 +97,6 @@ class IUpdater(Dl4jNames):
                 raise ValueError(f"{type(self).__name__} updater state {name!r} has shape "
                                  f"{tuple(state[name].shape)} but the gradient has shape "
                                  f"{tuple(gradient.shape)}")
-
-    # -- JSON --------------------------------------------------------------------------------
-    def to_dict(self):
-        from minidl.nn.conf import serde  # imported here: the conf package imports this module
-        return serde.to_dict(self)
-
-    @classmethod
-    def from_dict(cls, data):
-        from minidl.nn.conf import serde
-        obj = serde.from_dict(data)
-        if not isinstance(obj, cls):
-            raise ValueError(f"expected a {cls.__name__} configuration, got {type(obj).__name__}")
-        return obj
 
 
 @dataclasses.dataclass

@@ -20,7 +20,7 @@ import dataclasses
 import heapq
 
 from minidl.naming import Dl4jNames
-from minidl.nn.conf import serde
+from minidl.nn.conf.serde import JsonConfig
 from minidl.nn.conf.builder import Builder
 from minidl.nn.conf.enums import ConvolutionMode, OptimizationAlgorithm
 from minidl.nn.conf.input_type import InputType
@@ -100,14 +100,10 @@ def _prepared(layer, defaults, name):
     return layer
 
 
-def _to_json(self):
-    return serde.to_json(self)
-
-
 # -- sequential networks ----------------------------------------------------------------------
 
 @dataclasses.dataclass
-class MultiLayerConfiguration(Dl4jNames):
+class MultiLayerConfiguration(JsonConfig, Dl4jNames):
     """A stack of layers; layer i feeds layer i+1. ``input_preprocessors`` maps index -> reshape."""
 
     layers: list = dataclasses.field(default_factory=list)
@@ -117,15 +113,6 @@ class MultiLayerConfiguration(Dl4jNames):
 
     def __post_init__(self):
         self.input_preprocessors = {int(k): v for k, v in self.input_preprocessors.items()}
-
-    to_json = _to_json
-
-    @staticmethod
-    def from_json(text):
-        conf = serde.from_json(text)
-        if not isinstance(conf, MultiLayerConfiguration):
-            raise ValueError(f"JSON holds a {type(conf).__name__}, not a MultiLayerConfiguration")
-        return conf
 
     def clone(self):
         return copy.deepcopy(self)
@@ -201,7 +188,7 @@ class ListBuilder(Dl4jNames):
 # -- graphs -----------------------------------------------------------------------------------
 
 @dataclasses.dataclass
-class ComputationGraphConfiguration(Dl4jNames):
+class ComputationGraphConfiguration(JsonConfig, Dl4jNames):
     """Named vertices (layers or GraphVertex objects) wired by ``vertex_inputs``.
 
     ``network_inputs`` name the graph's inputs (which have no vertex object), ``network_outputs``
@@ -215,15 +202,6 @@ class ComputationGraphConfiguration(Dl4jNames):
     input_types: list = dataclasses.field(default_factory=list)
     input_preprocessors: dict = dataclasses.field(default_factory=dict)
     defaults: NeuralNetConfiguration = dataclasses.field(default_factory=NeuralNetConfiguration)
-
-    to_json = _to_json
-
-    @staticmethod
-    def from_json(text):
-        conf = serde.from_json(text)
-        if not isinstance(conf, ComputationGraphConfiguration):
-            raise ValueError(f"JSON holds a {type(conf).__name__}, not a ComputationGraphConfiguration")
-        return conf
 
     def clone(self):
         return copy.deepcopy(self)

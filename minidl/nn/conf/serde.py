@@ -106,3 +106,31 @@ def to_json(obj):
 
 def from_json(text):
     return from_dict(json.loads(text))
+
+
+class JsonConfig:
+    """Mixin for configuration classes: ``to_dict``/``from_dict`` and ``to_json``/``from_json``.
+
+    ``from_dict`` and ``from_json`` are class methods that check the result is of the class they
+    were called on, so ``Adam.from_json(text_of_an_sgd)`` fails clearly.
+    """
+
+    def to_dict(self):
+        return to_dict(self)
+
+    def to_json(self):
+        return to_json(self)
+
+    @classmethod
+    def from_dict(cls, data):
+        return _checked(cls, from_dict(data))
+
+    @classmethod
+    def from_json(cls, text):
+        return _checked(cls, from_json(text))
+
+
+def _checked(cls, obj):
+    if not isinstance(obj, cls):
+        raise ValueError(f"the configuration holds a {type(obj).__name__}, not a {cls.__name__}")
+    return obj

@@ -35,6 +35,7 @@ import math
 import numpy as np
 
 from minidl.nn.conf.enums import Dl4jEnum
+from minidl.nn.conf.serde import JsonConfig
 
 
 class WeightInit(Dl4jEnum):
@@ -65,24 +66,13 @@ class WeightInit(Dl4jEnum):
 
 # -- distributions ------------------------------------------------------------------------------
 
-class Distribution:
+class Distribution(JsonConfig):
     """Base of the weight distributions (DL4J's ``Distribution``); subclasses are dataclasses
     with a ``sample(shape, rng, dtype)`` method."""
 
     def sample(self, shape, rng, dtype=np.float32):
         raise NotImplementedError
 
-    def to_dict(self):
-        from minidl.nn.conf import serde
-        return serde.to_dict(self)
-
-    @classmethod
-    def from_dict(cls, data):
-        from minidl.nn.conf import serde
-        obj = serde.from_dict(data)
-        if not isinstance(obj, cls):
-            raise ValueError(f"expected a {cls.__name__}, got {type(obj).__name__}")
-        return obj
 
 
 def _standard_normal(rng, shape, dtype):

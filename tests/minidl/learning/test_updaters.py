@@ -166,7 +166,7 @@ def test_json_round_trip(updater):
 
 
 def test_from_dict_of_the_wrong_class_is_rejected():
-    with pytest.raises(ValueError, match="expected a Adam configuration, got Sgd"):
+    with pytest.raises(ValueError, match="holds a Sgd, not a Adam"):
         Adam.from_dict(Sgd().to_dict())
 
 
