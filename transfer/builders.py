@@ -180,8 +180,10 @@ class Builder(Dl4jNames):
         preprocessors.update(self._preprocessors)
         if self._frozen_till is not None:
             self._check_frozen_till(len(layers))
-            layers = [FrozenLayer(layer=l, name=l.name) if i <= self._frozen_till and not l.frozen
-                      else l for i, l in enumerate(layers)]
+            # Exactly layers 0..k are frozen: a restored network frozen further up (say, saved
+            # from an earlier transfer) gets its layers above k back as trainable ones.
+            layers = [_frozen(l) if i <= self._frozen_till else _thawed(l)
+                      for i, l in enumerate(layers)]
         conf = MultiLayerConfiguration(
             layers, preprocessors, original.conf.input_type,
             self._ftc_or_empty().network_settings(original.conf.defaults))
@@ -194,6 +196,18 @@ class Builder(Dl4jNames):
         if not 0 <= self._frozen_till < n_layers:
             raise IndexError(f"set_feature_extractor({self._frozen_till}): the edited network has "
                              f"{n_layers} layers (0..{n_layers - 1})")
+
+
+def _frozen(layer):
+    return layer if layer.frozen else FrozenLayer(layer=layer, name=layer.name)
+
+
+def _thawed(vertex):
+    """``vertex`` without a FrozenLayer / FrozenVertex wrapper (FrozenLayerWithBackprop, a
+    deliberate part of a design rather than a feature-extractor mark, stays)."""
+    if isinstance(vertex, FrozenLayer):
+        return vertex.layer
+    return vertex.vertex if isinstance(vertex, FrozenVertex) else vertex
 
 
 def _require_feed_forward(layer, what, where):
@@ -373,19 +387,24 @@ class GraphBuilder(Dl4jNames):
         return net
 
     def _freeze(self, conf):
-        """Wrap the frozen vertices and all their ancestors (never descendants)."""
+        """Wrap the frozen vertices and all their ancestors (never descendants).
+
+        With set_feature_extractor, those are exactly the frozen ones: vertices that were frozen
+        already (a restored network saved from an earlier transfer) but lie outside the new
+        feature extractor become trainable, so "freeze up to block4_pool" lets block 5 train.
+        """
+        if not self._frozen:
+            return
         frozen = set(self._frozen)
         for name in reversed(conf.topological_order()):
-            if name not in frozen:
-                continue
-            frozen.update(conf.vertex_inputs.get(name, ()))
-            vertex = conf.vertices.get(name)
-            if vertex is None or vertex.frozen:
-                continue  # a network input, or frozen already
-            if isinstance(vertex, Layer):
-                conf.vertices[name] = FrozenLayer(layer=vertex, name=name)
-            else:
-                conf.vertices[name] = FrozenVertex(vertex=vertex)
+            if name in frozen:
+                frozen.update(conf.vertex_inputs.get(name, ()))
+        for name, vertex in conf.vertices.items():
+            if name in frozen and not vertex.frozen:
+                conf.vertices[name] = FrozenLayer(layer=vertex, name=name) \
+                    if isinstance(vertex, Layer) else FrozenVertex(vertex=vertex)
+            elif name not in frozen:
+                conf.vertices[name] = _thawed(vertex)
 
 
 class TransferLearning:

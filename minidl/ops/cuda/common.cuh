@@ -1,0 +1,50 @@
+// Helpers shared by every kernel file in this folder.
+//
+// minidl/ops/cuda/__init__.py puts this text in front of each .cu file before compiling it (so
+// CuPy's kernel cache, keyed on the source text, sees a change here too). Kernels compile with
+// NVRTC, which has no C++ standard library: nothing here includes a header.
+
+// Every kernel walks its elements with a grid-stride loop: any grid size covers any number of
+// elements, and 64-bit indices cover arrays past 2^31 elements (im2col matrices get that big).
+#define GRID_STRIDE_LOOP(idx, total)                                                    \
+    for (long long idx = (long long)blockIdx.x * blockDim.x + threadIdx.x; idx < (total); \
+         idx += (long long)blockDim.x * gridDim.x)
+
+// Threads per block of the row kernels (softmax): one block per row, reductions in shared memory.
+#define ROW_BLOCK 256
+
+// -infinity without <cmath>: the IEEE bit pattern.
+template <typename T> __device__ __forceinline__ T negative_infinity();
+template <> __device__ __forceinline__ float negative_infinity<float>() {
+    return __int_as_float(0xff800000);
+}
+template <> __device__ __forceinline__ double negative_infinity<double>() {
+    return __longlong_as_double(0xfff0000000000000ULL);
+}
+
+// Block-wide reductions of one value per thread (blockDim.x a power of two, <= ROW_BLOCK).
+// Every thread of the block must call them; every thread gets the result.
+template <typename T> __device__ T block_sum(T v, T* buf) {
+    buf[threadIdx.x] = v;
+    __syncthreads();
+    for (int half = blockDim.x / 2; half > 0; half /= 2) {
+        if (threadIdx.x < half) buf[threadIdx.x] += buf[threadIdx.x + half];
+        __syncthreads();
+    }
+    T total = buf[0];
+    __syncthreads();  // buf is reused by the next reduction
+    return total;
+}
+
+template <typename T> __device__ T block_max(T v, T* buf) {
+    buf[threadIdx.x] = v;
+    __syncthreads();
+    for (int half = blockDim.x / 2; half > 0; half /= 2) {
+        if (threadIdx.x < half && buf[threadIdx.x + half] > buf[threadIdx.x])
+            buf[threadIdx.x] = buf[threadIdx.x + half];
+        __syncthreads();
+    }
+    T best = buf[0];
+    __syncthreads();
+    return best;
+}

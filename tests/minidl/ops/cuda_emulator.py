@@ -1,0 +1,88 @@
+"""Run minidl's CUDA kernels on the CPU: the .cu sources compiled as C++ by g++, called by ctypes.
+
+No GPU is needed, so the kernels' index arithmetic and the Python wrappers in
+``minidl.ops.cuda`` are tested everywhere, not only on a GPU machine. ``Emulator.install``
+makes ``minidl.ops.cuda`` use NumPy in place of CuPy and the compiled functions as its kernels.
+Limits: threads run one after another, so row kernels are launched with one thread per block
+(their shared-memory reductions then have nothing to combine); the real reductions are checked
+by the same tests on a GPU.
+"""
+
+import ctypes
+import os
+import shutil
+import subprocess
+
+import numpy as np
+
+from minidl.ops import cuda
+
+SHIM = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cuda_host_shim.h")
+GXX = shutil.which("g++")
+
+_CTYPES = {np.int32: ctypes.c_int32, np.int64: ctypes.c_int64, np.uint64: ctypes.c_uint64,
+           np.float32: ctypes.c_float, np.float64: ctypes.c_double, np.bool_: ctypes.c_bool}
+
+
+def _symbol(expression):
+    """C name of the launcher of ``kernel<float>``: ``launch_kernel_float``."""
+    return "launch_" + expression.replace("<", "_").replace(">", "")
+
+
+def _translation_unit():
+    """The shim, common.cuh and every .cu file, plus an extern "C" launcher per kernel."""
+    text = [f'#include "{SHIM}"', _read(cuda.COMMON)]
+    for filename in cuda.KERNELS:
+        text.append(_read(filename))
+        for e in cuda.name_expressions(filename):
+            text.append(f'extern "C" void {_symbol(e)}(unsigned grid, unsigned block, void** args)'
+                        f' {{ emulated_launch(&{e}, grid, block, args); }}')
+    return "\n".join(text)
+
+
+def _read(name):
+    with open(os.path.join(cuda.HERE, name), encoding="utf-8") as f:
+        return f.read()
+
+
+def _argument(a):
+    """A ctypes value for one kernel argument (arrays become their data pointer)."""
+    if isinstance(a, np.ndarray):
+        # The real kernels ignore strides: the wrappers must hand over contiguous arrays.
+        assert a.flags.c_contiguous, "a kernel was given a non-contiguous array"
+        return ctypes.c_void_p(a.ctypes.data)
+    return _CTYPES[type(a)](a)
+
+
+class Emulator:
+    """The kernels compiled for the CPU into ``folder``."""
+
+    def __init__(self, folder):
+        src, lib = os.path.join(folder, "kernels.cpp"), os.path.join(folder, "kernels.so")
+        with open(src, "w", encoding="utf-8") as f:
+            f.write(_translation_unit())
+        done = subprocess.run([GXX, "-std=c++17", "-O1", "-shared", "-fPIC", "-o", lib, src],
+                              capture_output=True, text=True)
+        assert done.returncode == 0, f"g++ could not compile the kernels:\n{done.stderr}"
+        self.lib = ctypes.CDLL(lib)
+
+    def kernel(self, filename, name, dtype):
+        """A callable like a CuPy RawKernel: ``kernel(grid, block, args)``."""
+        dtype = np.dtype(dtype)
+        if dtype not in cuda.TYPES:
+            raise TypeError(f"CUDA kernel {name}: expected float32 or float64 arrays, got {dtype}")
+        launcher = getattr(self.lib, _symbol(f"{name}<{cuda.TYPES[dtype]}>"))
+
+        def launch(grid, block, args):
+            values = [_argument(a) for a in args]
+            pointers = (ctypes.c_void_p * len(values))(
+                *[ctypes.cast(ctypes.pointer(v), ctypes.c_void_p) for v in values])
+            launcher(ctypes.c_uint(grid[0]), ctypes.c_uint(block[0]), pointers)
+        return launch
+
+    def install(self, monkeypatch):
+        """Route ``minidl.ops.cuda`` to NumPy and these kernels (undone by monkeypatch)."""
+        monkeypatch.setattr(cuda, "_cupy", lambda: np)
+        monkeypatch.setattr(cuda, "_kernel", self.kernel)
+        monkeypatch.setattr(cuda, "ROW_BLOCK", 1)  # see the module docstring
+        monkeypatch.setattr(cuda, "MAX_BLOCKS", 64)  # fewer, longer grid-stride loops: faster

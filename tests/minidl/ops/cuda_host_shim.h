@@ -1,0 +1,44 @@
+// Just enough of CUDA to compile minidl/ops/cuda/*.cu as ordinary C++ and run the kernels on the
+// CPU (see cuda_emulator.py). Threads of a block run one after another, so __syncthreads() is a
+// no-op: grid-stride kernels are exact with any block size, row kernels (shared-memory
+// reductions) only with one thread per block, which is how the emulator launches them.
+#include <cmath>
+#include <cstring>
+#include <cstddef>
+#include <type_traits>
+#include <utility>
+
+using std::exp;
+using std::expm1;
+using std::log;
+using std::tanh;
+
+#define __global__
+#define __device__
+#define __forceinline__ inline
+#define __shared__ static
+
+struct EmulatedDim { unsigned x = 0, y = 1, z = 1; };
+static EmulatedDim threadIdx, blockIdx, blockDim, gridDim;
+inline void __syncthreads() {}
+
+inline float __int_as_float(int bits) { float f; std::memcpy(&f, &bits, sizeof f); return f; }
+inline double __longlong_as_double(unsigned long long bits) {
+    double d; std::memcpy(&d, &bits, sizeof d); return d;
+}
+
+// Launch kernel k on grid x block "threads", its arguments given as cuLaunchKernel takes them:
+// an array of pointers to each argument's value.
+template <typename... A, std::size_t... I>
+void emulated_call(void (*k)(A...), void** args, std::index_sequence<I...>) {
+    k(*static_cast<std::remove_reference_t<A>*>(args[I])...);
+}
+
+template <typename... A>
+void emulated_launch(void (*k)(A...), unsigned grid, unsigned block, void** args) {
+    gridDim.x = grid;
+    blockDim.x = block;
+    for (blockIdx.x = 0; blockIdx.x < grid; ++blockIdx.x)
+        for (threadIdx.x = 0; threadIdx.x < block; ++threadIdx.x)
+            emulated_call(k, args, std::index_sequence_for<A...>{});
+}
