@@ -1,0 +1,164 @@
+"""TransferLearningHelper beyond DL4J's own tests (tests/parity/test_transfer_learning_helper.py).
+
+The invariant the helper exists for: featurizing through the frozen part once and fitting the
+unfrozen part on the features gives exactly the parameters that fitting the whole frozen
+network on the raw data gives (same seed, same batches, several epochs), for a graph and a
+multi-layer network. Both run the same float32 operations on the same numbers, so the check is
+bit for bit. Also: the featurized inputs come in sorted name order, the parameters are copied
+back into the original after every call, and misuse gets clear errors.
+"""
+
+import numpy as np
+import pytest
+
+from minidl import (Activation, ComputationGraph, ConvolutionLayer, DataSet, DenseLayer,
+                    ExistingDataSetIterator, InputType, LossFunction, MultiDataSet,
+                    MultiLayerNetwork, Nesterovs, NeuralNetConfiguration, OutputLayer, Sgd,
+                    SubsamplingLayer, WeightInit)
+from transfer import FineTuneConfiguration, TransferLearning, TransferLearningHelper
+from vgg_like import FC, images, vgg_like
+
+N_CLASSES = 5
+EPOCHS = 3
+
+
+def _batches(n_batches, size, n_classes, seed=0):
+    return [images(size, n_classes, seed + i) for i in range(n_batches)]
+
+
+def _edited_vgg():
+    """EditLastLayerOthersFrozen on the tiny VGG: fc2 and everything below frozen."""
+    ftc = FineTuneConfiguration.Builder().updater(Nesterovs(1e-2)).seed(12345).build()
+    return (TransferLearning.GraphBuilder(vgg_like())
+            .fine_tune_configuration(ftc)
+            .set_feature_extractor("fc2")
+            .remove_vertex_keep_connections("predictions")
+            .add_layer("predictions", OutputLayer(loss=LossFunction.NEGATIVELOGLIKELIHOOD,
+                                                  n_in=FC, n_out=N_CLASSES,
+                                                  activation=Activation.SOFTMAX), "fc2")
+            .build())
+
+
+def test_featurize_then_fit_equals_fit_on_frozen_graph():
+    frozen_net = _edited_vgg()
+    helper = TransferLearningHelper(frozen_net.clone())  # uses the layers frozen already
+    assert helper.graph_inputs == ["fc2"]
+    batches = _batches(3, 4, N_CLASSES)
+    featurized = [helper.featurize(b) for b in batches]
+    assert featurized[0].features.shape == (4, FC)
+    np.testing.assert_array_equal(featurized[0].labels, batches[0].labels)
+
+    for _ in range(EPOCHS):
+        for batch, features in zip(batches, featurized):
+            frozen_net.fit(batch)
+            helper.fit_featurized(features)
+    np.testing.assert_array_equal(helper.network.params(), frozen_net.params())
+    np.testing.assert_array_equal(helper.unfrozen_graph().get_param("predictions_W"),
+                                  frozen_net.get_param("predictions_W"))
+    x = batches[0].features
+    np.testing.assert_array_equal(helper.output_from_featurized(helper.featurize(batches[0])
+                                                                .features),
+                                  frozen_net.output_single(x))
+
+
+def _mln(seed=3):
+    """Conv feature extractor (layers 0-2) + a dense head with dropout."""
+    conf = (NeuralNetConfiguration.Builder().seed(seed).updater(Sgd(0.1))
+            .activation(Activation.RELU).weight_init(WeightInit.XAVIER).list()
+            .layer(ConvolutionLayer(kernel_size=(3, 3), n_out=3))
+            .layer(SubsamplingLayer(kernel_size=(2, 2), stride=(2, 2)))
+            .layer(ConvolutionLayer(kernel_size=(2, 2), n_out=4))
+            .layer(DenseLayer(n_out=6, dropout=0.8))
+            .layer(OutputLayer(loss=LossFunction.MCXENT, activation=Activation.SOFTMAX, n_out=3))
+            .set_input_type(InputType.convolutional(9, 9, 2)).build())
+    return MultiLayerNetwork(conf).init()
+
+
+def _mln_batches():
+    rng = np.random.default_rng(5)
+    return [DataSet(rng.normal(size=(4, 2, 9, 9)).astype(np.float32),
+                    np.eye(3, dtype=np.float32)[rng.integers(0, 3, 4)]) for _ in range(3)]
+
+
+def test_featurize_then_fit_equals_fit_on_frozen_mln():
+    frozen_net = TransferLearning.Builder(_mln()).set_feature_extractor(2).build()
+    model = _mln()
+    helper = TransferLearningHelper(model, 2)
+    batches = _mln_batches()
+    featurized = ExistingDataSetIterator([helper.featurize(b) for b in batches])
+    raw = ExistingDataSetIterator(batches)
+    assert helper.featurize(batches[0]).features.shape == (4, 4, 2, 2)  # 9 -conv3-> 7 -pool-> 3 -conv2-> 2
+
+    frozen_net.fit(raw, epochs=EPOCHS)
+    helper.fit_featurized(featurized, epochs=EPOCHS)
+    # Dropout in the head draws the same masks in both (frozen layers draw none).
+    np.testing.assert_array_equal(model.params(), frozen_net.params())
+    assert helper.unfrozen_mln().num_params() == sum(
+        frozen_net.layer_num_params(str(i)) for i in (3, 4))
+    x = batches[1].features
+    np.testing.assert_array_equal(helper.output_from_featurized(
+        helper.featurize(batches[1]).features), frozen_net.output(x))
+
+
+def test_params_are_copied_back_after_every_call():
+    model = _mln()
+    helper = TransferLearningHelper(model, 2)
+    batch = helper.featurize(_mln_batches()[0])
+    before = model.get_param("4_W").copy()
+    helper.fit_featurized(batch)
+    np.testing.assert_array_equal(model.get_param("4_W"), helper.unfrozen_mln().get_param("1_W"))
+    assert not np.array_equal(model.get_param("4_W"), before)
+
+
+def _two_branch_graph():
+    """Inputs added as "zIn", "aIn"; the frozen boundary is "mid" and "aIn" feeds the head
+    directly, so the head's inputs in sorted order are ["aIn", "mid"]."""
+    conf = (NeuralNetConfiguration.Builder().seed(1).updater(Sgd(0.1)).graph_builder()
+            .add_inputs("zIn", "aIn")
+            .add_layer("mid", DenseLayer(n_in=3, n_out=2), "zIn")
+            .add_layer("head", DenseLayer(n_in=4, n_out=3), "aIn", "mid")
+            .add_layer("out", OutputLayer(loss=LossFunction.MSE, n_in=3, n_out=2), "head")
+            .set_outputs("out").build())
+    return ComputationGraph(conf).init()
+
+
+def test_featurize_input_order_is_sorted():
+    net = _two_branch_graph()
+    helper = TransferLearningHelper(net, "mid")
+    assert helper.graph_inputs == ["aIn", "mid"]
+    assert helper.unfrozen_graph().input_names == ["aIn", "mid"]
+    rng = np.random.default_rng(0)
+    z, a = rng.random((5, 3), np.float32), rng.random((5, 2), np.float32)
+    featurized = helper.featurize(MultiDataSet([z, a], [rng.random((5, 2), np.float32)]))
+    np.testing.assert_array_equal(featurized.features[0], a)
+    np.testing.assert_array_equal(featurized.features[1], net.feed_forward(z, a)["mid"])
+    np.testing.assert_array_equal(helper.output_from_featurized(featurized.features)[0],
+                                  net.output_single(z, a))
+
+
+def test_helper_freezes_in_place_without_changing_parameters():
+    net = _two_branch_graph()
+    params = net.params().copy()
+    TransferLearningHelper(net, "mid")
+    assert net.get_layer("mid").frozen and not net.get_layer("head").frozen
+    np.testing.assert_array_equal(net.params(), params)
+
+
+def test_clear_errors():
+    with pytest.raises(ValueError, match="no vertex named 'nope'.*mid"):
+        TransferLearningHelper(_two_branch_graph(), "nope")
+    with pytest.raises(ValueError, match="no frozen layers"):
+        TransferLearningHelper(_two_branch_graph())
+    with pytest.raises(IndexError, match="0..3"):
+        TransferLearningHelper(_mln(), 4)
+    with pytest.raises(ValueError, match="no frozen layers"):
+        TransferLearningHelper(_mln())
+    mln_helper = TransferLearningHelper(_mln(), 1)
+    with pytest.raises(ValueError, match="unfrozen_mln"):
+        mln_helper.unfrozen_graph()
+    with pytest.raises(ValueError, match="unfrozen_graph"):
+        TransferLearningHelper(_two_branch_graph(), "mid").unfrozen_mln()
+    batch = _mln_batches()[0]
+    masked = DataSet(batch.features, batch.labels, features_mask=np.ones((4, 1), np.float32))
+    with pytest.raises(ValueError, match="feature masks"):
+        mln_helper.featurize(masked)
