@@ -563,6 +563,11 @@ class DropoutLayer(Layer):
 
 # -- frozen wrappers --------------------------------------------------------------------------
 
+def _delegated(name):
+    """A property that reads ``name`` (an attribute or a method) from the wrapped layer."""
+    return property(lambda self: getattr(self.layer, name))
+
+
 @dataclasses.dataclass
 class _FrozenBase(Layer):
     """Wraps a layer whose parameters must not change (DL4J's frozen layers).
@@ -590,27 +595,22 @@ class _FrozenBase(Layer):
         else:
             self.layer.name = self.name
 
-    # Everything about shapes and parameters is the wrapped layer's.
+    # Everything about shapes and parameters is the wrapped layer's: attributes the wrapper
+    # does not have come from it, and so do the class-level facts below, which a plain
+    # __getattr__ would never reach (Layer defines them).
     def __getattr__(self, name):
         if name.startswith("__") or name == "layer":
             raise AttributeError(name)
         return getattr(self.layer, name)
 
-    @property
-    def has_params(self):
-        return self.layer.has_params
-
-    @property
-    def is_output(self):
-        return self.layer.is_output
-
-    @property
-    def is_feed_forward(self):
-        return self.layer.is_feed_forward
-
-    @property
-    def input_kind(self):
-        return self.layer.input_kind
+    has_params = _delegated("has_params")
+    is_output = _delegated("is_output")
+    is_feed_forward = _delegated("is_feed_forward")
+    input_kind = _delegated("input_kind")
+    output_type = _delegated("output_type")
+    param_shapes = _delegated("param_shapes")
+    init_params = _delegated("init_params")
+    param_kind = _delegated("param_kind")
 
     def describe(self):
         return f"{self.name!r} ({type(self).__name__}<{self.layer.type_name}>)"
@@ -618,18 +618,6 @@ class _FrozenBase(Layer):
     def apply_defaults(self, defaults):
         self.layer.name = self.name  # the network may have named the wrapper (index, vertex name)
         self.layer.apply_defaults(defaults)
-
-    def output_type(self, input_type):
-        return self.layer.output_type(input_type)
-
-    def param_shapes(self):
-        return self.layer.param_shapes()
-
-    def init_params(self, rng, dtype=np.float32):
-        return self.layer.init_params(rng, dtype)
-
-    def param_kind(self, param):
-        return self.layer.param_kind(param)
 
     def updater_for(self, param):
         return None
