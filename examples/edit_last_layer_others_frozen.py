@@ -1,0 +1,63 @@
+"""DL4J's EditLastLayerOthersFrozen: VGG16 with a new 5-class output, everything else frozen.
+
+The ImageNet VGG16 already knows edges, textures and object parts; only its 1000-class output
+is wrong for flowers. So: freeze every layer up to and including ``fc2``, replace
+``predictions`` with a fresh 5-class softmax output, and train that one layer. DL4J reports
+> 75% test accuracy after 30 iterations (450 images).
+
+    python examples/edit_last_layer_others_frozen.py            # VGG16 + flower photos
+    python examples/edit_last_layer_others_frozen.py --small    # tiny stand-ins, seconds
+"""
+
+import sys
+
+from _common import (epochs, NUM_CLASSES, example_parser, fit_with_evaluations, flower_iterators,
+                     learning_rate, load_vgg16, printer)
+from minidl import (Activation, LossFunction, Nesterovs, NormalDistribution,
+                    OptimizationAlgorithm, OutputLayer)
+from transfer import FineTuneConfiguration, TransferLearning
+
+FEATURE_EXTRACTION_LAYER = "fc2"
+
+
+def build_transfer_model(vgg16, num_classes, seed, updater):
+    """Freeze up to fc2 and put a new ``predictions`` output layer on top (the DL4J recipe)."""
+    fine_tune_conf = (FineTuneConfiguration.Builder()
+                      .optimization_algo(OptimizationAlgorithm.STOCHASTIC_GRADIENT_DESCENT)
+                      .updater(updater)
+                      .seed(seed)
+                      .build())
+    n_in = vgg16.layer_size(FEATURE_EXTRACTION_LAYER)  # 4096 for VGG16
+    return (TransferLearning.GraphBuilder(vgg16)
+            .fine_tune_configuration(fine_tune_conf)
+            .set_feature_extractor(FEATURE_EXTRACTION_LAYER)
+            .remove_vertex_keep_connections("predictions")
+            .add_layer("predictions",
+                       OutputLayer.Builder(LossFunction.NEGATIVELOGLIKELIHOOD)
+                       .nIn(n_in).nOut(num_classes)
+                       # DL4J's comment: this distribution "gave better results than Xavier"
+                       .weightInit(NormalDistribution(0, 0.2 * (2.0 / (n_in + num_classes))))
+                       .activation(Activation.SOFTMAX).build(),
+                       FEATURE_EXTRACTION_LAYER)
+            .build())
+
+
+def main(argv=None):
+    args = example_parser(__doc__.split("\n")[0], learning_rate=5e-5).parse_args(argv)
+    log = printer(args)
+    vgg16 = load_vgg16(args)
+    log(vgg16.summary())
+
+    vgg16_transfer = build_transfer_model(vgg16, NUM_CLASSES, args.seed,
+                                          Nesterovs(learning_rate(args, 5e-5)))
+    log(vgg16_transfer.summary())
+
+    train_iter, test_iter = flower_iterators(args, vgg16_transfer)
+    before, after = fit_with_evaluations(vgg16_transfer, train_iter, test_iter, log,
+                                         epochs=epochs(args))
+    return {"original": vgg16, "model": vgg16_transfer, "before": before, "after": after}
+
+
+if __name__ == "__main__":
+    main()
+    sys.exit(0)
