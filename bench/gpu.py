@@ -1,0 +1,379 @@
+"""The GPU check: CPU-GPU agreement on a VGG16-shaped network, then GPU timings vs PyTorch.
+
+    python -m bench.gpu [--batch 32] [--quick]       (bench/gpu_check.sh runs it after the tests)
+
+Sections, each reported on its own (one failing section does not stop the others):
+
+1. agreement, forward: the same random-weight VGG16 (DL4J's pretrained layout: block1_conv1 ...
+   fc2, predictions) on the CPU (NumPy) and on the GPU (CuPy + minidl's kernels), batch 2 at
+   224x224. Pass: fc2 activations within 1e-3 of the CPU's relative to their largest magnitude,
+   and softmax outputs within 1e-5 absolute. float32 both sides; the tolerance allows for
+   cuBLAS and the CPU BLAS summing the 25088-long dot products in different orders.
+2. agreement, one training step: the same network with a new 5-class OutputLayer on top of fc2
+   (all layers trainable, SGD), one fit() on the same batch on each device. Pass: scores within
+   1e-4 relative, and every parameter's update within 1e-2 of the CPU's update in L2 norm
+   (relative), 1e-3 on the median parameter. ReLU kinks make a few near-zero units differ.
+3. speed, against PyTorch + cuDNN in fp32 with TF32 off (both convolutions and matmuls; minidl
+   uses cuBLAS fp32, CuPy's default, no TF32) in this same process, on the same weights:
+   - VGG16 inference, batch ``--batch`` (32), 224x224, no gradient;
+   - a training step of the whole VGG16 (forward, backward, SGD update), batch 16;
+   - featurize + fit: featurize 128 images at fc2 (batch 32, frozen up to fc2) then 20 epochs
+     of fit_featurized on a 4096 -> 5 head (batch 32), as DL4J's TransferLearningHelper does.
+   Median of ``--repeat`` runs after warm-up; ratio = minidl / PyTorch (goal: <= 2).
+
+Prints a table and writes ``gpu_results.json`` (and the table) to ``$OUT`` when it is set.
+Installs and downloads nothing.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+import traceback
+
+import numpy as np
+
+import minidl
+from minidl import (Activation, ComputationGraph, DataSet, LossFunction, OutputLayer, Sgd,
+                    WeightInit, no_grad)
+from minidl.backend import set_device, to_cpu
+
+SIZE = 224  # image side; VGG16's dense layers are sized for it
+RESULTS = {"agreement": {}, "speed": [], "errors": {}, "environment": {}}
+
+
+# -- helpers ---------------------------------------------------------------------------------
+def section(name):
+    """Run a section, record its exception instead of stopping the whole check."""
+    def wrap(fn):
+        def run(*args, **kwargs):
+            print(f"\n== {name}", flush=True)
+            start = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            except Exception:  # noqa: BLE001 - a report of every section is the point
+                RESULTS["errors"][name] = traceback.format_exc()
+                print(RESULTS["errors"][name], flush=True)
+            finally:
+                print(f"   ({time.perf_counter() - start:.1f} s)", flush=True)
+        return run
+    return wrap
+
+
+def median_time(fn, sync, repeat, warmup=2):
+    for _ in range(warmup):
+        fn()
+    sync()
+    times = []
+    for _ in range(repeat):
+        sync()
+        start = time.perf_counter()
+        fn()
+        sync()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def relative(a, b):
+    """max |a - b| / max |b| (b the CPU reference)."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-30))
+
+
+def l2_relative(a, b):
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-30))
+
+
+def check(name, value, limit):
+    ok = bool(value <= limit)
+    RESULTS["agreement"][name] = {"value": value, "limit": limit, "pass": ok}
+    print(f"   {name}: {value:.3e} (limit {limit:.0e}) {'PASS' if ok else 'FAIL'}", flush=True)
+    return ok
+
+
+def vgg16(device, seed=42):
+    """A random-weight VGG16 in DL4J's pretrained layout, built on ``device``."""
+    from zoo import VGG16
+
+    set_device(device)
+    net = ComputationGraph(VGG16(seed=seed, input_shape=(3, SIZE, SIZE)).pretrained_conf(
+        1000, include_top=True))
+    return net.init()
+
+
+def with_head(net, device, n_classes=5, lr=1e-3):
+    """``net`` with its predictions replaced by a trainable n_classes OutputLayer (SGD)."""
+    from transfer import FineTuneConfiguration, TransferLearning
+
+    set_device(device)
+    ftc = FineTuneConfiguration.Builder().updater(Sgd(lr)).seed(7).build()
+    return (TransferLearning.GraphBuilder(net).fine_tune_configuration(ftc)
+            .remove_vertex_keep_connections("predictions")
+            .add_layer("predictions", OutputLayer(
+                loss=LossFunction.NEGATIVELOGLIKELIHOOD, n_in=4096, n_out=n_classes,
+                weight_init=WeightInit.XAVIER, activation=Activation.SOFTMAX), "fc2")
+            .build())
+
+
+def images(n, seed=0):
+    """Image-like input: 0..255 BGR minus the VGG mean, [n, 3, SIZE, SIZE] float32."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0, 255, (n, 3, SIZE, SIZE)).astype(np.float32)
+    return x - np.array([103.939, 116.779, 123.68], np.float32).reshape(1, 3, 1, 1)
+
+
+def labels(n, k=5, seed=1):
+    return np.eye(k, dtype=np.float32)[np.random.default_rng(seed).integers(0, k, n)]
+
+
+# -- 1, 2: agreement -------------------------------------------------------------------------
+@section("agreement: VGG16 forward, CPU vs GPU")
+def agreement_forward(nets):
+    x = images(2)
+    acts = {}
+    for device, net in nets.items():
+        set_device(device)
+        ff = net.feed_forward(x)
+        acts[device] = {k: to_cpu(ff[k]) for k in ("block5_pool", "fc2", "predictions")}
+    ok = check("forward block5_pool (max rel)",
+               relative(acts["gpu"]["block5_pool"], acts["cpu"]["block5_pool"]), 1e-3)
+    ok &= check("forward fc2 (max rel)", relative(acts["gpu"]["fc2"], acts["cpu"]["fc2"]), 1e-3)
+    ok &= check("forward softmax (max abs)", float(np.abs(
+        acts["gpu"]["predictions"] - acts["cpu"]["predictions"]).max()), 1e-5)
+    return ok
+
+
+@section("agreement: one VGG16 training step, CPU vs GPU")
+def agreement_step(nets):
+    x, y = images(2, seed=3), labels(2)
+    before, after, scores = {}, {}, {}
+    for device, net in nets.items():
+        trainable = with_head(net, device)
+        before[device] = {k: to_cpu(v).copy() for k, v in trainable.param_table().items()}
+        scores[device] = trainable.fit(DataSet(x, y))
+        after[device] = {k: to_cpu(v) for k, v in trainable.param_table().items()}
+    ok = check("train step score (rel)", abs(scores["gpu"] - scores["cpu"]) / abs(scores["cpu"]),
+               1e-4)
+    errors = {k: l2_relative(after["gpu"][k] - before["gpu"][k],
+                             after["cpu"][k] - before["cpu"][k])
+              for k in before["cpu"] if np.any(after["cpu"][k] != before["cpu"][k])}
+    worst = max(errors, key=errors.get)
+    print(f"   {len(errors)} parameters updated; worst {worst}", flush=True)
+    ok &= check("train step update (L2 rel, worst param)", errors[worst], 1e-2)
+    ok &= check("train step update (L2 rel, median param)",
+                float(np.median(list(errors.values()))), 1e-3)
+    return ok
+
+
+# -- 3: speed ----------------------------------------------------------------------------------
+def torch_setup():
+    import torch
+
+    if not torch.cuda.is_available():
+        raise RuntimeError("PyTorch sees no CUDA device")
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.benchmark = True  # let cuDNN pick its fastest algorithm (fair to it)
+    RESULTS["environment"].update(torch=torch.__version__, cudnn=torch.backends.cudnn.version())
+    return torch
+
+
+def torch_weights(torch, net):
+    """{param key: CUDA tensor} from a minidl network (layouts agree: conv [out, in, kh, kw],
+    dense [n_in, n_out] used as x @ W)."""
+    return {k: torch.from_numpy(np.ascontiguousarray(to_cpu(v))).cuda()
+            for k, v in net.param_table().items()}
+
+
+BLOCKS = (2, 2, 3, 3, 3)  # convolutions per VGG16 block
+
+
+def torch_features(torch, w, x):
+    """VGG16 up to fc2 (relu), with functional ops on weights ``w``."""
+    F = torch.nn.functional
+    for block, n in enumerate(BLOCKS, 1):
+        for k in range(1, n + 1):
+            name = f"block{block}_conv{k}"
+            x = F.relu(F.conv2d(x, w[f"{name}_W"], w[f"{name}_b"], padding=1))
+        x = F.max_pool2d(x, 2)
+    x = x.flatten(1)  # C, H, W order, as DL4J's CnnToFeedForward
+    x = F.relu(x @ w["fc1_W"] + w["fc1_b"])
+    return F.relu(x @ w["fc2_W"] + w["fc2_b"])
+
+
+def record(name, ours, theirs):
+    ratio = ours / theirs if theirs else float("nan")
+    RESULTS["speed"].append({"name": name, "minidl_s": ours, "torch_s": theirs, "ratio": ratio})
+    print(f"   {name}: minidl {ours * 1e3:.1f} ms, PyTorch {theirs * 1e3:.1f} ms, "
+          f"ratio {ratio:.2f}", flush=True)
+
+
+@section("speed: VGG16 inference")
+def speed_inference(net, torch, cupy, batch, repeat):
+    set_device("gpu")
+    x = images(batch)
+    xg, xt = cupy.asarray(x), torch.from_numpy(x).cuda()
+    w = torch_weights(torch, net)
+
+    def theirs():
+        with torch.no_grad():
+            f = torch_features(torch, w, xt)
+            return torch.softmax(f @ w["predictions_W"] + w["predictions_b"], dim=1)
+
+    diff = float(np.abs(to_cpu(net.output_single(xg)) - theirs().cpu().numpy()).max())
+    print(f"   max |minidl - PyTorch| on the softmax output: {diff:.2e}")
+    RESULTS["agreement"]["inference vs PyTorch (max abs, info)"] = {"value": diff}
+    ours_s = median_time(lambda: net.output_single(xg), cupy.cuda.Device().synchronize, repeat)
+    theirs_s = median_time(theirs, torch.cuda.synchronize, repeat)
+    record(f"VGG16 inference batch {batch}", ours_s, theirs_s)
+
+
+@section("speed: VGG16 training step")
+def speed_train_step(net, torch, cupy, batch, repeat, lr=1e-4):
+    trainable = with_head(net, "gpu")
+    x, y = images(batch, seed=5), labels(batch)
+    ds = DataSet(cupy.asarray(x), cupy.asarray(y))
+    w = {k: v.requires_grad_() for k, v in torch_weights(torch, trainable).items()}
+    xt, yt = torch.from_numpy(x).cuda(), torch.from_numpy(y).cuda()
+    opt = torch.optim.SGD(list(w.values()), lr=lr)
+
+    def theirs():
+        opt.zero_grad(set_to_none=True)
+        logits = torch_features(torch, w, xt) @ w["predictions_W"] + w["predictions_b"]
+        loss = -(yt * torch.log_softmax(logits, dim=1)).sum() / batch
+        loss.backward()
+        opt.step()
+
+    ours_s = median_time(lambda: trainable.fit(ds), cupy.cuda.Device().synchronize, repeat)
+    theirs_s = median_time(theirs, torch.cuda.synchronize, repeat)
+    record(f"VGG16 train step batch {batch}", ours_s, theirs_s)
+
+
+@section("speed: featurize + fit_featurized")
+def speed_featurize_fit(net, torch, cupy, n_images=128, batch=32, epochs=20, lr=1e-3):
+    from transfer import TransferLearningHelper
+
+    set_device("gpu")
+    x, y = images(n_images, seed=9), labels(n_images)
+    xg, yg = cupy.asarray(x), cupy.asarray(y)
+    w = torch_weights(torch, net)
+    xt, yt = torch.from_numpy(x).cuda(), torch.from_numpy(y).cuda()
+    sync_ours, sync_theirs = cupy.cuda.Device().synchronize, torch.cuda.synchronize
+
+    helper = TransferLearningHelper(with_head(net, "gpu", lr=lr), "fc2")
+
+    def ours():
+        feats = [helper.featurize(DataSet(xg[i:i + batch], yg[i:i + batch]))
+                 for i in range(0, n_images, batch)]
+        sync_ours()
+        mid = time.perf_counter()
+        helper.fit_featurized(feats, epochs=epochs)
+        sync_ours()
+        return mid
+
+    def theirs():
+        with torch.no_grad():
+            feats = [torch_features(torch, w, xt[i:i + batch]) for i in range(0, n_images, batch)]
+        sync_theirs()
+        mid = time.perf_counter()
+        head = torch.nn.Linear(4096, 5).cuda()
+        opt = torch.optim.SGD(head.parameters(), lr=lr)
+        for _ in range(epochs):
+            for i, f in enumerate(feats):
+                opt.zero_grad(set_to_none=True)
+                target = yt[i * batch:(i + 1) * batch]
+                loss = -(target * torch.log_softmax(head(f), dim=1)).sum() / len(f)
+                loss.backward()
+                opt.step()
+        sync_theirs()
+        return mid
+
+    def split(fn, sync):
+        sync()
+        start = time.perf_counter()
+        mid = fn()
+        return mid - start, time.perf_counter() - mid
+
+    for fn, sync in ((ours, sync_ours), (theirs, sync_theirs)):  # warm-up
+        split(fn, sync)
+    o_feat, o_fit = split(ours, sync_ours)
+    t_feat, t_fit = split(theirs, sync_theirs)
+    record(f"featurize {n_images} images at fc2 (batch {batch})", o_feat, t_feat)
+    record(f"fit_featurized {epochs} epochs x {n_images // batch} batches", o_fit, t_fit)
+    record("featurize + fit total", o_feat + o_fit, t_feat + t_fit)
+
+
+# -- report ----------------------------------------------------------------------------------
+def table():
+    lines = [f"{'benchmark':<46} {'minidl ms':>10} {'PyTorch ms':>11} {'ratio':>6}"]
+    for row in RESULTS["speed"]:
+        lines.append(f"{row['name']:<46} {row['minidl_s'] * 1e3:>10.1f} "
+                     f"{row['torch_s'] * 1e3:>11.1f} {row['ratio']:>6.2f}")
+    lines.append("")
+    for name, a in RESULTS["agreement"].items():
+        verdict = "" if "pass" not in a else ("PASS" if a["pass"] else "FAIL")
+        lines.append(f"{name:<46} {a['value']:.3e} {verdict}")
+    if RESULTS["errors"]:
+        lines.append(f"sections that raised: {', '.join(RESULTS['errors'])}")
+    return "\n".join(lines)
+
+
+def write_out(text):
+    out = os.environ.get("OUT")
+    if not out:
+        return
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "gpu_results.json"), "w") as f:
+        json.dump(RESULTS, f, indent=2, default=str)
+    with open(os.path.join(out, "gpu_results.txt"), "w") as f:
+        f.write(text + "\n")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=32, help="inference batch (default 32)")
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--quick", action="store_true", help="agreement checks only")
+    args = parser.parse_args(argv)
+
+    if not minidl.backend.gpu_available():
+        print("no usable GPU: CuPy is missing or finds no CUDA device", file=sys.stderr)
+        return 2
+    import cupy
+
+    props = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)
+    RESULTS["environment"].update(cupy=cupy.__version__, device=props["name"].decode(),
+                                  cuda_runtime=cupy.cuda.runtime.runtimeGetVersion())
+    print("environment:", RESULTS["environment"], flush=True)
+
+    cpu_net = vgg16("cpu")
+    gpu_net = vgg16("cpu").to("gpu")  # same seed: the same weights, moved
+    nets = {"cpu": cpu_net, "gpu": gpu_net}
+    agreement_forward(nets)
+    agreement_step(nets)
+    del cpu_net, nets
+    if not args.quick:
+        try:
+            torch = torch_setup()
+        except Exception as e:  # noqa: BLE001
+            RESULTS["errors"]["torch"] = repr(e)
+            print(f"PyTorch with CUDA unavailable ({e!r}): timing minidl only is not useful; "
+                  f"skipping the speed sections", flush=True)
+        else:
+            speed_inference(gpu_net, torch, cupy, args.batch, args.repeat)
+            speed_train_step(gpu_net, torch, cupy, 16, args.repeat)
+            speed_featurize_fit(gpu_net, torch, cupy)
+        pool = cupy.get_default_memory_pool()
+        RESULTS["environment"]["cupy_pool_peak_bytes"] = pool.total_bytes()
+    text = table()
+    print("\n" + text)
+    write_out(text)
+    failed = [k for k, a in RESULTS["agreement"].items() if a.get("pass") is False]
+    return 1 if failed or RESULTS["errors"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
