@@ -6,7 +6,10 @@
   frozen parameters do not move in training, trainable ones do, outputs have the right shape;
 * training with frozen layers computes no gradient and runs no backward work below the boundary;
 * the deliberate improvements over DL4J: clear errors for unknown names and out-of-range
-  indices, no fine-tune configuration needed.
+  indices, no fine-tune configuration needed;
+* where minidl deliberately differs from DL4J, its own behaviour: set_feature_extractor freezes
+  exactly the feature extractor (restored frozen layers above it train again), removed layers
+  lose all their preprocessors, the layers fed by an n_out_replace'd layer are fine-tuned.
 """
 
 import importlib
@@ -14,8 +17,8 @@ import importlib
 import numpy as np
 import pytest
 
-from minidl import (Activation, ConvolutionLayer, DataSet, DenseLayer, FrozenVertex, InputType,
-                    LossFunction, ModelSerializer, MultiLayerNetwork, NeuralNetConfiguration,
+from minidl import (Activation, ComputationGraph, ConvolutionLayer, DataSet, DenseLayer,
+                    FrozenVertex, InputType, LossFunction, ModelSerializer, MultiLayerNetwork, NeuralNetConfiguration,
                     Nesterovs, NormalDistribution, OptimizationAlgorithm, OutputLayer, Sgd,
                     SubsamplingLayer, WeightInit)
 from transfer import FineTuneConfiguration, TransferLearning
@@ -299,3 +302,40 @@ def test_set_feature_extractor_freezes_exactly_layers_zero_to_k():
     assert net.param_tables["1"]["W"].requires_grad
     with pytest.raises(ValueError, match="Output layers are not allowed to be frozen"):
         TransferLearning.Builder(_dense_mln()).set_feature_extractor(2).build()
+
+
+# -- where minidl deliberately differs from DL4J (asserting ours) ---------------------------------
+
+def test_removed_layers_lose_all_their_preprocessors():
+    """DL4J's pop step leaves the lowest removed layer's preprocessor behind (an off-by-one);
+    here every removed layer's preprocessor goes, and type inference adds what new layers need."""
+    conf = (NeuralNetConfiguration.Builder().seed(1).list()
+            .layer(ConvolutionLayer(kernel_size=(2, 2), n_out=2))
+            .layer(DenseLayer(n_out=3))
+            .layer(OutputLayer(loss=LossFunction.MSE, n_out=2))
+            .set_input_type(InputType.convolutional(4, 4, 1)).build())
+    orig = MultiLayerNetwork(conf).init()
+    assert set(orig.conf.input_preprocessors) == {1}  # CnnToFeedForward before the dense layer
+    net = (TransferLearning.Builder(orig).remove_layers_from_output(2)
+           .add_layer(ConvolutionLayer(kernel_size=(2, 2), n_in=2, n_out=2))
+           .add_layer(OutputLayer(loss=LossFunction.MSE, n_in=8, n_out=2)).build())
+    assert 1 not in net.conf.input_preprocessors  # the removed dense layer's is gone
+    assert type(net.conf.input_preprocessors[2]).__name__ == "CnnToFeedForwardPreProcessor"
+    assert net.output(np.zeros((1, 1, 4, 4), np.float32)).shape == (1, 2)
+
+
+def test_n_out_replace_fan_out_layer_gets_the_fine_tune_configuration():
+    """DL4J re-adds the layers fed by a replaced layer from the original configuration, so the
+    fine-tune updater never reaches them; here they are fine-tuned like every original layer."""
+    conf = (NeuralNetConfiguration.Builder().seed(1).updater(Sgd(0.1)).graph_builder()
+            .add_inputs("in")
+            .add_layer("a", DenseLayer(n_in=4, n_out=3), "in")
+            .add_layer("b", OutputLayer(loss=LossFunction.MSE, n_in=3, n_out=2), "a")
+            .set_outputs("b").build())
+    orig = ComputationGraph(conf).init()
+    net = (TransferLearning.GraphBuilder(orig)
+           .fine_tune_configuration(FineTuneConfiguration.Builder().updater(Nesterovs(0.5)).build())
+           .n_out_replace("a", 5, WeightInit.XAVIER).build())
+    assert net.get_layer("b").n_in == 5 and net.get_param("b_W").shape == (5, 2)
+    assert net.get_layer("b").updater == Nesterovs(0.5)
+    assert net.get_layer("a").updater == Nesterovs(0.5)
