@@ -8,7 +8,7 @@ DL4J's tests compare INDArrays with ``assertEquals``, which allows a relative di
 
 import numpy as np
 
-from minidl import ComputationGraph, DataSet, GraphVertex, MultiLayerNetwork, NeuralNetConfiguration
+from minidl import ComputationGraph, GraphVertex, MultiLayerNetwork, NeuralNetConfiguration
 
 
 def rand(rng, *shape):
@@ -77,7 +77,3 @@ def changed_keys(before, net):
     """The parameter keys whose values differ from ``before``."""
     now = net.param_table()
     return sorted(k for k in before if not np.array_equal(before[k], now[k]))
-
-
-def same_data(x, y):
-    return DataSet(np.array(x), np.array(y))

@@ -11,7 +11,7 @@ import numpy as np
 
 from dl4j_nets import graph, graph_conf, hstack_params, layer_params, mln, rand
 from minidl import (Activation, ComputationGraph, ComputationGraphConfiguration, DataSet,
-                    DenseLayer, FrozenLayer, InputType, LossFunction, MultiLayerConfiguration,
+                    DenseLayer, FrozenLayer, LossFunction, MultiLayerConfiguration,
                     MultiLayerNetwork, OutputLayer, Sgd, WeightInit)
 from transfer import FineTuneConfiguration, TransferLearning
 
