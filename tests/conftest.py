@@ -93,3 +93,23 @@ def minidl_home(tmp_path, monkeypatch):
     home = tmp_path / "minidl_home"
     monkeypatch.setenv("MINIDL_HOME", str(home))
     return home
+
+
+# -- devices ---------------------------------------------------------------------------------
+def _gpu_available():
+    from minidl.backend import gpu_available
+    return gpu_available()
+
+
+@pytest.fixture(params=["cpu", pytest.param("gpu", marks=[
+    pytest.mark.gpu, pytest.mark.skipif(not _gpu_available(), reason="no CUDA device with CuPy")])])
+def device(request):
+    """Run a test once per backend: yields ``"cpu"`` or ``"gpu"``, made the default device.
+
+    The GPU case is marked ``gpu`` (kept out of the default run) and skips without a CUDA device.
+    Move arrays with ``minidl.backend.to_device(a, device)`` and back with ``to_cpu(a)``.
+    """
+    from minidl.backend import set_device
+    set_device(request.param)
+    yield request.param
+    set_device("cpu")

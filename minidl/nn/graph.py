@@ -93,7 +93,8 @@ class ComputationGraph(Network):
         """{name: Tensor} for inputs and every vertex (up to ``until``, a set of names)."""
         self._require_init()
         self._check_inputs(inputs)
-        acts = {name: Tensor(to_device(x)) for name, x in zip(self.conf.network_inputs, inputs)}
+        acts = {name: Tensor(to_device(x, self.device))
+                for name, x in zip(self.conf.network_inputs, inputs)}
         needed = self._ancestors(until) if until is not None else None
         for name in self._order:
             if name in acts or (needed is not None and name not in needed):

@@ -69,7 +69,7 @@ class MultiLayerNetwork(Network):
         """[input, output of layer 0, ..., output of layer ``upto``] as Tensors."""
         self._require_init()
         upto = len(self.conf.layers) - 1 if upto is None else upto
-        acts = [Tensor(to_device(x))]
+        acts = [Tensor(to_device(x, self.device))]
         for i in range(upto + 1):
             acts.append(self._layer_forward(i, acts[-1], ctx))
         return acts

@@ -187,8 +187,9 @@ class Network(Dl4jNames):
     def _backward(self, inputs, labels):
         """Forward in training mode and backward: fills ``grad`` on the trainable parameters."""
         self._require_init()
-        inputs = [to_device(np.asarray(x) if not hasattr(x, "shape") else x) for x in inputs]
-        labels = [to_device(y) for y in labels]
+        inputs = [to_device(np.asarray(x) if not hasattr(x, "shape") else x, self.device)
+                  for x in inputs]
+        labels = [to_device(y, self.device) for y in labels]
         loss, _ = self._loss_and_outputs(inputs, labels, self._context(train=True))
         if loss.requires_grad:
             loss.backward()
@@ -243,8 +244,8 @@ class Network(Dl4jNames):
             return self.last_score
         inputs, labels = self._unpack(dataset)
         with no_grad():
-            loss, _ = self._loss_and_outputs([to_device(x) for x in inputs],
-                                             [to_device(y) for y in labels],
+            loss, _ = self._loss_and_outputs([to_device(x, self.device) for x in inputs],
+                                             [to_device(y, self.device) for y in labels],
                                              self._context(train=training))
         return float(loss.item()) + self.regularization_score()
 
@@ -310,6 +311,18 @@ class Network(Dl4jNames):
         other.updater_state = copy.deepcopy(self.updater_state)
         other.iteration_count, other.epoch_count = self.iteration_count, self.epoch_count
         return other
+
+    @property
+    def device(self):
+        """Where the parameters live, ``"cpu"`` or ``"gpu"``: input batches are moved there.
+
+        Following the parameters (not the default device) lets ``net.to("gpu")`` alone put a
+        network and its data on the GPU.
+        """
+        for _, tensor in self._param_items():
+            return _device_of(tensor.data)
+        from minidl.backend import get_device
+        return get_device()
 
     def to(self, device):
         """Move parameters and updater state to ``"cpu"`` or ``"gpu"``; returns self."""
