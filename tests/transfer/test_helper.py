@@ -15,6 +15,7 @@ from minidl import (Activation, ComputationGraph, ConvolutionLayer, DataSet, Den
                     ExistingDataSetIterator, InputType, LossFunction, MultiDataSet,
                     MultiLayerNetwork, Nesterovs, NeuralNetConfiguration, OutputLayer, Sgd,
                     SubsamplingLayer, WeightInit)
+from minidl.backend import to_cpu
 from transfer import FineTuneConfiguration, TransferLearning, TransferLearningHelper
 from vgg_like import FC, images, vgg_like
 
@@ -39,7 +40,7 @@ def _edited_vgg():
             .build())
 
 
-def test_featurize_then_fit_equals_fit_on_frozen_graph():
+def test_featurize_then_fit_equals_fit_on_frozen_graph(device):
     frozen_net = _edited_vgg()
     helper = TransferLearningHelper(frozen_net.clone())  # uses the layers frozen already
     assert helper.graph_inputs == ["fc2"]
@@ -52,13 +53,12 @@ def test_featurize_then_fit_equals_fit_on_frozen_graph():
         for batch, features in zip(batches, featurized):
             frozen_net.fit(batch)
             helper.fit_featurized(features)
-    np.testing.assert_array_equal(helper.network.params(), frozen_net.params())
-    np.testing.assert_array_equal(helper.unfrozen_graph().get_param("predictions_W"),
-                                  frozen_net.get_param("predictions_W"))
+    np.testing.assert_array_equal(to_cpu(helper.network.params()), to_cpu(frozen_net.params()))
+    np.testing.assert_array_equal(to_cpu(helper.unfrozen_graph().get_param("predictions_W")),
+                                  to_cpu(frozen_net.get_param("predictions_W")))
     x = batches[0].features
-    np.testing.assert_array_equal(helper.output_from_featurized(helper.featurize(batches[0])
-                                                                .features),
-                                  frozen_net.output_single(x))
+    np.testing.assert_array_equal(to_cpu(helper.output_from_featurized(
+        helper.featurize(batches[0]).features)), to_cpu(frozen_net.output_single(x)))
 
 
 def _mln(seed=3):

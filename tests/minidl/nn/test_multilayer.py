@@ -4,13 +4,14 @@ import numpy as np
 import pytest
 
 from conftest import assert_network_gradients, bars, two_spirals
+from minidl.backend import to_cpu
 from minidl import (Activation, Adam, ConvolutionLayer, DataSet, DenseLayer, InputType,
                     ListDataSetIterator, LossFunction, MultiLayerNetwork, Nesterovs,
                     NeuralNetConfiguration, OutputLayer, PoolingType, Sgd, SubsamplingLayer)
 
 
 def _accuracy(net, ds):
-    return float((net.output(ds.features).argmax(1) == ds.labels.argmax(1)).mean())
+    return float((to_cpu(net.output(ds.features)).argmax(1) == ds.labels.argmax(1)).mean())
 
 
 def _spiral_net(seed=1):
@@ -52,7 +53,7 @@ def test_mlp_learns_two_spirals():
     assert _accuracy(net, test) >= 0.95
 
 
-def test_cnn_learns_horizontal_versus_vertical_bars():
+def test_cnn_learns_horizontal_versus_vertical_bars(device):
     train, test = bars(64, seed=0), bars(200, seed=1)
     conf = (NeuralNetConfiguration.Builder().seed(1).updater(Adam(0.01)).list()
             .layer(ConvolutionLayer(kernel_size=(3, 3), n_out=4, activation=Activation.RELU))
