@@ -1,17 +1,345 @@
-"""The ``minidl`` command line."""
+"""The ``minidl`` command: a thin layer over the library (every command is a few calls).
+
+    minidl demo [--fast] [--plot curves.png]      the offline transfer-learning demo
+    minidl zoo list | download | convert | info    pretrained weights in the cache
+    minidl summary MODEL                           layers, sizes, frozen/trainable parameters
+    minidl featurize MODEL --data DIR --out DIR    frozen-part activations to disk, once
+    minidl fit-featurized MODEL FEATURES -o OUT    train the head on them, save the model
+    minidl evaluate MODEL --data DIR               accuracy, precision, recall, F1, confusion
+
+MODEL is a saved model zip (ModelSerializer) or a zoo name (vgg16, vgg19, lenet, simplecnn).
+Exit codes: 0 success, 1 failure (missing file, unknown model, bad data...), 2 bad usage.
+User mistakes are reported as one line on stderr, without a traceback.
+"""
 
 import argparse
+import os
 import sys
 
 import minidl
 
+ZOO_MODELS = ("vgg16", "vgg19", "lenet", "simplecnn")
+
+
+class UsageError(Exception):
+    """A mistake in what the user asked for: reported as one line, exit code 1."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr (and exit code 2)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+# -- models by name or file ---------------------------------------------------------------------
+
+def zoo_model(name):
+    """The zoo model class instance for ``name`` (case-insensitive)."""
+    import zoo
+    classes = {"vgg16": zoo.VGG16, "vgg19": zoo.VGG19, "lenet": zoo.LeNet,
+               "simplecnn": zoo.SimpleCNN}
+    if name.lower() not in classes:
+        raise UsageError(f"unknown model {name!r}: not a file, and not a zoo model "
+                         f"({', '.join(ZOO_MODELS)})")
+    return classes[name.lower()]()
+
+
+def load_model(name_or_path, pretrained=True, weights=None, progress=True):
+    """A saved model zip, or a zoo model (pretrained when it has weights, else random)."""
+    if os.path.exists(name_or_path):
+        return restore_model(name_or_path)
+    if name_or_path.endswith(".zip") or os.sep in name_or_path:
+        raise UsageError(f"model file {name_or_path!r} does not exist")
+    model = zoo_model(name_or_path)
+    if pretrained and (weights or model.pretrained_available()):
+        return model.init_pretrained(weights=weights, progress=progress)
+    return model.init()
+
+
+def restore_model(path):
+    """Whatever network the zip at ``path`` holds."""
+    from minidl.io.model_serializer import ModelSerializer
+    try:
+        return ModelSerializer.restore_computation_graph(path)
+    except ValueError as error:
+        if "holds a MultiLayerNetwork" not in str(error):
+            raise
+    return ModelSerializer.restore_multi_layer_network(path)
+
+
+def _image_size(net):
+    types = getattr(net.conf, "input_types", None) or [getattr(net.conf, "input_type", None)]
+    if not types or types[0] is None or not types[0].height:
+        raise UsageError("the model does not declare an image input type (height, width)")
+    return types[0].height, types[0].width, types[0].channels or 3
+
+
+def _pre_processor(net, name):
+    from minidl.data import ImagePreProcessingScaler, VGG16ImagePreProcessor
+    if name == "auto":
+        return getattr(net, "pre_processor", None) or VGG16ImagePreProcessor()
+    return {"vgg16": VGG16ImagePreProcessor(), "scale": ImagePreProcessingScaler(),
+            "none": None}[name]
+
+
+def _image_iterators(net, args, split=True):
+    """(train, test) iterators over ``args.data`` sized for ``net``; one iterator if not split."""
+    from minidl.data import (FileSplit, ImageRecordReader, ParentPathLabelGenerator,
+                             RecordReaderDataSetIterator)
+    if not os.path.isdir(args.data):
+        raise UsageError(f"data folder {args.data!r} does not exist")
+    height, width, channels = _image_size(net)
+    files = FileSplit(args.data, seed=args.seed)
+    if files.length() == 0:
+        raise UsageError(f"no images under {args.data!r} (expected one sub-folder per class)")
+    pre_processor = _pre_processor(net, args.preprocess)
+    parts = [files]
+    if split:
+        from minidl.data import BalancedPathFilter
+        parts = files.sample(BalancedPathFilter(args.seed, None, ParentPathLabelGenerator()),
+                             args.train_percent,
+                             100 - args.train_percent)
+    iterators = []
+    for part in parts:
+        reader = ImageRecordReader(height, width, channels, ParentPathLabelGenerator())
+        reader.initialize(part)
+        iterator = RecordReaderDataSetIterator(reader, args.batch_size, 1, reader.num_labels())
+        if pre_processor is not None:
+            iterator.set_pre_processor(pre_processor)
+        iterators.append(iterator)
+    return iterators
+
+
+# -- commands -----------------------------------------------------------------------------------
+
+def cmd_demo(args):
+    from minidl.demo import run_demo
+    result = run_demo(seed=args.seed, fast=args.fast, plot=args.plot, progress=not args.quiet)
+    return 0 if result["accuracy_transfer"] > result["accuracy_scratch"] else 1
+
+
+def cmd_zoo_list(args):
+    from zoo.pretrained import cached_path
+    from zoo.models import PretrainedType
+    print(f"{'model':<10} {'pretrained':<11} cached weights")
+    for name in ZOO_MODELS:
+        model = zoo_model(name)
+        kinds = [t for t in PretrainedType if model.pretrained_available(t)]
+        cached = [str(cached_path(model.model_name(), t, True)) for t in kinds
+                  if cached_path(model.model_name(), t, True).exists()]
+        print(f"{name:<10} {', '.join(t.name for t in kinds) or '-':<11} "
+              f"{', '.join(cached) or '-'}")
+    return 0
+
+
+def cmd_zoo_download(args):
+    from zoo.pretrained import cached_path
+    model = zoo_model(args.model)
+    if not model.pretrained_available():
+        raise UsageError(f"{args.model} has no pretrained weights to download")
+    model.init_pretrained(include_top=not args.no_top, progress=not args.quiet)
+    from zoo.models import PretrainedType
+    print(cached_path(model.model_name(), PretrainedType.IMAGENET, not args.no_top))
+    return 0
+
+
+def cmd_zoo_convert(args):
+    from zoo import convert
+    if not os.path.exists(args.source):
+        raise UsageError(f"weight file {args.source!r} does not exist")
+    print(convert(args.source, args.output))
+    return 0
+
+
+def cmd_zoo_info(args):
+    if not os.path.exists(args.target) and ("." in args.target or os.sep in args.target):
+        raise UsageError(f"weight file {args.target!r} does not exist")
+    if not os.path.exists(args.target):
+        from zoo.models import PretrainedType
+        from zoo.pretrained import cached_path
+        model = zoo_model(args.target)
+        print(f"{type(model).__name__}: input {model.input_shape}, "
+              f"pretrained: {', '.join(t.name for t in model.pretrained) or 'none'}")
+        for kind in model.pretrained:
+            path = cached_path(model.model_name(), kind, True)
+            print(f"  {kind.name}: {path} ({'cached' if path.exists() else 'not downloaded'})")
+        return 0
+    from zoo import load_weights
+    weights, metadata = load_weights(args.target)
+    n_params = sum(int(a.size) for a in weights.values())
+    print(f"{args.target}: {metadata.get('architecture')} "
+          f"({'with' if metadata.get('include_top') else 'without'} top), "
+          f"{len(weights)} arrays, {n_params:,} parameters")
+    source = metadata.get("source", {})
+    print(f"  source: {source.get('file')} ({source.get('format')}), sha256 {source.get('sha256')}")
+    print(f"  preprocessing: {metadata.get('channel_order')} pixels 0..255, minus mean "
+          f"{metadata.get('mean')}, divided by std {metadata.get('std')}")
+    return 0
+
+
+def cmd_summary(args):
+    print(load_model(args.model, pretrained=args.pretrained, progress=not args.quiet).summary())
+    return 0
+
+
+def cmd_featurize(args):
+    from transfer import TransferLearningHelper, featurize_to_disk
+    net = load_model(args.model, weights=args.weights, progress=not args.quiet)
+    helper = TransferLearningHelper(net, *([args.layer] if args.layer else []))
+    train, test = _image_iterators(net, args)
+    for part, iterator in (("train", train), ("test", test)):
+        folder = os.path.join(args.out, part)
+        manifest = featurize_to_disk(helper, iterator, folder, progress=not args.quiet,
+                                     overwrite=args.overwrite)
+        print(f"{part}: {manifest['num_examples']} examples -> {folder}")
+    return 0
+
+
+def cmd_fit_featurized(args):
+    from minidl.demo import transfer_head
+    from minidl.io.model_serializer import ModelSerializer
+    from transfer import FeaturizedDataSetIterator, TransferLearningHelper
+    from transfer.featurized import fingerprint
+    from tqdm import tqdm
+
+    train = FeaturizedDataSetIterator(os.path.join(args.features, "train"))
+    test_dir = os.path.join(args.features, "test")
+    net = load_model(args.model, weights=args.weights, progress=not args.quiet)
+    if not any(layer.frozen for _, layer in net.layer_items()):
+        n_classes = train.total_outcomes()
+        net = transfer_head(net, n_classes, args.seed, args.learning_rate, args.layer, args.output_vertex)
+    helper = TransferLearningHelper(net)
+    if fingerprint(helper) != train.manifest.get("fingerprint"):
+        raise UsageError(f"the features in {args.features} were not made by this model's frozen "
+                         f"part (boundary {train.manifest.get('boundary')}); featurize again")
+    for _ in tqdm(range(args.epochs), desc="fit-featurized", unit="epoch", disable=args.quiet):
+        helper.fit_featurized(train)
+    if os.path.isdir(test_dir):
+        evaluation = helper.unfrozen_graph().evaluate(FeaturizedDataSetIterator(test_dir))
+        print(evaluation.stats())
+    ModelSerializer.write_model(net, args.output, save_updater=False)
+    print(f"model saved to {args.output}")
+    return 0
+
+
+def cmd_evaluate(args):
+    net = load_model(args.model, weights=args.weights, progress=not args.quiet)
+    (iterator,) = _image_iterators(net, args, split=False)
+    evaluation = net.evaluate(iterator)
+    print(evaluation.stats())
+    return 0
+
+
+# -- the parser ---------------------------------------------------------------------------------
+
+def _add_data_options(parser, split=True):
+    parser.add_argument("--data", required=True, metavar="DIR",
+                        help="a folder with one sub-folder of images per class")
+    parser.add_argument("--batch-size", type=int, default=16, help="minibatch size (default 16)")
+    parser.add_argument("--seed", type=int, default=12345, help="random seed (default 12345)")
+    parser.add_argument("--preprocess", choices=("auto", "vgg16", "scale", "none"), default="auto",
+                        help="pixel preprocessing: the zoo weights' own (auto: VGG16 mean "
+                             "subtraction for anything else), vgg16, scale to 0..1, or none")
+    if split:
+        parser.add_argument("--train-percent", type=int, default=80,
+                            help="percentage for training; the rest is the test part (default 80)")
+
+
+def _add_model_options(parser):
+    parser.add_argument("model", metavar="MODEL", help="a saved model zip or a zoo name "
+                                                       f"({', '.join(ZOO_MODELS)})")
+    parser.add_argument("--weights", metavar="FILE",
+                        help="pretrained weights for a zoo model (.h5, .pth or .npz)")
+
 
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="minidl",
-        description="minidl: a small deep-learning engine with Deeplearning4j's transfer-learning API")
+        description="minidl: a small deep-learning engine with Deeplearning4j's transfer-learning "
+                    "API. Models and data are cached under $MINIDL_HOME (default ~/.minidl).")
     parser.add_argument("--version", action="version", version=f"minidl {minidl.__version__}")
-    parser.add_subparsers(dest="command", metavar="COMMAND")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    demo = commands.add_parser("demo", help="the offline transfer-learning demo (no download)",
+                               description="Pretrain a small VGG on generated shapes (cached), "
+                                           "transfer it to new shapes, compare with training "
+                                           "from scratch. Under 2 minutes on 2 CPU cores.")
+    demo.add_argument("--seed", type=int, default=12345, help="random seed (default 12345)")
+    demo.add_argument("--fast", action="store_true", help="smaller settings (used by the tests)")
+    demo.add_argument("--plot", metavar="FILE.png", help="save the training curves as a PNG")
+    demo.set_defaults(run=cmd_demo)
+
+    zoo_parser = commands.add_parser("zoo", help="pretrained models: list, download, convert, info",
+                                     description="The model zoo and its weight cache.")
+    zoo_commands = zoo_parser.add_subparsers(dest="zoo_command", metavar="ACTION",
+                                             parser_class=_Parser, required=True)
+    zoo_commands.add_parser("list", help="zoo models and their cached weights",
+                            description="List the zoo models and their cached weights."
+                            ).set_defaults(run=cmd_zoo_list)
+    download = zoo_commands.add_parser("download", help="download and convert pretrained weights",
+                                       description="Download (md5-checked), convert and cache "
+                                                   "a model's ImageNet weights.")
+    download.add_argument("model", metavar="MODEL", help="vgg16 or vgg19")
+    download.add_argument("--no-top", action="store_true", help="the weights without fc1, fc2, "
+                                                                "predictions")
+    download.set_defaults(run=cmd_zoo_download)
+    convert = zoo_commands.add_parser("convert", help="convert a Keras .h5 or torchvision .pth",
+                                      description="Convert Keras .h5 or torchvision .pth VGG "
+                                                  "weights to minidl's .npz (DL4J names).")
+    convert.add_argument("source", metavar="FILE", help="the .h5 or .pth file")
+    convert.add_argument("-o", "--output", metavar="OUT.npz", help="default: beside FILE")
+    convert.set_defaults(run=cmd_zoo_convert)
+    info = zoo_commands.add_parser("info", help="what a weight file or zoo model holds",
+                                   description="Describe a weight file (.h5, .pth, .npz) or a "
+                                               "zoo model and its cache.")
+    info.add_argument("target", metavar="FILE|MODEL")
+    info.set_defaults(run=cmd_zoo_info)
+
+    summary = commands.add_parser("summary", help="layers, sizes and frozen parameters of a model",
+                                  description="Print a model's summary() table.")
+    summary.add_argument("model", metavar="MODEL", help="a saved model zip or a zoo name")
+    summary.add_argument("--pretrained", action="store_true",
+                         help="for a zoo name: the pretrained layout (loads or downloads weights)")
+    summary.set_defaults(run=cmd_summary)
+
+    featurize = commands.add_parser("featurize", help="save a frozen part's activations to disk",
+                                    description="Run the frozen part of MODEL (up to --layer) "
+                                                "once over the images; write train/ and test/ "
+                                                "shards under --out. Resumes if interrupted.")
+    _add_model_options(featurize)
+    _add_data_options(featurize)
+    featurize.add_argument("--layer", help="freeze up to this vertex (default: the model's "
+                                           "frozen layers)")
+    featurize.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    featurize.add_argument("--overwrite", action="store_true",
+                           help="replace features made by another model")
+    featurize.set_defaults(run=cmd_featurize)
+
+    fit = commands.add_parser("fit-featurized", help="train the unfrozen part on saved features",
+                              description="Train MODEL's unfrozen part on features written by "
+                                          "'minidl featurize' and save the whole model. A model "
+                                          "without frozen layers gets --layer frozen and a new "
+                                          "output layer sized for the features' labels.")
+    _add_model_options(fit)
+    fit.add_argument("features", metavar="FEATURES", help="the --out folder of 'minidl featurize'")
+    fit.add_argument("-o", "--output", required=True, metavar="OUT.zip", help="where to save")
+    fit.add_argument("--epochs", type=int, default=3, help="epochs (default 3)")
+    fit.add_argument("--learning-rate", type=float, default=3e-5,
+                     help="Nesterovs learning rate of the new head (default 3e-5, as DL4J)")
+    fit.add_argument("--layer", default="fc2", help="frozen boundary (default fc2)")
+    fit.add_argument("--output-vertex", default="predictions",
+                     help="the output vertex to replace (default predictions)")
+    fit.add_argument("--seed", type=int, default=12345, help="random seed (default 12345)")
+    fit.set_defaults(run=cmd_fit_featurized)
+
+    evaluate = commands.add_parser("evaluate", help="accuracy, precision, recall, F1 on images",
+                                   description="Evaluate MODEL on every image under --data "
+                                               "(label = sub-folder name, sorted).")
+    _add_model_options(evaluate)
+    _add_data_options(evaluate, split=False)
+    evaluate.set_defaults(run=cmd_evaluate)
     return parser
 
 
@@ -21,7 +349,17 @@ def main(argv=None):
     if args.command is None:
         parser.print_help()
         return 0
-    return 0
+    args.quiet = getattr(args, "quiet", False)
+    try:
+        return args.run(args)
+    except (UsageError, FileNotFoundError, ValueError, KeyError, OSError) as error:
+        # user mistakes and environment problems (missing file, bad data, offline): one line
+        message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        print(f"minidl {args.command}: error: {message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("minidl: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -252,22 +252,24 @@ def accuracy(net, data, featurized_helper=None):
 
 # -- the story ---------------------------------------------------------------------------------
 
-def transfer_head(source, n_classes, seed, learning_rate=0.01):
-    """DL4J's EditLastLayerOthersFrozen on the small VGG: fc2 and below frozen, a new output."""
+def transfer_head(source, n_classes, seed, learning_rate=0.01, boundary="fc2",
+                  output="predictions"):
+    """DL4J's EditLastLayerOthersFrozen, for any graph: ``boundary`` and below frozen, the
+    output vertex replaced by a fresh softmax OutputLayer of ``n_classes`` (Xavier init)."""
     from minidl.learning import Nesterovs
     from minidl.nn.conf import Activation, LossFunction, OutputLayer
     from minidl.nn.conf.weight_init import WeightInit
     from transfer import FineTuneConfiguration, TransferLearning
 
     ftc = FineTuneConfiguration.Builder().updater(Nesterovs(learning_rate)).seed(seed).build()
-    n_in = source.layer_size("fc2")
+    n_in = source.layer_size(boundary)
     return (TransferLearning.GraphBuilder(source)
             .fine_tune_configuration(ftc)
-            .set_feature_extractor("fc2")
-            .remove_vertex_keep_connections("predictions")
-            .add_layer("predictions", OutputLayer(
+            .set_feature_extractor(boundary)
+            .remove_vertex_keep_connections(output)
+            .add_layer(output, OutputLayer(
                 loss=LossFunction.NEGATIVELOGLIKELIHOOD, n_in=n_in, n_out=n_classes,
-                weight_init=WeightInit.XAVIER, activation=Activation.SOFTMAX), "fc2")
+                weight_init=WeightInit.XAVIER, activation=Activation.SOFTMAX), boundary)
             .build())
 
 
