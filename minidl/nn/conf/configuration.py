@@ -136,8 +136,20 @@ class MultiLayerConfiguration(JsonConfig, Dl4jNames):
             if current is not None and i in self.input_preprocessors:
                 current = self.input_preprocessors[i].output_type(current)
             types.append(current)
-            current = layer.output_type(current)
+            current = _output_type(layer, current)
         return types
+
+
+def _output_type(layer, input_type):
+    """The layer's output type; None when its input type is unknown and it needs it to say.
+
+    Without an input type a dense layer still knows its output (n_out features), but an image
+    layer's output size depends on the input's, so inference stops there until a layer that
+    does not care (a dense layer with n_in set) picks it up again.
+    """
+    if input_type is None and layer.input_kind == "convolutional":
+        return None
+    return layer.output_type(input_type)
 
 
 def _implied_input_type(layers):
@@ -298,7 +310,7 @@ class ComputationGraphConfiguration(JsonConfig, Dl4jNames):
                         self.input_preprocessors[name] = auto
                 if current is not None and name in self.input_preprocessors:
                     current = self.input_preprocessors[name].output_type(current)
-                types[name] = vertex.output_type(current)
+                types[name] = _output_type(vertex, current)
             else:
                 types[name] = None if None in in_types else vertex.output_type(in_types)
         return types
