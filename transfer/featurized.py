@@ -17,6 +17,7 @@ with the same model and boundary skips the shards that exist and finishes the re
 import hashlib
 import json
 import os
+import zipfile
 
 import numpy as np
 
@@ -181,7 +182,7 @@ class FeaturizedDataSetIterator(DataSetIterator):
             with np.load(path, allow_pickle=False) as data:
                 features = [data[f"features_{i}"] for i in range(len(self.manifest["feature_shapes"]))]
                 labels = [data[f"labels_{i}"] for i in range(len(self.manifest["label_shapes"]))]
-        except (OSError, ValueError, KeyError) as e:
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
             raise ValueError(f"featurized shard {path} is unreadable ({e}); delete it and run "
                              f"featurize_to_disk again to rewrite it") from None
         if len(features) == 1 and len(labels) == 1:

@@ -1,0 +1,128 @@
+"""Featurized datasets on disk (transfer/featurized.py).
+
+What must hold: the shards hold exactly what ``helper.featurize`` gives batch by batch; the
+reader gives them back; fitting from disk equals fitting the frozen network; an interrupted run
+resumes without redoing finished shards and ends with the same files; a folder made by another
+model is refused; incomplete or damaged folders give clear errors.
+"""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from minidl import ArrayDataSetIterator
+from minidl.backend import to_cpu
+from transfer import FeaturizedDataSetIterator, TransferLearningHelper, featurize_to_disk
+from transfer import featurized as featurized_module
+from test_helper import N_CLASSES, _edited_vgg
+from vgg_like import images
+
+BATCH = 4
+
+
+def _iterator(n=10, seed=0):
+    data = images(n, N_CLASSES, seed)
+    return ArrayDataSetIterator(data.features, data.labels, batch_size=BATCH)
+
+
+def _helper():
+    return TransferLearningHelper(_edited_vgg())
+
+
+def test_shards_hold_what_featurize_gives(tmp_path):
+    helper, iterator = _helper(), _iterator()
+    manifest = featurize_to_disk(helper, iterator, tmp_path, progress=False)
+    assert manifest["complete"] and manifest["num_examples"] == 10
+    assert [s["examples"] for s in manifest["shards"]] == [4, 4, 2]
+    assert manifest["boundary"] == ["fc2"]
+    reader = FeaturizedDataSetIterator(tmp_path)
+    assert reader.total_examples() == 10 and len(reader) == 3
+    for batch, stored in zip(iterator, reader):
+        expected = helper.featurize(batch)
+        np.testing.assert_array_equal(stored.features, to_cpu(expected.features))
+        np.testing.assert_array_equal(stored.labels, batch.labels)
+    assert not [f for f in os.listdir(tmp_path) if f.endswith(".tmp")]
+
+
+def test_fit_from_disk_equals_fit_on_frozen_network(tmp_path):
+    frozen_net, iterator = _edited_vgg(), _iterator()
+    helper = TransferLearningHelper(frozen_net.clone())
+    featurize_to_disk(helper, iterator, tmp_path, progress=False)
+    reader = FeaturizedDataSetIterator(tmp_path)
+    for _ in range(2):
+        helper.fit_featurized(reader)
+        frozen_net.fit(iterator)
+    np.testing.assert_array_equal(to_cpu(helper.network.params()), to_cpu(frozen_net.params()))
+
+
+def test_interrupted_run_resumes_without_redoing_shards(tmp_path, monkeypatch):
+    helper, iterator = _helper(), _iterator()
+    real_save = featurized_module._save_shard
+    calls = []
+
+    def failing_save(path, data):
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # the user pressed Ctrl-C during the third shard
+        calls.append(os.path.basename(path))
+        return real_save(path, data)
+
+    monkeypatch.setattr(featurized_module, "_save_shard", failing_save)
+    with pytest.raises(KeyboardInterrupt):
+        featurize_to_disk(helper, iterator, tmp_path, progress=False)
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert not manifest["complete"] and len(manifest["shards"]) == 2
+    with pytest.raises(ValueError, match="incomplete"):
+        FeaturizedDataSetIterator(tmp_path)
+
+    calls.clear()
+    monkeypatch.setattr(featurized_module, "_save_shard",
+                        lambda path, data: calls.append(os.path.basename(path)) or
+                        real_save(path, data))
+    manifest = featurize_to_disk(helper, iterator, tmp_path, progress=False)
+    assert calls == ["shard-00002.npz"]  # only the missing shard was computed
+    assert manifest["complete"] and manifest["num_examples"] == 10
+
+    fresh = tmp_path / "fresh"
+    featurize_to_disk(helper, iterator, fresh, progress=False)
+    for resumed, clean in zip(FeaturizedDataSetIterator(tmp_path), FeaturizedDataSetIterator(fresh)):
+        np.testing.assert_array_equal(resumed.features, clean.features)
+
+
+def test_complete_folder_is_not_recomputed(tmp_path, monkeypatch):
+    helper, iterator = _helper(), _iterator()
+    featurize_to_disk(helper, iterator, tmp_path, progress=False)
+    monkeypatch.setattr(featurized_module, "_save_shard",
+                        lambda *a: pytest.fail("a complete dataset was featurized again"))
+    assert featurize_to_disk(helper, iterator, tmp_path, progress=False)["complete"]
+
+
+def test_folder_of_another_model_is_refused(tmp_path):
+    helper = _helper()
+    featurize_to_disk(helper, _iterator(), tmp_path, progress=False)
+    other = _helper()
+    other.network.param_tables["fc1"]["W"].data += 1.0  # a different frozen part
+    with pytest.raises(ValueError, match="different model or boundary"):
+        featurize_to_disk(other, _iterator(), tmp_path, progress=False)
+    manifest = featurize_to_disk(other, _iterator(), tmp_path, progress=False, overwrite=True)
+    assert manifest["complete"]
+
+
+def test_missing_and_damaged_files_give_clear_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="featurize_to_disk"):
+        FeaturizedDataSetIterator(tmp_path)
+    featurize_to_disk(_helper(), _iterator(), tmp_path, progress=False)
+    (tmp_path / "shard-00001.npz").write_bytes(b"PK\x03\x04 truncated")
+    reader = FeaturizedDataSetIterator(tmp_path)
+    reader.next()
+    with pytest.raises(ValueError, match="shard-00001.npz"):
+        reader.next()
+
+
+def test_shuffled_reading_is_seeded_and_complete(tmp_path):
+    featurize_to_disk(_helper(), _iterator(n=16), tmp_path, progress=False)
+    first = [b.features.sum() for b in FeaturizedDataSetIterator(tmp_path, shuffle=True, seed=3)]
+    again = [b.features.sum() for b in FeaturizedDataSetIterator(tmp_path, shuffle=True, seed=3)]
+    plain = [b.features.sum() for b in FeaturizedDataSetIterator(tmp_path)]
+    assert first == again and sorted(first) == sorted(plain)
