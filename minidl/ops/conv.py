@@ -24,7 +24,7 @@ when the weights need no gradient (a frozen layer) or under ``no_grad()``.
 """
 
 from minidl.autograd import Function
-from minidl.backend import get_array_module
+from minidl.backend import get_array_module, is_gpu_array
 from minidl.ops._checks import require_float, require_ndim
 from minidl.ops.window import Window, channels_first, channels_last
 
@@ -32,6 +32,14 @@ from minidl.ops.window import Window, channels_first, channels_last
 # writes it and the GEMM that reads it (measured: 4 MiB blocks beat whole images by ~20% on the
 # VGG16 shapes), large enough that the GEMM runs at full speed (thousands of rows).
 COL_CHUNK_BYTES = 4 * 2**20
+# On a GPU the trade-off differs: every block is a kernel launch plus a cuBLAS call, which need
+# tens of thousands of rows to fill the device; GPU memory holds a large block easily.
+GPU_COL_CHUNK_BYTES = 256 * 2**20
+
+
+def col_chunk_bytes(a):
+    """The im2col block budget for arrays on ``a``'s device."""
+    return GPU_COL_CHUNK_BYTES if is_gpu_array(a) else COL_CHUNK_BYTES
 
 
 def kernel_matrix(W):
@@ -40,16 +48,16 @@ def kernel_matrix(W):
     return W.transpose(2, 3, 1, 0).reshape(-1, n_out)
 
 
-def blocks(window, n, c, itemsize):
-    """Split the output [n, OH, OW] into blocks whose im2col matrix is about COL_CHUNK_BYTES.
+def blocks(window, n, c, itemsize, budget=COL_CHUNK_BYTES):
+    """Split the output [n, OH, OW] into blocks whose im2col matrix is about ``budget`` bytes.
 
     Several whole images when one image's columns fit, otherwise bands of output rows of one
     image. Yields (start, stop, (oy0, oy1)): images start..stop-1, output rows oy0..oy1-1.
     Either way the block is one contiguous run of rows of the channels-last output.
     """
     per_row = window.ow * window.kh * window.kw * c * itemsize
-    rows = max(1, min(window.oh, COL_CHUNK_BYTES // per_row))
-    images = max(1, COL_CHUNK_BYTES // (per_row * window.oh)) if rows == window.oh else 1
+    rows = max(1, min(window.oh, budget // per_row))
+    images = max(1, budget // (per_row * window.oh)) if rows == window.oh else 1
     for start in range(0, n, images):
         for oy0 in range(0, window.oh, rows):
             yield start, min(n, start + images), (oy0, min(window.oh, oy0 + rows))
@@ -76,7 +84,7 @@ def _block_rows(a, block):
 
 def _column_buffer(xpad):
     xp = get_array_module(xpad)
-    return xp.empty(max(COL_CHUNK_BYTES // xpad.dtype.itemsize, 1), dtype=xpad.dtype)
+    return xp.empty(max(col_chunk_bytes(xpad) // xpad.dtype.itemsize, 1), dtype=xpad.dtype)
 
 
 def correlate(window, xpad, w_mat, out):
@@ -87,7 +95,8 @@ def correlate(window, xpad, w_mat, out):
     """
     xp = get_array_module(xpad)
     buffer = _column_buffer(xpad)
-    for block in blocks(window, xpad.shape[0], xpad.shape[3], xpad.dtype.itemsize):
+    for block in blocks(window, xpad.shape[0], xpad.shape[3], xpad.dtype.itemsize,
+                        col_chunk_bytes(xpad)):
         col = _block_columns(window, xpad, block, _fit(buffer, window, xpad, block))
         xp.matmul(col, w_mat, out=_block_rows(out, block))
     return out
@@ -159,7 +168,8 @@ class Conv2d(Function):
         window, xpad = self.window, self.xpad
         gw_mat = xp.zeros_like(self.w_mat)
         buffer = _column_buffer(xpad)
-        for block in blocks(window, xpad.shape[0], xpad.shape[3], xpad.dtype.itemsize):
+        for block in blocks(window, xpad.shape[0], xpad.shape[3], xpad.dtype.itemsize,
+                            col_chunk_bytes(xpad)):
             col = _block_columns(window, xpad, block, _fit(buffer, window, xpad, block))
             gw_mat += col.T @ _block_rows(gy_l, block)
         n_out, c, kh, kw = self.W_shape
@@ -181,7 +191,7 @@ class Conv2d(Function):
         hp, wp = window.padded_size
         gxpad = xp.empty((window.n, hp, wp, c), dtype=gy_l.dtype)
         per_image = window.oh * window.ow * kh * kw * c * gy_l.dtype.itemsize
-        step = max(1, COL_CHUNK_BYTES // per_image)
+        step = max(1, col_chunk_bytes(gy_l) // per_image)
         for start in range(0, window.n, step):
             stop = min(window.n, start + step)
             gcol = gy_l[start:stop].reshape(-1, n_out) @ self.w_mat.T

@@ -11,7 +11,8 @@ NEGATIVELOGLIKELIHOOD, which are the same loss): the gradient w.r.t. the logits 
 """
 
 from minidl.autograd import Function
-from minidl.backend import get_array_module
+from minidl.backend import get_array_module, is_gpu_array
+from minidl.ops import cuda
 from minidl.ops._checks import require_float
 
 # Probabilities are clipped away from 0 and 1 before a log, as DL4J does, so that a confident
@@ -106,6 +107,10 @@ class SoftmaxCrossEntropy(Function):
 
     def forward(self, logits, labels):
         _check_pair("softmax_cross_entropy", logits, labels)
+        if is_gpu_array(logits):  # one fused kernel (minidl/ops/cuda/softmax_xent.cu)
+            loss, self.p = cuda.softmax_cross_entropy_forward(logits, labels)
+            self.labels = labels
+            return loss
         xp = get_array_module(logits)
         shifted = logits - logits.max(axis=1, keepdims=True)
         log_z = xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
@@ -117,6 +122,8 @@ class SoftmaxCrossEntropy(Function):
         # d/dz of -sum(y log softmax(z)) is softmax(z) * sum(y) - y; with rows of y summing to 1
         # (one-hot or a distribution) that is p - y.
         y = self.labels
+        if is_gpu_array(self.p):
+            return cuda.softmax_cross_entropy_backward(self.p, y, gy), None
         gx = (self.p * y.sum(axis=1, keepdims=True) - y) / self.p.shape[0]
         return gy * gx, None
 

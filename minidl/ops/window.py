@@ -27,7 +27,8 @@ kernel replaces; everything here uses only the array module of its input (NumPy 
 
 import math
 
-from minidl.backend import get_array_module
+from minidl.backend import get_array_module, is_gpu_array
+from minidl.ops import cuda
 from minidl.ops._checks import pair
 
 MODES = ("truncate", "same", "strict")
@@ -192,6 +193,8 @@ class Window:
         pixel (oy, ox), so ``col.reshape(-1, KH*KW*C)`` is the im2col matrix. It is a single copy
         of the ``windows`` view, into ``out`` when a buffer is given. ``rows`` as in ``windows``.
         """
+        if is_gpu_array(xpad):
+            return cuda.im2col(self, xpad, rows, out)  # one kernel (minidl/ops/cuda/im2col.cu)
         view = self.windows(xpad, rows)
         if out is None:
             return view.copy()
@@ -203,6 +206,8 @@ class Window:
 
         Every window adds its column back where it was read from; overlapping windows sum.
         """
+        if is_gpu_array(col):
+            return cuda.col2im(self, col)  # one gather kernel instead of KH*KW passes
         xp = get_array_module(col)
         hp, wp = self.padded_size
         xpad = xp.zeros((col.shape[0], hp, wp, col.shape[5]), dtype=col.dtype)

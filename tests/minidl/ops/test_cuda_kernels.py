@@ -253,3 +253,46 @@ def test_non_contiguous_inputs_are_copied(xp):
 def test_integer_arrays_are_refused(xp):
     with pytest.raises(TypeError, match="float32 or float64"):
         cuda.softmax(xp.asarray(np.zeros((2, 2), dtype=np.int32)))
+
+
+# -- the ops' GPU branches (window.py, conv.py, activations.py, losses.py) -------------------
+def _take_gpu_branches(request, xp):
+    """On the emulator, make the ops' ``is_gpu_array`` checks true so their CUDA branches run."""
+    if xp is np:
+        from minidl.ops import activations, conv, losses, window
+        monkeypatch = request.getfixturevalue("monkeypatch")
+        for module in (window, conv, activations, losses):
+            monkeypatch.setattr(module, "is_gpu_array", lambda a: True)
+
+
+@pytest.mark.parametrize("stride, padding", [(1, 1), (2, 0)])  # gx by correlation / by col2im
+def test_conv2d_on_the_kernels(request, xp, stride, padding):
+    from minidl.ops import conv2d
+    x, W, b = random((2, 3, 9, 8), np.float64), random((4, 3, 3, 3), np.float64, 1), \
+        random((4,), np.float64, 2)
+    probe = conv2d(x, W, b, stride, padding).data
+    gy = random(probe.shape, np.float64, 3)
+    expected = grads(lambda t: conv2d(t, Tensor(W), Tensor(b), stride, padding), x, gy)
+    _take_gpu_branches(request, xp)
+    xt, Wt = Tensor(xp.asarray(x), requires_grad=True), Tensor(xp.asarray(W), requires_grad=True)
+    y = conv2d(xt, Wt, Tensor(xp.asarray(b)), stride, padding)
+    y.backward(xp.asarray(gy))
+    np.testing.assert_allclose(host(y.data), expected[0], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(host(xt.grad), expected[1], rtol=1e-12, atol=1e-12)
+    _, gW = grads(lambda t: conv2d(Tensor(x), t, Tensor(b), stride, padding), W, gy)
+    np.testing.assert_allclose(host(Wt.grad), gW, rtol=1e-12, atol=1e-12)
+
+
+def test_softmax_and_cross_entropy_ops_on_the_kernels(request, xp):
+    z = random((4, 6), np.float64)
+    labels = np.eye(6)[[0, 3, 5, 1]]
+    p_ref, gz_ref = grads(lambda t: softmax_cross_entropy(t, Tensor(labels)), z, np.asarray(1.0))
+    s_ref, gs_ref = grads(softmax, z, labels)
+    _take_gpu_branches(request, xp)
+    loss, gz = grads(lambda t: softmax_cross_entropy(t, Tensor(xp.asarray(labels))),
+                     xp.asarray(z), xp.asarray(1.0))
+    np.testing.assert_allclose(float(host(loss)), float(p_ref), rtol=1e-12)
+    np.testing.assert_allclose(host(gz), gz_ref, rtol=1e-12, atol=1e-15)
+    s, gs = grads(softmax, xp.asarray(z), xp.asarray(labels))
+    np.testing.assert_allclose(host(s), s_ref, rtol=1e-12)
+    np.testing.assert_allclose(host(gs), gs_ref, rtol=1e-12, atol=1e-15)
