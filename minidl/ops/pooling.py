@@ -16,7 +16,8 @@ of real pixels it covers. (PyTorch's default, count_include_pad=True, is the oth
 """
 
 from minidl.autograd import Function
-from minidl.backend import get_array_module
+from minidl.backend import get_array_module, is_gpu_array
+from minidl.ops import cuda
 from minidl.ops._checks import require_float, require_ndim
 from minidl.ops.window import Window, channels_first, channels_last
 
@@ -32,16 +33,24 @@ def _padded(window, x_l, value):
     return window.pad(x_l, value) if window.padded else x_l
 
 
-def _scatter_taps(window, g_taps, dtype, xp):
+def _scatter_taps(window, g_taps, dtype, xp, where=None):
     """gx [N, C, H, W] from the gradient each tap's slice received: g_taps(t) -> [N, OH, OW, C].
 
-    Windows may overlap (stride < kernel), so each tap adds onto what is already there.
+    Overlapping windows (stride < kernel) share pixels, so each tap adds onto what is there.
+    With ``where(t)`` (a mask per tap) and windows that do not overlap, each pixel belongs to
+    one window and one tap: a masked copy does it without temporaries.
     """
     w = window
     hp, wp = w.padded_size
     gxpad = xp.zeros((w.n, hp, wp, w.c), dtype=dtype)
+    overlap = w.sy < w.kh or w.sx < w.kw
     for t, (i, j) in enumerate(w.taps()):
-        w.tap(gxpad, i, j)[...] += g_taps(t)
+        if where is not None and not overlap:
+            xp.copyto(w.tap(gxpad, i, j), g_taps(t), where=where(t))
+        elif where is not None:
+            w.tap(gxpad, i, j)[...] += xp.where(where(t), g_taps(t), dtype.type(0))
+        else:
+            w.tap(gxpad, i, j)[...] += g_taps(t)
     return channels_first(w.interior(gxpad))
 
 
@@ -54,6 +63,9 @@ class MaxPool2d(Function):
     def forward(self, x):
         xp = get_array_module(x)
         self.window = w = _window("max_pool2d", x, *self.args)
+        if is_gpu_array(x):  # one kernel for all taps (minidl/ops/cuda/pool.cu)
+            y, self.argmax = cuda.max_pool_forward(w, channels_last(x), any(self.needs_input_grad))
+            return channels_first(y)
         xpad = _padded(w, channels_last(x), -xp.inf)
         keep_argmax = any(self.needs_input_grad)  # inference needs only the maximum
         y = argmax = None
@@ -72,10 +84,13 @@ class MaxPool2d(Function):
 
     def backward(self, gy):
         xp = get_array_module(gy)
+        if is_gpu_array(gy):
+            return channels_first(cuda.max_pool_backward(self.window, channels_last(gy),
+                                                         self.argmax))
         gy_l = channels_last(gy)
-        zero = gy.dtype.type(0)
-        return _scatter_taps(self.window, lambda t: xp.where(self.argmax == t, gy_l, zero),
-                             gy.dtype, xp)
+        # Each output gradient goes to the tap that won its window.
+        return _scatter_taps(self.window, lambda t: gy_l, gy.dtype, xp,
+                             where=lambda t: self.argmax == t)
 
 
 class AvgPool2d(Function):
@@ -93,6 +108,8 @@ class AvgPool2d(Function):
     def forward(self, x):
         xp = get_array_module(x)
         self.window = w = _window("avg_pool2d", x, *self.args)
+        if is_gpu_array(x):
+            return channels_first(cuda.avg_pool_forward(w, channels_last(x), self.include_pad))
         xpad = _padded(w, channels_last(x), 0.0)
         total = None
         for i, j in w.taps():
@@ -111,6 +128,9 @@ class AvgPool2d(Function):
 
     def backward(self, gy):
         xp = get_array_module(gy)
+        if is_gpu_array(gy):
+            return channels_first(cuda.avg_pool_backward(self.window, channels_last(gy),
+                                                         self.include_pad))
         g = channels_last(gy) / self.divisor  # every tap of a window gets the same share
         return _scatter_taps(self.window, lambda t: g, gy.dtype, xp)
 

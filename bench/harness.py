@@ -1,0 +1,119 @@
+"""A small timing harness: medians of repeated runs, PyTorch side by side, environment report.
+
+    from bench.harness import Bench
+    bench = Bench()                           # prints BLAS kernel and thread counts
+    bench.compare("conv fwd", ours, theirs)   # theirs=None when PyTorch is not installed
+    bench.table()
+
+``compare`` warms both functions up, then alternates them (ours, theirs, ours, ...) so that a
+slow spell of the machine hits both sides alike, and reports the median of each and their ratio
+(ours / PyTorch: below 1.0 means minidl is faster).
+"""
+
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+
+def try_torch():
+    """The torch module, or None when it is not installed (benchmarks then time minidl only)."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
+
+
+def blas_report(torch=None):
+    """Lines describing the BLAS kernel and thread counts NumPy (and PyTorch) use."""
+    lines = []
+    try:
+        from threadpoolctl import threadpool_info
+        for pool in threadpool_info():
+            lines.append(f"{pool['internal_api']:>9} {pool.get('version') or '':<14} "
+                         f"arch={pool.get('architecture', '-'):<10} threads={pool['num_threads']}  "
+                         f"{os.path.basename(pool['filepath'])}")
+    except ImportError:
+        lines.append("threadpoolctl not installed: BLAS kernel unknown")
+    for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        if var in os.environ:
+            lines.append(f"note: {var}={os.environ[var]} is set")
+    lines.append(f"cpus={os.cpu_count()}" + (f"  torch {torch.__version__} threads="
+                                             f"{torch.get_num_threads()}" if torch else "  torch: not installed"))
+    return lines
+
+
+# Pause before each timed run. Both thread pools (PyTorch's OpenMP, NumPy's OpenBLAS) keep
+# their threads spinning for a while after a call; on a 2-core machine a spinning pool steals
+# the cores from the other library's next call. Measured here: without the pause, alternating
+# the two inflated either side by up to 2x.
+SETTLE_S = 0.2
+
+
+def _once(fn):
+    time.sleep(SETTLE_S)
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+class Bench:
+    """Collects (name, minidl seconds, PyTorch seconds) rows; prints the environment first."""
+
+    def __init__(self, repeat=5, warmup=1):
+        self.repeat, self.warmup = repeat, warmup
+        self.torch = try_torch()
+        self.rows = []
+        print("\n".join(blas_report(self.torch)))
+
+    def compare(self, name, ours, theirs=None):
+        """Time ``ours`` (and ``theirs`` if given and PyTorch is present); record and print."""
+        if self.torch is None:
+            theirs = None
+        for _ in range(self.warmup):
+            ours()
+            if theirs:
+                theirs()
+        t_ours, t_theirs = [], []
+        for _ in range(self.repeat):
+            t_ours.append(_once(ours))
+            if theirs:
+                t_theirs.append(_once(theirs))
+        row = (name, statistics.median(t_ours), statistics.median(t_theirs) if theirs else None)
+        self.rows.append(row)
+        print(self._format(row), flush=True)
+        return row
+
+    @staticmethod
+    def _format(row):
+        name, ours, theirs = row
+        if theirs is None:
+            return f"{name:<40} minidl {ours * 1e3:9.1f} ms"
+        return (f"{name:<40} minidl {ours * 1e3:9.1f} ms   torch {theirs * 1e3:9.1f} ms   "
+                f"ratio {ours / theirs:5.2f}x")
+
+    def table(self):
+        print("\nsummary (median of %d runs; ratio = minidl / PyTorch)" % self.repeat)
+        for row in self.rows:
+            print("  " + self._format(row))
+
+
+def peak_rss_mb(module, *args):
+    """Run ``python -m module *args`` in a fresh process; its peak resident memory in MiB.
+
+    A subprocess, so that only that work's memory counts (not this process's other arrays).
+    """
+    code = (f"import runpy, sys, resource; sys.argv = {[module, *args]!r}; "
+            f"runpy.run_module({module!r}, run_name='__main__'); "
+            "print('MAXRSS', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    kb = int(out.stdout.rsplit("MAXRSS", 1)[1].split()[0])  # Linux reports kilobytes
+    return kb / 1024
+
+
+def self_rss_mb():
+    """Peak resident memory of this process so far, in MiB (Linux)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -1,0 +1,115 @@
+"""A VGG16-shaped forward pass (random weights) under no_grad, minidl vs PyTorch CPU.
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python -m bench.vgg_forward [--batch 16]
+
+13 convolutions 3x3 pad 1 + relu, 5 max pools 2x2, then dense 25088 -> 4096 -> 4096 -> 1000
+(relu, relu, softmax), built from minidl ops directly. The same weights run through PyTorch's
+functional ops; the outputs are compared, then both are timed, then the peak memory of a
+forward alone is measured in a fresh process for each (``--only minidl|torch``).
+"""
+
+import argparse
+
+import numpy as np
+
+from bench.harness import Bench, peak_rss_mb, try_torch
+from minidl import no_grad, ops
+
+# (n_out of each conv in the block) for the five blocks; a 2x2 max pool ends every block.
+BLOCKS = [(64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512)]
+DENSE = [(512 * 7 * 7, 4096), (4096, 4096), (4096, 1000)]
+
+
+def make_weights(rng):
+    """He-initialised float32 weights (so activations neither vanish nor explode)."""
+    convs, n_in = [], 3
+    for block in BLOCKS:
+        for n_out in block:
+            std = np.sqrt(2.0 / (9 * n_in))
+            convs.append((rng.standard_normal((n_out, n_in, 3, 3), dtype=np.float32) * np.float32(std),
+                          np.zeros(n_out, np.float32)))
+            n_in = n_out
+    dense = [(rng.standard_normal((a, b), dtype=np.float32) * np.float32(np.sqrt(2.0 / a)),
+              np.zeros(b, np.float32)) for a, b in DENSE]
+    return convs, dense
+
+
+def minidl_forward(x, convs, dense):
+    with no_grad():
+        layer = iter(convs)
+        for block in BLOCKS:
+            for _ in block:
+                W, b = next(layer)
+                x = ops.relu(ops.conv2d(x, W, b, padding=1))
+            x = ops.max_pool2d(x, 2)
+        x = ops.flatten(x)  # NCHW order: channel, row, column (DL4J's CnnToFeedForward)
+        for k, (W, b) in enumerate(dense):
+            x = ops.linear(x, W, b)
+            x = ops.relu(x) if k < len(dense) - 1 else ops.softmax(x)
+        return x.data
+
+
+def torch_forward(torch, x, convs, dense):
+    F = torch.nn.functional
+    with torch.no_grad():
+        layer = iter(convs)
+        for block in BLOCKS:
+            for _ in block:
+                W, b = next(layer)
+                x = F.relu(F.conv2d(x, W, b, padding=1))
+            x = F.max_pool2d(x, 2)
+        x = x.flatten(1)
+        for k, (W, b) in enumerate(dense):
+            x = x @ W + b
+            x = F.relu(x) if k < len(dense) - 1 else F.softmax(x, dim=1)
+        return x
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--size", type=int, default=224)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--only", choices=["minidl", "torch"],
+                        help="run one forward of one side and exit (for the memory measurement)")
+    parser.add_argument("--no-memory", action="store_true")
+    args = parser.parse_args(argv)
+    rng = np.random.default_rng(0)
+    convs, dense = make_weights(rng)
+    x = rng.standard_normal((args.batch, 3, args.size, args.size)).astype(np.float32)
+    torch = try_torch()
+    if args.only == "minidl":
+        minidl_forward(x, convs, dense)
+        return
+    if args.only == "torch":
+        torch_forward(torch, torch.from_numpy(x), *_to_torch(torch, convs, dense))
+        return
+
+    bench = Bench(repeat=args.repeat)
+    name = f"VGG16 forward [{args.batch},3,{args.size},{args.size}] no_grad"
+    theirs = None
+    if torch:
+        t_convs, t_dense = _to_torch(torch, convs, dense)
+        tx = torch.from_numpy(x)
+        diff = np.abs(minidl_forward(x, convs, dense) - torch_forward(torch, tx, t_convs, t_dense).numpy())
+        print(f"max |minidl - torch| on the softmax output: {diff.max():.2e}")
+
+        def theirs():
+            torch_forward(torch, tx, t_convs, t_dense)
+    bench.compare(name, lambda: minidl_forward(x, convs, dense), theirs)
+    if not args.no_memory:
+        extra = ["--batch", str(args.batch), "--size", str(args.size)]
+        print(f"peak RSS of one forward in a fresh process: minidl "
+              f"{peak_rss_mb('bench.vgg_forward', '--only', 'minidl', *extra):.0f} MiB" +
+              (f", torch {peak_rss_mb('bench.vgg_forward', '--only', 'torch', *extra):.0f} MiB"
+               if torch else ""))
+    bench.table()
+
+
+def _to_torch(torch, convs, dense):
+    as_t = torch.from_numpy
+    return ([(as_t(W), as_t(b)) for W, b in convs], [(as_t(W), as_t(b)) for W, b in dense])
+
+
+if __name__ == "__main__":
+    main()
