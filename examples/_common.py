@@ -69,8 +69,8 @@ def printer(args):
 def load_vgg16(args):
     """The pretrained network: the zoo's VGG16 (or ``--weights``), or the small stand-in."""
     if args.small:
-        from minidl.demo import pretrained_source_model
-        net, _ = pretrained_source_model(args.seed, progress=not args.quiet)
+        from minidl.demo import FAST, pretrained_source_model
+        net, _ = pretrained_source_model(args.seed, FAST, progress=not args.quiet)
         return net
     from zoo import VGG16, PretrainedType
     return VGG16().init_pretrained(PretrainedType.IMAGENET, weights=args.weights)

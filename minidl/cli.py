@@ -207,6 +207,9 @@ def cmd_fit_featurized(args):
     test_dir = os.path.join(args.features, "test")
     net = load_model(args.model, weights=args.weights, progress=not args.quiet)
     if not any(layer.frozen for _, layer in net.layer_items()):
+        if not hasattr(net.conf, "vertices"):
+            raise UsageError(f"{args.model} is a MultiLayerNetwork without frozen layers: freeze "
+                             f"it with TransferLearning.Builder and save it first")
         n_classes = train.total_outcomes()
         net = transfer_head(net, n_classes, args.seed, args.learning_rate, args.layer, args.output_vertex)
     helper = TransferLearningHelper(net)

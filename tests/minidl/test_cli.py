@@ -1,0 +1,137 @@
+"""The minidl command: --help everywhere, exit codes, one-line errors, and real runs on small
+generated files (no network)."""
+
+import numpy as np
+import pytest
+
+from minidl import cli
+
+SUBCOMMANDS = [["demo"], ["zoo"], ["zoo", "list"], ["zoo", "download"], ["zoo", "convert"],
+               ["zoo", "info"], ["summary"], ["featurize"], ["fit-featurized"], ["evaluate"]]
+
+
+@pytest.mark.parametrize("words", [[]] + SUBCOMMANDS, ids=lambda w: " ".join(w) or "minidl")
+def test_help(words, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(words + ["--help"])
+    assert exit_info.value.code == 0
+    assert "usage: minidl" in capsys.readouterr().out
+
+
+def one_error_line(capsys):
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["nonsense"], "invalid choice"),
+    (["zoo", "explode"], "invalid choice"),
+    (["demo", "--seed", "abc"], "invalid int value"),
+    (["featurize", "vgg16"], "required"),
+])
+def test_bad_arguments_exit_2_with_one_line(argv, expected, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(argv)
+    assert exit_info.value.code == 2
+    line = one_error_line(capsys)
+    assert line.startswith("minidl") and expected in line
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["summary", "resnet9000"], "unknown model 'resnet9000'"),
+    (["summary", "missing.zip"], "model file 'missing.zip' does not exist"),
+    (["zoo", "info", "nothing.h5"], "weight file 'nothing.h5' does not exist"),
+    (["zoo", "convert", "nothing.pth"], "weight file 'nothing.pth' does not exist"),
+    (["zoo", "download", "lenet"], "no pretrained weights"),
+    (["evaluate", "lenet", "--data", "no-such-folder"], "data folder 'no-such-folder' does not exist"),
+])
+def test_user_mistakes_exit_1_with_one_line(argv, expected, capsys, minidl_home, monkeypatch,
+                                            tmp_path):
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(argv) == 1
+    assert expected in one_error_line(capsys)
+
+
+def test_corrupt_weight_file_is_one_line(tmp_path, capsys):
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"PK\x03\x04 not really a zip")
+    assert cli.main(["zoo", "info", str(bad)]) == 1
+    assert str(bad) in one_error_line(capsys)
+
+
+def test_zoo_list_names_every_model(capsys, minidl_home):
+    assert cli.main(["zoo", "list"]) == 0
+    out = capsys.readouterr().out
+    for name in cli.ZOO_MODELS:
+        assert name in out
+
+
+def test_zoo_convert_and_info_on_a_small_pth(tmp_path, capsys):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    # torchvision layout: features.0 conv 3->4, (ReLU 1), features.2 conv 4->4, classifier 16->6->3
+    state = {"features.0.weight": rng.standard_normal((4, 3, 3, 3)),
+             "features.0.bias": rng.standard_normal(4),
+             "features.2.weight": rng.standard_normal((4, 4, 3, 3)),
+             "features.2.bias": rng.standard_normal(4),
+             "classifier.0.weight": rng.standard_normal((6, 16)),
+             "classifier.0.bias": rng.standard_normal(6),
+             "classifier.3.weight": rng.standard_normal((3, 6)),
+             "classifier.3.bias": rng.standard_normal(3)}
+    source = tmp_path / "tiny.pth"
+    torch.save({k: torch.tensor(v, dtype=torch.float32) for k, v in state.items()}, source)
+    out = tmp_path / "tiny.npz"
+    assert cli.main(["zoo", "convert", str(source), "-o", str(out)]) == 0
+    assert capsys.readouterr().out.strip() == str(out)
+    from zoo import load_weights
+    weights, metadata = load_weights(out)
+    # torchvision Linear weight [out, in] becomes DL4J's [n_in, n_out]
+    np.testing.assert_array_equal(weights["fc1_W"], state["classifier.0.weight"].T.astype(np.float32))
+    np.testing.assert_array_equal(weights["block1_conv2_W"], state["features.2.weight"].astype(np.float32))
+    assert metadata["channel_order"] == "RGB"
+    assert cli.main(["zoo", "info", str(out)]) == 0
+    info = capsys.readouterr().out
+    assert "RGB" in info and f"{sum(v.size for v in state.values()):,} parameters" in info
+
+
+@pytest.fixture
+def small_model(tmp_path_factory, monkeypatch):
+    """The demo's small source model (cached in the shared test home) and its pictures."""
+    from minidl import ModelSerializer
+    from minidl.demo import FAST, SOURCE_SHAPES, pretrained_source_model, write_image_folder
+    monkeypatch.setenv("MINIDL_HOME", str(tmp_path_factory.getbasetemp() / "demo-home"))
+    net, _ = pretrained_source_model(12345, FAST)
+    folder = tmp_path_factory.mktemp("cli")
+    ModelSerializer.write_model(net, folder / "source.zip")
+    write_image_folder(folder / "images", SOURCE_SHAPES[:4], 10, seed=99)
+    return folder
+
+
+def test_summary_evaluate_featurize_fit_featurized(small_model, capsys):
+    d = small_model
+    assert cli.main(["summary", str(d / "source.zip")]) == 0
+    assert "block5_pool" in capsys.readouterr().out
+
+    assert cli.main(["--quiet", "featurize", str(d / "source.zip"), "--layer", "fc2",
+                     "--data", str(d / "images"), "--out", str(d / "feats"),
+                     "--preprocess", "scale"]) == 0
+    out = capsys.readouterr().out
+    assert "train: 32 examples" in out and "test: 8 examples" in out
+
+    assert cli.main(["--quiet", "fit-featurized", str(d / "source.zip"), str(d / "feats"),
+                     "-o", str(d / "head.zip"), "--learning-rate", "0.01", "--epochs", "10"]) == 0
+    assert "Accuracy" in capsys.readouterr().out and (d / "head.zip").is_file()
+
+    assert cli.main(["evaluate", str(d / "head.zip"), "--data", str(d / "images"),
+                     "--preprocess", "scale"]) == 0
+    stats = capsys.readouterr().out
+    accuracy = float(stats.split("Accuracy:")[1].split()[0])
+    assert accuracy > 0.5  # 4 classes: chance is 0.25
+
+    # features made by another model's frozen part are refused, in one line
+    assert cli.main(["fit-featurized", "simplecnn", str(d / "feats"), "-o", str(d / "x.zip"),
+                     "--layer", "2"]) == 1
+    one_error_line(capsys)
