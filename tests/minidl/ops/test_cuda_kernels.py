@@ -259,9 +259,9 @@ def test_integer_arrays_are_refused(xp):
 def _take_gpu_branches(request, xp):
     """On the emulator, make the ops' ``is_gpu_array`` checks true so their CUDA branches run."""
     if xp is np:
-        from minidl.ops import activations, conv, losses, window
+        from minidl.ops import activations, conv, losses, pooling, window
         monkeypatch = request.getfixturevalue("monkeypatch")
-        for module in (window, conv, activations, losses):
+        for module in (window, conv, activations, losses, pooling):
             monkeypatch.setattr(module, "is_gpu_array", lambda a: True)
 
 
@@ -296,3 +296,15 @@ def test_softmax_and_cross_entropy_ops_on_the_kernels(request, xp):
     s, gs = grads(softmax, xp.asarray(z), xp.asarray(labels))
     np.testing.assert_allclose(host(s), s_ref, rtol=1e-12)
     np.testing.assert_allclose(host(gs), gs_ref, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("pool", ["max", "avg"])
+def test_pooling_ops_on_the_kernels(request, xp, pool):
+    op = max_pool2d if pool == "max" else avg_pool2d
+    x = random((2, 3, 7, 7), np.float64)
+    gy = random((2, 3, 4, 4), np.float64, 1)
+    expected = grads(lambda t: op(t, 3, 2, 1), x, gy)
+    _take_gpu_branches(request, xp)
+    got = grads(lambda t: op(t, 3, 2, 1), xp.asarray(x), xp.asarray(gy))
+    np.testing.assert_allclose(host(got[0]), expected[0], rtol=1e-12)
+    np.testing.assert_allclose(host(got[1]), expected[1], rtol=1e-12, atol=1e-15)
