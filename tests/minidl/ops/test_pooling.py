@@ -1,0 +1,124 @@
+"""Pooling: forward against loops and PyTorch, backward against numerical gradients."""
+
+import numpy as np
+import pytest
+
+from minidl import Tensor, gradcheck, no_grad
+from minidl.ops import avg_pool2d, global_pool, max_pool2d
+
+
+def pool_loop(x, k, s, p, kind, include_pad=False):
+    """Max or mean of each window, the definition; padding is -inf (max) or excluded/zero (avg)."""
+    (kh, kw), (sy, sx), (py, px) = (_pair(v) for v in (k, s, p))
+    n, c, h, w = x.shape
+    oh, ow = (h + 2 * py - kh) // sy + 1, (w + 2 * px - kw) // sx + 1
+    y = np.zeros((n, c, oh, ow))
+    for oy in range(oh):
+        for ox in range(ow):
+            r0, c0 = oy * sy - py, ox * sx - px
+            rows = slice(max(r0, 0), min(r0 + kh, h))
+            cols = slice(max(c0, 0), min(c0 + kw, w))
+            win = x[:, :, rows, cols].reshape(n, c, -1)
+            if kind == "max":
+                y[:, :, oy, ox] = win.max(axis=2)
+            else:
+                y[:, :, oy, ox] = win.sum(axis=2) / (kh * kw if include_pad else win.shape[2])
+    return y
+
+
+def _pair(v):
+    return (v, v) if isinstance(v, int) else tuple(v)
+
+
+CASES = [  # (x shape, kernel, stride, padding)
+    ((2, 3, 6, 6), 2, 2, 0),
+    ((1, 2, 7, 5), 3, 2, 1),
+    ((1, 2, 6, 7), (3, 2), (1, 2), (1, 0)),
+    ((2, 1, 5, 5), 3, 1, 1),  # overlapping windows
+]
+
+
+@pytest.mark.parametrize("xs, k, s, p", CASES)
+def test_max_pool_forward_and_gradcheck(xs, k, s, p):
+    x = np.random.default_rng(0).standard_normal(xs)
+    np.testing.assert_array_equal(max_pool2d(x, k, s, p).data, pool_loop(x, k, s, p, "max"))
+    assert gradcheck(lambda x: max_pool2d(x, k, s, p), x)
+
+
+@pytest.mark.parametrize("include_pad", [False, True])
+@pytest.mark.parametrize("xs, k, s, p", CASES)
+def test_avg_pool_forward_and_gradcheck(xs, k, s, p, include_pad):
+    x = np.random.default_rng(1).standard_normal(xs)
+    y = avg_pool2d(x, k, s, p, include_pad=include_pad).data
+    np.testing.assert_allclose(y, pool_loop(x, k, s, p, "avg", include_pad), rtol=1e-12)
+    assert gradcheck(lambda x: avg_pool2d(x, k, s, p, include_pad=include_pad), x)
+
+
+def test_avg_pool_default_excludes_padding_like_dl4j():
+    """DL4J's avgPoolIncludePadInDivisor defaults to false: a corner window of 1 real pixel
+    under a 2x2 kernel with padding 1 averages that pixel alone."""
+    x = np.arange(1.0, 10.0).reshape(1, 1, 3, 3)
+    y = avg_pool2d(x, 2, 2, 1).data
+    assert y[0, 0, 0, 0] == 1.0  # not 1/4
+    assert avg_pool2d(x, 2, 2, 1, include_pad=True).data[0, 0, 0, 0] == 0.25
+
+
+@pytest.mark.parametrize("xs, k, s, p", CASES)
+def test_pools_match_torch(xs, k, s, p):
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal(xs)
+    x[0, 0, :2, :2] = 0.0  # a tied window: the first maximum takes the gradient in both
+    for ours, theirs in [
+        (lambda t: max_pool2d(t, k, s, p), lambda t: F.max_pool2d(t, k, s, p)),
+        (lambda t: avg_pool2d(t, k, s, p, include_pad=True),
+         lambda t: F.avg_pool2d(t, k, s, p, count_include_pad=True)),
+        (lambda t: avg_pool2d(t, k, s, p), lambda t: F.avg_pool2d(t, k, s, p, count_include_pad=False)),
+    ]:
+        tx = Tensor(x, requires_grad=True)
+        y = ours(tx)
+        gy = rng.standard_normal(y.shape)
+        y.backward(gy)
+        X = torch.tensor(x, requires_grad=True)
+        Y = theirs(X)
+        Y.backward(torch.tensor(gy))
+        np.testing.assert_allclose(y.data, Y.detach().numpy(), rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(tx.grad, X.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
+def test_max_pool_tie_sends_gradient_to_first_element_only():
+    x = np.zeros((1, 1, 2, 2))
+    t = Tensor(x, requires_grad=True)
+    max_pool2d(t, 2).sum().backward()
+    np.testing.assert_array_equal(t.grad, [[[[1.0, 0.0], [0.0, 0.0]]]])
+
+
+def test_max_pool_under_no_grad_keeps_no_argmax_and_padding_never_wins():
+    x = -np.ones((1, 1, 3, 3))
+    with no_grad():
+        y = max_pool2d(Tensor(x, requires_grad=True), 2, 2, 1)
+    assert y.creator is None
+    np.testing.assert_array_equal(y.data, -np.ones((1, 1, 2, 2)))
+
+
+@pytest.mark.parametrize("kind", ["max", "avg", "sum", "pnorm"])
+def test_global_pool_forward_and_gradcheck(kind):
+    x = np.random.default_rng(3).standard_normal((2, 3, 4, 5))
+    expected = {"max": x.max(axis=(2, 3)), "avg": x.mean(axis=(2, 3)), "sum": x.sum(axis=(2, 3)),
+                "pnorm": np.sqrt((x ** 2).sum(axis=(2, 3)))}[kind]
+    y = global_pool(x, kind).data
+    assert y.shape == (2, 3)
+    np.testing.assert_allclose(y, expected, rtol=1e-6)
+    assert gradcheck(lambda x: global_pool(x, kind), x, atol=1e-5)
+
+
+def test_bad_input_names_the_op_and_shapes():
+    with pytest.raises(ValueError, match=r"max_pool2d: expected a 4-d .*got shape \(3, 4\)"):
+        max_pool2d(np.zeros((3, 4)), 2)
+    with pytest.raises(ValueError, match=r"avg_pool2d: kernel 5.*larger than the padded input height 4"):
+        avg_pool2d(np.zeros((1, 1, 4, 4)), 5)
+    with pytest.raises(ValueError, match=r"max_pool2d: expected a floating-point .*int"):
+        max_pool2d(np.zeros((1, 1, 4, 4), dtype=int), 2)
+    with pytest.raises(ValueError, match="global_pool: unknown pooling type"):
+        global_pool(np.zeros((1, 1, 2, 2)), "median")

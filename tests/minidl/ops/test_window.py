@@ -1,0 +1,69 @@
+"""Window geometry (DL4J modes), im2col/col2im adjointness, channels-last views."""
+
+import numpy as np
+import pytest
+
+from minidl.ops.window import Window, axis_padding, channels_first, channels_last
+
+
+@pytest.mark.parametrize("size, kernel, stride, pad, dilation, expected", [
+    (224, 3, 1, 1, 1, (1, 1, 224)),
+    (7, 3, 2, 0, 1, (0, 0, 3)),       # floor((7 - 3) / 2) + 1
+    (8, 3, 2, 0, 1, (0, 0, 3)),       # Truncate drops the last column
+    (7, 3, 1, 0, 2, (0, 0, 3)),       # effective kernel 5
+])
+def test_truncate_sizes(size, kernel, stride, pad, dilation, expected):
+    assert axis_padding("op", "truncate", size, kernel, stride, pad, dilation, "height") == expected
+
+
+@pytest.mark.parametrize("size, kernel, stride, expected", [
+    (5, 3, 1, (1, 1, 5)), (6, 2, 1, (0, 1, 6)), (7, 3, 2, (1, 1, 4)), (6, 3, 2, (0, 1, 3)),
+    (5, 4, 1, (1, 2, 5)),
+])
+def test_same_mode_splits_padding_with_the_extra_row_after(size, kernel, stride, expected):
+    """DL4J's getSameModeTopLeftPadding: top = floor(total / 2); the bottom gets the rest."""
+    assert axis_padding("op", "same", size, kernel, stride, 7, 1, "height") == expected
+
+
+def test_strict_mode_and_bad_geometry_raise():
+    with pytest.raises(ValueError, match="Strict"):
+        axis_padding("conv2d", "strict", 8, 3, 2, 0, 1, "width")
+    assert axis_padding("conv2d", "strict", 7, 3, 2, 0, 1, "width") == (0, 0, 3)
+    with pytest.raises(ValueError, match="conv2d: kernel size, stride"):
+        axis_padding("conv2d", "truncate", 8, 3, 0, 0, 1, "width")
+    with pytest.raises(ValueError, match="unknown convolution mode"):
+        Window("conv2d", (1, 1, 4, 4), 3, mode="valid")
+
+
+def test_col2im_is_the_adjoint_of_im2col():
+    """<im2col(x), c> == <x, col2im(c)> for all x, c: the defining property of the gradient."""
+    rng = np.random.default_rng(0)
+    win = Window("op", (2, 3, 7, 6), (3, 2), (2, 1), 1, (2, 1))
+    hp, wp = win.padded_size
+    x = rng.standard_normal((2, hp, wp, 3))
+    col = win.im2col(x)
+    assert col.shape == (2, win.oh, win.ow, 3, 2, 3)
+    c = rng.standard_normal(col.shape)
+    np.testing.assert_allclose(np.sum(col * c), np.sum(x * win.col2im(c)))
+
+
+def test_im2col_rows_and_windows_view():
+    rng = np.random.default_rng(1)
+    win = Window("op", (1, 2, 6, 6), 3, 1, 1)
+    xpad = win.pad(channels_last(rng.standard_normal((1, 2, 6, 6))))
+    full = win.im2col(xpad)
+    np.testing.assert_array_equal(win.im2col(xpad, rows=(2, 5)), full[:, 2:5])
+    # window (oy, ox) = (2, 3) holds padded pixels rows 2..4, cols 3..5
+    np.testing.assert_array_equal(full[0, 2, 3], xpad[0, 2:5, 3:6])
+
+
+def test_pad_and_channels_last_views():
+    x = np.arange(24.0).reshape(1, 2, 3, 4)
+    xl = channels_last(x)
+    assert xl.shape == (1, 3, 4, 2) and np.shares_memory(xl, x)
+    assert np.array_equal(channels_first(xl), x)
+    win = Window("op", x.shape, 3, 1, (1, 2))
+    xpad = win.pad(xl, value=-1.0)
+    assert xpad.shape == (1, 5, 8, 2) and xpad.flags.c_contiguous
+    assert (xpad[:, 0] == -1).all() and (xpad[:, :, :2] == -1).all()
+    np.testing.assert_array_equal(win.interior(xpad), xl)
