@@ -1,0 +1,32 @@
+"""linear: y = x @ W + b with DL4J's W [n_in, n_out]."""
+
+import numpy as np
+import pytest
+
+from minidl import Tensor, gradcheck
+from minidl.ops import linear
+
+
+def test_value_and_gradients():
+    rng = np.random.default_rng(0)
+    x, W, b = rng.standard_normal((4, 3)), rng.standard_normal((3, 5)), rng.standard_normal(5)
+    np.testing.assert_allclose(linear(x, W, b).data, x @ W + b)
+    np.testing.assert_allclose(linear(x, W).data, x @ W)
+    assert gradcheck(linear, x, W, b)
+    assert gradcheck(linear, x, W)
+
+
+def test_frozen_input_gets_no_gradient_work():
+    rng = np.random.default_rng(1)
+    x, W = Tensor(rng.standard_normal((2, 3))), Tensor(rng.standard_normal((3, 2)), requires_grad=True)
+    y = linear(x, W)
+    assert y.creator.needs_input_grad == (False, True)
+    y.sum().backward()
+    assert x.grad is None and W.grad is not None
+
+
+def test_bad_input():
+    with pytest.raises(ValueError, match=r"linear: input has 4 features \(shape \(2, 4\)\).*n_in=3"):
+        linear(np.zeros((2, 4)), np.zeros((3, 5)))
+    with pytest.raises(ValueError, match=r"linear: expected a 2-d \[batch, n_in\] array.*\(2, 3, 4\)"):
+        linear(np.zeros((2, 3, 4)), np.zeros((3, 5)))
