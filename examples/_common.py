@@ -7,7 +7,7 @@ Every example runs two ways:
   ``--data DIR`` use your own files instead);
 * ``--small``: seconds on a laptop, no download. The "pretrained VGG16" is the demo's small
   VGG-shaped network (same vertex names, 32x32 input, trained on generated shapes and cached,
-  see ``minidl.demo``) and the "flower photos" are generated pictures of five of those shapes,
+  see ``transfer.demo``) and the "flower photos" are generated pictures of five of those shapes,
   written as PNG folders and read back through the same image pipeline.
 """
 
@@ -69,7 +69,7 @@ def printer(args):
 def load_vgg16(args):
     """The pretrained network: the zoo's VGG16 (or ``--weights``), or the small stand-in."""
     if args.small:
-        from minidl.demo import FAST, pretrained_source_model
+        from transfer.demo import FAST, pretrained_source_model
         net, _ = pretrained_source_model(args.seed, FAST, progress=not args.quiet)
         return net
     from zoo import VGG16, PretrainedType
@@ -78,7 +78,7 @@ def load_vgg16(args):
 
 def small_data_dir(seed):
     """Generated pictures of five source shapes as class folders, written once per seed."""
-    from minidl.demo import SOURCE_SHAPES, write_image_folder
+    from transfer.demo import SOURCE_SHAPES, write_image_folder
     from minidl.io import datasets_dir
 
     target = Path(datasets_dir()) / f"small-shapes-{seed}"

@@ -4,9 +4,9 @@ Restores ``MyComputationGraph.zip`` (written by edit_at_bottleneck_others_frozen
 only up to ``block4_pool`` so that block 5 trains too, and fits with plain SGD at a small
 learning rate: a fine-tune, not a re-train. Saves ``MyComputationGraphFineTune.zip``.
 
-Frozen layers are saved with the model (as in newer DL4J), so the restored model still has
-block 5 frozen; it is unfrozen before re-freezing at block4_pool, which is what DL4J's example
-means by "block 5 becomes trainable" (see docs/differences-from-dl4j.md).
+Frozen layers are saved with the model (as in newer DL4J), so the restored model has block 5
+frozen; ``set_feature_extractor`` freezes exactly up to block4_pool, so block 5 trains again,
+which is what DL4J's example means (see docs/differences-from-dl4j.md).
 
     python examples/fine_tune_from_block_four.py [--small] [--model FILE] [--output FILE]
 """
@@ -16,7 +16,6 @@ import sys
 
 from _common import epochs, example_parser, fit_with_evaluations, flower_iterators, learning_rate, printer
 from minidl import ModelSerializer, Sgd
-from minidl.demo import unfrozen_copy
 from transfer import FineTuneConfiguration, TransferLearning
 
 FEATURE_EXTRACTION_LAYER = "block4_pool"
@@ -39,7 +38,7 @@ def main(argv=None):
                       .updater(Sgd(learning_rate(args, 1e-5)))
                       .seed(args.seed)
                       .build())
-    vgg16_transfer = (TransferLearning.GraphBuilder(unfrozen_copy(saved))
+    vgg16_transfer = (TransferLearning.GraphBuilder(saved)
                       .fine_tune_configuration(fine_tune_conf)
                       .set_feature_extractor(FEATURE_EXTRACTION_LAYER)
                       .build())

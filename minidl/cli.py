@@ -114,7 +114,7 @@ def _image_iterators(net, args, split=True):
 # -- commands -----------------------------------------------------------------------------------
 
 def cmd_demo(args):
-    from minidl.demo import run_demo
+    from transfer.demo import run_demo
     result = run_demo(seed=args.seed, fast=args.fast, plot=args.plot, progress=not args.quiet)
     return 0 if result["accuracy_transfer"] > result["accuracy_scratch"] else 1
 
@@ -197,7 +197,7 @@ def cmd_featurize(args):
 
 
 def cmd_fit_featurized(args):
-    from minidl.demo import transfer_head
+    from transfer.demo import transfer_head
     from minidl.io.model_serializer import ModelSerializer
     from transfer import FeaturizedDataSetIterator, TransferLearningHelper
     from transfer.featurized import fingerprint

@@ -276,6 +276,10 @@ class RecordReaderDataSetIterator(DataSetIterator):
     def total_examples(self):
         return len(self.reader)
 
+    def __len__(self):
+        """Batches per epoch (an upper bound when undecodable images get skipped)."""
+        return -(-len(self.reader) // self.batch_size)
+
     def input_columns(self):
         loader = self.reader.loader
         return loader.channels * loader.height * loader.width

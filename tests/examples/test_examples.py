@@ -42,7 +42,7 @@ def frozen_params_unchanged(original, model):
 
 
 def test_edit_last_layer_others_frozen(run):
-    from minidl.demo import FAST, pretrained_source_model
+    from transfer.demo import FAST, pretrained_source_model
     result = run("edit_last_layer_others_frozen")
     source, cached = pretrained_source_model(12345, FAST)
     assert cached

@@ -101,7 +101,7 @@ def test_zoo_convert_and_info_on_a_small_pth(tmp_path, capsys):
 def small_model(tmp_path_factory, monkeypatch):
     """The demo's small source model (cached in the shared test home) and its pictures."""
     from minidl import ModelSerializer
-    from minidl.demo import FAST, SOURCE_SHAPES, pretrained_source_model, write_image_folder
+    from transfer.demo import FAST, SOURCE_SHAPES, pretrained_source_model, write_image_folder
     monkeypatch.setenv("MINIDL_HOME", str(tmp_path_factory.getbasetemp() / "demo-home"))
     net, _ = pretrained_source_model(12345, FAST)
     folder = tmp_path_factory.mktemp("cli")

@@ -1,9 +1,9 @@
-"""minidl.demo: the generated data, the small VGG, and the story (transfer beats from-scratch)."""
+"""transfer.demo: the generated data, the small VGG, and the story (transfer beats from-scratch)."""
 
 import numpy as np
 import pytest
 
-from minidl import demo
+from transfer import demo
 
 
 def test_pictures_are_deterministic_by_seed_and_differ_between_seeds():

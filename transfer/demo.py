@@ -19,7 +19,7 @@ on featurized data vs an epoch through the frozen network, and the transferred n
 ``summary()``. ``run_demo(plot="curves.png")`` also draws the test-accuracy curves (Pillow).
 
 ``small_vgg`` and the image generator are public: the examples' ``--small`` mode and the tests
-use them too. docs/how-it-works.md walks through what each step does inside.
+use them too. It lives in ``transfer`` (not ``minidl``) because it uses the transfer API. docs/how-it-works.md walks through what each step does inside.
 """
 
 import hashlib
@@ -28,6 +28,21 @@ import os
 import time
 
 import numpy as np
+from PIL import Image, ImageDraw
+from tqdm import tqdm
+
+from minidl.data.dataset import DataSet
+from minidl.io import atomic_write, models_dir
+from minidl.io.model_serializer import ModelSerializer
+from minidl.learning import Adam, Nesterovs
+from minidl.nn.conf import (Activation, CnnToFeedForwardPreProcessor, ConvolutionLayer,
+                            DenseLayer, InputType, LossFunction, NeuralNetConfiguration,
+                            OutputLayer, PoolingType, PreprocessorVertex, SubsamplingLayer)
+from minidl.nn.conf.weight_init import WeightInit
+from minidl.nn.graph import ComputationGraph
+from transfer.builders import TransferLearning
+from transfer.fine_tune import FineTuneConfiguration
+from transfer.helper import TransferLearningHelper
 
 SOURCE_SHAPES = ("circle", "ring", "square", "diamond", "triangle", "plus", "cross", "hbars",
                  "vbars", "star")
@@ -75,8 +90,6 @@ _SHAPES = {
 def render_shape(name, rng, size=IMAGE_SIZE):
     """One picture of shape ``name``: uint8 [size, size, 3] RGB, position, scale, rotation,
     colours, stroke and noise drawn from ``rng`` (a numpy Generator)."""
-    from PIL import Image, ImageDraw
-
     scale = 2  # draw at twice the size, then shrink: smooth edges
     canvas = size * scale
     background = rng.integers(0, 90, 3)
@@ -122,8 +135,6 @@ def make_images(shapes, per_class, seed, size=IMAGE_SIZE):
 def to_dataset(images, labels, n_classes):
     """A DataSet as the image pipeline makes it: NCHW, BGR, scaled to 0..1, one-hot labels
     (what ImageRecordReader + ImagePreProcessingScaler give for the same pictures on disk)."""
-    from minidl.data.dataset import DataSet
-
     features = images[..., ::-1].transpose(0, 3, 1, 2).astype(np.float32) / 255.0
     return DataSet(np.ascontiguousarray(features), np.eye(n_classes, dtype=np.float32)[labels])
 
@@ -131,8 +142,6 @@ def to_dataset(images, labels, n_classes):
 def write_image_folder(directory, shapes, per_class, seed, size=IMAGE_SIZE):
     """Save ``make_images`` as PNGs in one folder per class (``<directory>/<shape>/0007.png``):
     a stand-in for the flower photos that the real image pipeline can read."""
-    from PIL import Image
-
     images, labels = make_images(shapes, per_class, seed, size)
     counts = {}
     for image, label in zip(images, labels):
@@ -151,13 +160,6 @@ def small_vgg(num_classes, seed=12345, size=IMAGE_SIZE, channels=(8, 16, 32, 32,
     ``flatten``, two dense layers and a softmax output, with the vertex names of DL4J's
     pretrained VGG16 (so every example's vertex names work on it). Input [batch, 3, size, size]
     with ``size`` a multiple of 32; ``predictions`` is an OutputLayer so it can be trained."""
-    from minidl.learning import Adam
-    from minidl.nn.conf import (Activation, CnnToFeedForwardPreProcessor, ConvolutionLayer,
-                                DenseLayer, InputType, LossFunction, NeuralNetConfiguration,
-                                OutputLayer, PoolingType, PreprocessorVertex, SubsamplingLayer)
-    from minidl.nn.conf.weight_init import WeightInit
-    from minidl.nn.graph import ComputationGraph
-
     if size % 32:
         raise ValueError(f"small_vgg: size must be a multiple of 32 (five 2x2 pools), got {size}")
     builder = (NeuralNetConfiguration.Builder().seed(seed).updater(updater or Adam(2e-3))
@@ -195,8 +197,6 @@ FAST = {"source_per_class": 60, "source_epochs": 6, "target_train_per_class": 4,
 
 def source_model_path(seed=12345, settings=None):
     """Where the pretrained source model for this seed and these settings is cached."""
-    from minidl.io import models_dir
-
     key = json.dumps({"seed": seed, "size": IMAGE_SIZE, "shapes": SOURCE_SHAPES,
                       "per_class": (settings or FULL)["source_per_class"],
                       "epochs": (settings or FULL)["source_epochs"], "version": CACHE_VERSION},
@@ -208,8 +208,6 @@ def source_model_path(seed=12345, settings=None):
 def pretrained_source_model(seed=12345, settings=None, progress=False, log=print):
     """The small VGG trained on the source shapes: from the cache, or trained once and cached.
     Returns (network, True if it came from the cache)."""
-    from minidl.io.model_serializer import ModelSerializer
-
     settings = settings or FULL
     path = source_model_path(seed, settings)
     if path.exists():
@@ -230,8 +228,6 @@ def pretrained_source_model(seed=12345, settings=None, progress=False, log=print
 def _train(fit, data, epochs, batch_size, seed, progress, label, after_epoch=None):
     """``epochs`` passes of ``fit(minibatch)`` over ``data``, reshuffled (by seed) every epoch;
     ``after_epoch(epoch)`` after each pass."""
-    from tqdm import tqdm
-
     for epoch in tqdm(range(epochs), desc=label, unit="epoch", disable=not progress, leave=False):
         shuffled = data.copy()
         shuffled.shuffle(seed + epoch)
@@ -256,11 +252,6 @@ def transfer_head(source, n_classes, seed, learning_rate=0.01, boundary="fc2",
                   output="predictions"):
     """DL4J's EditLastLayerOthersFrozen, for any graph: ``boundary`` and below frozen, the
     output vertex replaced by a fresh softmax OutputLayer of ``n_classes`` (Xavier init)."""
-    from minidl.learning import Nesterovs
-    from minidl.nn.conf import Activation, LossFunction, OutputLayer
-    from minidl.nn.conf.weight_init import WeightInit
-    from transfer import FineTuneConfiguration, TransferLearning
-
     ftc = FineTuneConfiguration.Builder().updater(Nesterovs(learning_rate)).seed(seed).build()
     n_in = source.layer_size(boundary)
     return (TransferLearning.GraphBuilder(source)
@@ -273,30 +264,11 @@ def transfer_head(source, n_classes, seed, learning_rate=0.01, boundary="fc2",
             .build())
 
 
-def unfrozen_copy(graph):
-    """The same network with every frozen wrapper taken off (parameters copied).
-
-    Frozen-ness is saved with a model (DL4J's newer behaviour), so re-freezing a saved
-    transfer model at a *lower* boundary first needs its frozen layers unwrapped: this is what
-    DL4J's FineTuneFromBlockFour example means by "block 5 becomes trainable".
-    """
-    from minidl.nn.conf.layers import unwrap
-    from minidl.nn.conf.vertices import FrozenVertex
-    from minidl.nn.graph import ComputationGraph
-
-    conf = graph.conf.clone()
-    for name, vertex in conf.vertices.items():
-        vertex = unwrap(vertex)
-        conf.vertices[name] = vertex.vertex if isinstance(vertex, FrozenVertex) else vertex
-    return ComputationGraph(conf).init(graph.params())
-
-
 def fine_tune_from(graph, boundary, seed, updater):
-    """DL4J's FineTuneFromBlockFour: keep ``boundary`` and below frozen, train everything above."""
-    from transfer import FineTuneConfiguration, TransferLearning
-
+    """DL4J's FineTuneFromBlockFour: keep ``boundary`` and below frozen, train everything above
+    (layers frozen by an earlier edit above the boundary become trainable again)."""
     ftc = FineTuneConfiguration.Builder().updater(updater).seed(seed).build()
-    return (TransferLearning.GraphBuilder(unfrozen_copy(graph)).fine_tune_configuration(ftc)
+    return (TransferLearning.GraphBuilder(graph).fine_tune_configuration(ftc)
             .set_feature_extractor(boundary).build())
 
 
@@ -308,9 +280,6 @@ def _timed(function):
 
 def run_demo(seed=12345, fast=False, plot=None, progress=True, log=print):
     """Run the whole story (module docstring); returns the measured numbers as a dict."""
-    from minidl.learning import Adam, Nesterovs
-    from transfer import TransferLearningHelper
-
     settings = FAST if fast else FULL
     started = time.perf_counter()
     batch = settings["batch_size"]
@@ -411,9 +380,6 @@ _COLOURS = [(31, 119, 180), (44, 160, 44), (214, 39, 40), (148, 103, 189)]
 
 def save_plot(curves, path, width=640, height=400):
     """Draw test accuracy per epoch, one line per curve, as a PNG (Pillow only); atomic write."""
-    from PIL import Image, ImageDraw
-    from minidl.io import atomic_write
-
     image = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(image)
     left, right, top, bottom = 50, width - 20, 30, height - 40
