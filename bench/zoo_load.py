@@ -46,14 +46,25 @@ def write_cache(home):
     return path, sum(a.nbytes for a in weights.values())
 
 
+def _status_bytes(field):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no {field} in /proc/self/status (Linux only)")
+
+
 def peak_rss_bytes():
     """This process's peak resident memory (VmHWM). Not ru_maxrss: Linux carries that over
     from the parent through fork and exec, so a child of a big process would report its size."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmHWM in /proc/self/status (Linux only)")
+    return _status_bytes("VmHWM")
+
+
+def reset_peak_rss():
+    """Restart the peak from the current resident size (Linux >= 4.0); returns that size."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    return _status_bytes("VmRSS")
 
 
 def child():
