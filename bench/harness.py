@@ -53,6 +53,21 @@ def blas_report(torch=None):
 SETTLE_S = 0.2
 
 
+def set_threads(n, torch=None):
+    """Limit NumPy's BLAS (through threadpoolctl) and PyTorch to ``n`` threads each."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        raise SystemExit("--threads needs threadpoolctl (pip install threadpoolctl)") from None
+    global _limits
+    _limits = threadpool_limits(n)  # stays in force while the module holds it
+    if torch:
+        torch.set_num_threads(n)
+
+
+_limits = None
+
+
 def _once(fn):
     time.sleep(SETTLE_S)
     start = time.perf_counter()
@@ -63,10 +78,12 @@ def _once(fn):
 class Bench:
     """Collects (name, minidl seconds, PyTorch seconds) rows; prints the environment first."""
 
-    def __init__(self, repeat=5, warmup=1):
+    def __init__(self, repeat=5, warmup=1, threads=None):
         self.repeat, self.warmup = repeat, warmup
         self.torch = try_torch()
         self.rows = []
+        if threads:
+            set_threads(threads, self.torch)
         print("\n".join(blas_report(self.torch)))
 
     def compare(self, name, ours, theirs=None):
