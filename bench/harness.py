@@ -122,15 +122,24 @@ def peak_rss_mb(module, *args):
     """Run ``python -m module *args`` in a fresh process; its peak resident memory in MiB.
 
     A subprocess, so that only that work's memory counts (not this process's other arrays).
+    The child reads its own high-water mark from /proc (VmHWM, reset by exec); getrusage's
+    ru_maxrss is not used because a child inherits the parent's peak across fork + exec.
     """
-    code = (f"import runpy, sys, resource; sys.argv = {[module, *args]!r}; "
+    code = (f"import runpy, sys; sys.argv = {[module, *args]!r}; "
             f"runpy.run_module({module!r}, run_name='__main__'); "
-            "print('MAXRSS', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+            "from bench.harness import self_peak_rss_mb; print('PEAK_MB', self_peak_rss_mb())")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    kb = int(out.stdout.rsplit("MAXRSS", 1)[1].split()[0])  # Linux reports kilobytes
-    return kb / 1024
+    return float(out.stdout.rsplit("PEAK_MB", 1)[1].split()[0])
 
 
-def self_rss_mb():
-    """Peak resident memory of this process so far, in MiB (Linux)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def self_peak_rss_mb():
+    """Peak resident memory of this process so far, in MiB (VmHWM on Linux, else ru_maxrss)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (2**20 if sys.platform == "darwin" else 1024)  # macOS: bytes, Linux: kB

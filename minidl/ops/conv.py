@@ -180,7 +180,7 @@ class Conv2d(Function):
         xp = get_array_module(gy_l)
         window = self.window
         n_out, c, kh, kw = self.W_shape
-        gwin = window.gradient_window()
+        gwin = window.gradient_window(n_out)
         if gwin is not None:
             # Stride 1: gx = correlate(padded gy, flipped kernel with in/out swapped).
             w_flip = self.w_mat.reshape(kh, kw, c, n_out)[::-1, ::-1].transpose(0, 1, 3, 2)

@@ -129,8 +129,10 @@ class Window:
         cols = slice(left, left + self.sx * (self.ow - 1) + 1, self.sx)
         return xpad[:, rows, cols]
 
-    def gradient_window(self):
+    def gradient_window(self, n_out):
         """The Window of gx = (gy, zero-padded) correlated with the flipped kernel, or None.
+
+        Its input is gy [N, n_out, OH, OW] and its output has the size of x.
 
         For stride 1, y[oy] = sum_i xpad[oy + i*d] W[i] gives gx[h] = sum_i gy[h + pad_top - i*d]
         W[i]: a stride-1 correlation of gy, padded by k_eff - 1 - pad_top before and
@@ -146,7 +148,7 @@ class Window:
             return None
         g = object.__new__(Window)
         g.__dict__.update(self.__dict__)
-        g.n, g.c, g.h, g.w = self.n, None, self.oh, self.ow
+        g.n, g.c, g.h, g.w = self.n, n_out, self.oh, self.ow
         g.pad_top, g.pad_bottom, g.pad_left, g.pad_right = pads
         g.oh, g.ow = self.h, self.w
         return g
