@@ -37,15 +37,20 @@ def _scatter_taps(window, g_taps, dtype, xp, where=None):
     """gx [N, C, H, W] from the gradient each tap's slice received: g_taps(t) -> [N, OH, OW, C].
 
     Overlapping windows (stride < kernel) share pixels, so each tap adds onto what is there.
-    With ``where(t)`` (a mask per tap) and windows that do not overlap, each pixel belongs to
-    one window and one tap: a masked copy does it without temporaries.
+    With ``where(t)`` (a mask per tap) and windows that do not overlap, each pixel belongs to at
+    most one window and one tap: a masked copy does it without temporaries; when the windows
+    tile the input exactly (VGG's 2x2 pools), every pixel is written once, so no zero-fill.
     """
     w = window
     hp, wp = w.padded_size
-    gxpad = xp.zeros((w.n, hp, wp, w.c), dtype=dtype)
     overlap = w.sy < w.kh or w.sx < w.kw
+    exact = (w.sy, w.sx) == (w.kh, w.kw) and (hp, wp) == (w.oh * w.kh, w.ow * w.kw)
+    masked_tiles = where is not None and exact
+    gxpad = (xp.empty if masked_tiles else xp.zeros)((w.n, hp, wp, w.c), dtype=dtype)
     for t, (i, j) in enumerate(w.taps()):
-        if where is not None and not overlap:
+        if masked_tiles:  # gx = gy where this tap won, else 0
+            xp.multiply(g_taps(t), where(t), out=w.tap(gxpad, i, j))
+        elif where is not None and not overlap:
             xp.copyto(w.tap(gxpad, i, j), g_taps(t), where=where(t))
         elif where is not None:
             w.tap(gxpad, i, j)[...] += xp.where(where(t), g_taps(t), dtype.type(0))
@@ -73,11 +78,16 @@ class MaxPool2d(Function):
             tap = w.tap(xpad, i, j)
             if y is None:
                 y = tap.copy()  # a contiguous channels-last [N, OH, OW, C]
-                argmax = xp.zeros(y.shape, dtype=xp.uint8) if keep_argmax else None
+                if keep_argmax:
+                    argmax = xp.zeros(y.shape, dtype=xp.uint8)
+                    better = xp.empty(y.shape, dtype=bool)  # reused by every tap
                 continue
             if keep_argmax:
                 # Strictly greater: on ties the earlier tap keeps the gradient, as in PyTorch.
-                xp.copyto(argmax, t, where=tap > y)
+                # Taps come in increasing t, so the winner is the largest t that beat the max
+                # so far: argmax = max(argmax, t * better), fast byte arithmetic.
+                xp.greater(tap, y, out=better)
+                xp.maximum(argmax, xp.multiply(better, xp.uint8(t), dtype=xp.uint8), out=argmax)
             xp.maximum(y, tap, out=y)
         self.argmax = argmax
         return channels_first(y)
