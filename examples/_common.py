@@ -97,19 +97,20 @@ def flower_iterators(args, model):
     """(train iterator, test iterator) as DL4J's FlowerDataSetIterator gives them."""
     from minidl.data import FlowerDataSetIterator, ImagePreProcessingScaler
 
+    channel_order = "BGR"
     if args.small:
         size = model.conf.input_types[0].height
-        FlowerDataSetIterator.height = FlowerDataSetIterator.width = size
         data_dir = args.data or small_data_dir(args.seed)
         pre_processor = ImagePreProcessingScaler()  # the small network learned on 0..1 pixels
     else:
-        FlowerDataSetIterator.height = FlowerDataSetIterator.width = 224
-        data_dir = args.data
+        size, data_dir = 224, args.data
         # the weights say how their images were prepared (BGR mean for Keras, RGB std for torch)
         pre_processor = getattr(model, "pre_processor", None) or "vgg16"
+        channel_order = (getattr(model, "preprocessing", None) or {}).get("channel_order") or "BGR"
     FlowerDataSetIterator.setup(args.batch_size, args.train_percent, data_dir=data_dir,
                                 seed=args.seed, pre_processor=pre_processor,
-                                progress=not args.quiet)
+                                progress=not args.quiet, image_size=size,
+                                channel_order=channel_order)
     return FlowerDataSetIterator.train_iterator(), FlowerDataSetIterator.test_iterator()
 
 

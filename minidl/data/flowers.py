@@ -30,6 +30,7 @@ class FlowerDataSetIterator(Dl4jNames):
     """Static helper mirroring DL4J's example ``FlowerDataSetIterator`` (see module docstring)."""
 
     height, width, channels = 224, 224, 3
+    channel_order = "BGR"
     batch_size = None
     train_split = test_split = None
     data_dir = None
@@ -37,16 +38,21 @@ class FlowerDataSetIterator(Dl4jNames):
 
     @classmethod
     def setup(cls, batch_size, train_percent, *, url=FLOWERS_URL, checksum=FLOWERS_SHA256,
-              data_dir=None, seed=12345, pre_processor=VGG16_PREPROCESSOR, progress=True):
+              data_dir=None, seed=12345, pre_processor=VGG16_PREPROCESSOR, progress=True,
+              image_size=224, channel_order="BGR"):
         """Fetch (unless ``data_dir`` is given) and split the images; returns the class.
 
         ``train_percent`` must be in (0, 100): the test part gets the rest. ``pre_processor``
-        is applied to every batch (None for raw 0..255 BGR pixels).
+        is applied to every batch (None for raw 0..255 pixels). Images are resized to
+        ``image_size`` squared, channels in ``channel_order`` ("BGR" as DL4J, or "RGB" for
+        torchvision weights).
         """
         if not 0 < train_percent < 100:
             raise ValueError(f"FlowerDataSetIterator.setup: train_percent must be in (0, 100) so "
                              f"the test part is not empty, got {train_percent}")
         cls.batch_size, cls.pre_processor = int(batch_size), pre_processor
+        cls.height = cls.width = int(image_size)
+        cls.channel_order = channel_order
         cls.data_dir = data_dir = fetch_flowers(url, checksum, progress) if data_dir is None else data_dir
         rng = random.Random(seed)
         files = FileSplit(data_dir, ALLOWED_FORMATS, rng)
@@ -69,7 +75,8 @@ class FlowerDataSetIterator(Dl4jNames):
     def _make_iterator(cls, split):
         if split is None:
             raise RuntimeError("FlowerDataSetIterator: call setup(batch_size, train_percent) first")
-        reader = ImageRecordReader(cls.height, cls.width, cls.channels, ParentPathLabelGenerator())
+        reader = ImageRecordReader(cls.height, cls.width, cls.channels, ParentPathLabelGenerator(),
+                                   channel_order=cls.channel_order)
         reader.initialize(split)
         iterator = RecordReaderDataSetIterator(reader, cls.batch_size, 1, reader.num_labels())
         pre_processor = cls.pre_processor
