@@ -1,0 +1,243 @@
+"""Winograd F(2x2, 3x3): a 3x3 stride-1 convolution with 2.25x fewer multiplications.
+
+The idea, in one dimension first. Two outputs of a 3-tap correlation of d = (d0, d1, d2, d3)
+with g = (g0, g1, g2),
+
+    y0 = d0 g0 + d1 g1 + d2 g2        y1 = d1 g0 + d2 g1 + d3 g2,
+
+take 6 multiplications done directly, but only 4 as
+
+    m0 = (d0 - d2) g0                 m1 = (d1 + d2) (g0 + g1 + g2) / 2
+    m3 = (d1 - d3) g2                 m2 = (d2 - d1) (g0 - g1 + g2) / 2
+    y0 = m0 + m1 + m2                 y1 = m1 - m2 - m3.
+
+In matrix form y = A^T [(G g) * (B^T d)] with
+
+    B^T = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]   input transform
+    G   = [[1, 0, 0], [1/2, 1/2, 1/2], [1/2, -1/2, 1/2], [0, 0, 1]]     kernel transform
+    A^T = [[1, 1, 1, 0], [0, 1, -1, -1]]                                output transform.
+
+In two dimensions the same is applied along rows and along columns: a 4x4 input tile d gives a
+2x2 output tile as Y = A^T [(G g G^T) * (B^T d B)] A: 16 multiplications instead of 36, which
+is where the 2.25x comes from. Neighbouring output tiles are 2 pixels apart, so the 4x4 input
+tiles overlap by 2.
+
+Channels turn the 16 elementwise products into matrix products. With V[k] = (B^T d B)[k] for
+every tile and input channel ([tiles, C] for each of the 16 positions k) and U[k] = (G g G^T)[k]
+([C, n_out]), the sum over input channels is
+
+    M[k] = V[k] @ U[k]          16 batched GEMMs [tiles, C] @ [C, n_out]
+
+and Y = A^T M A per tile. The transforms are only additions (the 1/2s live in the kernel, which
+is transformed once per call); the GEMMs do 16 C n_out multiply-adds per 2x2 outputs, against
+36 C n_out for im2col's one GEMM. It pays when the GEMMs dominate, that is for many channels:
+the transforms cost O(C + n_out) per tile, the GEMMs O(C n_out). ``minidl.ops.conv`` takes this
+path for NumPy arrays when C and n_out are at least ``MIN_CHANNELS`` (measured crossover below).
+
+Tiling. The output [OH, OW] is covered by ceil(OH/2) x ceil(OW/2) tiles; tile (t, s) reads the
+padded input rows 2t..2t+3 and columns 2s..2s+3. For an odd OH or OW the last tiles hang one
+row/column over the padded input: that band is copied into a zero-padded buffer (zeros only
+change outputs beyond OH/OW, which are dropped). Tiles are processed in blocks (whole images, or
+bands of tile rows of one image) so that V and M stay about ``BLOCK_BYTES``: bounded memory,
+and warm in cache between the transform that writes them and the GEMM that reads them.
+
+Accuracy: the transforms add at most 4 terms of the input and of M, so float32 results differ
+from a direct convolution by a few ulps of the largest terms (measured in the tests: relative
+error ~1e-6, like a change of summation order); float64 agrees to ~1e-15.
+
+Layout: channels-last throughout (see ``minidl.ops.window``): xpad [N, Hp, Wp, C] in, out
+[N, OH, OW, n_out] written in place.
+"""
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+# Both channel counts must reach this for conv2d to take this path (see ``use_winograd``).
+# Measured on 2 cores (AVX-512 OpenBLAS), forward of 3x3 convs at batch 16: at C = n_out = 64
+# (224x224 and 112x112) Winograd is slower than im2col (transforms are memory-bound, GEMMs
+# with 64 channels are cheap); from 128 channels on it wins. Tests set it to 1 to force the path.
+MIN_CHANNELS = 128
+# Bytes of V plus M (the transformed tiles and the GEMM output) per block.
+BLOCK_BYTES = 8 * 2**20
+
+# G, the kernel transform (B^T and A^T are written out as additions in the functions below).
+# The transforms are NumPy elementwise loops, which run on one core while the GEMMs use every
+# BLAS thread; each block's transforms are split over this many threads so that they do not
+# become the bottleneck (NumPy releases the GIL inside its loops). 1 turns the pool off.
+THREADS = min(4, os.cpu_count() or 1)
+_pool = None
+
+G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
+
+
+def applies(kernel_size, stride, dilation, c, n_out):
+    """Whether a convolution with these settings should use Winograd (3x3, stride 1, dilation 1,
+    at least ``MIN_CHANNELS`` input and output channels)."""
+    return (tuple(kernel_size) == (3, 3) and tuple(stride) == (1, 1)
+            and tuple(dilation) == (1, 1) and min(c, n_out) >= MIN_CHANNELS)
+
+
+def kernel_transform(w_taps):
+    """w_taps [3, 3, C, n_out] -> U [16, C, n_out], U[4a + b] = (G g G^T)[a, b]."""
+    c, n_out = w_taps.shape[2:]
+    g = G.astype(w_taps.dtype)
+    u = np.einsum("ai,bj,ijck->abck", g, g, w_taps, optimize=True)
+    return np.ascontiguousarray(u.reshape(16, c, n_out))
+
+
+def _rows_transform(d, axis, out):
+    """B^T applied along ``axis`` of overlapping 4-tiles with step 2: out[k] for k = 0..3.
+
+    d has 2T + 2 entries along ``axis``; out is a list of 4 arrays with T entries there.
+    """
+    def taps(r):  # entries r, r + 2, r + 4, ...: element r of every tile
+        index = [slice(None)] * d.ndim
+        index[axis] = slice(r, r + 2 * out[0].shape[axis] - 1, 2)
+        return d[tuple(index)]
+    d0, d1, d2, d3 = taps(0), taps(1), taps(2), taps(3)
+    np.subtract(d0, d2, out=out[0])
+    np.add(d1, d2, out=out[1])
+    np.subtract(d2, d1, out=out[2])
+    np.subtract(d1, d3, out=out[3])
+
+
+def input_transform(d, v, scratch):
+    """d [n, 2T+2, 2S+2, C] -> v [16, n, T, S, C] = B^T d B for every tile (additions only).
+
+    ``scratch`` [4, n, T, 2S+2, C] holds the rows-transformed tiles.
+    """
+    _rows_transform(d, 1, list(scratch))
+    for a in range(4):
+        _rows_transform(scratch[a], 2, list(v[4 * a:4 * a + 4]))
+
+
+def output_transform(m, y, scratch):
+    """m [16, n, T, S, K] -> y [n, T, 2, S, 2, K]: Y = A^T M A for every tile.
+
+    ``scratch`` [2, 4, n, T, S, K] holds A^T applied along the tile rows.
+    """
+    m = m.reshape(4, 4, *m.shape[1:])
+    for b in range(4):  # rows: s0 = m0 + m1 + m2, s1 = m1 - m2 - m3
+        np.add(m[0, b], m[1, b], out=scratch[0, b])
+        scratch[0, b] += m[2, b]
+        np.subtract(m[1, b], m[2, b], out=scratch[1, b])
+        scratch[1, b] -= m[3, b]
+    for i in range(2):  # columns, written straight into the interleaved output
+        s = scratch[i]
+        np.add(s[0], s[1], out=y[:, :, i, :, 0])
+        y[:, :, i, :, 0] += s[2]
+        np.subtract(s[1], s[2], out=y[:, :, i, :, 1])
+        y[:, :, i, :, 1] -= s[3]
+
+
+def _blocks(n, tiles_h, tiles_w, per_tile_bytes):
+    """(start, stop, t0, t1): images start..stop-1, tile rows t0..t1-1, about BLOCK_BYTES each."""
+    rows = max(1, min(tiles_h, BLOCK_BYTES // (per_tile_bytes * tiles_w)))
+    images = max(1, BLOCK_BYTES // (per_tile_bytes * tiles_w * tiles_h)) if rows == tiles_h else 1
+    for start in range(0, n, images):
+        for t0 in range(0, tiles_h, rows):
+            yield start, min(n, start + images), t0, min(tiles_h, t0 + rows)
+
+
+def _tile_input(xpad, start, stop, t0, t1, tiles_w):
+    """The padded input band tiles t0..t1-1 read: [n, 2(t1-t0)+2, 2 tiles_w + 2, C].
+
+    A view of ``xpad`` when it is large enough, else a zero-padded copy (odd output sizes).
+    """
+    rows, cols = slice(2 * t0, 2 * t1 + 2), slice(0, 2 * tiles_w + 2)
+    band = xpad[start:stop, rows, cols]
+    shape = (stop - start, 2 * (t1 - t0) + 2, 2 * tiles_w + 2, xpad.shape[3])
+    if band.shape == shape:
+        return band
+    padded = np.zeros(shape, dtype=xpad.dtype)
+    padded[:, :band.shape[1], :band.shape[2]] = band
+    return padded
+
+
+class _Buffers:
+    """Scratch arrays for the largest block, allocated once and reused (as prefixes) by all."""
+
+    def __init__(self, shape, c, n_out, dtype):
+        nb, tb, tiles_w = shape
+        size = nb * tb * tiles_w
+        self.v = np.empty(16 * size * c, dtype)
+        self.rows = np.empty(4 * nb * tb * (2 * tiles_w + 2) * c, dtype)
+        self.m = np.empty(16 * size * n_out, dtype)
+        self.cols = np.empty(8 * size * n_out, dtype)
+
+    @staticmethod
+    def take(buffer, shape):
+        return buffer[:int(np.prod(shape))].reshape(shape)
+
+
+def _output_band(out, start, stop, t0, t1, tiles_w):
+    """Where the tiles t0..t1-1 of images start..stop-1 go, as [n, T, 2, S, 2, K]: a view of
+    ``out`` when the tiles fit it exactly, else a temporary (odd sizes: cropped by the caller)."""
+    n_out = out.shape[3]
+    band = out[start:stop, 2 * t0:2 * t1]
+    shape = (stop - start, t1 - t0, 2, tiles_w, 2, n_out)
+    if band.shape[1:3] == (2 * (t1 - t0), 2 * tiles_w):
+        return band.reshape(shape)  # contiguous (whole images or rows of one): a view
+    return np.empty(shape, dtype=out.dtype)
+
+
+def _parts(nb, tb):
+    """Split a block of nb images x tb tile rows into up to ``THREADS`` parts for the
+    transforms: (image slice, tile-row slice) pairs, over images if there are several."""
+    k = max(1, min(THREADS, nb if nb > 1 else tb))
+    cuts = [round(i * (nb if nb > 1 else tb) / k) for i in range(k + 1)]
+    if nb > 1:
+        return [(slice(a, b), slice(0, tb)) for a, b in zip(cuts, cuts[1:])]
+    return [(slice(0, 1), slice(a, b)) for a, b in zip(cuts, cuts[1:])]
+
+
+def _run(tasks):
+    """Run the callables on the thread pool (NumPy's loops release the GIL) and wait."""
+    global _pool
+    if len(tasks) == 1:
+        return tasks[0]()
+    if _pool is None:
+        _pool = ThreadPoolExecutor(THREADS, thread_name_prefix="winograd")
+    for future in [_pool.submit(task) for task in tasks]:
+        future.result()
+
+
+def correlate3x3(xpad, w_taps, out, bias=None):
+    """out = 3x3 stride-1 correlation of padded channels-last xpad [N, Hp, Wp, C] with
+    w_taps [3, 3, C, n_out] (+ bias [n_out]); out [N, Hp-2, Wp-2, n_out] (contiguous) is
+    written and returned.
+    """
+    n, hp, wp, c = xpad.shape
+    n_out = w_taps.shape[3]
+    oh, ow = hp - 2, wp - 2
+    tiles_h, tiles_w = (oh + 1) // 2, (ow + 1) // 2
+    u = kernel_transform(w_taps)
+    blocks = list(_blocks(n, tiles_h, tiles_w, 16 * (c + n_out) * xpad.dtype.itemsize))
+    first = blocks[0]
+    buf = _Buffers((first[1] - first[0], first[3] - first[2], tiles_w), c, n_out, xpad.dtype)
+    for start, stop, t0, t1 in blocks:
+        nb, tb = stop - start, t1 - t0
+        d = _tile_input(xpad, start, stop, t0, t1, tiles_w)
+        v = buf.take(buf.v, (16, nb, tb, tiles_w, c))
+        rows = buf.take(buf.rows, (4, nb, tb, 2 * tiles_w + 2, c))
+        parts = _parts(nb, tb)
+        _run([lambda i=i, t=t: input_transform(d[i, 2 * t.start:2 * t.stop + 2], v[:, i, t],
+                                               rows[:, i, t]) for i, t in parts])
+        m = buf.take(buf.m, (16, nb * tb * tiles_w, n_out))
+        np.matmul(v.reshape(16, -1, c), u, out=m)  # the 16 GEMMs [tiles, C] @ [C, n_out]
+        if bias is not None:
+            # A^T M A sums the centre M[1, 1] into all four outputs with weight 1: adding the
+            # bias there adds it to every output, for a quarter of the work of adding it after.
+            m[5] += bias
+        m = m.reshape(16, nb, tb, tiles_w, n_out)
+        y = _output_band(out, start, stop, t0, t1, tiles_w)
+        cols = buf.take(buf.cols, (2, 4, nb, tb, tiles_w, n_out))
+        _run([lambda i=i, t=t: output_transform(m[:, i, t], y[i, t], cols[:, :, i, t])
+              for i, t in parts])
+        if not np.shares_memory(y, out):
+            rows = min(oh, 2 * t1) - 2 * t0
+            y = y.reshape(nb, 2 * tb, 2 * tiles_w, n_out)
+            out[start:stop, 2 * t0:2 * t0 + rows] = y[:, :rows, :ow]
+    return out

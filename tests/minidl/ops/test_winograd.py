@@ -1,0 +1,136 @@
+"""Winograd F(2x2, 3x3): against the im2col convolution, a direct loop, PyTorch and gradcheck.
+
+Tolerances: float64 agrees with the direct convolution to ~1e-15 relative (asserted 1e-12);
+float32 to a few ulps of the largest products (asserted 1e-5 relative to the output's scale,
+measured ~2e-7), the same as reordering a float32 sum.
+"""
+
+import numpy as np
+import pytest
+
+from minidl import Tensor, gradcheck
+from minidl.ops import conv as conv_module
+from minidl.ops import conv2d, winograd
+from minidl.ops.conv import correlate, kernel_matrix
+from minidl.ops.window import Window, channels_last
+from tests.minidl.ops.test_conv import conv_loop
+
+SHAPES = [  # (n, c, h, w, n_out): odd and even sizes, non-square, 1..many channels
+    (2, 3, 5, 5, 4),
+    (1, 5, 7, 6, 3),
+    (3, 2, 6, 9, 5),
+    (1, 1, 3, 4, 1),
+    (2, 16, 8, 7, 24),
+]
+
+
+@pytest.fixture
+def always_winograd(monkeypatch):
+    """Make conv2d take the Winograd path for any channel count."""
+    monkeypatch.setattr(winograd, "MIN_CHANNELS", 1)
+
+
+def _direct(x_l, W, padding, bias=None):
+    """im2col + GEMM (the other path of ``conv.correlate``) on channels-last x_l."""
+    n, h, w, c = x_l.shape
+    window = Window("conv2d", (n, c, h, w), 3, 1, padding)
+    out = np.empty((n, window.oh, window.ow, W.shape[0]), x_l.dtype)
+    saved = winograd.MIN_CHANNELS
+    winograd.MIN_CHANNELS = 10**9
+    try:
+        return window, correlate(window, window.pad(x_l), kernel_matrix(W), out, bias)
+    finally:
+        winograd.MIN_CHANNELS = saved
+
+
+@pytest.mark.parametrize("n, c, h, w, n_out", SHAPES)
+@pytest.mark.parametrize("padding", [0, 1])
+@pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-12), (np.float32, 1e-5)])
+def test_matches_direct_convolution(n, c, h, w, n_out, padding, dtype, rtol):
+    rng = np.random.default_rng(0)
+    x_l = rng.standard_normal((n, h, w, c)).astype(dtype)
+    W = rng.standard_normal((n_out, c, 3, 3)).astype(dtype)
+    b = rng.standard_normal(n_out).astype(dtype)
+    window, expected = _direct(x_l, W, padding, b)
+    out = np.full_like(expected, np.nan)  # every output element must be written
+    got = winograd.correlate3x3(window.pad(x_l), kernel_matrix(W).reshape(3, 3, c, n_out), out, b)
+    assert got is out and got.dtype == dtype
+    scale = np.abs(expected).max()
+    np.testing.assert_allclose(got, expected, rtol=0, atol=rtol * scale)
+
+
+def test_small_blocks_and_threads_give_the_same_result(monkeypatch):
+    """Bands of tile rows, several images per block, one or many threads: identical outputs."""
+    rng = np.random.default_rng(1)
+    x_l, W = rng.standard_normal((3, 11, 9, 4)), rng.standard_normal((5, 4, 3, 3))
+    window, expected = _direct(x_l, W, 1)
+    w_taps = kernel_matrix(W).reshape(3, 3, 4, 5)
+    for block_bytes in (1, 3000, 30000, 2**30):  # one tile row ... the whole batch
+        for threads in (1, 3):
+            monkeypatch.setattr(winograd, "BLOCK_BYTES", block_bytes)
+            monkeypatch.setattr(winograd, "THREADS", threads)
+            got = winograd.correlate3x3(window.pad(x_l), w_taps, np.empty_like(expected))
+            np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
+
+
+def test_kernel_transform_by_hand():
+    """G g G^T for g = ones: G's rows sum to 1, 1.5, 0.5, 1, so U = outer of those."""
+    u = winograd.kernel_transform(np.ones((3, 3, 1, 1)))
+    row = np.array([1.0, 1.5, 0.5, 1.0])
+    np.testing.assert_allclose(u.reshape(4, 4), np.outer(row, row))
+
+
+@pytest.mark.parametrize("xs, n_out, padding", [((2, 3, 5, 6), 4, 1), ((1, 2, 7, 5), 3, 0)])
+def test_conv2d_forward_takes_winograd_and_matches_loop(always_winograd, monkeypatch, xs,
+                                                        n_out, padding):
+    calls = []
+    real = winograd.correlate3x3
+    monkeypatch.setattr(winograd, "correlate3x3", lambda *a: calls.append(1) or real(*a))
+    rng = np.random.default_rng(2)
+    x, W, b = rng.standard_normal(xs), rng.standard_normal((n_out, xs[1], 3, 3)), rng.standard_normal(n_out)
+    y = conv2d(x, W, b, padding=padding).data
+    assert calls, "the Winograd path was not taken"
+    expected = conv_loop(x, W, b, 1, (padding,) * 4, 1)
+    np.testing.assert_allclose(y, expected, rtol=1e-12, atol=1e-12)
+    assert channels_last(y).flags.c_contiguous  # NCHW view over channels-last memory
+
+
+@pytest.mark.parametrize("padding", [0, 1])
+def test_gradcheck_through_winograd(always_winograd, monkeypatch, padding):
+    """Forward and the stride-1 input gradient (a correlation with the flipped kernel) both go
+    through Winograd here; gradcheck compares with central differences in float64."""
+    calls = []
+    real = winograd.correlate3x3
+    monkeypatch.setattr(winograd, "correlate3x3", lambda *a: calls.append(1) or real(*a))
+    rng = np.random.default_rng(3)
+    x, W, b = rng.standard_normal((2, 3, 5, 4)), rng.standard_normal((2, 3, 3, 3)), rng.standard_normal(2)
+    assert gradcheck(lambda x, W, b: conv2d(x, W, b, padding=padding), x, W, b)
+    assert len(calls) >= 2  # forward and input gradient
+
+
+@pytest.mark.parametrize("n, c, h, w, n_out", SHAPES[:3])
+def test_forward_and_backward_match_torch_float32(always_winograd, n, c, h, w, n_out):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((n, c, h, w), dtype=np.float32)
+    W = rng.standard_normal((n_out, c, 3, 3), dtype=np.float32)
+    b = rng.standard_normal(n_out, dtype=np.float32)
+    tx, tW, tb = (Tensor(a, requires_grad=True) for a in (x, W, b))
+    y = conv2d(tx, tW, tb, padding=1)
+    gy = rng.standard_normal(y.shape, dtype=np.float32)
+    y.backward(gy)
+    X, WW, B = (torch.tensor(a, requires_grad=True) for a in (x, W, b))
+    Y = torch.nn.functional.conv2d(X, WW, B, padding=1)
+    Y.backward(torch.tensor(gy))
+    for ours, theirs in ((y.data, Y), (tx.grad, X.grad), (tW.grad, WW.grad), (tb.grad, B.grad)):
+        theirs = theirs.detach().numpy()
+        np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-5 * np.abs(theirs).max())
+
+
+def test_dispatch_rules():
+    assert winograd.applies((3, 3), (1, 1), (1, 1), 256, 256)
+    assert not winograd.applies((3, 3), (2, 2), (1, 1), 256, 256)  # strided
+    assert not winograd.applies((3, 3), (1, 1), (2, 2), 256, 256)  # dilated
+    assert not winograd.applies((3, 2), (1, 1), (1, 1), 256, 256)  # other kernel
+    assert not winograd.applies((3, 3), (1, 1), (1, 1), 3, 256)    # few input channels
+    assert conv_module.winograd is winograd
