@@ -80,11 +80,14 @@ def applies(kernel_size, stride, dilation, c, n_out):
 
 
 def kernel_transform(w_taps):
-    """w_taps [3, 3, C, n_out] -> U [16, C, n_out], U[4a + b] = (G g G^T)[a, b]."""
+    """w_taps [3, 3, C, n_out] -> U [16, C, n_out], U[4a + b] = (G g G^T)[a, b].
+
+    (G g G^T)[a, b] = sum over taps (i, j) of G[a, i] G[b, j] g[i, j], so with the Kronecker
+    product kron(G, G)[4a + b, 3i + j] = G[a, i] G[b, j] it is one GEMM [16, 9] @ [9, C n_out].
+    """
     c, n_out = w_taps.shape[2:]
-    g = G.astype(w_taps.dtype)
-    u = np.einsum("ai,bj,ijck->abck", g, g, w_taps, optimize=True)
-    return np.ascontiguousarray(u.reshape(16, c, n_out))
+    g = np.kron(G, G).astype(w_taps.dtype)
+    return (g @ w_taps.reshape(9, c * n_out)).reshape(16, c, n_out)
 
 
 def _rows_transform(d, axis, out):
