@@ -54,15 +54,18 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-# Both channel counts must reach this for conv2d to take this path (see ``use_winograd``).
-# Measured on 2 cores (AVX-512 OpenBLAS), forward of 3x3 convs at batch 16: at C = n_out = 64
-# (224x224 and 112x112) Winograd is slower than im2col (transforms are memory-bound, GEMMs
-# with 64 channels are cheap); from 128 channels on it wins. Tests set it to 1 to force the path.
+# Both channel counts must reach this for conv2d to take this path (see ``applies``). Measured
+# forward times, Winograd / im2col, 2 cores (AVX-512 OpenBLAS, 2 threads), batch 16, float32:
+#   C -> n_out at size    64->128 @112   128->128 @112   128->256 @56   256->256 @56   512->512 @28
+#   ratio                 1.28           1.02            0.85           0.68           0.56
+# (on one thread Winograd wins from 64 channels on, ~0.6-0.9x: the transforms are elementwise
+# passes that scale worse than the GEMMs). Below 128 channels im2col is faster; at 128 they tie.
+# Tests set it to 1 to force the path.
 MIN_CHANNELS = 128
-# Bytes of V plus M (the transformed tiles and the GEMM output) per block.
-BLOCK_BYTES = 8 * 2**20
+# Bytes of V plus M (the transformed tiles and the GEMM output) per block: large enough for the
+# 16 GEMMs to run at full speed on every core (measured 8 MiB 0.72x, 32 MiB 0.55x at 512->512).
+BLOCK_BYTES = 32 * 2**20
 
-# G, the kernel transform (B^T and A^T are written out as additions in the functions below).
 # The transforms are NumPy elementwise loops, which run on one core while the GEMMs use every
 # BLAS thread; each block's transforms are split over this many threads so that they do not
 # become the bottleneck (NumPy releases the GIL inside its loops). 1 turns the pool off.
