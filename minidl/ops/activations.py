@@ -6,9 +6,11 @@ possible (sigmoid' = y(1-y), tanh' = 1-y^2) saves recomputing exponentials in th
 Softmax is not elementwise and has its own Function.
 """
 
+import numpy as np
+
 from minidl.autograd import Function
 from minidl.backend import get_array_module, is_gpu_array
-from minidl.ops import cuda
+from minidl.ops import _parallel, cuda
 
 
 class Elementwise(Function):
@@ -41,6 +43,17 @@ def _softplus(x):
     return xp.logaddexp(0, x).astype(x.dtype, copy=False)
 
 
+def _relu(x):
+    xp = _xp(x)
+    if xp is not np or x.ndim == 0 or x.size < 2**20:
+        return xp.maximum(x, 0)
+    # A memory-bound pass over a whole activation: split over the batch on the CPU threads.
+    y = np.empty_like(x)  # same memory layout as x (channels-last stays channels-last)
+    _parallel.run([lambda s=s: np.maximum(x[s], 0, out=y[s])
+                   for s in _parallel.cuts(x.shape[0], _parallel.THREADS)])
+    return y
+
+
 def _relu_derivative(x, y):
     return (x > 0).astype(x.dtype)
 
@@ -66,7 +79,7 @@ def _elu(alpha):
 
 ELEMENTWISE = {
     "identity": (lambda x: x, lambda x, y: _xp(x).ones_like(x)),
-    "relu": (lambda x: _xp(x).maximum(x, 0), _relu_derivative),
+    "relu": (_relu, _relu_derivative),
     "sigmoid": (_sigmoid, lambda x, y: y * (1 - y)),
     "tanh": (lambda x: _xp(x).tanh(x), lambda x, y: 1 - y * y),
     "softplus": (_softplus, lambda x, y: _sigmoid(x)),

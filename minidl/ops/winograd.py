@@ -49,10 +49,9 @@ Layout: channels-last throughout (see ``minidl.ops.window``): xpad [N, Hp, Wp, C
 [N, OH, OW, n_out] written in place.
 """
 
-import os
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
+
+from minidl.ops import _parallel
 
 # Both channel counts must reach this for conv2d to take this path (see ``applies``). Measured
 # forward times, Winograd / im2col, 2 cores (AVX-512 OpenBLAS, 2 threads), batch 16, float32:
@@ -65,12 +64,6 @@ MIN_CHANNELS = 128
 # Bytes of V plus M (the transformed tiles and the GEMM output) per block: large enough for the
 # 16 GEMMs to run at full speed on every core (measured 8 MiB 0.72x, 32 MiB 0.55x at 512->512).
 BLOCK_BYTES = 32 * 2**20
-
-# The transforms are NumPy elementwise loops, which run on one core while the GEMMs use every
-# BLAS thread; each block's transforms are split over this many threads so that they do not
-# become the bottleneck (NumPy releases the GIL inside its loops). 1 turns the pool off.
-THREADS = min(4, os.cpu_count() or 1)
-_pool = None
 
 G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
 
@@ -190,24 +183,11 @@ def _output_band(out, start, stop, t0, t1, tiles_w):
 
 
 def _parts(nb, tb):
-    """Split a block of nb images x tb tile rows into up to ``THREADS`` parts for the
-    transforms: (image slice, tile-row slice) pairs, over images if there are several."""
-    k = max(1, min(THREADS, nb if nb > 1 else tb))
-    cuts = [round(i * (nb if nb > 1 else tb) / k) for i in range(k + 1)]
+    """Split a block of nb images x tb tile rows into (image slice, tile-row slice) pairs, one
+    per thread of ``minidl.ops._parallel``: over images if there are several, else tile rows."""
     if nb > 1:
-        return [(slice(a, b), slice(0, tb)) for a, b in zip(cuts, cuts[1:])]
-    return [(slice(0, 1), slice(a, b)) for a, b in zip(cuts, cuts[1:])]
-
-
-def _run(tasks):
-    """Run the callables on the thread pool (NumPy's loops release the GIL) and wait."""
-    global _pool
-    if len(tasks) == 1:
-        return tasks[0]()
-    if _pool is None:
-        _pool = ThreadPoolExecutor(THREADS, thread_name_prefix="winograd")
-    for future in [_pool.submit(task) for task in tasks]:
-        future.result()
+        return [(i, slice(0, tb)) for i in _parallel.cuts(nb, _parallel.THREADS)]
+    return [(slice(0, 1), t) for t in _parallel.cuts(tb, _parallel.THREADS)]
 
 
 def correlate3x3(xpad, w_taps, out, bias=None):
@@ -229,7 +209,7 @@ def correlate3x3(xpad, w_taps, out, bias=None):
         v = buf.take(buf.v, (16, nb, tb, tiles_w, c))
         rows = buf.take(buf.rows, (4, nb, tb, 2 * tiles_w + 2, c))
         parts = _parts(nb, tb)
-        _run([lambda i=i, t=t: input_transform(d[i, 2 * t.start:2 * t.stop + 2], v[:, i, t],
+        _parallel.run([lambda i=i, t=t: input_transform(d[i, 2 * t.start:2 * t.stop + 2], v[:, i, t],
                                                rows[:, i, t]) for i, t in parts])
         m = buf.take(buf.m, (16, nb * tb * tiles_w, n_out))
         np.matmul(v.reshape(16, -1, c), u, out=m)  # the 16 GEMMs [tiles, C] @ [C, n_out]
@@ -240,7 +220,7 @@ def correlate3x3(xpad, w_taps, out, bias=None):
         m = m.reshape(16, nb, tb, tiles_w, n_out)
         y = _output_band(out, start, stop, t0, t1, tiles_w)
         cols = buf.take(buf.cols, (2, 4, nb, tb, tiles_w, n_out))
-        _run([lambda i=i, t=t: output_transform(m[:, i, t], y[i, t], cols[:, :, i, t])
+        _parallel.run([lambda i=i, t=t: output_transform(m[:, i, t], y[i, t], cols[:, :, i, t])
               for i, t in parts])
         if not np.shares_memory(y, out):
             rows = min(oh, 2 * t1) - 2 * t0

@@ -10,7 +10,7 @@ import pytest
 
 from minidl import Tensor, gradcheck
 from minidl.ops import conv as conv_module
-from minidl.ops import conv2d, winograd
+from minidl.ops import _parallel, conv2d, winograd
 from minidl.ops.conv import correlate, kernel_matrix
 from minidl.ops.window import Window, channels_last
 from tests.minidl.ops.test_conv import conv_loop
@@ -68,7 +68,7 @@ def test_small_blocks_and_threads_give_the_same_result(monkeypatch):
     for block_bytes in (1, 3000, 30000, 2**30):  # one tile row ... the whole batch
         for threads in (1, 3):
             monkeypatch.setattr(winograd, "BLOCK_BYTES", block_bytes)
-            monkeypatch.setattr(winograd, "THREADS", threads)
+            monkeypatch.setattr(_parallel, "THREADS", threads)
             got = winograd.correlate3x3(window.pad(x_l), w_taps, np.empty_like(expected))
             np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
 

@@ -1,0 +1,33 @@
+"""A small thread pool for NumPy elementwise passes on the CPU.
+
+NumPy's elementwise loops run on one core, while BLAS calls use all of them; on a multi-core
+machine a large memory-bound pass (a Winograd transform, a ReLU over a whole activation) runs
+about twice as fast split into slices on two threads. NumPy releases the GIL inside its loops,
+so Python threads are enough.
+"""
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+# Threads for the passes; 1 runs everything in the calling thread.
+THREADS = min(4, os.cpu_count() or 1)
+_pool = None
+
+
+def run(tasks):
+    """Call every callable in ``tasks`` (on the pool when there are several) and wait."""
+    global _pool
+    if len(tasks) == 1:
+        tasks[0]()
+        return
+    if _pool is None:
+        _pool = ThreadPoolExecutor(THREADS, thread_name_prefix="minidl")
+    for future in [_pool.submit(task) for task in tasks]:
+        future.result()
+
+
+def cuts(size, parts):
+    """Split range(size) into up to ``parts`` contiguous slices of nearly equal length."""
+    parts = max(1, min(parts, size))
+    bounds = [round(i * size / parts) for i in range(parts + 1)]
+    return [slice(a, b) for a, b in zip(bounds, bounds[1:])]

@@ -1,0 +1,29 @@
+"""The thread pool helper, and the threaded ReLU it serves (large CPU activations)."""
+
+import numpy as np
+
+from minidl import no_grad
+from minidl.ops import _parallel, relu
+
+
+def test_cuts_cover_the_range_once():
+    for size, parts in [(10, 3), (2, 4), (7, 1), (16, 16)]:
+        slices = _parallel.cuts(size, parts)
+        assert len(slices) == min(size, parts)
+        assert np.concatenate([np.arange(size)[s] for s in slices]).tolist() == list(range(size))
+
+
+def test_run_calls_every_task():
+    seen = []
+    _parallel.run([lambda i=i: seen.append(i) for i in range(5)])
+    assert sorted(seen) == [0, 1, 2, 3, 4]
+
+
+def test_large_relu_matches_maximum_and_keeps_channels_last(monkeypatch):
+    monkeypatch.setattr(_parallel, "THREADS", 3)
+    x_l = np.random.default_rng(0).standard_normal((5, 32, 32, 260), dtype=np.float32)  # > 2**20
+    x = x_l.transpose(0, 3, 1, 2)  # NCHW view over channels-last memory, as conv2d returns
+    with no_grad():
+        y = relu(x).data
+    np.testing.assert_array_equal(y, np.where(x > 0, x, 0))
+    assert y.transpose(0, 2, 3, 1).flags.c_contiguous
