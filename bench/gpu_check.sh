@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 OUT="${OUT:-$PWD/gpu_check_out}"
 mkdir -p "$OUT"
 export OUT
-PY="${PYTHON:-python}"
+PY="${PYTHON:-python3}"
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 export MINIDL_HOME="${MINIDL_HOME:-$OUT/minidl_home}"   # no download can be needed, but keep
                                                         # the cache out of the user's home
