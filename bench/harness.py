@@ -19,7 +19,14 @@ import time
 
 
 def try_torch():
-    """The torch module, or None when it is not installed (benchmarks then time minidl only)."""
+    """The torch module, or None when it is not installed (benchmarks then time minidl only).
+
+    PyTorch's OpenMP threads spin-wait for a while after each call by default; in a process
+    that alternates PyTorch and NumPy calls they keep both cores busy and slow OpenBLAS by up to
+    2x, which would make every ratio meaningless. OMP_WAIT_POLICY=PASSIVE (read when torch
+    loads) puts them to sleep at once; PyTorch's own timings are unchanged by it here.
+    """
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
         import torch
     except ImportError:
