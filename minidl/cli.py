@@ -60,12 +60,7 @@ def load_model(name_or_path, pretrained=True, weights=None, progress=True):
 def restore_model(path):
     """Whatever network the zip at ``path`` holds."""
     from minidl.io.model_serializer import ModelSerializer
-    try:
-        return ModelSerializer.restore_computation_graph(path)
-    except ValueError as error:
-        if "holds a MultiLayerNetwork" not in str(error):
-            raise
-    return ModelSerializer.restore_multi_layer_network(path)
+    return ModelSerializer.restore_model(path)
 
 
 def _image_size(net):

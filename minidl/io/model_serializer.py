@@ -69,6 +69,16 @@ class ModelSerializer(Dl4jNames):
         from minidl.nn.graph import ComputationGraph
         return _restore(path, ComputationGraph, load_updater)
 
+    @staticmethod
+    def restore_model(path, load_updater=True):
+        """Whichever network ``path`` holds (its meta.json says), like DL4J's ModelGuesser."""
+        from minidl.nn.graph import ComputationGraph
+        from minidl.nn.multilayer import MultiLayerNetwork
+        with _open_zip(path) as zf:
+            saved = _read_json(zf, path, META).get("network_type")
+        network_class = MultiLayerNetwork if saved == "MultiLayerNetwork" else ComputationGraph
+        return _restore(path, network_class, load_updater)
+
 
 # -- writing ------------------------------------------------------------------------------------
 
@@ -107,8 +117,7 @@ def _restore(path, network_class, load_updater):
         coefficients = _read_npz(zf, path, COEFFICIENTS)
         has_updater = UPDATER_STATE in zf.namelist()
         state = _read_npz(zf, path, UPDATER_STATE) if load_updater and has_updater else {}
-    net = network_class(conf).init()
-    _set_coefficients(net, coefficients, path)
+    net = _network_from_coefficients(network_class(conf), coefficients, path)
     net.updater_state = _nested_updater_state(net, state, path)
     net.iteration_count = int(meta.get("iteration_count", 0))
     net.epoch_count = int(meta.get("epoch_count", 0))
@@ -176,17 +185,21 @@ def _configuration_class(network_class):
         ComputationGraphConfiguration
 
 
-def _set_coefficients(net, coefficients, path):
-    expected = net.param_table()
-    missing, extra = sorted(set(expected) - set(coefficients)), sorted(set(coefficients) - set(expected))
-    if missing or extra:
-        raise ValueError(f"model file {str(path)!r}: {COEFFICIENTS} does not match the "
-                         f"configuration (missing {missing}, unexpected {extra})")
+def _network_from_coefficients(net, coefficients, path):
+    """``net`` with its parameters made from the saved arrays (no random initialisation)."""
+    tables = {}
     for key, value in coefficients.items():
-        if value.shape != expected[key].shape:
-            raise ValueError(f"model file {str(path)!r}: parameter {key!r} has shape "
-                             f"{value.shape}, the configuration needs {expected[key].shape}")
-        net.set_param(key, value)
+        layer, _, param = key.rpartition("_")  # parameter names (W, b, gamma, ...) have no "_"
+        tables.setdefault(layer, {})[param] = value
+    expected = {f"{k}_{p}" for k, layer in net.layer_items() for p in layer.param_shapes()}
+    extra = sorted(set(coefficients) - expected)
+    try:
+        if extra:
+            raise ValueError(f"unexpected parameters {extra}")
+        return net.init_from_tables(tables)
+    except ValueError as e:
+        raise ValueError(f"model file {str(path)!r}: {COEFFICIENTS} does not match the "
+                         f"configuration: {e}") from e
 
 
 def _nested_updater_state(net, flat, path):

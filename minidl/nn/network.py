@@ -75,9 +75,9 @@ class Network(Dl4jNames):
             for name, shape in layer.param_shapes().items():
                 if name not in given:
                     raise ValueError(f"layer {layer.describe()}: no array given for parameter "
-                                     f"{key}_{name}")
+                                     f"'{key}_{name}'")
                 if tuple(given[name].shape) != tuple(shape):
-                    raise ValueError(f"layer {layer.describe()}: parameter {key}_{name} has shape "
+                    raise ValueError(f"layer {layer.describe()}: parameter '{key}_{name}' has shape "
                                      f"{tuple(given[name].shape)}, expected {tuple(shape)}")
             arrays[key] = {name: np.asarray(given[name], dtype=self.dtype)
                            for name in layer.param_shapes()}

@@ -162,7 +162,7 @@ def test_notop_file_cannot_give_a_top(keras_files):
 
 
 def test_weights_for_another_input_size_name_the_parameter(keras_files):
-    with pytest.raises(ValueError, match=r"fc1_W has shape \(2048, 4096\), expected \(512, 4096\)"):
+    with pytest.raises(ValueError, match=r"fc1_W' has shape \(2048, 4096\), expected \(512, 4096\)"):
         VGG16(input_shape=(3, 32, 32)).init_pretrained(weights=keras_files[0])
 
 
