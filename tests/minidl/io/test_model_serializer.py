@@ -293,3 +293,16 @@ def test_newer_format_version(tmp_path):
     _rewrite(path, **{"meta.json": json.dumps(meta).encode()})
     with pytest.raises(ValueError, match=r"m\.zip.*format version 99"):
         ModelSerializer.restore_multi_layer_network(path)
+
+
+def test_restore_model_returns_whichever_network_was_saved(tmp_path):
+    mln_path = _saved(tmp_path)
+    graph, graph_path = _graph(), tmp_path / "g.zip"
+    ModelSerializer.write_model(graph, graph_path)
+    restored = ModelSerializer.restore_model(mln_path)
+    assert isinstance(restored, MultiLayerNetwork)
+    np.testing.assert_array_equal(restored.params(),
+                                  ModelSerializer.restore_multi_layer_network(mln_path).params())
+    restored_graph = ModelSerializer.restoreModel(graph_path)
+    assert isinstance(restored_graph, ComputationGraph)
+    np.testing.assert_array_equal(restored_graph.params(), graph.params())
