@@ -1,4 +1,4 @@
-"""The offline demo behind ``minidl demo``: a whole transfer-learning story in about a minute.
+"""The offline demo behind ``minidl demo``: a whole transfer-learning story in seconds.
 
 No download: the demo draws its own pictures with Pillow, deterministically from a seed.
 
