@@ -102,30 +102,27 @@ class NormalDistribution(Distribution):
         _check_positive(self, "std", self.std)
 
     def sample(self, shape, rng, dtype=np.float32):
-        z = _standard_normal(rng, shape, dtype)
+        z = self._standard(rng, shape, dtype)
         return (z * z.dtype.type(self.std) + z.dtype.type(self.mean)).astype(z.dtype)
+
+    def _standard(self, rng, shape, dtype):
+        return _standard_normal(rng, shape, dtype)
 
 
 GaussianDistribution = NormalDistribution  # DL4J's older name for the same thing
 
 
 @dataclasses.dataclass
-class TruncatedNormalDistribution(Distribution):
+class TruncatedNormalDistribution(NormalDistribution):
     """Normal distribution with values further than 2 std from the mean redrawn (as ND4J)."""
 
-    mean: float = 0.0
-    std: float = 1.0
-
-    def __post_init__(self):
-        _check_positive(self, "std", self.std)
-
-    def sample(self, shape, rng, dtype=np.float32):
+    def _standard(self, rng, shape, dtype):
         z = _standard_normal(rng, shape, dtype)
         outside = np.abs(z) > 2
         while outside.any():  # rejection: each pass keeps ~95% of the redraws
             z[outside] = _standard_normal(rng, int(outside.sum()), dtype)
             outside = np.abs(z) > 2
-        return (z * z.dtype.type(self.std) + z.dtype.type(self.mean)).astype(z.dtype)
+        return z
 
 
 @dataclasses.dataclass
