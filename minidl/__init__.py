@@ -19,3 +19,4 @@ from minidl.learning import (Sgd, Nesterovs, Adam, RmsProp, AdaGrad, NoOp, L1Reg
                              L2Regularization, WeightDecay)
 from minidl.data import *  # noqa: F401,F403
 from minidl.io.model_serializer import ModelSerializer
+from minidl.eval import Evaluation
