@@ -10,6 +10,22 @@
     for (long long idx = (long long)blockIdx.x * blockDim.x + threadIdx.x; idx < (total); \
          idx += (long long)blockDim.x * gridDim.x)
 
+// Element ``idx`` of a channels-last [batch, height, width, channels] array, as coordinates:
+// the index arithmetic every elementwise window kernel starts with, written once.
+struct Pixel {
+    long long b;
+    int y, x, ch;
+};
+
+__device__ __forceinline__ Pixel nhwc_pixel(long long idx, int height, int width, int channels) {
+    Pixel p;
+    p.ch = (int)(idx % channels);  idx /= channels;
+    p.x = (int)(idx % width);      idx /= width;
+    p.y = (int)(idx % height);
+    p.b = idx / height;
+    return p;
+}
+
 // Threads per block of the row kernels (softmax): one block per row, reductions in shared memory.
 #define ROW_BLOCK 256
 

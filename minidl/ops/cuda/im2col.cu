@@ -32,11 +32,9 @@ __global__ void col2im_nhwc(const T* __restrict__ col, T* __restrict__ xpad, lon
                             int hp, int wp, int c, int oh, int ow, int kh, int kw,
                             int sy, int sx, int dy, int dx) {
     GRID_STRIDE_LOOP(idx, total) {
-        long long r = idx;
-        const int ch = r % c;  r /= c;
-        const int x = r % wp;  r /= wp;
-        const int y = r % hp;
-        const long long b = r / hp;
+        const Pixel p = nhwc_pixel(idx, hp, wp, c);
+        const int ch = p.ch, x = p.x, y = p.y;
+        const long long b = p.b;
         T sum = 0;
         for (int i = 0; i < kh; ++i) {
             const int ty = y - i * dy;  // = oy * sy if output row oy meets y through tap row i

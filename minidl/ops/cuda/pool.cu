@@ -24,11 +24,9 @@ __global__ void max_pool_forward_nhwc(const T* __restrict__ x, T* __restrict__ y
                                       int h, int w, int c, int oh, int ow, int kh, int kw,
                                       int sy, int sx, int dy, int dx, int pad_top, int pad_left) {
     GRID_STRIDE_LOOP(idx, total) {
-        long long r = idx;
-        const int ch = r % c;   r /= c;
-        const int ox = r % ow;  r /= ow;
-        const int oy = r % oh;
-        const long long b = r / oh;
+        const Pixel p = nhwc_pixel(idx, oh, ow, c);
+        const int ch = p.ch, ox = p.x, oy = p.y;
+        const long long b = p.b;
         T best = negative_infinity<T>();
         int best_tap = 0;
         for (int i = 0; i < kh; ++i) {
@@ -56,11 +54,9 @@ __global__ void max_pool_backward_nhwc(const T* __restrict__ gy,
                                        int h, int w, int c, int oh, int ow, int kh, int kw,
                                        int sy, int sx, int dy, int dx, int pad_top, int pad_left) {
     GRID_STRIDE_LOOP(idx, total) {
-        long long r = idx;
-        const int ch = r % c;  r /= c;
-        const int xx = r % w;  r /= w;
-        const int yy = r % h;
-        const long long b = r / h;
+        const Pixel p = nhwc_pixel(idx, h, w, c);
+        const int ch = p.ch, xx = p.x, yy = p.y;
+        const long long b = p.b;
         T sum = 0;
         for (int i = 0; i < kh; ++i) {
             const int oy = source_window(yy + pad_top, i, dy, sy, oh);
@@ -99,11 +95,9 @@ __global__ void avg_pool_forward_nhwc(const T* __restrict__ x, T* __restrict__ y
                                       int sy, int sx, int dy, int dx, int pad_top, int pad_left,
                                       bool include_pad) {
     GRID_STRIDE_LOOP(idx, total) {
-        long long r = idx;
-        const int ch = r % c;   r /= c;
-        const int ox = r % ow;  r /= ow;
-        const int oy = r % oh;
-        const long long b = r / oh;
+        const Pixel p = nhwc_pixel(idx, oh, ow, c);
+        const int ch = p.ch, ox = p.x, oy = p.y;
+        const long long b = p.b;
         T sum = 0;
         for (int i = 0; i < kh; ++i) {
             const int yy = oy * sy + i * dy - pad_top;
@@ -124,11 +118,9 @@ __global__ void avg_pool_backward_nhwc(const T* __restrict__ gy, T* __restrict__
                                        int kh, int kw, int sy, int sx, int dy, int dx,
                                        int pad_top, int pad_left, bool include_pad) {
     GRID_STRIDE_LOOP(idx, total) {
-        long long r = idx;
-        const int ch = r % c;  r /= c;
-        const int xx = r % w;  r /= w;
-        const int yy = r % h;
-        const long long b = r / h;
+        const Pixel p = nhwc_pixel(idx, h, w, c);
+        const int ch = p.ch, xx = p.x, yy = p.y;
+        const long long b = p.b;
         T sum = 0;
         for (int i = 0; i < kh; ++i) {
             const int oy = source_window(yy + pad_top, i, dy, sy, oh);
