@@ -114,22 +114,25 @@ def flower_iterators(args, model):
     return FlowerDataSetIterator.train_iterator(), FlowerDataSetIterator.test_iterator()
 
 
-def fit_with_evaluations(net, train_iter, test_iter, log=print, every=10, epochs=1):
+def fit_with_evaluations(net, train_iter, test_iter, log=print, every=10, epochs=1, fit=None):
     """DL4J's example loop: evaluate, then pass over the training data (once in DL4J),
-    evaluating the whole test set every ``every`` iterations.
+    evaluating the whole test set every ``every`` iterations. ``fit`` is the training step
+    (default ``net.fit``; ``helper.fit_featurized`` when ``net`` is a helper's unfrozen part).
     Returns (evaluation before, evaluation after)."""
+    fit = fit or net.fit
     before = net.evaluate(test_iter)
     log("Eval stats BEFORE fit.....")
     log(before.stats())
     iteration = 0
-    for _ in range(epochs):
+    for epoch in range(epochs):
         train_iter.reset()
         while train_iter.has_next():
-            net.fit(train_iter.next())
+            fit(train_iter.next())
             if iteration % every == 0:
                 log(f"Evaluate model at iter {iteration} ....")
                 log(net.evaluate(test_iter).stats())
             iteration += 1
+        log(f"Epoch #{epoch} complete")
     after = net.evaluate(test_iter)
     log(f"Model build complete: test accuracy {after.accuracy():.4f} after {iteration} iterations")
     return before, after

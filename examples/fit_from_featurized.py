@@ -11,7 +11,8 @@ costs a few matrix products instead of a VGG16 forward pass per image.
 import os
 import sys
 
-from _common import NUM_CLASSES, example_parser, learning_rate, load_vgg16, printer
+from _common import (NUM_CLASSES, example_parser, fit_with_evaluations, learning_rate, load_vgg16,
+                     printer)
 from edit_last_layer_others_frozen import build_transfer_model
 from featurized_pre_save import add_features_option, featurize
 from minidl import Nesterovs
@@ -37,21 +38,8 @@ def main(argv=None):
     train_iter = FeaturizedDataSetIterator(os.path.join(args.features, "train"))
     test_iter = FeaturizedDataSetIterator(os.path.join(args.features, "test"))
 
-    before = helper.unfrozen_graph().evaluate(test_iter)
-    log("Eval stats BEFORE fit.....")
-    log(before.stats())
-    iteration = 0
-    for epoch in range(n_epochs):
-        train_iter.reset()
-        while train_iter.has_next():
-            helper.fit_featurized(train_iter.next())
-            if iteration % 10 == 0:
-                log(f"Evaluate model at iter {iteration} ....")
-                log(helper.unfrozen_graph().evaluate(test_iter).stats())
-            iteration += 1
-        log(f"Epoch #{epoch} complete")
-    after = helper.unfrozen_graph().evaluate(test_iter)
-    log(f"Model build complete: test accuracy {after.accuracy():.4f} after {n_epochs} epochs")
+    before, after = fit_with_evaluations(helper.unfrozen_graph(), train_iter, test_iter, log,
+                                         epochs=n_epochs, fit=helper.fit_featurized)
     return {"original": vgg16, "model": vgg16_transfer, "helper": helper, "before": before,
             "after": after}
 
