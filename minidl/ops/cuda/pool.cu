@@ -47,6 +47,25 @@ __global__ void max_pool_forward_nhwc(const T* __restrict__ x, T* __restrict__ y
     }
 }
 
+// Sum, over every window (oy, ox) that sees input pixel (yy, xx) through tap t, of
+// share(oy, ox, t): the gradient that window sends back to this pixel. Both backward kernels
+// are this loop with a different share.
+template <typename T, typename Share>
+__device__ __forceinline__ T gather_windows(int yy, int xx, int oh, int ow, int kh, int kw,
+                                            int sy, int sx, int dy, int dx, int pad_top,
+                                            int pad_left, Share share) {
+    T sum = 0;
+    for (int i = 0; i < kh; ++i) {
+        const int oy = source_window(yy + pad_top, i, dy, sy, oh);
+        if (oy < 0) continue;
+        for (int j = 0; j < kw; ++j) {
+            const int ox = source_window(xx + pad_left, j, dx, sx, ow);
+            if (ox >= 0) sum += share(oy, ox, i * kw + j);
+        }
+    }
+    return sum;
+}
+
 template <typename T>
 __global__ void max_pool_backward_nhwc(const T* __restrict__ gy,
                                        const unsigned char* __restrict__ argmax,
@@ -57,18 +76,11 @@ __global__ void max_pool_backward_nhwc(const T* __restrict__ gy,
         const Pixel p = nhwc_pixel(idx, h, w, c);
         const int ch = p.ch, xx = p.x, yy = p.y;
         const long long b = p.b;
-        T sum = 0;
-        for (int i = 0; i < kh; ++i) {
-            const int oy = source_window(yy + pad_top, i, dy, sy, oh);
-            if (oy < 0) continue;
-            for (int j = 0; j < kw; ++j) {
-                const int ox = source_window(xx + pad_left, j, dx, sx, ow);
-                if (ox < 0) continue;
-                const long long o = ((b * oh + oy) * ow + ox) * c + ch;
-                if (argmax[o] == i * kw + j) sum += gy[o];  // this pixel won window (oy, ox)
-            }
-        }
-        gx[idx] = sum;
+        gx[idx] = gather_windows<T>(yy, xx, oh, ow, kh, kw, sy, sx, dy, dx, pad_top, pad_left,
+                                    [&](int oy, int ox, int t) {
+            const long long o = ((b * oh + oy) * ow + ox) * c + ch;
+            return argmax[o] == t ? gy[o] : (T)0;  // only the window this pixel won
+        });
     }
 }
 
@@ -121,19 +133,12 @@ __global__ void avg_pool_backward_nhwc(const T* __restrict__ gy, T* __restrict__
         const Pixel p = nhwc_pixel(idx, h, w, c);
         const int ch = p.ch, xx = p.x, yy = p.y;
         const long long b = p.b;
-        T sum = 0;
-        for (int i = 0; i < kh; ++i) {
-            const int oy = source_window(yy + pad_top, i, dy, sy, oh);
-            if (oy < 0) continue;
-            for (int j = 0; j < kw; ++j) {
-                const int ox = source_window(xx + pad_left, j, dx, sx, ow);
-                if (ox < 0) continue;
-                // Every pixel of a window gets the same share of its gradient.
-                sum += gy[((b * oh + oy) * ow + ox) * c + ch] /
-                       (T)window_count(oy, ox, h, w, kh, kw, sy, sx, dy, dx, pad_top, pad_left,
-                                       include_pad);
-            }
-        }
-        gx[idx] = sum;
+        gx[idx] = gather_windows<T>(yy, xx, oh, ow, kh, kw, sy, sx, dy, dx, pad_top, pad_left,
+                                    [&](int oy, int ox, int) {
+            // Every pixel of a window gets the same share of its gradient.
+            return gy[((b * oh + oy) * ow + ox) * c + ch] /
+                   (T)window_count(oy, ox, h, w, kh, kw, sy, sx, dy, dx, pad_top, pad_left,
+                                   include_pad);
+        });
     }
 }
