@@ -33,6 +33,16 @@ _RESET_FIELDS = ("weight_init", "bias_init", "updater", "bias_updater", "l1", "l
                  "gradient_normalization_threshold")
 
 
+def _editable(original, network_class, builder, other_builder):
+    """``original`` after checking it is an initialised ``network_class`` for this builder."""
+    if not isinstance(original, network_class):
+        raise TypeError(f"TransferLearning.{builder} takes a {network_class.__name__}, got "
+                        f"{type(original).__name__}; use TransferLearning.{other_builder} for "
+                        f"the other kind of network")
+    original._require_init()
+    return original
+
+
 def _weight_init(scheme):
     """A WeightInit or a Distribution, as DL4J's nOutReplace overloads accept."""
     from minidl.nn.conf.weight_init import WeightInit
@@ -68,12 +78,7 @@ class Builder(Dl4jNames):
     """Edits a MultiLayerNetwork (``TransferLearning.Builder(net)``); see the module docstring."""
 
     def __init__(self, original):
-        if not isinstance(original, MultiLayerNetwork):
-            raise TypeError(f"TransferLearning.Builder takes a MultiLayerNetwork, got "
-                            f"{type(original).__name__}; use TransferLearning.GraphBuilder for a "
-                            f"ComputationGraph")
-        original._require_init()
-        self._original = original
+        self._original = _editable(original, MultiLayerNetwork, "Builder", "GraphBuilder")
         self._ftc = None
         self._frozen_till = None
         self._n_out = {}
@@ -220,12 +225,7 @@ class GraphBuilder(Dl4jNames):
     """Edits a ComputationGraph (``TransferLearning.GraphBuilder(graph)``); see module docstring."""
 
     def __init__(self, original):
-        if not isinstance(original, ComputationGraph):
-            raise TypeError(f"TransferLearning.GraphBuilder takes a ComputationGraph, got "
-                            f"{type(original).__name__}; use TransferLearning.Builder for a "
-                            f"MultiLayerNetwork")
-        original._require_init()
-        self._original = original
+        self._original = _editable(original, ComputationGraph, "GraphBuilder", "Builder")
         self._edited = set()  # vertices whose parameters are freshly initialised
         self._n_in_from_n_out = {}  # vertex -> nIn set by an n_out_replace of its input
         self._frozen = []
