@@ -101,15 +101,38 @@ def _gpu_available():
     return gpu_available()
 
 
-@pytest.fixture(params=["cpu", pytest.param("gpu", marks=[
+@pytest.fixture(scope="session")
+def cuda_emulator(tmp_path_factory):
+    """minidl's CUDA kernels compiled for the CPU by g++ (skips where g++ is missing)."""
+    from emulated_gpu.kernels import GXX, Emulator
+    if GXX is None:
+        pytest.skip("g++ is not installed: the CUDA kernels cannot be emulated")
+    return Emulator(str(tmp_path_factory.mktemp("cuda_emulator")))
+
+
+def _emulate_gpu(request):
+    """Make ``fake_cupy`` minidl's CuPy and the emulated kernels its CUDA kernels."""
+    from emulated_gpu import fake_cupy
+    from minidl import backend
+    monkeypatch = request.getfixturevalue("monkeypatch")
+    request.getfixturevalue("cuda_emulator").install(monkeypatch, fake_cupy.module)
+    monkeypatch.setattr(backend, "_cupy", fake_cupy.module)
+
+
+@pytest.fixture(params=["cpu", "gpu-emulated", pytest.param("gpu", marks=[
     pytest.mark.gpu, pytest.mark.skipif(not _gpu_available(), reason="no CUDA device with CuPy")])])
 def device(request):
     """Run a test once per backend: yields ``"cpu"`` or ``"gpu"``, made the default device.
 
-    The GPU case is marked ``gpu`` (kept out of the default run) and skips without a CUDA device.
+    ``gpu-emulated`` is the GPU code path on the CPU (``tests/emulated_gpu``): ``fake_cupy`` for
+    CuPy and the CUDA kernels compiled by g++; it yields ``"gpu"``. The real ``gpu`` case is
+    marked ``gpu`` (kept out of the default run) and skips without a CUDA device.
     Move arrays with ``minidl.backend.to_device(a, device)`` and back with ``to_cpu(a)``.
     """
     from minidl.backend import set_device
-    set_device(request.param)
-    yield request.param
+    if request.param == "gpu-emulated":
+        _emulate_gpu(request)
+    name = "cpu" if request.param == "cpu" else "gpu"
+    set_device(name)
+    yield name
     set_device("cpu")

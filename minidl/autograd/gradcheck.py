@@ -3,16 +3,20 @@
 The check runs in float64, where a central difference with eps ~ 1e-6 agrees with the exact
 derivative to about 1e-8, so a wrong backward (a missing transpose, a dropped broadcast sum)
 shows up as an error many orders of magnitude larger than the tolerance.
+
+``f`` runs on the current default device (``minidl.set_device``), so the same check covers the
+GPU code path: the inputs are kept and perturbed on the host and moved over for every call.
 """
 
 import numpy as np
 
 from minidl.autograd.tensor import Tensor
+from minidl.backend import to_cpu, to_device
 
 
 def _scalarize(y, weight):
     """sum(y * weight): a random projection turns any output into a scalar objective."""
-    return (y * Tensor(weight)).sum()
+    return (y * Tensor(to_device(weight))).sum()
 
 
 def numerical_grad(f, inputs, index, weight, eps=1e-6):
@@ -24,16 +28,18 @@ def numerical_grad(f, inputs, index, weight, eps=1e-6):
         i = it.multi_index
         original = x[i]
         x[i] = original + eps
-        plus = np.sum(_as_array(f(*[Tensor(a) for a in inputs])) * weight)
+        plus = np.sum(_evaluate(f, inputs) * weight)
         x[i] = original - eps
-        minus = np.sum(_as_array(f(*[Tensor(a) for a in inputs])) * weight)
+        minus = np.sum(_evaluate(f, inputs) * weight)
         x[i] = original
         grad[i] = (plus - minus) / (2 * eps)
     return grad
 
 
-def _as_array(y):
-    return y.data if isinstance(y, Tensor) else np.asarray(y)
+def _evaluate(f, inputs):
+    """f of host arrays, run on the current device; the result back on the host."""
+    y = f(*[Tensor(to_device(a)) for a in inputs])
+    return to_cpu(y.data if isinstance(y, Tensor) else y)
 
 
 def gradcheck(f, *inputs, wrt=None, eps=1e-6, atol=1e-6, rtol=1e-4, seed=0):
@@ -41,7 +47,7 @@ def gradcheck(f, *inputs, wrt=None, eps=1e-6, atol=1e-6, rtol=1e-4, seed=0):
 
     Args:
         f: a callable taking Tensors and returning one Tensor (any shape).
-        inputs: arrays; converted to float64 copies.
+        inputs: arrays (host or device); floating-point ones become float64 host copies.
         wrt: indices of the inputs to check (default: every floating-point input).
         eps, atol, rtol: the difference step and the tolerance of ``np.allclose``.
         seed: seeds the random projection of the output.
@@ -50,16 +56,17 @@ def gradcheck(f, *inputs, wrt=None, eps=1e-6, atol=1e-6, rtol=1e-4, seed=0):
     Raises:
         AssertionError naming the input, the largest error and where it is.
     """
-    arrays = [np.array(a, dtype=np.float64) if np.issubdtype(np.asarray(a).dtype, np.floating)
-              else np.asarray(a) for a in inputs]
+    arrays = [to_cpu(a) for a in inputs]
+    arrays = [a.astype(np.float64) if np.issubdtype(a.dtype, np.floating) else a for a in arrays]
     if wrt is None:
         wrt = [i for i, a in enumerate(arrays) if a.dtype == np.float64]
-    tensors = [Tensor(a, requires_grad=(i in wrt)) for i, a in enumerate(arrays)]
+    tensors = [Tensor(to_device(a), requires_grad=(i in wrt)) for i, a in enumerate(arrays)]
     y = f(*tensors)
     weight = np.random.default_rng(seed).standard_normal(y.shape)
     _scalarize(y, weight).backward()
     for i in wrt:
-        analytic = tensors[i].grad if tensors[i].grad is not None else np.zeros_like(arrays[i])
+        grad = tensors[i].grad
+        analytic = to_cpu(grad) if grad is not None else np.zeros_like(arrays[i])
         numeric = numerical_grad(f, arrays, i, weight, eps)
         if not np.allclose(analytic, numeric, atol=atol, rtol=rtol):
             err = np.abs(analytic - numeric)

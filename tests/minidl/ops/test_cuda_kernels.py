@@ -16,7 +16,7 @@ from minidl.ops import activation, avg_pool2d, max_pool2d, softmax, softmax_cros
 from minidl.ops import cuda
 from minidl.ops.window import Window, channels_first, channels_last
 
-from cuda_emulator import GXX, Emulator
+from emulated_gpu.kernels import GXX, Emulator
 
 
 @pytest.fixture(scope="module")

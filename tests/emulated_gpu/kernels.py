@@ -2,7 +2,8 @@
 
 No GPU is needed, so the kernels' index arithmetic and the Python wrappers in
 ``minidl.ops.cuda`` are tested everywhere, not only on a GPU machine. ``Emulator.install``
-makes ``minidl.ops.cuda`` use NumPy in place of CuPy and the compiled functions as its kernels.
+makes ``minidl.ops.cuda`` use NumPy (or ``fake_cupy``) in place of CuPy and the compiled
+functions as its kernels.
 Limits: threads run one after another, so row kernels are launched with one thread per block
 (their shared-memory reductions then have nothing to combine); the real reductions are checked
 by the same tests on a GPU.
@@ -17,7 +18,9 @@ import numpy as np
 
 from minidl.ops import cuda
 
-SHIM = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cuda_host_shim.h")
+from emulated_gpu import fake_cupy
+
+SHIM = os.path.join(os.path.dirname(os.path.abspath(__file__)), "host_shim.h")
 GXX = shutil.which("g++")
 
 _CTYPES = {np.int32: ctypes.c_int32, np.int64: ctypes.c_int64, np.uint64: ctypes.c_uint64,
@@ -47,6 +50,10 @@ def _read(name):
 
 def _argument(a):
     """A ctypes value for one kernel argument (arrays become their data pointer)."""
+    if isinstance(a, fake_cupy.ndarray):
+        a = a._data
+    elif isinstance(a, np.ndarray):
+        assert cuda._cupy() is np, "a kernel on fake_cupy was given a host array"
     if isinstance(a, np.ndarray):
         # The real kernels ignore strides: the wrappers must hand over contiguous arrays.
         assert a.flags.c_contiguous, "a kernel was given a non-contiguous array"
@@ -80,9 +87,10 @@ class Emulator:
             launcher(ctypes.c_uint(grid[0]), ctypes.c_uint(block[0]), pointers)
         return launch
 
-    def install(self, monkeypatch):
-        """Route ``minidl.ops.cuda`` to NumPy and these kernels (undone by monkeypatch)."""
-        monkeypatch.setattr(cuda, "_cupy", lambda: np)
+    def install(self, monkeypatch, array_module=np):
+        """Route ``minidl.ops.cuda`` to ``array_module`` (NumPy or ``fake_cupy.module``) and
+        these kernels, in place of CuPy and its compiled modules (undone by monkeypatch)."""
+        monkeypatch.setattr(cuda, "_cupy", lambda: array_module)
         monkeypatch.setattr(cuda, "_kernel", self.kernel)
         monkeypatch.setattr(cuda, "ROW_BLOCK", 1)  # see the module docstring
         monkeypatch.setattr(cuda, "MAX_BLOCKS", 64)  # fewer, longer grid-stride loops: faster

@@ -1,0 +1,252 @@
+"""A CuPy stand-in for machines without a GPU: NumPy data behind CuPy's rules.
+
+minidl's GPU code path is its CPU code path run on CuPy arrays, plus the CUDA kernels of
+``minidl.ops.cuda``. Much of what can break on a GPU is not in the kernels but in the Python
+around them: a NumPy function handed a device array, a host array mixed into a device
+computation, a NumPy-only function that CuPy lacks. ``module`` stands where ``cupy`` would, so
+the test suite finds those on any machine:
+
+- its arrays (``ndarray``) hold NumPy data but refuse implicit conversion: ``np.asarray(a)``
+  raises TypeError as it does for a CuPy array, and ``a.get()`` copies to the host;
+- its functions and array methods refuse NumPy array arguments ("Unsupported type"), except
+  ``asarray``/``array``, which copy host data to the device, and ``a[i] = host`` / indices;
+- NumPy functions called on its arrays dispatch back to it (``__array_ufunc__`` and
+  ``__array_function__``), as they do for CuPy arrays;
+- a reduction or a scalar index gives a 0-d device array, never a NumPy scalar;
+- only names CuPy 14 has exist (``cupy_names.txt``, taken from ``dir(cupy)``).
+
+What it cannot show: speed, memory, streams, and the kernels themselves, which run through the
+g++ emulator (``kernels.py``) and, on a GPU machine, the same tests on real CuPy.
+"""
+
+import operator
+import os
+import types
+
+import numpy as np
+
+_NAMES_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cupy_names.txt")
+
+
+def _cupy_names():
+    """(module names, ndarray attribute names) of the CuPy the snapshot was taken from."""
+    module, array = set(), set()
+    with open(_NAMES_FILE, encoding="utf-8") as f:
+        for line in f:
+            name = line.strip()
+            if not name or name.startswith("#"):
+                continue
+            if name.startswith("ndarray."):
+                array.add(name[len("ndarray."):])
+            else:
+                module.add(name)
+    return frozenset(module), frozenset(array)
+
+
+MODULE_NAMES, ARRAY_NAMES = _cupy_names()
+
+
+# -- crossing the host/device line -----------------------------------------------------------
+def _host(value):
+    """The NumPy data inside a device value, refusing host arrays as CuPy does."""
+    if isinstance(value, ndarray):
+        return value._data
+    if isinstance(value, np.ndarray):
+        raise TypeError(f"Unsupported type {type(value)}: a NumPy array was given to a CuPy "
+                        f"function (move it with cupy.asarray first)")
+    if isinstance(value, (list, tuple)):
+        return type(value)(_host(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _host(v) for k, v in value.items()}
+    return value
+
+
+def _index(key):
+    """An index for ``a[key]``: device arrays unwrapped, host index arrays allowed."""
+    if isinstance(key, ndarray):
+        return key._data
+    if isinstance(key, tuple):
+        return tuple(_index(k) for k in key)
+    return key
+
+
+def _device(value):
+    """A NumPy result as device values: arrays and NumPy scalars become device arrays."""
+    if isinstance(value, np.ndarray):
+        return ndarray(value)
+    if isinstance(value, np.generic):
+        return ndarray(np.asarray(value))
+    if isinstance(value, tuple):
+        return tuple(_device(v) for v in value)
+    if isinstance(value, list):
+        return [_device(v) for v in value]
+    return value
+
+
+def _on_device(function):
+    """``function`` (a NumPy callable) taking and returning device arrays."""
+    def call(*args, **kwargs):
+        return _device(function(*_host(args), **_host(kwargs)))
+
+    call.__name__ = getattr(function, "__name__", "function")
+    return call
+
+
+def _require(name, names, what):
+    if name not in names:
+        raise AttributeError(f"{what} has no attribute {name!r} in CuPy 14 (fake_cupy allows "
+                             f"only CuPy's names)")
+
+
+# -- the array -------------------------------------------------------------------------------
+class ndarray:
+    """A device array: NumPy data that only mixes with device arrays and scalars."""
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data):
+        self._data = data
+
+    def get(self):
+        """A NumPy copy on the host."""
+        return self._data.copy()
+
+    def __array__(self, dtype=None, copy=None):
+        raise TypeError("Implicit conversion to a NumPy array is not allowed. Please use "
+                        "`.get()` to construct a NumPy array explicitly.")
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        _require(ufunc.__name__, MODULE_NAMES, "cupy")
+        return _on_device(getattr(ufunc, method))(*inputs, **kwargs)
+
+    def __array_function__(self, func, types, args, kwargs):
+        _require(func.__name__, MODULE_NAMES, "cupy")
+        return _on_device(func)(*args, **kwargs)
+
+    def __getattr__(self, name):  # shape, dtype, reshape, sum, astype, T, ...
+        _require(name, ARRAY_NAMES, "cupy.ndarray")
+        value = getattr(self._data, name)
+        return _on_device(value) if callable(value) else _device(value)
+
+    def __getitem__(self, key):
+        return _device(self._data[_index(key)])
+
+    def __setitem__(self, key, value):  # CuPy copies a host value over
+        self._data[_index(key)] = value._data if isinstance(value, ndarray) else value
+
+    def __len__(self):
+        return len(self._data)
+
+    def __iter__(self):
+        return (_device(row) for row in self._data)
+
+    def __bool__(self):
+        return bool(self._data)
+
+    def __float__(self):
+        return float(self._data)
+
+    def __int__(self):
+        return int(self._data)
+
+    def __format__(self, spec):
+        return format(self._data, spec)
+
+    def __repr__(self):
+        return repr(self._data).replace("array(", "fake_cupy.array(", 1)
+
+    def __copy__(self):
+        return ndarray(self._data.copy())
+
+    def __deepcopy__(self, memo):
+        return ndarray(self._data.copy())
+
+    __hash__ = None
+
+
+def _operator(function):
+    return lambda self, *other: _on_device(function)(self, *other)
+
+
+def _reflected(function):
+    return lambda self, other: _on_device(function)(other, self)
+
+
+for _name in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul", "and", "or",
+              "xor", "lshift", "rshift"):
+    _function = getattr(operator, _name + "_" if _name in ("and", "or") else _name)
+    setattr(ndarray, f"__{_name}__", _operator(_function))
+    setattr(ndarray, f"__r{_name}__", _reflected(_function))
+    setattr(ndarray, f"__i{_name}__", _operator(getattr(operator, f"i{_name}")))
+for _name in ("eq", "ne", "lt", "le", "gt", "ge", "neg", "pos", "abs", "invert"):
+    setattr(ndarray, f"__{_name}__", _operator(getattr(operator, _name)))
+
+
+# -- the module ------------------------------------------------------------------------------
+class _Ufunc:
+    """A NumPy ufunc on device arrays, with its methods (``add.at``, ``maximum.reduce``)."""
+
+    def __init__(self, ufunc):
+        self._ufunc = ufunc
+        self.__name__ = ufunc.__name__
+
+    def __call__(self, *args, **kwargs):
+        return _on_device(self._ufunc)(*args, **kwargs)
+
+    def __getattr__(self, name):
+        value = getattr(self._ufunc, name)
+        return _on_device(value) if callable(value) else value
+
+
+def asarray(a, dtype=None, order=None):
+    """A device array of ``a``; host data is copied over, a device array is kept."""
+    if isinstance(a, ndarray):
+        return a if dtype is None or a.dtype == dtype else a.astype(dtype)
+    return ndarray(np.array(a, dtype=dtype, order=order or "K", copy=True))
+
+
+def array(a, dtype=None, copy=True, order="K"):
+    data = a._data if isinstance(a, ndarray) else a
+    return ndarray(np.array(data, dtype=dtype, copy=copy, order=order))
+
+
+def asnumpy(a):
+    return a.get() if isinstance(a, ndarray) else np.asarray(a)
+
+
+def get_array_module(*arrays):
+    return module if any(isinstance(a, ndarray) for a in arrays) else np
+
+
+class _Device:
+    id = 0
+
+    def __init__(self, device_id=0):
+        self.id = device_id
+
+    def synchronize(self):
+        pass
+
+
+class _FakeCupy(types.ModuleType):
+    """``cupy`` as far as minidl uses it; every other public name comes from NumPy, wrapped."""
+
+    def __getattr__(self, name):
+        _require(name, MODULE_NAMES, "cupy")
+        value = getattr(np, name)
+        if isinstance(value, np.ufunc):
+            return _Ufunc(value)
+        if isinstance(value, types.ModuleType):
+            raise AttributeError(f"fake_cupy does not provide cupy.{name}")
+        if callable(value) and not isinstance(value, type):  # not dtypes such as float32
+            return _on_device(value)
+        return value
+
+
+module = _FakeCupy("fake_cupy", __doc__)
+module.ndarray = ndarray
+module.asarray, module.array, module.asnumpy = asarray, array, asnumpy
+module.get_array_module = get_array_module
+module.cuda = types.SimpleNamespace(is_available=lambda: True, Device=_Device)
+module.lib = types.SimpleNamespace(
+    stride_tricks=types.SimpleNamespace(as_strided=_on_device(np.lib.stride_tricks.as_strided)))
