@@ -34,9 +34,10 @@ def _lift(value, like):
 
 
 def _binary(fn_class, a, b):
-    a_is_tensor = isinstance(a, Tensor)
-    like = a if a_is_tensor else b
-    like = like.data if isinstance(like, Tensor) else np.asarray(like)
+    like = a if isinstance(a, Tensor) else b
+    like = like.data if isinstance(like, Tensor) else like
+    if not hasattr(like, "dtype"):  # a Python scalar or list (a device array stays put)
+        like = np.asarray(like)
     return fn_class()(_lift(a, like), _lift(b, like))
 
 

@@ -92,6 +92,25 @@ def _on_device(function):
     return call
 
 
+# CuPy reads shapes, axes and split points on the host by iterating over them, so a NumPy
+# integer array is accepted there (``a.transpose(np.argsort(axes))``, ``cupy.split(a, bounds)``:
+# ``_ndarray_transpose``/``_ndarray_reshape`` take ``tuple(arg)``, ``array_split`` iterates
+# ``indices_or_sections``). These are the callables, and the positions, where that holds.
+_STATIC_ARGUMENTS = {"ndarray.transpose": 0, "ndarray.reshape": 0, "split": 1, "array_split": 1}
+
+
+def _with_static(function, position):
+    """``function`` with a host integer array at ``position`` read as a tuple of ints."""
+    def call(*args, **kwargs):
+        arg = args[position] if len(args) > position else None
+        if isinstance(arg, np.ndarray) and arg.dtype.kind in "iu":
+            args = args[:position] + (tuple(arg.tolist()),) + args[position + 1:]
+        return function(*args, **kwargs)
+
+    call.__name__ = function.__name__
+    return call
+
+
 def _require(name, names, what):
     if name not in names:
         raise AttributeError(f"{what} has no attribute {name!r} in CuPy 14 (fake_cupy allows "
@@ -121,12 +140,16 @@ class ndarray:
 
     def __array_function__(self, func, types, args, kwargs):
         _require(func.__name__, MODULE_NAMES, "cupy")
-        return _on_device(func)(*args, **kwargs)
+        return getattr(module, func.__name__)(*args, **kwargs)  # cupy's function, as CuPy does
 
     def __getattr__(self, name):  # shape, dtype, reshape, sum, astype, T, ...
         _require(name, ARRAY_NAMES, "cupy.ndarray")
         value = getattr(self._data, name)
-        return _on_device(value) if callable(value) else _device(value)
+        if not callable(value):
+            return _device(value)
+        if f"ndarray.{name}" in _STATIC_ARGUMENTS:
+            return _with_static(_on_device(value), _STATIC_ARGUMENTS[f"ndarray.{name}"])
+        return _on_device(value)
 
     def __getitem__(self, key):
         return _device(self._data[_index(key)])
@@ -239,6 +262,8 @@ class _FakeCupy(types.ModuleType):
         if isinstance(value, types.ModuleType):
             raise AttributeError(f"fake_cupy does not provide cupy.{name}")
         if callable(value) and not isinstance(value, type):  # not dtypes such as float32
+            if name in _STATIC_ARGUMENTS:
+                return _with_static(_on_device(value), _STATIC_ARGUMENTS[name])
             return _on_device(value)
         return value
 

@@ -5,6 +5,7 @@ import pytest
 
 from minidl import Tensor, gradcheck
 from minidl import ops
+from minidl.backend import to_cpu, to_device
 
 rng = np.random.default_rng(0)
 
@@ -13,55 +14,56 @@ rng = np.random.default_rng(0)
 @pytest.mark.parametrize("a_shape, b_shape", [
     ((3, 4), (3, 4)), ((3, 4), (4,)), ((3, 1), (1, 4)), ((2, 3, 4), (3, 1)), ((3, 4), ()),
 ])
-def test_binary_ops_with_broadcasting(op, a_shape, b_shape):
+def test_binary_ops_with_broadcasting(device, op, a_shape, b_shape):
     a = rng.standard_normal(a_shape)
     b = rng.uniform(0.5, 2.0, b_shape)  # away from 0 for div
     expected = {ops.add: a + b, ops.sub: a - b, ops.mul: a * b, ops.div: a / b}[op]
-    np.testing.assert_allclose(op(a, b).data, expected)
+    np.testing.assert_allclose(op(to_device(a), to_device(b)).numpy(), expected)
     assert gradcheck(op, a, b)
 
 
-def test_scalar_operands_keep_float32():
-    x = Tensor(np.ones(3, np.float32), requires_grad=True)
+def test_scalar_operands_keep_float32(device):
+    x = Tensor(to_device(np.ones(3, np.float32)), requires_grad=True)
     y = 2.0 * x + 1 - x / 4
     assert y.dtype == np.float32
     y.sum().backward()
-    np.testing.assert_allclose(x.grad, np.full(3, 1.75))
+    np.testing.assert_allclose(to_cpu(x.grad), np.full(3, 1.75))
 
 
 @pytest.mark.parametrize("f", [
     lambda x: ops.neg(x), lambda x: ops.power(x, 3), lambda x: ops.exp(x),
     lambda x: ops.log(ops.mul(x, x) + 1.0),
 ])
-def test_unary_ops(f):
+def test_unary_ops(device, f):
     assert gradcheck(f, rng.standard_normal((3, 4)))
 
 
 @pytest.mark.parametrize("a_shape, b_shape", [((3, 4), (4, 5)), ((2, 3, 4), (4, 5)), ((2, 3, 4), (2, 4, 2))])
-def test_matmul(a_shape, b_shape):
+def test_matmul(device, a_shape, b_shape):
     a, b = rng.standard_normal(a_shape), rng.standard_normal(b_shape)
-    np.testing.assert_allclose(ops.matmul(a, b).data, a @ b)
+    np.testing.assert_allclose(ops.matmul(to_device(a), to_device(b)).numpy(), a @ b)
     assert gradcheck(ops.matmul, a, b)
 
 
 @pytest.mark.parametrize("axis, keepdims", [(None, False), (0, False), (1, True), ((0, 2), False), (-1, False)])
-def test_reductions(axis, keepdims):
+def test_reductions(device, axis, keepdims):
     x = rng.standard_normal((2, 3, 4))
-    np.testing.assert_allclose(ops.sum(x, axis, keepdims).data, x.sum(axis=axis, keepdims=keepdims))
-    np.testing.assert_allclose(ops.mean(x, axis, keepdims).data, x.mean(axis=axis, keepdims=keepdims))
-    np.testing.assert_allclose(ops.max(x, axis, keepdims).data, x.max(axis=axis, keepdims=keepdims))
+    d = to_device(x)
+    np.testing.assert_allclose(ops.sum(d, axis, keepdims).numpy(), x.sum(axis=axis, keepdims=keepdims))
+    np.testing.assert_allclose(ops.mean(d, axis, keepdims).numpy(), x.mean(axis=axis, keepdims=keepdims))
+    np.testing.assert_allclose(ops.max(d, axis, keepdims).numpy(), x.max(axis=axis, keepdims=keepdims))
     assert gradcheck(lambda x: ops.sum(x, axis, keepdims), x)
     assert gradcheck(lambda x: ops.mean(x, axis, keepdims), x)
     assert gradcheck(lambda x: ops.max(x, axis, keepdims), x)
 
 
-def test_max_tie_gradient_goes_to_first_maximum():
-    x = Tensor(np.array([[1.0, 3.0, 3.0], [2.0, 2.0, 0.0]]), requires_grad=True)
+def test_max_tie_gradient_goes_to_first_maximum(device):
+    x = Tensor(to_device(np.array([[1.0, 3.0, 3.0], [2.0, 2.0, 0.0]])), requires_grad=True)
     ops.max(x, axis=1).sum().backward()
-    np.testing.assert_array_equal(x.grad, [[0, 1, 0], [1, 0, 0]])
+    np.testing.assert_array_equal(to_cpu(x.grad), [[0, 1, 0], [1, 0, 0]])
 
 
-def test_shape_ops():
+def test_shape_ops(device):
     x = rng.standard_normal((2, 3, 4))
     assert gradcheck(lambda x: ops.reshape(x, (6, 4)), x)
     assert gradcheck(lambda x: ops.transpose(x, (2, 0, 1)), x)
@@ -69,21 +71,22 @@ def test_shape_ops():
     assert gradcheck(lambda x: ops.broadcast_to(ops.reshape(x, (2, 3, 4, 1)), (2, 3, 4, 5)), x)
     assert gradcheck(lambda x: ops.get_item(x, (slice(None), [0, 2, 0], slice(1, 3))), x)
     assert gradcheck(lambda x: ops.flatten(x), x)
-    np.testing.assert_array_equal(ops.flatten(x).data, x.reshape(2, 12))
+    np.testing.assert_array_equal(ops.flatten(to_device(x)).numpy(), x.reshape(2, 12))
 
 
-def test_get_item_repeated_index_sums_gradient():
-    x = Tensor(np.arange(4.0), requires_grad=True)
+def test_get_item_repeated_index_sums_gradient(device):
+    x = Tensor(to_device(np.arange(4.0)), requires_grad=True)
     ops.get_item(x, [1, 1, 3]).sum().backward()
-    np.testing.assert_array_equal(x.grad, [0, 2, 0, 1])
+    np.testing.assert_array_equal(to_cpu(x.grad), [0, 2, 0, 1])
 
 
-def test_concat():
+def test_concat(device):
     a, b = rng.standard_normal((2, 3, 2)), rng.standard_normal((2, 1, 2))
-    np.testing.assert_array_equal(ops.concat([a, b], axis=1).data, np.concatenate([a, b], 1))
+    np.testing.assert_array_equal(ops.concat([to_device(a), to_device(b)], axis=1).numpy(),
+                                  np.concatenate([a, b], 1))
     assert gradcheck(lambda a, b: ops.concat([a, b], axis=1), a, b)
     with pytest.raises(ValueError, match=r"concat: shapes \(2, 3, 2\), \(3, 1, 2\) differ"):
-        ops.concat([a, np.zeros((3, 1, 2))], axis=1)
+        ops.concat([to_device(a), to_device(np.zeros((3, 1, 2)))], axis=1)
 
 
 def test_bad_inputs_name_the_op_and_shapes():
