@@ -121,7 +121,7 @@ def _require(name, names, what):
 class ndarray:
     """A device array: NumPy data that only mixes with device arrays and scalars."""
 
-    __slots__ = ("_data",)
+    __slots__ = ("_data", "__weakref__")  # CuPy's arrays take weak references too
 
     def __init__(self, data):
         self._data = data

@@ -4,21 +4,24 @@ import numpy as np
 import pytest
 
 from minidl import Tensor, gradcheck
+from minidl.backend import to_device
 from minidl.ops import linear
 
 
-def test_value_and_gradients():
+def test_value_and_gradients(device):
     rng = np.random.default_rng(0)
     x, W, b = rng.standard_normal((4, 3)), rng.standard_normal((3, 5)), rng.standard_normal(5)
-    np.testing.assert_allclose(linear(x, W, b).data, x @ W + b)
-    np.testing.assert_allclose(linear(x, W).data, x @ W)
+    dx, dW, db = (to_device(a) for a in (x, W, b))
+    np.testing.assert_allclose(linear(dx, dW, db).numpy(), x @ W + b)
+    np.testing.assert_allclose(linear(dx, dW).numpy(), x @ W)
     assert gradcheck(linear, x, W, b)
     assert gradcheck(linear, x, W)
 
 
-def test_frozen_input_gets_no_gradient_work():
+def test_frozen_input_gets_no_gradient_work(device):
     rng = np.random.default_rng(1)
-    x, W = Tensor(rng.standard_normal((2, 3))), Tensor(rng.standard_normal((3, 2)), requires_grad=True)
+    x = Tensor(to_device(rng.standard_normal((2, 3))))
+    W = Tensor(to_device(rng.standard_normal((3, 2))), requires_grad=True)
     y = linear(x, W)
     assert y.creator.needs_input_grad == (False, True)
     y.sum().backward()

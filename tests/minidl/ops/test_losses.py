@@ -5,6 +5,7 @@ import pytest
 
 from minidl import Tensor, gradcheck
 from minidl import ops
+from minidl.backend import to_cpu, to_device
 
 rng = np.random.default_rng(0)
 N, K = 4, 3
@@ -25,43 +26,47 @@ SIGMOID = 1 / (1 + np.exp(-LOGITS))
     (ops.cross_entropy, PROBS, ONE_HOT, -(ONE_HOT * np.log(PROBS)).sum() / N),
     (ops.softmax_cross_entropy, LOGITS, ONE_HOT, -(ONE_HOT * np.log(PROBS)).sum() / N),
 ])
-def test_loss_value_and_gradient(loss, output, labels, expected):
-    assert loss(output, labels).item() == pytest.approx(expected, rel=1e-10)
+def test_loss_value_and_gradient(device, loss, output, labels, expected):
+    assert loss(to_device(output), to_device(labels)).item() == pytest.approx(expected, rel=1e-10)
     assert gradcheck(loss, output, labels, wrt=[0])
 
 
-def test_fused_softmax_cross_entropy_equals_softmax_then_cross_entropy():
-    z1, z2 = Tensor(LOGITS, requires_grad=True), Tensor(LOGITS, requires_grad=True)
-    fused = ops.softmax_cross_entropy(z1, ONE_HOT)
-    chained = ops.cross_entropy(ops.softmax(z2), ONE_HOT)
+def test_fused_softmax_cross_entropy_equals_softmax_then_cross_entropy(device):
+    z1, z2 = (Tensor(to_device(LOGITS), requires_grad=True) for _ in range(2))
+    labels = to_device(ONE_HOT)
+    fused = ops.softmax_cross_entropy(z1, labels)
+    chained = ops.cross_entropy(ops.softmax(z2), labels)
     fused.backward()
     chained.backward()
     assert fused.item() == pytest.approx(chained.item(), rel=1e-12)
-    np.testing.assert_allclose(z1.grad, z2.grad, rtol=1e-9)
-    np.testing.assert_allclose(z1.grad, (PROBS - ONE_HOT) / N, rtol=1e-12)  # the textbook form
+    g1, g2 = to_cpu(z1.grad), to_cpu(z2.grad)
+    np.testing.assert_allclose(g1, g2, rtol=1e-9)
+    np.testing.assert_allclose(g1, (PROBS - ONE_HOT) / N, rtol=1e-12)  # the textbook form
 
 
-def test_fused_softmax_cross_entropy_is_stable_for_huge_logits():
-    z = Tensor(np.array([[1000.0, 0.0], [0.0, 1000.0]]), requires_grad=True)
-    loss = ops.softmax_cross_entropy(z, np.array([[0.0, 1.0], [0.0, 1.0]]))
+def test_fused_softmax_cross_entropy_is_stable_for_huge_logits(device):
+    z = Tensor(to_device(np.array([[1000.0, 0.0], [0.0, 1000.0]])), requires_grad=True)
+    loss = ops.softmax_cross_entropy(z, to_device(np.array([[0.0, 1.0], [0.0, 1.0]])))
     loss.backward()
     assert loss.item() == pytest.approx(500.0)
-    assert np.isfinite(z.grad).all()
+    assert np.isfinite(to_cpu(z.grad)).all()
 
 
-def test_losses_match_torch():
+def test_losses_match_torch(device):
     torch = pytest.importorskip("torch")
-    F, t = torch.nn.functional, torch.tensor
-    assert ops.softmax_cross_entropy(LOGITS, ONE_HOT).item() == pytest.approx(
+    F, t, d = torch.nn.functional, torch.tensor, to_device
+    assert ops.softmax_cross_entropy(d(LOGITS), d(ONE_HOT)).item() == pytest.approx(
         F.cross_entropy(t(LOGITS), t(ONE_HOT.argmax(1))).item(), rel=1e-12)
     # DL4J's MSE is torch's mean over every element (sum / K / N)
-    assert ops.mse(LOGITS, TARGETS).item() == pytest.approx(F.mse_loss(t(LOGITS), t(TARGETS)).item(), rel=1e-12)
-    assert ops.binary_cross_entropy(SIGMOID, BINARY).item() == pytest.approx(
+    assert ops.mse(d(LOGITS), d(TARGETS)).item() == pytest.approx(
+        F.mse_loss(t(LOGITS), t(TARGETS)).item(), rel=1e-12)
+    assert ops.binary_cross_entropy(d(SIGMOID), d(BINARY)).item() == pytest.approx(
         K * F.binary_cross_entropy(t(SIGMOID), t(BINARY)).item(), rel=1e-10)
 
 
-def test_float32_loss_stays_float32_and_mismatch_is_reported():
-    assert ops.mse(LOGITS.astype(np.float32), TARGETS.astype(np.float32)).dtype == np.float32
+def test_float32_loss_stays_float32_and_mismatch_is_reported(device):
+    output, labels = (to_device(a.astype(np.float32)) for a in (LOGITS, TARGETS))
+    assert ops.mse(output, labels).dtype == np.float32
     with pytest.raises(ValueError, match=r"softmax_cross_entropy: labels of shape \(4, 2\) do not match .*\(4, 3\)"):
         ops.softmax_cross_entropy(LOGITS, np.zeros((4, 2)))
     with pytest.raises(ValueError, match=r"mse: expected a floating-point array for the labels"):
