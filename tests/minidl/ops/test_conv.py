@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from minidl import Tensor, gradcheck, no_grad
+from minidl.backend import to_cpu, to_device
 from minidl.ops import conv2d
 from minidl.ops.window import Window
 
@@ -48,10 +49,10 @@ def _pair(v):
 
 
 @pytest.mark.parametrize("xs, ws, stride, padding, dilation", CASES)
-def test_forward_matches_loop(xs, ws, stride, padding, dilation):
+def test_forward_matches_loop(device, xs, ws, stride, padding, dilation):
     rng = np.random.default_rng(0)
     x, W, b = rng.standard_normal(xs), rng.standard_normal(ws), rng.standard_normal(ws[0])
-    y = conv2d(x, W, b, stride=stride, padding=padding, dilation=dilation).data
+    y = conv2d(*map(to_device, (x, W, b)), stride, padding, dilation).numpy()
     (sy, sx), (py, px) = _pair(stride), _pair(padding)
     if sy == sx:
         expected = conv_loop(x, W, b, sy, (py, py, px, px), dilation)
@@ -62,24 +63,24 @@ def test_forward_matches_loop(xs, ws, stride, padding, dilation):
 
 
 @pytest.mark.parametrize("xs, ws, stride, padding, dilation", CASES)
-def test_forward_and_backward_match_torch(xs, ws, stride, padding, dilation):
+def test_forward_and_backward_match_torch(device, xs, ws, stride, padding, dilation):
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(1)
     x, W, b = rng.standard_normal(xs), rng.standard_normal(ws), rng.standard_normal(ws[0])
-    tx, tW, tb = (Tensor(a, requires_grad=True) for a in (x, W, b))
+    tx, tW, tb = (Tensor(to_device(a), requires_grad=True) for a in (x, W, b))
     y = conv2d(tx, tW, tb, stride=stride, padding=padding, dilation=dilation)
     gy = rng.standard_normal(y.shape)
-    y.backward(gy)
+    y.backward(to_device(gy))
     X, WW, B = (torch.tensor(a, requires_grad=True) for a in (x, W, b))
     Y = torch.nn.functional.conv2d(X, WW, B, stride=stride, padding=padding, dilation=dilation)
     Y.backward(torch.tensor(gy))
-    np.testing.assert_allclose(y.data, Y.detach().numpy(), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(y.numpy(), Y.detach().numpy(), rtol=1e-10, atol=1e-10)
     for ours, theirs in ((tx, X), (tW, WW), (tb, B)):
-        np.testing.assert_allclose(ours.grad, theirs.grad.numpy(), rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(to_cpu(ours.grad), theirs.grad.numpy(), rtol=1e-10, atol=1e-10)
 
 
 @pytest.mark.parametrize("xs, ws, stride, padding, dilation", CASES[:5])
-def test_gradcheck(xs, ws, stride, padding, dilation):
+def test_gradcheck(device, xs, ws, stride, padding, dilation):
     rng = np.random.default_rng(2)
     x, W, b = rng.standard_normal(xs), rng.standard_normal(ws), rng.standard_normal(ws[0])
     assert gradcheck(lambda x, W, b: conv2d(x, W, b, stride, padding, dilation), x, W, b)
@@ -87,11 +88,11 @@ def test_gradcheck(xs, ws, stride, padding, dilation):
 
 @pytest.mark.parametrize("size", [5, 6, 7])
 @pytest.mark.parametrize("stride", [1, 2])
-def test_same_mode_keeps_ceil_size_and_pads_bottom_right(size, stride):
+def test_same_mode_keeps_ceil_size_and_pads_bottom_right(device, size, stride):
     """DL4J Same mode: out = ceil(in / stride); the odd extra padding row goes bottom/right."""
     rng = np.random.default_rng(3)
     x, W = rng.standard_normal((1, 2, size, size + 1)), rng.standard_normal((3, 2, 2, 2))
-    y = conv2d(x, W, stride=stride, mode="Same").data
+    y = conv2d(to_device(x), to_device(W), stride=stride, mode="Same").numpy()
     assert y.shape[2:] == (-(-size // stride), -(-(size + 1) // stride))
     win = Window("conv2d", x.shape, 2, stride, 0, 1, "same")
     pads = (win.pad_top, win.pad_bottom, win.pad_left, win.pad_right)
@@ -102,35 +103,37 @@ def test_same_mode_keeps_ceil_size_and_pads_bottom_right(size, stride):
     assert gradcheck(lambda x, W: conv2d(x, W, stride=stride, mode="same"), x, W)
 
 
-def test_float32_stays_float32_and_output_is_nchw():
+def test_float32_stays_float32_and_output_is_nchw(device):
     rng = np.random.default_rng(4)
     x = rng.standard_normal((2, 3, 6, 6)).astype(np.float32)
     W = rng.standard_normal((5, 3, 3, 3)).astype(np.float32)
-    y = conv2d(x, W, padding=1).data
+    y = conv2d(to_device(x), to_device(W), padding=1).numpy()
     assert y.dtype == np.float32 and y.shape == (2, 5, 6, 6)
     expected = conv_loop(x.astype(np.float64), W.astype(np.float64), None, 1, (1, 1, 1, 1), 1)
     np.testing.assert_allclose(y, expected, rtol=1e-4, atol=1e-4)
 
 
-def test_blocks_smaller_than_an_image_give_the_same_result(monkeypatch):
+def test_blocks_smaller_than_an_image_give_the_same_result(device, monkeypatch):
     """Row bands (the path large images take) agree with whole-image blocks."""
     from minidl.ops import conv as conv_module
     rng = np.random.default_rng(5)
     x, W = rng.standard_normal((3, 4, 9, 8)), rng.standard_normal((2, 4, 3, 3))
-    tx, tW = Tensor(x, requires_grad=True), Tensor(W, requires_grad=True)
-    conv2d(tx, tW, padding=1).backward(np.ones((3, 2, 9, 8)))
-    monkeypatch.setattr(conv_module, "COL_CHUNK_BYTES", 700)  # about two output rows
-    ux, uW = Tensor(x, requires_grad=True), Tensor(W, requires_grad=True)
+    gy = to_device(np.ones((3, 2, 9, 8)))
+    tx, tW = Tensor(to_device(x), requires_grad=True), Tensor(to_device(W), requires_grad=True)
+    conv2d(tx, tW, padding=1).backward(gy)
+    for budget in ("COL_CHUNK_BYTES", "GPU_COL_CHUNK_BYTES"):  # the CPU's and the GPU's
+        monkeypatch.setattr(conv_module, budget, 700)  # about two output rows
+    ux, uW = Tensor(to_device(x), requires_grad=True), Tensor(to_device(W), requires_grad=True)
     y = conv2d(ux, uW, padding=1)
-    y.backward(np.ones((3, 2, 9, 8)))
-    np.testing.assert_allclose(y.data, conv_loop(x, W, None, 1, (1, 1, 1, 1), 1), atol=1e-10)
-    np.testing.assert_allclose(ux.grad, tx.grad, atol=1e-10)
-    np.testing.assert_allclose(uW.grad, tW.grad, atol=1e-10)
+    y.backward(gy)
+    np.testing.assert_allclose(y.numpy(), conv_loop(x, W, None, 1, (1, 1, 1, 1), 1), atol=1e-10)
+    np.testing.assert_allclose(to_cpu(ux.grad), to_cpu(tx.grad), atol=1e-10)
+    np.testing.assert_allclose(to_cpu(uW.grad), to_cpu(tW.grad), atol=1e-10)
 
 
-def test_frozen_weights_keep_no_input_and_first_layer_computes_no_gx():
+def test_frozen_weights_keep_no_input_and_first_layer_computes_no_gx(device):
     rng = np.random.default_rng(6)
-    x, W = rng.standard_normal((1, 2, 5, 5)), rng.standard_normal((3, 2, 3, 3))
+    x, W = (to_device(rng.standard_normal(s)) for s in ((1, 2, 5, 5), (3, 2, 3, 3)))
     frozen = Tensor(x, requires_grad=True)
     y = conv2d(frozen, Tensor(W), padding=1)
     assert y.creator.xpad is None  # W needs no gradient: nothing saved for gW

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from minidl import Tensor, gradcheck, no_grad
+from minidl.backend import to_cpu, to_device
 from minidl.ops import avg_pool2d, global_pool, max_pool2d
 
 
@@ -39,32 +40,33 @@ CASES = [  # (x shape, kernel, stride, padding)
 
 
 @pytest.mark.parametrize("xs, k, s, p", CASES)
-def test_max_pool_forward_and_gradcheck(xs, k, s, p):
+def test_max_pool_forward_and_gradcheck(device, xs, k, s, p):
     x = np.random.default_rng(0).standard_normal(xs)
-    np.testing.assert_array_equal(max_pool2d(x, k, s, p).data, pool_loop(x, k, s, p, "max"))
+    np.testing.assert_array_equal(max_pool2d(to_device(x), k, s, p).numpy(),
+                                  pool_loop(x, k, s, p, "max"))
     assert gradcheck(lambda x: max_pool2d(x, k, s, p), x)
 
 
 @pytest.mark.parametrize("include_pad", [False, True])
 @pytest.mark.parametrize("xs, k, s, p", CASES)
-def test_avg_pool_forward_and_gradcheck(xs, k, s, p, include_pad):
+def test_avg_pool_forward_and_gradcheck(device, xs, k, s, p, include_pad):
     x = np.random.default_rng(1).standard_normal(xs)
-    y = avg_pool2d(x, k, s, p, include_pad=include_pad).data
+    y = avg_pool2d(to_device(x), k, s, p, include_pad=include_pad).numpy()
     np.testing.assert_allclose(y, pool_loop(x, k, s, p, "avg", include_pad), rtol=1e-12)
     assert gradcheck(lambda x: avg_pool2d(x, k, s, p, include_pad=include_pad), x)
 
 
-def test_avg_pool_default_excludes_padding_like_dl4j():
+def test_avg_pool_default_excludes_padding_like_dl4j(device):
     """DL4J's avgPoolIncludePadInDivisor defaults to false: a corner window of 1 real pixel
     under a 2x2 kernel with padding 1 averages that pixel alone."""
-    x = np.arange(1.0, 10.0).reshape(1, 1, 3, 3)
-    y = avg_pool2d(x, 2, 2, 1).data
+    x = to_device(np.arange(1.0, 10.0).reshape(1, 1, 3, 3))
+    y = avg_pool2d(x, 2, 2, 1).numpy()
     assert y[0, 0, 0, 0] == 1.0  # not 1/4
-    assert avg_pool2d(x, 2, 2, 1, include_pad=True).data[0, 0, 0, 0] == 0.25
+    assert avg_pool2d(x, 2, 2, 1, include_pad=True).numpy()[0, 0, 0, 0] == 0.25
 
 
 @pytest.mark.parametrize("xs, k, s, p", CASES)
-def test_pools_match_torch(xs, k, s, p):
+def test_pools_match_torch(device, xs, k, s, p):
     torch = pytest.importorskip("torch")
     F = torch.nn.functional
     rng = np.random.default_rng(2)
@@ -76,38 +78,37 @@ def test_pools_match_torch(xs, k, s, p):
          lambda t: F.avg_pool2d(t, k, s, p, count_include_pad=True)),
         (lambda t: avg_pool2d(t, k, s, p), lambda t: F.avg_pool2d(t, k, s, p, count_include_pad=False)),
     ]:
-        tx = Tensor(x, requires_grad=True)
+        tx = Tensor(to_device(x), requires_grad=True)
         y = ours(tx)
         gy = rng.standard_normal(y.shape)
-        y.backward(gy)
+        y.backward(to_device(gy))
         X = torch.tensor(x, requires_grad=True)
         Y = theirs(X)
         Y.backward(torch.tensor(gy))
-        np.testing.assert_allclose(y.data, Y.detach().numpy(), rtol=1e-12, atol=1e-12)
-        np.testing.assert_allclose(tx.grad, X.grad.numpy(), rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(y.numpy(), Y.detach().numpy(), rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(to_cpu(tx.grad), X.grad.numpy(), rtol=1e-12, atol=1e-12)
 
 
-def test_max_pool_tie_sends_gradient_to_first_element_only():
-    x = np.zeros((1, 1, 2, 2))
-    t = Tensor(x, requires_grad=True)
+def test_max_pool_tie_sends_gradient_to_first_element_only(device):
+    t = Tensor(to_device(np.zeros((1, 1, 2, 2))), requires_grad=True)
     max_pool2d(t, 2).sum().backward()
-    np.testing.assert_array_equal(t.grad, [[[[1.0, 0.0], [0.0, 0.0]]]])
+    np.testing.assert_array_equal(to_cpu(t.grad), [[[[1.0, 0.0], [0.0, 0.0]]]])
 
 
-def test_max_pool_under_no_grad_keeps_no_argmax_and_padding_never_wins():
-    x = -np.ones((1, 1, 3, 3))
+def test_max_pool_under_no_grad_keeps_no_argmax_and_padding_never_wins(device):
+    x = to_device(-np.ones((1, 1, 3, 3)))
     with no_grad():
         y = max_pool2d(Tensor(x, requires_grad=True), 2, 2, 1)
     assert y.creator is None
-    np.testing.assert_array_equal(y.data, -np.ones((1, 1, 2, 2)))
+    np.testing.assert_array_equal(y.numpy(), -np.ones((1, 1, 2, 2)))
 
 
 @pytest.mark.parametrize("kind", ["max", "avg", "sum", "pnorm"])
-def test_global_pool_forward_and_gradcheck(kind):
+def test_global_pool_forward_and_gradcheck(device, kind):
     x = np.random.default_rng(3).standard_normal((2, 3, 4, 5))
     expected = {"max": x.max(axis=(2, 3)), "avg": x.mean(axis=(2, 3)), "sum": x.sum(axis=(2, 3)),
                 "pnorm": np.sqrt((x ** 2).sum(axis=(2, 3)))}[kind]
-    y = global_pool(x, kind).data
+    y = global_pool(to_device(x), kind).numpy()
     assert y.shape == (2, 3)
     np.testing.assert_allclose(y, expected, rtol=1e-6)
     assert gradcheck(lambda x: global_pool(x, kind), x, atol=1e-5)

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from minidl.backend import array_module, to_cpu, to_device
 from minidl.ops.window import Window, axis_padding, channels_first, channels_last
 
 
@@ -35,35 +36,37 @@ def test_strict_mode_and_bad_geometry_raise():
         Window("conv2d", (1, 1, 4, 4), 3, mode="valid")
 
 
-def test_col2im_is_the_adjoint_of_im2col():
+def test_col2im_is_the_adjoint_of_im2col(device):
     """<im2col(x), c> == <x, col2im(c)> for all x, c: the defining property of the gradient."""
     rng = np.random.default_rng(0)
     win = Window("op", (2, 3, 7, 6), (3, 2), (2, 1), 1, (2, 1))
     hp, wp = win.padded_size
     x = rng.standard_normal((2, hp, wp, 3))
-    col = win.im2col(x)
+    col = to_cpu(win.im2col(to_device(x)))
     assert col.shape == (2, win.oh, win.ow, 3, 2, 3)
     c = rng.standard_normal(col.shape)
-    np.testing.assert_allclose(np.sum(col * c), np.sum(x * win.col2im(c)))
+    np.testing.assert_allclose(np.sum(col * c), np.sum(x * to_cpu(win.col2im(to_device(c)))))
 
 
-def test_im2col_rows_and_windows_view():
+def test_im2col_rows_and_windows_view(device):
     rng = np.random.default_rng(1)
     win = Window("op", (1, 2, 6, 6), 3, 1, 1)
-    xpad = win.pad(channels_last(rng.standard_normal((1, 2, 6, 6))))
-    full = win.im2col(xpad)
-    np.testing.assert_array_equal(win.im2col(xpad, rows=(2, 5)), full[:, 2:5])
+    xpad = win.pad(channels_last(to_device(rng.standard_normal((1, 2, 6, 6)))))
+    full = to_cpu(win.im2col(xpad))
+    np.testing.assert_array_equal(to_cpu(win.im2col(xpad, rows=(2, 5))), full[:, 2:5])
     # window (oy, ox) = (2, 3) holds padded pixels rows 2..4, cols 3..5
-    np.testing.assert_array_equal(full[0, 2, 3], xpad[0, 2:5, 3:6])
+    np.testing.assert_array_equal(full[0, 2, 3], to_cpu(xpad[0, 2:5, 3:6]))
 
 
-def test_pad_and_channels_last_views():
-    x = np.arange(24.0).reshape(1, 2, 3, 4)
+def test_pad_and_channels_last_views(device):
+    xp = array_module()
+    x = to_device(np.arange(24.0).reshape(1, 2, 3, 4))
     xl = channels_last(x)
-    assert xl.shape == (1, 3, 4, 2) and np.shares_memory(xl, x)
-    assert np.array_equal(channels_first(xl), x)
+    assert xl.shape == (1, 3, 4, 2) and xp.shares_memory(xl, x)
+    assert np.array_equal(to_cpu(channels_first(xl)), to_cpu(x))
     win = Window("op", x.shape, 3, 1, (1, 2))
     xpad = win.pad(xl, value=-1.0)
     assert xpad.shape == (1, 5, 8, 2) and xpad.flags.c_contiguous
-    assert (xpad[:, 0] == -1).all() and (xpad[:, :, :2] == -1).all()
-    np.testing.assert_array_equal(win.interior(xpad), xl)
+    host = to_cpu(xpad)
+    assert (host[:, 0] == -1).all() and (host[:, :, :2] == -1).all()
+    np.testing.assert_array_equal(to_cpu(win.interior(xpad)), to_cpu(xl))
