@@ -6,6 +6,7 @@ import math
 import numpy as np
 import pytest
 
+from minidl.backend import array_module, to_cpu, to_device
 from minidl.learning import AdaGrad, Adam, Nesterovs, NoOp, RmsProp, Sgd
 from minidl.learning.updaters import IUpdater
 
@@ -15,10 +16,17 @@ GRADS = [np.array([[0.5, -1.0], [2.0, 0.1]]),
          np.array([[-0.2, 0.7], [0.5, -2.0]])]
 
 
+def init_state(updater, shape=(2, 2), dtype=np.float64):
+    """A fresh state on the current device."""
+    return updater.init_state(shape, dtype, array_module())
+
+
 def run(updater, grads=GRADS):
-    """Updates for each step, in float64, from a fresh state."""
-    state = updater.init_state(grads[0].shape, np.float64)
-    return [updater.apply(g.copy(), state, iteration=i) for i, g in enumerate(grads)]
+    """Updates for each step, in float64, from a fresh state: computed on the current device,
+    returned on the host."""
+    state = init_state(updater, grads[0].shape)
+    return [to_cpu(updater.apply(to_device(g.copy()), state, iteration=i))
+            for i, g in enumerate(grads)]
 
 
 def scalar_steps(step, grads=GRADS, **init):
@@ -62,11 +70,11 @@ def test_camel_case_getters():
     assert Nesterovs(0.3).learningRate == 0.3
 
 
-def test_sgd():
+def test_sgd(device):
     assert_steps_equal(run(Sgd(0.1)), [0.1 * g for g in GRADS])
 
 
-def test_nesterovs_matches_dl4j_formula():
+def test_nesterovs_matches_dl4j_formula(device):
     lr, mu = 0.1, 0.9
 
     def step(g, s, t):
@@ -77,7 +85,7 @@ def test_nesterovs_matches_dl4j_formula():
     assert_steps_equal(run(Nesterovs(lr, mu)), scalar_steps(step, v=0.0))
 
 
-def test_adam_matches_dl4j_formula():
+def test_adam_matches_dl4j_formula(device):
     lr, b1, b2, eps = 0.01, 0.9, 0.999, 1e-8
 
     def step(g, s, t):
@@ -89,13 +97,13 @@ def test_adam_matches_dl4j_formula():
     assert_steps_equal(run(Adam(lr, b1, b2, eps)), scalar_steps(step, m=0.0, v=0.0))
 
 
-def test_adam_first_step_is_lr_times_sign_of_gradient():
+def test_adam_first_step_is_lr_times_sign_of_gradient(device):
     # By hand: m = 0.1 g, v = 0.001 g^2, alpha = lr sqrt(0.001) / 0.1, so u = lr * g / |g|.
     (u,) = run(Adam(0.01, epsilon=0.0), [GRADS[0]])
     np.testing.assert_allclose(u, 0.01 * np.sign(GRADS[0]), rtol=1e-12)
 
 
-def test_rmsprop_matches_dl4j_formula_with_state_starting_at_epsilon():
+def test_rmsprop_matches_dl4j_formula_with_state_starting_at_epsilon(device):
     lr, decay, eps = 0.1, 0.95, 1e-8
 
     def step(g, s, t):
@@ -103,11 +111,11 @@ def test_rmsprop_matches_dl4j_formula_with_state_starting_at_epsilon():
         return lr * g / (math.sqrt(s["G"]) + eps)
 
     updater = RmsProp(lr, decay, eps)
-    assert np.all(updater.init_state((2, 2), np.float64)["G"] == eps)
+    assert np.all(to_cpu(init_state(updater)["G"]) == eps)
     assert_steps_equal(run(updater), scalar_steps(step, G=eps))
 
 
-def test_adagrad_matches_dl4j_formula_with_history_starting_at_default_epsilon():
+def test_adagrad_matches_dl4j_formula_with_history_starting_at_default_epsilon(device):
     lr, eps = 0.1, 1e-4  # a non-default epsilon: the history still starts at 1e-6
 
     def step(g, s, t):
@@ -115,36 +123,37 @@ def test_adagrad_matches_dl4j_formula_with_history_starting_at_default_epsilon()
         return lr * g / (math.sqrt(s["h"]) + eps)
 
     updater = AdaGrad(lr, eps)
-    assert np.all(updater.init_state((2, 2), np.float64)["grad"] == 1e-6)
+    assert np.all(to_cpu(init_state(updater)["grad"]) == 1e-6)
     assert_steps_equal(run(updater), scalar_steps(step, h=1e-6))
 
 
-def test_noop_passes_the_gradient_through():
+def test_noop_passes_the_gradient_through(device):
     updater = NoOp()
-    assert updater.init_state((2, 2)) == {}
+    assert init_state(updater) == {}
     assert not updater.has_learning_rate()
-    g = GRADS[0].copy()
+    g = to_device(GRADS[0].copy())
     u = updater.apply(g, {})
-    np.testing.assert_array_equal(u, GRADS[0])
+    np.testing.assert_array_equal(to_cpu(u), GRADS[0])
     assert u is not g
 
 
-def test_state_is_advanced_in_place_and_checked():
+def test_state_is_advanced_in_place_and_checked(device):
     updater = Adam()
-    state = updater.init_state((2, 2), np.float64)
+    state = init_state(updater)
     m = state["M"]
-    updater.apply(GRADS[0], state)
-    assert state["M"] is m and np.any(m != 0)
+    g = to_device(GRADS[0])
+    updater.apply(g, state)
+    assert state["M"] is m and np.any(to_cpu(m) != 0)
     with pytest.raises(ValueError, match=r"Adam updater state 'M' has shape \(2, 2\)"):
-        updater.apply(np.zeros((3,)), state)
+        updater.apply(to_device(np.zeros((3,))), state)
     with pytest.raises(KeyError, match="no 'V' array"):
-        updater.apply(GRADS[0], {"M": m})
+        updater.apply(g, {"M": m})
 
 
-def test_float32_stays_float32():
+def test_float32_stays_float32(device):
     for updater in (Sgd(), Nesterovs(), Adam(), RmsProp(), AdaGrad(), NoOp()):
-        g = GRADS[0].astype(np.float32)
-        state = updater.init_state(g.shape, np.float32)
+        g = to_device(GRADS[0].astype(np.float32))
+        state = init_state(updater, g.shape, np.float32)
         assert updater.apply(g, state).dtype == np.float32, type(updater).__name__
 
 
@@ -195,19 +204,19 @@ def torch_steps(make_optimizer, grads=GRADS, prepare=None):
     return deltas
 
 
-def test_sgd_equals_torch_sgd():
+def test_sgd_equals_torch_sgd(device):
     expected = torch_steps(lambda torch, p: torch.optim.SGD(p, lr=0.1))
     assert_steps_equal(run(Sgd(0.1)), expected)
 
 
-def test_nesterovs_equals_torch_nesterov_sgd():
+def test_nesterovs_equals_torch_nesterov_sgd(device):
     # DL4J's form and torch's (buffer = -v / lr) are algebraically the same with a fixed lr.
     expected = torch_steps(lambda torch, p: torch.optim.SGD(p, lr=0.1, momentum=0.9,
                                                             nesterov=True))
     assert_steps_equal(run(Nesterovs(0.1, 0.9)), expected, rtol=1e-10)
 
 
-def test_adam_equals_torch_adam_when_epsilon_is_zero():
+def test_adam_equals_torch_adam_when_epsilon_is_zero(device):
     # Only epsilon's placement differs (DL4J: sqrt(v) + eps; torch: sqrt(v_hat) + eps).
     expected = torch_steps(lambda torch, p: torch.optim.Adam(p, lr=0.01, eps=0.0))
     assert_steps_equal(run(Adam(0.01, epsilon=0.0)), expected, rtol=1e-10)
@@ -215,13 +224,13 @@ def test_adam_equals_torch_adam_when_epsilon_is_zero():
     np.testing.assert_allclose(with_eps[-1], expected[-1], rtol=1e-6)
 
 
-def test_adagrad_equals_torch_adagrad_with_the_same_initial_history():
+def test_adagrad_equals_torch_adagrad_with_the_same_initial_history(device):
     expected = torch_steps(lambda torch, p: torch.optim.Adagrad(
         p, lr=0.1, eps=1e-6, initial_accumulator_value=1e-6))
     assert_steps_equal(run(AdaGrad(0.1)), expected, rtol=1e-10)
 
 
-def test_rmsprop_equals_torch_rmsprop_started_at_epsilon():
+def test_rmsprop_equals_torch_rmsprop_started_at_epsilon(device):
     eps = 1e-8
 
     def start_at_epsilon(torch, opt, w):
