@@ -7,21 +7,28 @@ so Python threads are enough.
 """
 
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 # Threads for the passes; 1 runs everything in the calling thread.
 THREADS = min(4, os.cpu_count() or 1)
+_PREFIX = "minidl-pool"
 _pool = None
 
 
 def run(tasks):
-    """Call every callable in ``tasks`` (on the pool when there are several) and wait."""
+    """Call every callable in ``tasks`` (on the pool when there are several) and wait.
+
+    A task that itself calls ``run`` gets its tasks run in its own thread: waiting on the pool
+    from inside it could leave every pool thread waiting for a free one.
+    """
     global _pool
-    if len(tasks) == 1:
-        tasks[0]()
+    if len(tasks) == 1 or threading.current_thread().name.startswith(_PREFIX):
+        for task in tasks:
+            task()
         return
     if _pool is None:
-        _pool = ThreadPoolExecutor(THREADS, thread_name_prefix="minidl")
+        _pool = ThreadPoolExecutor(THREADS, thread_name_prefix=_PREFIX)
     for future in [_pool.submit(task) for task in tasks]:
         future.result()
 

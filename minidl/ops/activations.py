@@ -1,8 +1,16 @@
-"""Activation functions, DL4J's set: each is an elementwise Function with its derivative.
+"""Activation functions, DL4J's set: elementwise Functions, and softmax.
 
-Each activation is described by two array functions: ``f(x)`` and ``df(x, y)``, the derivative
-written in terms of the input x and the output y = f(x). Writing the derivative through y where
-possible (sigmoid' = y(1-y), tanh' = 1-y^2) saves recomputing exponentials in the backward.
+Every elementwise activation here has a derivative that can be written through its output
+y = f(z) alone: relu' = [y > 0], sigmoid' = y(1 - y), tanh' = 1 - y^2, softplus' = 1 - e^-y,
+and so on (each row of ``ACTIVATIONS``). Two savings follow:
+
+- the backward keeps only y, never z;
+- an op that has just computed a pre-activation (``conv2d``, ``linear``, with ``activation=``)
+  can overwrite it with f(z + b) in place, block by block while it is still in cache: no second
+  activation-sized array and one pass over memory fewer (``apply``).
+
+On the GPU, the activations of ``minidl/ops/cuda/bias_activation.cu`` (identity, relu, sigmoid,
+tanh, leakyrelu, elu) run as one fused bias + activation kernel, forward and backward.
 Softmax is not elementwise and has its own Function.
 """
 
@@ -12,81 +20,111 @@ from minidl.autograd import Function
 from minidl.backend import get_array_module, is_gpu_array
 from minidl.ops import _parallel, cuda
 
-
-class Elementwise(Function):
-    """y = f(x) applied elementwise; backward gx = gy * df(x, y)."""
-
-    def __init__(self, f, df, name):
-        self.f, self.df, self.name = f, df, name
-
-    def forward(self, x):
-        self.x = x
-        self.y = self.f(x)
-        return self.y
-
-    def backward(self, gy):
-        return gy * self.df(self.x, self.y)
+DEFAULT_ALPHA = {"leakyrelu": 0.01, "elu": 1.0}  # DL4J's: leakyrelu's slope, elu's scale
+PARALLEL_SIZE = 2**20  # elements from which a CPU pass is split over the threads
 
 
 def _xp(a):
     return get_array_module(a)
 
 
-def _sigmoid(x):
-    xp = _xp(x)
-    # 0.5 * (1 + tanh(x/2)) is the logistic function without overflow for large |x|.
-    return (0.5 * (1.0 + xp.tanh(0.5 * x))).astype(x.dtype, copy=False)
+def _into(out, value):
+    out[...] = value
+    return out
 
 
-def _softplus(x):
-    xp = _xp(x)
-    return xp.logaddexp(0, x).astype(x.dtype, copy=False)
+def _sigmoid(z, out, alpha):
+    # 0.5 * (1 + tanh(z/2)) is the logistic function without overflow for large |z|.
+    xp = _xp(z)
+    xp.multiply(z, 0.5, out=out)
+    xp.tanh(out, out=out)
+    out += 1
+    out *= 0.5
+    return out
 
 
-def _relu(x):
-    xp = _xp(x)
-    if xp is not np or x.ndim == 0 or x.size < 2**20:
-        return xp.maximum(x, 0)
-    # A memory-bound pass over a whole activation: split over the batch on the CPU threads.
-    y = np.empty_like(x)  # same memory layout as x (channels-last stays channels-last)
-    _parallel.run([lambda s=s: np.maximum(x[s], 0, out=y[s])
-                   for s in _parallel.cuts(x.shape[0], _parallel.THREADS)])
-    return y
+def _elu(z, out, alpha):
+    xp = _xp(z)
+    return _into(out, xp.where(z > 0, z, alpha * xp.expm1(xp.minimum(z, 0))))
 
 
-def _relu_derivative(x, y):
-    return (x > 0).astype(x.dtype)
-
-
-def _leaky(alpha):
-    def f(x):
-        return _xp(x).where(x > 0, x, x * alpha).astype(x.dtype, copy=False)
-
-    def df(x, y):
-        return _xp(x).where(x > 0, 1.0, alpha).astype(x.dtype, copy=False)
-    return f, df
-
-
-def _elu(alpha):
-    def f(x):
-        xp = _xp(x)
-        return xp.where(x > 0, x, alpha * xp.expm1(xp.minimum(x, 0))).astype(x.dtype, copy=False)
-
-    def df(x, y):
-        return _xp(x).where(x > 0, 1.0, y + alpha).astype(x.dtype, copy=False)
-    return f, df
-
-
-ELEMENTWISE = {
-    "identity": (lambda x: x, lambda x, y: _xp(x).ones_like(x)),
-    "relu": (_relu, _relu_derivative),
-    "sigmoid": (_sigmoid, lambda x, y: y * (1 - y)),
-    "tanh": (lambda x: _xp(x).tanh(x), lambda x, y: 1 - y * y),
-    "softplus": (_softplus, lambda x, y: _sigmoid(x)),
-    "hardtanh": (lambda x: _xp(x).clip(x, -1, 1),
-                 lambda x, y: ((x > -1) & (x < 1)).astype(x.dtype)),
-    "softsign": (lambda x: x / (1 + abs(x)), lambda x, y: 1 / (1 + abs(x)) ** 2),
+# name -> (forward(z, out, alpha): writes f(z) into out, which may be z itself;
+#          derivative(y, alpha): f'(z) written through y = f(z), in y's dtype)
+ACTIVATIONS = {
+    "identity": (lambda z, out, alpha: _into(out, z) if out is not z else out,
+                 lambda y, alpha: _xp(y).ones_like(y)),
+    "relu": (lambda z, out, alpha: _xp(z).maximum(z, 0, out=out),
+             lambda y, alpha: (y > 0).astype(y.dtype)),
+    "leakyrelu": (lambda z, out, alpha: _into(out, _xp(z).where(z > 0, z, z * alpha)),
+                  lambda y, alpha: _xp(y).where(y > 0, 1.0, alpha).astype(y.dtype)),
+    "elu": (_elu, lambda y, alpha: _xp(y).where(y > 0, 1.0, y + alpha).astype(y.dtype)),
+    "sigmoid": (_sigmoid, lambda y, alpha: y * (1 - y)),
+    "tanh": (lambda z, out, alpha: _xp(z).tanh(z, out=out), lambda y, alpha: 1 - y * y),
+    # softplus' = sigmoid(z) = 1 - e^-y; -expm1(-y) keeps its precision where y is tiny.
+    "softplus": (lambda z, out, alpha: _xp(z).logaddexp(0, z, out=out),
+                 lambda y, alpha: -_xp(y).expm1(-y)),
+    "hardtanh": (lambda z, out, alpha: _xp(z).clip(z, -1, 1, out=out),
+                 lambda y, alpha: ((y > -1) & (y < 1)).astype(y.dtype)),
+    # softsign' = 1 / (1 + |z|)^2 = (1 - |y|)^2
+    "softsign": (lambda z, out, alpha: _into(out, z / (1 + abs(z))),
+                 lambda y, alpha: (1 - abs(y)) ** 2),
 }
+
+
+def resolve(name, alpha=None):
+    """(key, alpha) for activation ``name`` (DL4J's names, any case); softmax is not here."""
+    key = name.lower()
+    if key not in ACTIVATIONS:
+        known = sorted(list(ACTIVATIONS) + ["softmax"])
+        raise ValueError(f"unknown activation {name!r}; known: {', '.join(known)}")
+    return key, DEFAULT_ALPHA.get(key, 0.0) if alpha is None else alpha
+
+
+def apply(z, name, alpha=None, bias=None, out=None):
+    """f(z + bias) as an array: written into ``out`` (``z`` itself for in place; default new).
+
+    ``bias`` [n] adds along the last axis of z [..., n]: the channel axis of a channels-last
+    array, the feature axis of a dense layer's [batch, n].
+    """
+    key, alpha = resolve(name, alpha)
+    if is_gpu_array(z) and cuda.supports_activation(key):
+        return cuda.bias_activation_forward(z, bias, key, alpha, out=out)
+    xp = get_array_module(z)
+    if bias is not None:
+        z = out = xp.add(z, bias, out=out)
+    elif out is None:
+        out = xp.empty_like(z)
+    forward = ACTIVATIONS[key][0]
+    if xp is not np or z.ndim == 0 or z.size < PARALLEL_SIZE:
+        return forward(z, out, alpha)
+    # A memory-bound pass over a whole activation: split over the batch on the CPU threads.
+    _parallel.run([lambda s=s: forward(z[s], out[s], alpha)
+                   for s in _parallel.cuts(z.shape[0], _parallel.THREADS)])
+    return out
+
+
+def gradient(y, gy, name, alpha=None):
+    """gz = gy * f'(z), from the output y = f(z) alone."""
+    key, alpha = resolve(name, alpha)
+    if is_gpu_array(y) and cuda.supports_activation(key):
+        return cuda.bias_activation_backward(y, gy, key, alpha)
+    if key == "identity":
+        return gy
+    return gy * ACTIVATIONS[key][1](y, alpha)
+
+
+class Elementwise(Function):
+    """y = f(x) applied elementwise, any shape; the backward keeps only y."""
+
+    def __init__(self, name, alpha=None):
+        self.name, self.alpha = name, alpha
+
+    def forward(self, x):
+        self.y = apply(x, self.name, self.alpha)
+        return self.y
+
+    def backward(self, gy):
+        return gradient(self.y, gy, self.name, self.alpha)
 
 
 def activation(x, name, alpha=None):
@@ -99,16 +137,8 @@ def activation(x, name, alpha=None):
         return x
     if key == "softmax":
         return softmax(x)
-    if key == "leakyrelu":
-        f, df = _leaky(0.01 if alpha is None else alpha)
-    elif key == "elu":
-        f, df = _elu(1.0 if alpha is None else alpha)
-    elif key in ELEMENTWISE:
-        f, df = ELEMENTWISE[key]
-    else:
-        known = sorted(list(ELEMENTWISE) + ["leakyrelu", "elu", "softmax"])
-        raise ValueError(f"unknown activation {name!r}; known: {', '.join(known)}")
-    return Elementwise(f, df, key)(x)
+    resolve(key, alpha)  # an unknown name fails here, before any work
+    return Elementwise(key, alpha)(x)
 
 
 def relu(x):

@@ -10,6 +10,10 @@ W_mat = W rearranged to [KH*KW*C, n_out] (rows in the (i, j, c) order of col's c
               gx = col2im(gy_mat @ W_mat^T)  each window sends its gradient back to its pixels
               gb = sum of gy over N, OH, OW
 
+With ``activation=`` the op is y = f(conv + b), the activation applied to each output block in
+place while it is still in cache (``minidl.ops.activations.apply``: on the GPU one fused bias +
+activation kernel); the backward first turns gy into the pre-activation's gradient from y alone.
+
 For stride 1 the input gradient is computed instead as a convolution of the zero-padded gy with
 the flipped kernel (``Window.gradient_window``), which reuses the forward's GEMM path rather
 than scatter-adding columns.
@@ -25,7 +29,7 @@ when the weights need no gradient (a frozen layer) or under ``no_grad()``.
 
 from minidl.autograd import Function
 from minidl.backend import get_array_module, is_gpu_array
-from minidl.ops import winograd
+from minidl.ops import activations, winograd
 from minidl.ops._checks import require_float, require_ndim
 from minidl.ops.window import Window, channels_first, channels_last
 
@@ -88,27 +92,30 @@ def _column_buffer(xpad):
     return xp.empty(max(col_chunk_bytes(xpad) // xpad.dtype.itemsize, 1), dtype=xpad.dtype)
 
 
-def correlate(window, xpad, w_mat, out, bias=None):
-    """out[b, oy, ox] = (window of xpad under (oy, ox), flattened) @ w_mat (+ bias).
+def correlate(window, xpad, w_mat, out, bias=None, activation=None):
+    """out[b, oy, ox] = f((window of xpad under (oy, ox), flattened) @ w_mat + bias).
 
     xpad: padded channels-last input [N, Hp, Wp, C]; w_mat: [KH*KW*C, n_out]; bias: [n_out] or
-    None; out: contiguous channels-last output [N, OH, OW, n_out], written in place and returned.
+    None; activation: (name, alpha) of f or None; out: contiguous channels-last output
+    [N, OH, OW, n_out], written in place and returned.
     3x3 stride-1 convolutions with many channels on the CPU go through Winograd F(2x2, 3x3)
     (``minidl.ops.winograd``: 2.25x fewer multiplications); everything else is im2col + GEMM,
-    block by block, with the bias added to each block while it is still in cache.
+    block by block, with bias and activation applied to each block while it is still in cache.
     """
     xp = get_array_module(xpad)
     c, n_out = xpad.shape[3], w_mat.shape[1]
     if not is_gpu_array(xpad) and winograd.applies((window.kh, window.kw), (window.sy, window.sx),
                                                    (window.dy, window.dx), c, n_out):
-        return winograd.correlate3x3(xpad, w_mat.reshape(3, 3, c, n_out), out, bias)
+        return winograd.correlate3x3(xpad, w_mat.reshape(3, 3, c, n_out), out, bias, activation)
+    name, alpha = activation or ("identity", None)
     buffer = _column_buffer(xpad)
     for block in blocks(window, xpad.shape[0], c, xpad.dtype.itemsize, col_chunk_bytes(xpad)):
         col = _block_columns(window, xpad, block, _fit(buffer, window, xpad, block))
         rows = _block_rows(out, block)
         xp.matmul(col, w_mat, out=rows)
-        if bias is not None:
-            rows += bias  # channels-last: the bias broadcasts along the contiguous last axis
+        if bias is not None or activation is not None:
+            # Channels-last: the bias broadcasts along the contiguous last axis.
+            activations.apply(rows, name, alpha, bias, out=rows)
     return out
 
 
@@ -140,8 +147,9 @@ def _check_inputs(x, W, b):
 class Conv2d(Function):
     """See the module docstring; ``mode`` is DL4J's ConvolutionMode (Truncate, Same, Strict)."""
 
-    def __init__(self, stride=1, padding=0, dilation=1, mode="truncate"):
+    def __init__(self, stride=1, padding=0, dilation=1, mode="truncate", activation=None):
         self.stride, self.padding, self.dilation, self.mode = stride, padding, dilation, mode
+        self.activation = activation  # (name, alpha) or None
 
     def forward(self, x, W, b=None):
         _check_inputs(x, W, b)
@@ -151,17 +159,21 @@ class Conv2d(Function):
         xpad = window.pad(channels_last(x))
         self.w_mat = kernel_matrix(W)
         y = xp.empty((window.n, window.oh, window.ow, W.shape[0]), dtype=x.dtype)
-        correlate(window, xpad, self.w_mat, y, b)
+        correlate(window, xpad, self.w_mat, y, b, self.activation)
         # Save the padded input only if gW will be asked for: it is what the columns are
         # rebuilt from in the backward. A frozen layer or no_grad() keeps nothing.
         need_W = len(self.needs_input_grad) > 1 and self.needs_input_grad[1]
         self.xpad = xpad if need_W else None
+        self.y_l = y if self.activation and any(self.needs_input_grad) else None
         self.W_shape = W.shape
         return channels_first(y)
 
     def backward(self, gy):
         xp = get_array_module(gy)
-        gy_l = xp.ascontiguousarray(channels_last(gy))  # [N, OH, OW, n_out]
+        gy_l = channels_last(gy)  # [N, OH, OW, n_out]
+        if self.activation is not None:
+            gy_l = activations.gradient(self.y_l, gy_l, *self.activation)
+        gy_l = xp.ascontiguousarray(gy_l)
         need_x, need_W = self.needs_input_grad[:2]
         gx = self._grad_input(gy_l) if need_x else None
         gW = self._grad_weights(gy_l) if need_W else None
@@ -208,11 +220,15 @@ class Conv2d(Function):
         return channels_first(window.interior(gxpad))
 
 
-def conv2d(x, W, b=None, stride=1, padding=0, dilation=1, mode="truncate"):
+def conv2d(x, W, b=None, stride=1, padding=0, dilation=1, mode="truncate", activation=None,
+           alpha=None):
     """Convolve NCHW ``x`` with ``W`` [n_out, n_in, kh, kw] (+ ``b`` [n_out]); see ``Conv2d``.
 
-    Returns an [N, n_out, OH, OW] tensor whose memory is channels-last (see
-    ``minidl.ops.window``); index it as NCHW like any other array.
+    ``activation`` (an elementwise activation's name, see ``minidl.ops.activations``; ``alpha``
+    its parameter) is applied to the result inside the op. Returns an [N, n_out, OH, OW] tensor
+    whose memory is channels-last (see ``minidl.ops.window``); index it as NCHW like any other
+    array.
     """
-    fn = Conv2d(stride, padding, dilation, mode)
+    fused = None if activation is None else activations.resolve(activation, alpha)
+    fn = Conv2d(stride, padding, dilation, mode, fused)
     return fn(x, W) if b is None else fn(x, W, b)

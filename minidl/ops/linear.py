@@ -1,11 +1,20 @@
-"""The dense (fully connected) op: y = x @ W + b, with DL4J's weight layout W [n_in, n_out]."""
+"""The dense (fully connected) op: y = f(x @ W + b), with DL4J's weight layout W [n_in, n_out].
+
+The activation f is optional; when given it is applied in place to the GEMM's output, together
+with the bias (on the GPU: one fused kernel), and differentiated from y alone
+(see ``minidl.ops.activations``).
+"""
 
 from minidl.autograd import Function
+from minidl.ops import activations
 from minidl.ops._checks import require_float, require_ndim
 
 
 class Linear(Function):
-    """x [batch, n_in] @ W [n_in, n_out] + b [n_out] -> y [batch, n_out]."""
+    """x [batch, n_in] @ W [n_in, n_out] + b [n_out] -> y [batch, n_out], then f if given."""
+
+    def __init__(self, activation=None):
+        self.activation = activation  # (name, alpha) or None
 
     def forward(self, x, W, b=None):
         require_float("linear", "the input", x)
@@ -15,11 +24,15 @@ class Linear(Function):
                              f"but the weights expect n_in={W.shape[0]} (W shape {tuple(W.shape)})")
         self.x, self.W = x, W
         y = x @ W
-        if b is not None:
+        if self.activation is not None:
+            self.y = activations.apply(y, *self.activation, bias=b, out=y)
+        elif b is not None:
             y += b
         return y
 
     def backward(self, gy):
+        if self.activation is not None:
+            gy = activations.gradient(self.y, gy, *self.activation)
         need_x, need_W = self.needs_input_grad[:2]
         gx = gy @ self.W.T if need_x else None
         gW = self.x.T @ gy if need_W else None
@@ -29,6 +42,8 @@ class Linear(Function):
         return gx, gW
 
 
-def linear(x, W, b=None):
-    """Dense layer op: ``x @ W + b``; W is [n_in, n_out] as in DL4J."""
-    return Linear()(x, W) if b is None else Linear()(x, W, b)
+def linear(x, W, b=None, activation=None, alpha=None):
+    """Dense layer op: ``f(x @ W + b)``; W is [n_in, n_out] as in DL4J; f is ``activation``
+    (an elementwise activation's name, ``alpha`` its parameter) or none."""
+    fn = Linear(None if activation is None else activations.resolve(activation, alpha))
+    return fn(x, W) if b is None else fn(x, W, b)

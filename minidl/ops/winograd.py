@@ -51,7 +51,7 @@ Layout: channels-last throughout (see ``minidl.ops.window``): xpad [N, Hp, Wp, C
 
 import numpy as np
 
-from minidl.ops import _parallel
+from minidl.ops import _parallel, activations
 
 # Both channel counts must reach this for conv2d to take this path (see ``applies``). Measured
 # forward times, Winograd / im2col, 2 cores (AVX-512 OpenBLAS, 2 threads), batch 16, float32:
@@ -182,6 +182,13 @@ def _output_band(out, start, stop, t0, t1, tiles_w):
     return np.empty(shape, dtype=out.dtype)
 
 
+def _finish(m, y, scratch, activation):
+    """The output tiles y from m, then the activation on them while they are in cache."""
+    output_transform(m, y, scratch)
+    if activation is not None:
+        activations.apply(y, *activation, out=y)
+
+
 def _parts(nb, tb):
     """Split a block of nb images x tb tile rows into (image slice, tile-row slice) pairs, one
     per thread of ``minidl.ops._parallel``: over images if there are several, else tile rows."""
@@ -190,10 +197,10 @@ def _parts(nb, tb):
     return [(slice(0, 1), t) for t in _parallel.cuts(tb, _parallel.THREADS)]
 
 
-def correlate3x3(xpad, w_taps, out, bias=None):
-    """out = 3x3 stride-1 correlation of padded channels-last xpad [N, Hp, Wp, C] with
-    w_taps [3, 3, C, n_out] (+ bias [n_out]); out [N, Hp-2, Wp-2, n_out] (contiguous) is
-    written and returned.
+def correlate3x3(xpad, w_taps, out, bias=None, activation=None):
+    """out = f(3x3 stride-1 correlation of padded channels-last xpad [N, Hp, Wp, C] with
+    w_taps [3, 3, C, n_out] + bias [n_out]); out [N, Hp-2, Wp-2, n_out] (contiguous) is
+    written and returned. ``activation`` is f's (name, alpha), or None for none.
     """
     n, hp, wp, c = xpad.shape
     n_out = w_taps.shape[3]
@@ -220,8 +227,8 @@ def correlate3x3(xpad, w_taps, out, bias=None):
         m = m.reshape(16, nb, tb, tiles_w, n_out)
         y = _output_band(out, start, stop, t0, t1, tiles_w)
         cols = buf.take(buf.cols, (2, 4, nb, tb, tiles_w, n_out))
-        _parallel.run([lambda i=i, t=t: output_transform(m[:, i, t], y[i, t], cols[:, :, i, t])
-              for i, t in parts])
+        _parallel.run([lambda i=i, t=t: _finish(m[:, i, t], y[i, t], cols[:, :, i, t], activation)
+                       for i, t in parts])
         if not np.shares_memory(y, out):
             rows = min(oh, 2 * t1) - 2 * t0
             y = y.reshape(nb, 2 * tb, 2 * tiles_w, n_out)

@@ -170,6 +170,12 @@ class BaseLayer(LayerSettings, Layer):
     def _activate(self, z):
         return ops.activation(z, self.activation.value)
 
+    def _inner_activation(self):
+        """The activation for a conv or dense op to apply inside itself (``activation=``), or
+        None: none at all (identity), or not elementwise (softmax, applied after the op)."""
+        name = self.activation.value
+        return None if name in ("identity", "softmax") else name
+
 
 @dataclasses.dataclass
 class FeedForwardLayer(BaseLayer):
@@ -228,16 +234,19 @@ class DenseLayer(FeedForwardLayer):
         shapes = super().param_shapes()
         return shapes if self.has_bias else {"W": shapes["W"]}
 
-    def pre_output(self, x, params, ctx):
+    def pre_output(self, x, params, ctx, activation=None):
+        """x @ W + b (DL4J's preOutput); with ``activation`` the op also applies it."""
         self._check_input(x, 2, f"[batch, {self.n_in}]")
         if x.shape[1] != self.n_in:
             raise ValueError(f"layer {self.describe()}: expected input [batch, {self.n_in}], got "
                              f"shape {tuple(x.shape)}")
         x = self._input_dropout(x, ctx)
-        return ops.linear(x, params["W"], params.get("b"))
+        return ops.linear(x, params["W"], params.get("b"), activation)
 
     def forward(self, x, params, ctx):
-        return self._activate(self.pre_output(x, params, ctx))
+        inner = self._inner_activation()
+        y = self.pre_output(x, params, ctx, inner)
+        return y if inner else self._activate(y)
 
 
 @dataclasses.dataclass
@@ -389,9 +398,10 @@ class ConvolutionLayer(FeedForwardLayer):
             raise ValueError(f"layer {self.describe()}: expected {self.n_in} input channels, got "
                              f"input of shape {tuple(x.shape)}")
         x = self._input_dropout(x, ctx)
-        z = ops.conv2d(x, params["W"], params.get("b"), self.stride, self.padding,
-                       self.dilation, self._mode())
-        return self._activate(z)
+        inner = self._inner_activation()
+        y = ops.conv2d(x, params["W"], params.get("b"), self.stride, self.padding,
+                       self.dilation, self._mode(), inner)
+        return y if inner else self._activate(y)
 
 
 Convolution2D = ConvolutionLayer

@@ -43,7 +43,6 @@ TYPES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
 
 # Activation codes of bias_activation.cu (its ACT_* defines).
 ACTIVATIONS = {"identity": 0, "relu": 1, "sigmoid": 2, "tanh": 3, "leakyrelu": 4, "elu": 5}
-DEFAULT_ALPHA = {"leakyrelu": 0.01, "elu": 1.0}  # as minidl.ops.activations
 
 THREADS = 256  # threads per block of the elementwise (grid-stride) kernels
 ROW_BLOCK = 256  # threads per block of the row kernels: common.cuh's ROW_BLOCK
@@ -226,22 +225,29 @@ def _activation_args(name, alpha, dtype):
     if key not in ACTIVATIONS:
         raise ValueError(f"bias_activation: no CUDA kernel for activation {name!r}; "
                          f"supported: {', '.join(ACTIVATIONS)}")
-    alpha = DEFAULT_ALPHA.get(key, 0.0) if alpha is None else alpha
+    if alpha is None:
+        from minidl.ops.activations import DEFAULT_ALPHA  # (activations imports this module)
+        alpha = DEFAULT_ALPHA.get(key, 0.0)
     return np.int32(ACTIVATIONS[key]), np.dtype(dtype).type(alpha)
 
 
 def bias_activation_forward(z, b, name, alpha=None, out=None):
     """y = f(z + b) for z [..., n_out] (any leading shape), b [n_out] or None.
 
-    ``out`` may be ``z`` itself (in place) when z is contiguous.
+    ``out`` (optional) receives y and is returned; it may be ``z`` itself (in place).
     """
     cupy = _cupy()
     z = _contiguous(z)
-    y = cupy.empty_like(z) if out is None else out
+    direct = out is not None and out.flags.c_contiguous
+    y = out if direct else cupy.empty_like(z)
     n_out = z.shape[-1] if z.ndim else 1
     b = None if b is None else _contiguous(b)
     _launch(_kernel("bias_activation.cu", "bias_activation_forward", z.dtype), z.size,
-            [z, _pointer(b), y, np.int64(z.size), np.int32(n_out), *_activation_args(name, alpha, z.dtype)])
+            [z, _pointer(b), y, np.int64(z.size), np.int32(n_out),
+             *_activation_args(name, alpha, z.dtype)])
+    if out is not None and not direct:
+        out[...] = y
+        return out
     return y
 
 

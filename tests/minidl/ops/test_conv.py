@@ -5,7 +5,7 @@ import pytest
 
 from minidl import Tensor, gradcheck, no_grad
 from minidl.backend import to_cpu, to_device
-from minidl.ops import conv2d
+from minidl.ops import activation, conv2d
 from minidl.ops.window import Window
 
 
@@ -84,6 +84,19 @@ def test_gradcheck(device, xs, ws, stride, padding, dilation):
     rng = np.random.default_rng(2)
     x, W, b = rng.standard_normal(xs), rng.standard_normal(ws), rng.standard_normal(ws[0])
     assert gradcheck(lambda x, W, b: conv2d(x, W, b, stride, padding, dilation), x, W, b)
+
+
+@pytest.mark.parametrize("name", ["relu", "leakyrelu", "elu", "sigmoid", "tanh", "softplus",
+                                  "hardtanh", "softsign"])
+def test_activation_inside_the_op(device, name):
+    """conv2d(..., activation=f) is f(conv2d(...)): forward equal, backward through y alone
+    (a fused bias + activation kernel on the GPU for the first five)."""
+    rng = np.random.default_rng(7)
+    x, W, b = rng.standard_normal((2, 3, 6, 5)), rng.standard_normal((4, 3, 3, 3)), rng.standard_normal(4)
+    y = conv2d(to_device(x), to_device(W), to_device(b), 2, 1, activation=name)
+    plain = conv_loop(x, W, b, 2, (1, 1, 1, 1), 1)
+    np.testing.assert_allclose(y.numpy(), activation(plain, name).numpy(), rtol=1e-12, atol=1e-12)
+    assert gradcheck(lambda x, W, b: conv2d(x, W, b, 2, 1, activation=name), x, W, b)
 
 
 @pytest.mark.parametrize("size", [5, 6, 7])

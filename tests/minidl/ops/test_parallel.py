@@ -19,6 +19,14 @@ def test_run_calls_every_task():
     assert sorted(seen) == [0, 1, 2, 3, 4]
 
 
+def test_a_task_that_runs_tasks_does_not_wait_on_a_full_pool(monkeypatch):
+    monkeypatch.setattr(_parallel, "THREADS", 2)
+    seen = []
+    inner = [lambda i=i: seen.append(i) for i in range(4)]
+    _parallel.run([lambda: _parallel.run(inner) for _ in range(4)])  # 4 outer tasks, 2 threads
+    assert sorted(seen) == sorted(list(range(4)) * 4)
+
+
 def test_large_relu_matches_maximum_and_keeps_channels_last(monkeypatch):
     monkeypatch.setattr(_parallel, "THREADS", 3)
     x_l = np.random.default_rng(0).standard_normal((5, 32, 32, 260), dtype=np.float32)  # > 2**20

@@ -108,6 +108,16 @@ def test_gradcheck_through_winograd(always_winograd, monkeypatch, padding):
     assert len(calls) >= 2  # forward and input gradient
 
 
+@pytest.mark.parametrize("h, w", [(6, 6), (5, 7)])  # whole tiles / cropped odd edges
+def test_activation_applied_on_the_output_tiles(always_winograd, h, w):
+    rng = np.random.default_rng(4)
+    x, W, b = rng.standard_normal((2, 3, h, w)), rng.standard_normal((2, 3, 3, 3)), rng.standard_normal(2)
+    y = conv2d(x, W, b, padding=1, activation="relu").data
+    np.testing.assert_allclose(y, np.maximum(conv_loop(x, W, b, 1, (1,) * 4, 1), 0), rtol=1e-12,
+                               atol=1e-12)
+    assert gradcheck(lambda x, W, b: conv2d(x, W, b, padding=1, activation="elu"), x, W, b)
+
+
 @pytest.mark.parametrize("n, c, h, w, n_out", SHAPES[:3])
 def test_forward_and_backward_match_torch_float32(always_winograd, n, c, h, w, n_out):
     torch = pytest.importorskip("torch")
