@@ -81,6 +81,14 @@ class Emulator:
         launcher = getattr(self.lib, _symbol(f"{name}<{cuda.TYPES[dtype]}>"))
 
         def launch(grid, block, args):
+            # A kernel reads its arrays as raw memory of its one element type: a float array of
+            # another dtype (float32 labels into a float64 kernel) would read garbage silently
+            # on a GPU, and past the end of the array; here it is an error.
+            for a in args:
+                data = a._data if isinstance(a, fake_cupy.ndarray) else a
+                if isinstance(data, np.ndarray) and data.dtype.kind == "f":
+                    assert data.dtype == dtype, (f"kernel {name}<{cuda.TYPES[dtype]}> was given "
+                                                 f"a {data.dtype} array")
             values = [_argument(a) for a in args]
             pointers = (ctypes.c_void_p * len(values))(
                 *[ctypes.cast(ctypes.pointer(v), ctypes.c_void_p) for v in values])

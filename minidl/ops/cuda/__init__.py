@@ -115,8 +115,10 @@ def _pointer(a):
     return np.uint64(0) if a is None else a
 
 
-def _contiguous(a):
-    return _cupy().ascontiguousarray(a)
+def _contiguous(a, dtype=None):
+    """``a`` C-contiguous and, given ``dtype``, of that type: a kernel reads every array as its
+    one element type, so a second input (bias, labels, gradient) must match the first."""
+    return _cupy().ascontiguousarray(a, dtype=dtype)
 
 
 def _ints(*values):
@@ -241,7 +243,7 @@ def bias_activation_forward(z, b, name, alpha=None, out=None):
     direct = out is not None and out.flags.c_contiguous
     y = out if direct else cupy.empty_like(z)
     n_out = z.shape[-1] if z.ndim else 1
-    b = None if b is None else _contiguous(b)
+    b = None if b is None else _contiguous(b, z.dtype)
     _launch(_kernel("bias_activation.cu", "bias_activation_forward", z.dtype), z.size,
             [z, _pointer(b), y, np.int64(z.size), np.int32(n_out),
              *_activation_args(name, alpha, z.dtype)])
@@ -254,7 +256,8 @@ def bias_activation_forward(z, b, name, alpha=None, out=None):
 def bias_activation_backward(y, gy, name, alpha=None):
     """gz = gy * f'(z + b), computed from the forward's output y. (gb = gz summed over rows.)"""
     cupy = _cupy()
-    y, gy = _contiguous(y), _contiguous(gy)
+    y = _contiguous(y)
+    gy = _contiguous(gy, y.dtype)
     gz = cupy.empty_like(y)
     _launch(_kernel("bias_activation.cu", "bias_activation_backward", y.dtype), y.size,
             [y, gy, gz, np.int64(y.size), *_activation_args(name, alpha, y.dtype)])
@@ -262,8 +265,8 @@ def bias_activation_backward(y, gy, name, alpha=None):
 
 
 # -- softmax and softmax cross-entropy -------------------------------------------------------
-def _rows(a):
-    a = _contiguous(a)
+def _rows(a, dtype=None):
+    a = _contiguous(a, dtype)
     if a.ndim != 2:
         raise ValueError(f"softmax: expected [batch, classes], got shape {tuple(a.shape)}")
     return a
@@ -280,7 +283,8 @@ def softmax(z):
 
 def softmax_backward(p, gy):
     """gz = p * (gy - <gy, p>) per row, for p = softmax(z)."""
-    p, gy = _rows(p), _rows(gy)
+    p = _rows(p)
+    gy = _rows(gy, p.dtype)
     gz = _cupy().empty_like(p)
     n, k = p.shape
     _launch_rows(_kernel("softmax_xent.cu", "softmax_backward", p.dtype), n,
@@ -291,7 +295,8 @@ def softmax_backward(p, gy):
 def softmax_cross_entropy_forward(z, labels):
     """(loss, p): loss = -sum(labels * log softmax(z)) / n as a 0-d array; p = softmax(z)."""
     cupy = _cupy()
-    z, labels = _rows(z), _rows(labels)
+    z = _rows(z)
+    labels = _rows(labels, z.dtype)
     n, k = z.shape
     p = cupy.empty_like(z)
     row_loss = cupy.empty(n, dtype=z.dtype)
@@ -303,7 +308,8 @@ def softmax_cross_entropy_forward(z, labels):
 def softmax_cross_entropy_backward(p, labels, gy):
     """gz = gy * (p * sum(labels, row) - labels) / n; ``gy`` the (0-d) gradient of the loss."""
     cupy = _cupy()
-    p, labels = _rows(p), _rows(labels)
+    p = _rows(p)
+    labels = _rows(labels, p.dtype)
     gy = cupy.asarray(gy, dtype=p.dtype).reshape(1)
     gz = cupy.empty_like(p)
     n, k = p.shape
