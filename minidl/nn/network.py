@@ -305,9 +305,10 @@ class Network(Dl4jNames):
 
     # -- copies and devices ----------------------------------------------------------------
     def clone(self):
-        """An independent copy: configuration, parameters, updater state and counters."""
+        """An independent copy: configuration, parameters, updater state and counters, on the
+        device of this network (not the default device: a copy stays where its original is)."""
         other = type(self)(self.conf.clone())
-        other.init(self.params())
+        other.init(self.params()).to(self.device)
         other.updater_state = copy.deepcopy(self.updater_state)
         other.iteration_count, other.epoch_count = self.iteration_count, self.epoch_count
         return other

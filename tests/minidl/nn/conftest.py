@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from devices import host
 from minidl import DataSet
 
 
@@ -31,12 +32,15 @@ def bars(n=64, size=8, seed=0):
 
 
 def numerical_gradients(net, data, eps=1e-6):
-    """{param key: d score / d param} by central differences on the training-mode score."""
+    """{param key: d score / d param} by central differences on the training-mode score.
+
+    The parameters are nudged where they live (host or device); the gradients are NumPy arrays.
+    """
     grads = {}
     for key, array in net.param_table(backprop_params_only=True).items():
-        grad = np.zeros_like(array)
+        grad = np.zeros(array.shape, array.dtype)
         for i in np.ndindex(array.shape):
-            original = array[i]
+            original = float(array[i])  # a copy: CuPy's array[i] is a 0-d view
             array[i] = original + eps
             plus = net.score(data, training=True)
             array[i] = original - eps
@@ -53,7 +57,7 @@ def assert_network_gradients(net, data, rtol=1e-5, atol=1e-8):
     numeric = numerical_gradients(net, data)
     assert sorted(analytic) == sorted(numeric)
     for key in numeric:
-        np.testing.assert_allclose(analytic[key], numeric[key], rtol=rtol, atol=atol,
+        np.testing.assert_allclose(host(analytic[key]), numeric[key], rtol=rtol, atol=atol,
                                    err_msg=f"gradient of {key}")
 
 

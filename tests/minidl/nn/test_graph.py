@@ -4,11 +4,13 @@ import numpy as np
 import pytest
 
 from conftest import assert_network_gradients
+from devices import host
 from minidl import (Activation, Adam, BatchNormalization, CnnToFeedForwardPreProcessor,
                     ComputationGraph, ConvolutionLayer, DenseLayer, ElementWiseVertex,
                     InputType, LossFunction, MergeVertex, MultiDataSet, NeuralNetConfiguration,
                     OutputLayer, PreprocessorVertex, SubsetVertex)
 from minidl.autograd import Tensor
+from minidl.backend import to_device
 
 RNG = np.random.default_rng(0)
 
@@ -30,19 +32,19 @@ def _identity_out():
     return LossLayer(loss=LossFunction.MSE, activation=Activation.IDENTITY)
 
 
-def test_merge_vertex_concatenates_features():
+def test_merge_vertex_concatenates_features(device):
     a, b = RNG.normal(size=(2, 3)), RNG.normal(size=(2, 3))
     net = _vertex_graph(MergeVertex())
-    out = net.output_single(a, b)
+    out = host(net.output_single(a, b))
     np.testing.assert_array_equal(out, np.hstack([a, b]))
     assert net.conf.vertices["out"].n_in == 6
 
 
-def test_merge_vertex_concatenates_channels():
+def test_merge_vertex_concatenates_channels(device):
     t = InputType.convolutional(2, 2, 3)
     a, b = RNG.normal(size=(1, 3, 2, 2)), RNG.normal(size=(1, 3, 2, 2))
     net = _vertex_graph(MergeVertex(), input_type=t)
-    out = net.feed_forward(a, b)["v"]
+    out = host(net.feed_forward(a, b)["v"])
     assert out.shape == (1, 6, 2, 2)
     np.testing.assert_array_equal(out[:, 3:], b)
     np.testing.assert_array_equal(out[:, :3], a)
@@ -54,27 +56,27 @@ def test_merge_vertex_concatenates_channels():
     ("Average", lambda a, b, c: (a + b + c) / 3),
     ("Max", lambda a, b, c: np.maximum(np.maximum(a, b), c)),
 ])
-def test_element_wise_vertex(op, expected):
+def test_element_wise_vertex(op, expected, device):
     a, b, c = (RNG.normal(size=(4, 3)) for _ in range(3))
     net = _vertex_graph(ElementWiseVertex(getattr(ElementWiseVertex.Op, op)), n_inputs=3)
-    np.testing.assert_allclose(net.output_single(a, b, c), expected(a, b, c), rtol=1e-12)
+    np.testing.assert_allclose(host(net.output_single(a, b, c)), expected(a, b, c), rtol=1e-12)
 
 
-def test_element_wise_subtract_and_its_input_count():
+def test_element_wise_subtract_and_its_input_count(device):
     a, b = RNG.normal(size=(4, 3)), RNG.normal(size=(4, 3))
     net = _vertex_graph(ElementWiseVertex(ElementWiseVertex.Op.Subtract))
-    np.testing.assert_allclose(net.output_single(a, b), a - b)
+    np.testing.assert_allclose(host(net.output_single(a, b)), a - b)
     three = _vertex_graph(ElementWiseVertex(ElementWiseVertex.Op.Subtract), n_inputs=3)
     with pytest.raises(ValueError, match="Subtract.*exactly 2 inputs, got 3"):
         three.output_single(a, b, a)
 
 
-def test_element_wise_max_gradient_goes_to_the_larger_input():
-    a = Tensor(np.array([[1.0, 5.0]]), requires_grad=True)
-    b = Tensor(np.array([[3.0, 2.0]]), requires_grad=True)
+def test_element_wise_max_gradient_goes_to_the_larger_input(device):
+    a = Tensor(to_device(np.array([[1.0, 5.0]])), requires_grad=True)
+    b = Tensor(to_device(np.array([[3.0, 2.0]])), requires_grad=True)
     ElementWiseVertex(ElementWiseVertex.Op.Max).forward([a, b], None).sum().backward()
-    np.testing.assert_array_equal(a.grad, [[0.0, 1.0]])
-    np.testing.assert_array_equal(b.grad, [[1.0, 0.0]])
+    np.testing.assert_array_equal(host(a.grad), [[0.0, 1.0]])
+    np.testing.assert_array_equal(host(b.grad), [[1.0, 0.0]])
 
 
 def test_element_wise_shapes_must_agree():
@@ -86,18 +88,18 @@ def test_element_wise_shapes_must_agree():
         builder.build()
 
 
-def test_subset_vertex_is_inclusive():
+def test_subset_vertex_is_inclusive(device):
     x = RNG.normal(size=(3, 6))
     net = _vertex_graph(SubsetVertex(1, 3), n_inputs=1, input_type=InputType.feed_forward(6))
-    np.testing.assert_array_equal(net.output_single(x), x[:, 1:4])
+    np.testing.assert_array_equal(host(net.output_single(x)), x[:, 1:4])
     assert net.conf.vertices["out"].n_in == 3
 
 
-def test_preprocessor_vertex_flattens_in_c_h_w_order():
+def test_preprocessor_vertex_flattens_in_c_h_w_order(device):
     x = RNG.normal(size=(2, 3, 2, 4))
     net = _vertex_graph(PreprocessorVertex(CnnToFeedForwardPreProcessor(2, 4, 3)), n_inputs=1,
                         input_type=InputType.convolutional(2, 4, 3))
-    out = net.output_single(x)
+    out = host(net.output_single(x))
     assert out[1, 1 * 8 + 1 * 4 + 2] == x[1, 1, 1, 2]  # (c, h, w) -> c*h*w + h*w + w
     np.testing.assert_array_equal(out, x.reshape(2, 24))
 
@@ -126,49 +128,49 @@ def _two_headed_data(n=32, seed=0):
     return MultiDataSet([a, b], [cls, reg])
 
 
-def test_graph_with_merge_and_two_outputs_trains():
+def test_graph_with_merge_and_two_outputs_trains(device):
     net = _two_headed()
     data = _two_headed_data()
     before = net.score(data)
     for _ in range(150):
         net.fit(data)
     assert net.score(data) < 0.2 * before
-    classes, regression = net.output(*data.features)
+    classes, regression = host(net.output(*data.features))
     assert classes.shape == (32, 3) and regression.shape == (32, 1)
     assert np.mean(classes.argmax(1) == data.labels[0].argmax(1)) > 0.9
 
 
-def test_graph_score_is_the_sum_of_output_losses():
+def test_graph_score_is_the_sum_of_output_losses(device):
     net = _two_headed()
     data = _two_headed_data(n=6)
-    classes, regression = net.output(*data.features)
+    classes, regression = host(net.output(*data.features))
     xent = -np.sum(data.labels[0] * np.log(classes)) / 6
     mse = np.mean((regression - data.labels[1]) ** 2)
     assert net.score(data) == pytest.approx(xent + mse, rel=1e-5)
 
 
-def test_graph_determinism_and_api():
+def test_graph_determinism_and_api(device):
     a, b = _two_headed(seed=9), _two_headed(seed=9)
     data = _two_headed_data()
     assert [a.fit(data) for _ in range(3)] == [b.fit(data) for _ in range(3)]
-    np.testing.assert_array_equal(a.params(), b.params())
+    np.testing.assert_array_equal(host(a.params()), host(b.params()))
     assert list(a.param_table()) == ["da_W", "da_b", "db_W", "db_b", "class_W", "class_b",
                                      "reg_W", "reg_b"]
     assert a.get_layer("da") is a.get_layer(0) and a.get_layer(2).name == "class"
     assert a.layer_size("da") == 8 and a.layer_input_size("class") == 16
-    acts = a.feed_forward(*data.features)
+    acts = host(a.feed_forward(*data.features))
     np.testing.assert_array_equal(acts["merge"], np.hstack([acts["da"], acts["db"]]))
-    np.testing.assert_array_equal(acts["class"], a.output(*data.features)[0])
+    np.testing.assert_array_equal(acts["class"], host(a.output(*data.features)[0]))
     with pytest.raises(ValueError, match=r"output_single: the graph has 2 outputs"):
         a.output_single(*data.features)
     with pytest.raises(KeyError, match="vertex 'merge' \\(MergeVertex\\) is not a layer"):
         a.get_layer("merge")
     clone = a.clone()
     clone.set_param("da_b", np.ones(8))
-    assert not np.array_equal(a.get_param("da_b"), np.ones(8))
+    assert not np.array_equal(host(a.get_param("da_b")), np.ones(8))
 
 
-def test_graph_gradient_matches_numerical_cnn_bn_merge():
+def test_graph_gradient_matches_numerical_cnn_bn_merge(device):
     conf = (NeuralNetConfiguration.Builder().seed(2).data_type("float64").graph_builder()
             .add_inputs("img", "vec")
             .add_layer("conv", ConvolutionLayer(kernel_size=(2, 2), n_out=2,
@@ -200,7 +202,7 @@ def test_wrong_number_of_inputs_and_labels():
         net.fit(data.features, [data.labels[0]])
 
 
-def test_wrong_feature_shape_names_the_layer():
+def test_wrong_feature_shape_names_the_layer(device):
     net = _two_headed()
     a, b = _two_headed_data(n=4).features
     with pytest.raises(ValueError, match=r"layer 'db' \(DenseLayer\): expected input \[batch, 2\], "
@@ -208,18 +210,18 @@ def test_wrong_feature_shape_names_the_layer():
         net.output(a, a)
 
 
-def test_labels_with_wrong_classes_name_the_output():
+def test_labels_with_wrong_classes_name_the_output(device):
     net = _two_headed()
     data = _two_headed_data(n=4)
     with pytest.raises(ValueError, match=r"layer 'class' \(OutputLayer\): labels of shape \(4, 2\)"):
         net.fit(data.features, [np.zeros((4, 2), np.float32), data.labels[1]])
 
 
-def test_graph_evaluate_uses_the_first_output():
+def test_graph_evaluate_uses_the_first_output(device):
     from minidl import ListMultiDataSetIterator
     net = _two_headed()
     data = _two_headed_data(n=20)
     evaluation = net.evaluate(ListMultiDataSetIterator(data, batch_size=6))
-    predicted = net.output(*data.features)[0].argmax(1)
+    predicted = host(net.output(*data.features)[0]).argmax(1)
     assert evaluation.accuracy() == pytest.approx(np.mean(predicted == data.labels[0].argmax(1)))
     assert evaluation.get_confusion_matrix().sum() == 20

@@ -3,10 +3,12 @@
 import numpy as np
 import pytest
 
-from minidl import (Activation, BatchNormalization, ComputationGraph, DataSet, DenseLayer,
+from devices import host
+from minidl import (Activation, Adam, BatchNormalization, ComputationGraph, DataSet, DenseLayer,
                     FrozenLayer, GradientNormalization, InputType, ListDataSetIterator,
                     MergeVertex, MultiLayerNetwork, NeuralNetConfiguration, NoOp, OutputLayer,
                     Sgd)
+from minidl.backend import device_of
 
 
 def _data(n=8, seed=0):
@@ -47,25 +49,25 @@ def test_graph_summary_shows_vertex_inputs():
     assert any(l.startswith("a (InputVertex)") for l in lines)
 
 
-def test_frozen_layer_does_not_change_and_trains_the_rest():
+def test_frozen_layer_does_not_change_and_trains_the_rest(device):
     net = _frozen_mlp()
-    frozen_before = net.get_param("0_W").copy()
-    out_before = net.get_param("2_W").copy()
+    frozen_before = host(net.get_param("0_W")).copy()
+    out_before = host(net.get_param("2_W")).copy()
     for i in range(3):
         net.fit(_data(seed=i))
-    np.testing.assert_array_equal(net.get_param("0_W"), frozen_before)
-    assert not np.allclose(net.get_param("2_W"), out_before)
+    np.testing.assert_array_equal(host(net.get_param("0_W")), frozen_before)
+    assert not np.allclose(host(net.get_param("2_W")), out_before)
     assert "0_W" not in net.updater_state and "2_W" in net.updater_state
     assert sorted(net.param_table(backprop_params_only=True)) == \
         ["1_beta", "1_gamma", "2_W", "2_b"]
 
 
-def test_frozen_layer_gets_no_gradient():
+def test_frozen_layer_gets_no_gradient(device):
     grads, _ = _frozen_mlp().compute_gradient_and_score(_data())
     assert sorted(grads) == ["1_beta", "1_gamma", "2_W", "2_b"]
 
 
-def test_per_layer_updater_overrides_the_global_one():
+def test_per_layer_updater_overrides_the_global_one(device):
     conf = (NeuralNetConfiguration.Builder().data_type("float64").updater(Sgd(0.5)).list()
             .layer(DenseLayer(n_out=3, updater=NoOp(), bias_updater=Sgd(0.0)))
             .layer(OutputLayer(n_out=3, activation=Activation.SOFTMAX))
@@ -73,16 +75,16 @@ def test_per_layer_updater_overrides_the_global_one():
     net = MultiLayerNetwork(conf).init()
     data = _data()
     data = DataSet(data.features.astype(np.float64), data.labels.astype(np.float64))
-    grads, _ = net.clone().compute_gradient_and_score(data)
-    before = {k: v.copy() for k, v in net.param_table().items()}
+    grads, _ = host(net.clone().compute_gradient_and_score(data))
+    before = {k: v.copy() for k, v in host(net.param_table()).items()}
     net.fit(data)
-    after = net.param_table()
+    after = host(net.param_table())
     np.testing.assert_allclose(after["0_W"], before["0_W"] - grads["0_W"], rtol=1e-10)  # NoOp
     np.testing.assert_array_equal(after["0_b"], before["0_b"])  # bias updater lr 0
     np.testing.assert_allclose(after["1_W"], before["1_W"] - 0.5 * grads["1_W"], rtol=1e-10)
 
 
-def test_gradient_normalisation_clips_elementwise():
+def test_gradient_normalisation_clips_elementwise(device):
     conf = (NeuralNetConfiguration.Builder().data_type("float64").updater(Sgd(1.0)).list()
             .layer(OutputLayer(n_in=4, n_out=3, activation=Activation.SOFTMAX,
                                gradient_normalization=GradientNormalization.ClipElementWiseAbsoluteValue,
@@ -90,28 +92,70 @@ def test_gradient_normalisation_clips_elementwise():
             .build())
     net = MultiLayerNetwork(conf).init()
     data = _data()
-    grads, _ = net.clone().compute_gradient_and_score(data)
+    grads, _ = host(net.clone().compute_gradient_and_score(data))
     assert np.abs(grads["0_W"]).max() > 0.01
-    before = net.get_param("0_W").copy()
+    before = host(net.get_param("0_W")).copy()
     net.fit(data)
-    np.testing.assert_allclose(before - net.get_param("0_W"), np.clip(grads["0_W"], -0.01, 0.01),
-                               rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(before - host(net.get_param("0_W")),
+                               np.clip(grads["0_W"], -0.01, 0.01), rtol=1e-6, atol=1e-9)
 
 
-def test_compute_gradient_and_score_does_not_change_parameters():
+def test_compute_gradient_and_score_does_not_change_parameters(device):
     net = _frozen_mlp()
-    before = net.params().copy()
+    before = host(net.params())
     grads, score = net.compute_gradient_and_score(_data())
-    np.testing.assert_array_equal(net.params()[:25], before[:25])
-    np.testing.assert_array_equal(net.params()[45:], before[45:])  # output layer untouched
+    np.testing.assert_array_equal(host(net.params())[:25], before[:25])
+    np.testing.assert_array_equal(host(net.params())[45:], before[45:])  # output layer untouched
     assert score == pytest.approx(net.score(_data(), training=True), rel=1e-5)
     assert net.iteration_count == 0
 
 
-def test_fit_epochs_over_an_iterator_counts_iterations_and_epochs():
+def test_fit_epochs_over_an_iterator_counts_iterations_and_epochs(device):
     net = _frozen_mlp()
     net.fit(ListDataSetIterator(_data(n=20), batch_size=8), epochs=2)
     assert net.iteration_count == 6 and net.epoch_count == 2
+
+
+def _adam_mlp():
+    conf = (NeuralNetConfiguration.Builder().seed(2).updater(Adam(0.05)).list()
+            .layer(DenseLayer(n_out=5, activation=Activation.TANH))
+            .layer(BatchNormalization())
+            .layer(OutputLayer(n_out=3, activation=Activation.SOFTMAX))
+            .set_input_type(InputType.feed_forward(4)).build())
+    return MultiLayerNetwork(conf).init()
+
+
+def _devices(net):
+    """Where the parameters and the updater state of ``net`` live."""
+    state = [a for arrays in net.updater_state.values() for a in arrays.values()]
+    return {device_of(a) for a in list(net.param_table().values()) + state}
+
+
+def test_to_moves_parameters_and_updater_state_and_keeps_outputs(device):
+    # On the cpu case every move is a no-op; the gpu cases cross the host/device line.
+    net = _adam_mlp().to("cpu")
+    net.fit(_data())
+    assert _devices(net) == {"cpu"} and net.updater_state
+    x = _data(seed=1).features
+    on_host = host(net.output(x)).copy()
+
+    assert net.to(device) is net
+    assert _devices(net) == {device} and net.device == device
+    np.testing.assert_allclose(host(net.output(x)), on_host, rtol=1e-5)
+    net.fit(_data(seed=2))  # trains where it was moved to, Adam's state with it
+    assert _devices(net) == {device}
+    reference = net.clone()
+    assert _devices(reference) == {device}
+
+    trained = host(net.output(x)).copy()
+    net.to("cpu")
+    assert _devices(net) == {"cpu"} and net.device == "cpu"
+    assert _devices(net.clone()) == {"cpu"}  # a copy stays where the original is
+    np.testing.assert_allclose(host(net.output(x)), trained, rtol=1e-5)
+    net.to(device)
+    np.testing.assert_array_equal(host(net.output(x)), trained)  # the round trip is exact
+    assert net.fit(_data(seed=3)) == reference.fit(_data(seed=3))
+    np.testing.assert_array_equal(host(net.params()), host(reference.params()))
 
 
 def test_unsupported_optimization_algorithm_is_refused():
