@@ -3,13 +3,18 @@
 #
 #     bash bench/gpu_check.sh            (about 3-5 minutes; must fit in 8)
 #
-# 1. environment: nvidia-smi, Python, NumPy, CuPy, PyTorch (nothing is installed or downloaded:
-#    CuPy and PyTorch with CUDA must already be there; a missing one is reported and skipped);
+# 0. dependencies: minidl's and pytest's, each only if it does not import, from the wheels in
+#    .gpu_wheels (filled beforehand by bench/gpu_wheels.sh, carried with the working tree),
+#    unpacked into $OUT/site; nothing is downloaded;
+# 1. environment: nvidia-smi, Python, NumPy, CuPy, PyTorch (CuPy and PyTorch with CUDA must
+#    already be there; a missing one is reported and skipped);
 # 2. the tests marked `gpu` (every op on CuPy vs NumPy, the kernels vs their NumPy twins,
 #    network fits on the GPU), plus the nvcc compile test;
 # 3. python -m bench.gpu: CPU-GPU agreement on VGG16 (forward and one training step) and the
 #    GPU benchmarks against PyTorch + cuDNN fp32 (TF32 off), see bench/gpu.py.
 # Logs and results go to $OUT when it is set (else ./gpu_check_out).
+# Before spending device time: `bash bench/gpu_wheels.sh` (fills .gpu_wheels) and
+# `python -m bench.gpu_emulated` (step 3 rehearsed on the emulated GPU, ~1 minute).
 set -u
 cd "$(dirname "$0")/.."
 OUT="${OUT:-$PWD/gpu_check_out}"
@@ -20,6 +25,33 @@ export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 export MINIDL_HOME="${MINIDL_HOME:-$OUT/minidl_home}"   # no download can be needed, but keep
                                                         # the cache out of the user's home
 status=0
+
+echo "== dependencies"
+SITE="$OUT/site"
+"$PY" - "$SITE" <<'PY'
+import glob, importlib.util, os, sys, zipfile
+
+site, wheels = sys.argv[1], os.environ.get("GPU_WHEELS", ".gpu_wheels")
+python = f"cp{sys.version_info.major}{sys.version_info.minor}"
+# distribution (wheel name) -> the module it provides
+MODULES = {"numpy": "numpy", "pillow": "PIL", "requests": "requests", "urllib3": "urllib3",
+           "idna": "idna", "certifi": "certifi", "charset_normalizer": "charset_normalizer",
+           "tqdm": "tqdm", "pytest": "pytest", "pluggy": "pluggy", "iniconfig": "iniconfig",
+           "packaging": "packaging", "pygments": "pygments", "exceptiongroup": "exceptiongroup", "tomli": "tomli",
+           "typing_extensions": "typing_extensions"}
+for dist, module in MODULES.items():
+    if importlib.util.find_spec(module) is not None:
+        continue
+    found = [w for w in glob.glob(os.path.join(wheels, f"{dist}-*.whl"))
+             if "-py3-none-any" in w or f"-{python}-{python}-" in w]
+    if not found:
+        print(f"{module}: missing, and no wheel for {python} in {wheels}")
+        continue
+    with zipfile.ZipFile(found[0]) as wheel:  # a wheel is a zip of the site-packages tree
+        wheel.extractall(site)
+    print(f"{module}: unpacked {os.path.basename(found[0])} into {site}")
+PY
+export PYTHONPATH="$PYTHONPATH:$SITE"
 
 echo "== environment" | tee "$OUT/environment.txt"
 {
