@@ -4,7 +4,7 @@ Inputs go to the current device with ``minidl.backend.to_device``; results come 
 ``host`` before they meet NumPy truths (hand computations, loops, torch).
 """
 
-from minidl.backend import to_cpu
+from minidl.backend import device_of, to_cpu
 
 
 def host(value):
@@ -18,3 +18,9 @@ def host(value):
     if isinstance(value, (list, tuple)):
         return type(value)(host(v) for v in value)
     return to_cpu(value)
+
+
+def devices_of(net):
+    """The devices ("cpu", "gpu") holding a network's parameters and updater state."""
+    state = [a for arrays in net.updater_state.values() for a in arrays.values()]
+    return {device_of(a) for a in list(net.param_table().values()) + state}

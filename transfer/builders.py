@@ -193,7 +193,7 @@ class Builder(Dl4jNames):
             layers, preprocessors, original.conf.input_type,
             self._ftc_or_empty().network_settings(original.conf.defaults))
         conf.infer_types()
-        net = MultiLayerNetwork(conf).init()
+        net = MultiLayerNetwork(conf).init().to(original.device)  # where the original is
         _copy_kept_params(net, original, {str(i): str(i) for i in range(kept) if i not in resized})
         return net
 
@@ -380,7 +380,7 @@ class GraphBuilder(Dl4jNames):
     def build(self):
         conf = self._builder.build()
         self._freeze(conf)
-        net = ComputationGraph(conf).init()
+        net = ComputationGraph(conf).init().to(self._original.device)  # where the original is
         kept = {name: name for name, _ in net.layer_items()
                 if name not in self._edited and name in self._original.param_tables}
         _copy_kept_params(net, self._original, kept)

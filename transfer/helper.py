@@ -73,7 +73,8 @@ class TransferLearningHelper(Dl4jNames):
         # feed only unfrozen vertices. Sorted, where DL4J's order follows a HashSet.
         unfrozen_inputs = [name for name in conf.network_inputs if name not in frozen]
         self.graph_inputs = sorted(boundary + unfrozen_inputs)
-        self.unfrozen = ComputationGraph(self._subset_conf(frozen, self.graph_inputs)).init()
+        self.unfrozen = ComputationGraph(self._subset_conf(frozen, self.graph_inputs)).init() \
+            .to(graph.device)  # where the network is, which need not be the default device
         self._copy_params(to_unfrozen=True)
 
     def _subset_conf(self, frozen, inputs):
@@ -116,7 +117,7 @@ class TransferLearningHelper(Dl4jNames):
             input_type=layers[k].output_type(types[k]) if types[k] is not None else None,
             defaults=copy.deepcopy(net.conf.defaults))
         sub.infer_types()
-        self.unfrozen = MultiLayerNetwork(sub).init()
+        self.unfrozen = MultiLayerNetwork(sub).init().to(net.device)
         self._copy_params(to_unfrozen=True)
 
     # -- parameters between the original and the unfrozen part ------------------------------

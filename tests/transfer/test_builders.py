@@ -17,10 +17,12 @@ import importlib
 import numpy as np
 import pytest
 
+from devices import devices_of, host
 from minidl import (Activation, ComputationGraph, ConvolutionLayer, DataSet, DenseLayer,
                     FrozenVertex, InputType, LossFunction, ModelSerializer, MultiLayerNetwork, NeuralNetConfiguration,
                     Nesterovs, NormalDistribution, OptimizationAlgorithm, OutputLayer, Sgd,
                     SubsamplingLayer, WeightInit)
+from minidl.backend import set_device
 from transfer import FineTuneConfiguration, TransferLearning
 from vgg_like import FC, conv_names, images, vgg_like
 
@@ -33,23 +35,34 @@ def pretrained():
     return vgg_like()
 
 
+@pytest.fixture
+def original(pretrained, device):
+    """The pretrained network on ``device``: a copy, moved (the module's one stays on the host)."""
+    return pretrained.clone().to(device)
+
+
+def _host_params(net):
+    """A NumPy copy of every parameter."""
+    return {k: host(v).copy() for k, v in net.param_table().items()}
+
+
 def _state(net):
-    return net.conf.to_json(), {k: v.copy() for k, v in net.param_table().items()}
+    return net.conf.to_json(), _host_params(net)
 
 
 def _assert_unchanged(net, state):
     json, params = state
     assert net.conf.to_json() == json
     for key, value in params.items():
-        np.testing.assert_array_equal(net.get_param(key), value, err_msg=key)
+        np.testing.assert_array_equal(host(net.get_param(key)), value, err_msg=key)
 
 
 def _train(net, fits=3, seed=0):
-    before = {k: v.copy() for k, v in net.param_table().items()}
+    before = _host_params(net)
     ds = images(4, N_CLASSES, seed)
     for _ in range(fits):
         net.fit(ds)
-    moved = {k for k, v in net.param_table().items() if not np.array_equal(v, before[k])}
+    moved = {k for k, v in _host_params(net).items() if not np.array_equal(v, before[k])}
     return before, moved
 
 
@@ -81,10 +94,11 @@ def _edit_last_layer(pretrained):
             .build())
 
 
-def test_edit_last_layer_others_frozen(pretrained):
-    original = _state(pretrained)
+def test_edit_last_layer_others_frozen(original, device):
+    pretrained, original = original, _state(original)
     net = _edit_last_layer(pretrained)
     _assert_unchanged(pretrained, original)
+    assert devices_of(net) == {device}  # the edited network is where the original is
 
     everything = set(net.conf.vertices)
     assert _frozen_names(net) == everything - {"predictions"}
@@ -93,7 +107,7 @@ def test_edit_last_layer_others_frozen(pretrained):
     # Kept parameters are copies of the original's; the new layer is fresh.
     for key, value in original[1].items():
         if not key.startswith("predictions_"):
-            np.testing.assert_array_equal(net.get_param(key), value)
+            np.testing.assert_array_equal(host(net.get_param(key)), value)
     assert set(net.param_table(backprop_params_only=True)) == {"predictions_W", "predictions_b"}
 
     before, moved = _train(net)
@@ -121,15 +135,15 @@ BLOCK_NAMES = [f"block{b}_pool" for b in range(1, 6)] + conv_names()
 HEAD = {"fc1", "fc2", "fc3", "newpredictions"}
 
 
-def test_edit_at_bottleneck_others_frozen(pretrained):
-    original = _state(pretrained)
+def test_edit_at_bottleneck_others_frozen(original, device):
+    pretrained, original = original, _state(original)
     net = _edit_at_bottleneck(pretrained)
     _assert_unchanged(pretrained, original)
 
     assert _frozen_names(net) == set(BLOCK_NAMES)
     assert net.output_names == ["newpredictions"] and "predictions" not in net.conf.vertices
     assert net.get_param("fc2_W").shape == (FC, 6)
-    np.testing.assert_array_equal(net.get_param("fc1_W"), original[1]["fc1_W"])  # kept, copied
+    np.testing.assert_array_equal(host(net.get_param("fc1_W")), original[1]["fc1_W"])  # kept
     assert net.get_layer("fc1").activation is Activation.LEAKYRELU  # fine-tuned original layer
     assert net.get_layer("fc3").activation is Activation.TANH  # an added layer keeps its own
     assert net.output_single(images(3, N_CLASSES).features).shape == (3, N_CLASSES)
@@ -139,12 +153,13 @@ def test_edit_at_bottleneck_others_frozen(pretrained):
     _assert_unchanged(pretrained, original)
 
 
-def test_fine_tune_from_block_four(pretrained, tmp_path):
-    bottleneck = _edit_at_bottleneck(pretrained)
+def test_fine_tune_from_block_four(original, tmp_path, device):
+    bottleneck = _edit_at_bottleneck(original)
     _train(bottleneck)
     path = tmp_path / "MyComputationGraph.zip"
     ModelSerializer.write_model(bottleneck, path, False)
     restored = ModelSerializer.restore_computation_graph(path)
+    assert devices_of(restored) == {device}
     assert _frozen_names(restored) == set(BLOCK_NAMES)  # frozen-ness is saved
     restored_state = _state(restored)
 
@@ -202,7 +217,7 @@ def _conv_data():
                    np.eye(3, dtype=np.float32)[[0, 1, 2, 0]])
 
 
-def test_training_frozen_network_does_no_backward_work_below_the_boundary(backward_calls):
+def test_training_frozen_network_does_no_backward_work_below_the_boundary(backward_calls, device):
     net = TransferLearning.Builder(_conv_mln()).set_feature_extractor(2).build()
     for key in ("0_W", "0_b", "1_W", "1_b"):
         tensor = net.param_tables[key[0]][key[2:]]
@@ -219,7 +234,7 @@ def test_training_frozen_network_does_no_backward_work_below_the_boundary(backwa
     assert set(net.updater_state) <= {"3_W", "3_b", "4_W", "4_b", "5_W", "5_b"}
 
 
-def test_unfrozen_network_does_backward_work_everywhere(backward_calls):
+def test_unfrozen_network_does_backward_work_everywhere(backward_calls, device):
     """The counter counts: without freezing, all five parametrised layers run backward."""
     _conv_mln().fit(_conv_data())
     assert [name for name, _, _ in backward_calls] == ["Linear", "Linear", "Conv2d", "Conv2d",
@@ -227,8 +242,8 @@ def test_unfrozen_network_does_backward_work_everywhere(backward_calls):
     assert backward_calls[-1][1][0] is False  # the network input needs no gradient either
 
 
-def test_frozen_graph_does_no_backward_work_below_the_boundary(pretrained, backward_calls):
-    net = _edit_last_layer(pretrained)
+def test_frozen_graph_does_no_backward_work_below_the_boundary(original, backward_calls):
+    net = _edit_last_layer(original)
     net.fit(images(2, N_CLASSES))
     assert [name for name, _, _ in backward_calls] == ["Linear"]
     assert backward_calls[0][1][0] is False and backward_calls[0][2] is None
@@ -281,7 +296,7 @@ def test_non_layer_and_non_feed_forward_targets_are_refused(pretrained):
         TransferLearning.Builder(_dense_mln()).n_out_replace(0, 3, WeightInit.DISTRIBUTION)
 
 
-def test_no_fine_tune_configuration_needed():
+def test_no_fine_tune_configuration_needed(device):
     """DL4J's MLN addLayer throws a NullPointerException without one; here it just works and the
     original network's settings (seed, updater defaults) carry over."""
     orig = _dense_mln()
@@ -289,7 +304,7 @@ def test_no_fine_tune_configuration_needed():
            .add_layer(OutputLayer(loss=LossFunction.MSE, n_in=2, n_out=4)).build())
     assert net.conf.seed == orig.conf.seed
     assert net.output(np.ones((1, 4), np.float32)).shape == (1, 4)
-    np.testing.assert_array_equal(net.get_param("0_W"), orig.get_param("0_W"))
+    np.testing.assert_array_equal(host(net.get_param("0_W")), host(orig.get_param("0_W")))
     net.fit(DataSet(np.ones((2, 4), np.float32), np.zeros((2, 4), np.float32)))
 
 
@@ -304,9 +319,30 @@ def test_set_feature_extractor_freezes_exactly_layers_zero_to_k():
         TransferLearning.Builder(_dense_mln()).set_feature_extractor(2).build()
 
 
+def _dense_graph():
+    conf = (NeuralNetConfiguration.Builder().seed(1).updater(Sgd(0.1)).graph_builder()
+            .add_inputs("in")
+            .add_layer("a", DenseLayer(n_in=4, n_out=3), "in")
+            .add_layer("b", OutputLayer(loss=LossFunction.MSE, n_in=3, n_out=2), "a")
+            .set_outputs("b").build())
+    return ComputationGraph(conf).init()
+
+
+def test_an_edited_network_is_where_its_original_was_moved(device):
+    set_device("cpu")  # the default device stays the host; the user moves the networks
+    data = DataSet(np.ones((2, 4), np.float32), np.zeros((2, 2), np.float32))
+    mln = TransferLearning.Builder(_dense_mln().to(device)).set_feature_extractor(0).build()
+    graph = (TransferLearning.GraphBuilder(_dense_graph().to(device))
+             .set_feature_extractor("a").build())
+    for net in (mln, graph):
+        assert devices_of(net) == {device}
+        net.fit(data)
+        assert devices_of(net) == {device}
+
+
 # -- where minidl deliberately differs from DL4J (asserting ours) ---------------------------------
 
-def test_removed_layers_lose_all_their_preprocessors():
+def test_removed_layers_lose_all_their_preprocessors(device):
     """DL4J's pop step leaves the lowest removed layer's preprocessor behind (an off-by-one);
     here every removed layer's preprocessor goes, and type inference adds what new layers need."""
     conf = (NeuralNetConfiguration.Builder().seed(1).list()
@@ -327,12 +363,7 @@ def test_removed_layers_lose_all_their_preprocessors():
 def test_n_out_replace_fan_out_layer_gets_the_fine_tune_configuration():
     """DL4J re-adds the layers fed by a replaced layer from the original configuration, so the
     fine-tune updater never reaches them; here they are fine-tuned like every original layer."""
-    conf = (NeuralNetConfiguration.Builder().seed(1).updater(Sgd(0.1)).graph_builder()
-            .add_inputs("in")
-            .add_layer("a", DenseLayer(n_in=4, n_out=3), "in")
-            .add_layer("b", OutputLayer(loss=LossFunction.MSE, n_in=3, n_out=2), "a")
-            .set_outputs("b").build())
-    orig = ComputationGraph(conf).init()
+    orig = _dense_graph()
     net = (TransferLearning.GraphBuilder(orig)
            .fine_tune_configuration(FineTuneConfiguration.Builder().updater(Nesterovs(0.5)).build())
            .n_out_replace("a", 5, WeightInit.XAVIER).build())

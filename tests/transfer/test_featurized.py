@@ -12,8 +12,9 @@ import os
 import numpy as np
 import pytest
 
+from devices import devices_of, host
 from minidl import ArrayDataSetIterator
-from minidl.backend import to_cpu
+from minidl.backend import set_device
 from transfer import FeaturizedDataSetIterator, TransferLearningHelper, featurize_to_disk
 from transfer import featurized as featurized_module
 from test_helper import N_CLASSES, _edited_vgg
@@ -31,7 +32,7 @@ def _helper():
     return TransferLearningHelper(_edited_vgg())
 
 
-def test_shards_hold_what_featurize_gives(tmp_path):
+def test_shards_hold_what_featurize_gives(tmp_path, device):
     helper, iterator = _helper(), _iterator()
     manifest = featurize_to_disk(helper, iterator, tmp_path, progress=False)
     assert manifest["complete"] and manifest["num_examples"] == 10
@@ -41,23 +42,25 @@ def test_shards_hold_what_featurize_gives(tmp_path):
     assert reader.total_examples() == 10 and len(reader) == 3
     for batch, stored in zip(iterator, reader):
         expected = helper.featurize(batch)
-        np.testing.assert_array_equal(stored.features, to_cpu(expected.features))
+        assert type(stored.features) is np.ndarray  # written to disk: back on the host
+        np.testing.assert_array_equal(stored.features, host(expected.features))
         np.testing.assert_array_equal(stored.labels, batch.labels)
     assert not [f for f in os.listdir(tmp_path) if f.endswith(".tmp")]
 
 
-def test_fit_from_disk_equals_fit_on_frozen_network(tmp_path):
+def test_fit_from_disk_equals_fit_on_frozen_network(tmp_path, device):
     frozen_net, iterator = _edited_vgg(), _iterator()
     helper = TransferLearningHelper(frozen_net.clone())
     featurize_to_disk(helper, iterator, tmp_path, progress=False)
     reader = FeaturizedDataSetIterator(tmp_path)
     for _ in range(2):
-        helper.fit_featurized(reader)
+        helper.fit_featurized(reader)  # host shards feed a network on the device
         frozen_net.fit(iterator)
-    np.testing.assert_array_equal(to_cpu(helper.network.params()), to_cpu(frozen_net.params()))
+    assert devices_of(helper.network) == devices_of(helper.unfrozen) == {device}
+    np.testing.assert_array_equal(host(helper.network.params()), host(frozen_net.params()))
 
 
-def test_interrupted_run_resumes_without_redoing_shards(tmp_path, monkeypatch):
+def test_interrupted_run_resumes_without_redoing_shards(tmp_path, monkeypatch, device):
     helper, iterator = _helper(), _iterator()
     real_save = featurized_module._save_shard
     calls = []
@@ -98,7 +101,16 @@ def test_complete_folder_is_not_recomputed(tmp_path, monkeypatch):
     assert featurize_to_disk(helper, iterator, tmp_path, progress=False)["complete"]
 
 
-def test_folder_of_another_model_is_refused(tmp_path):
+def test_the_same_model_on_the_host_finds_a_device_made_folder_complete(tmp_path, monkeypatch,
+                                                                       device):
+    featurize_to_disk(_helper(), _iterator(), tmp_path, progress=False)  # on ``device``
+    set_device("cpu")  # the same model (same seed), made on the host: the same fingerprint
+    monkeypatch.setattr(featurized_module, "_save_shard",
+                        lambda *a: pytest.fail("a complete dataset was featurized again"))
+    assert featurize_to_disk(_helper(), _iterator(), tmp_path, progress=False)["complete"]
+
+
+def test_folder_of_another_model_is_refused(tmp_path, device):
     helper = _helper()
     featurize_to_disk(helper, _iterator(), tmp_path, progress=False)
     other = _helper()

@@ -11,11 +11,12 @@ back into the original after every call, and misuse gets clear errors.
 import numpy as np
 import pytest
 
+from devices import devices_of, host
 from minidl import (Activation, ComputationGraph, ConvolutionLayer, DataSet, DenseLayer,
                     ExistingDataSetIterator, InputType, LossFunction, MultiDataSet,
                     MultiLayerNetwork, Nesterovs, NeuralNetConfiguration, OutputLayer, Sgd,
                     SubsamplingLayer, WeightInit)
-from minidl.backend import to_cpu
+from minidl.backend import device_of, set_device
 from transfer import FineTuneConfiguration, TransferLearning, TransferLearningHelper
 from vgg_like import FC, images, vgg_like
 
@@ -47,18 +48,19 @@ def test_featurize_then_fit_equals_fit_on_frozen_graph(device):
     batches = _batches(3, 4, N_CLASSES)
     featurized = [helper.featurize(b) for b in batches]
     assert featurized[0].features.shape == (4, FC)
+    assert device_of(featurized[0].features) == device  # on the host only when written to disk
     np.testing.assert_array_equal(featurized[0].labels, batches[0].labels)
 
     for _ in range(EPOCHS):
         for batch, features in zip(batches, featurized):
             frozen_net.fit(batch)
             helper.fit_featurized(features)
-    np.testing.assert_array_equal(to_cpu(helper.network.params()), to_cpu(frozen_net.params()))
-    np.testing.assert_array_equal(to_cpu(helper.unfrozen_graph().get_param("predictions_W")),
-                                  to_cpu(frozen_net.get_param("predictions_W")))
+    np.testing.assert_array_equal(host(helper.network.params()), host(frozen_net.params()))
+    np.testing.assert_array_equal(host(helper.unfrozen_graph().get_param("predictions_W")),
+                                  host(frozen_net.get_param("predictions_W")))
     x = batches[0].features
-    np.testing.assert_array_equal(to_cpu(helper.output_from_featurized(
-        helper.featurize(batches[0]).features)), to_cpu(frozen_net.output_single(x)))
+    np.testing.assert_array_equal(host(helper.output_from_featurized(
+        helper.featurize(batches[0]).features)), host(frozen_net.output_single(x)))
 
 
 def _mln(seed=3):
@@ -80,7 +82,7 @@ def _mln_batches():
                     np.eye(3, dtype=np.float32)[rng.integers(0, 3, 4)]) for _ in range(3)]
 
 
-def test_featurize_then_fit_equals_fit_on_frozen_mln():
+def test_featurize_then_fit_equals_fit_on_frozen_mln(device):
     frozen_net = TransferLearning.Builder(_mln()).set_feature_extractor(2).build()
     model = _mln()
     helper = TransferLearningHelper(model, 2)
@@ -92,22 +94,36 @@ def test_featurize_then_fit_equals_fit_on_frozen_mln():
     frozen_net.fit(raw, epochs=EPOCHS)
     helper.fit_featurized(featurized, epochs=EPOCHS)
     # Dropout in the head draws the same masks in both (frozen layers draw none).
-    np.testing.assert_array_equal(model.params(), frozen_net.params())
+    np.testing.assert_array_equal(host(model.params()), host(frozen_net.params()))
     assert helper.unfrozen_mln().num_params() == sum(
         frozen_net.layer_num_params(str(i)) for i in (3, 4))
     x = batches[1].features
-    np.testing.assert_array_equal(helper.output_from_featurized(
-        helper.featurize(batches[1]).features), frozen_net.output(x))
+    np.testing.assert_array_equal(host(helper.output_from_featurized(
+        helper.featurize(batches[1]).features)), host(frozen_net.output(x)))
 
 
-def test_params_are_copied_back_after_every_call():
+def test_params_are_copied_back_after_every_call(device):
     model = _mln()
     helper = TransferLearningHelper(model, 2)
     batch = helper.featurize(_mln_batches()[0])
-    before = model.get_param("4_W").copy()
+    before = host(model.get_param("4_W")).copy()
     helper.fit_featurized(batch)
-    np.testing.assert_array_equal(model.get_param("4_W"), helper.unfrozen_mln().get_param("1_W"))
-    assert not np.array_equal(model.get_param("4_W"), before)
+    np.testing.assert_array_equal(host(model.get_param("4_W")),
+                                  host(helper.unfrozen_mln().get_param("1_W")))
+    assert not np.array_equal(host(model.get_param("4_W")), before)
+
+
+def test_helper_of_a_moved_network_works_where_the_network_is(device):
+    set_device("cpu")
+    model = _mln().to(device)  # made on the host, moved by the user
+    helper = TransferLearningHelper(model, 2)
+    assert devices_of(helper.unfrozen_mln()) == {device}
+    batch = helper.featurize(_mln_batches()[0])
+    assert device_of(batch.features) == device
+    helper.fit_featurized(batch)
+    assert devices_of(model) == devices_of(helper.unfrozen_mln()) == {device}
+    np.testing.assert_array_equal(host(model.get_param("4_W")),
+                                  host(helper.unfrozen_mln().get_param("1_W")))
 
 
 def _two_branch_graph():
@@ -122,7 +138,7 @@ def _two_branch_graph():
     return ComputationGraph(conf).init()
 
 
-def test_featurize_input_order_is_sorted():
+def test_featurize_input_order_is_sorted(device):
     net = _two_branch_graph()
     helper = TransferLearningHelper(net, "mid")
     assert helper.graph_inputs == ["aIn", "mid"]
@@ -130,10 +146,10 @@ def test_featurize_input_order_is_sorted():
     rng = np.random.default_rng(0)
     z, a = rng.random((5, 3), np.float32), rng.random((5, 2), np.float32)
     featurized = helper.featurize(MultiDataSet([z, a], [rng.random((5, 2), np.float32)]))
-    np.testing.assert_array_equal(featurized.features[0], a)
-    np.testing.assert_array_equal(featurized.features[1], net.feed_forward(z, a)["mid"])
-    np.testing.assert_array_equal(helper.output_from_featurized(featurized.features)[0],
-                                  net.output_single(z, a))
+    np.testing.assert_array_equal(host(featurized.features[0]), a)
+    np.testing.assert_array_equal(host(featurized.features[1]), host(net.feed_forward(z, a)["mid"]))
+    np.testing.assert_array_equal(host(helper.output_from_featurized(featurized.features)[0]),
+                                  host(net.output_single(z, a)))
 
 
 def test_helper_freezes_in_place_without_changing_parameters():

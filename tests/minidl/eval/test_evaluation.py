@@ -1,8 +1,13 @@
-"""Evaluation figures against hand computations on known confusion matrices."""
+"""Evaluation figures against hand computations on known confusion matrices.
+
+Evaluation counts on the host; the tests that feed it arrays take ``device`` and hand it device
+arrays (``on``), as a network's outputs on the GPU are.
+"""
 
 import numpy as np
 import pytest
 
+from minidl.backend import to_device
 from minidl.eval import Evaluation
 
 # A known 3-class problem. Confusion matrix (rows actual, columns predicted):
@@ -21,9 +26,14 @@ def probabilities(classes, n_classes, rng=np.random.default_rng(0)):
     return p / p.sum(axis=1, keepdims=True)
 
 
+def on(*arrays):
+    """Arrays on the current device."""
+    return [to_device(a) for a in arrays]
+
+
 def three_class():
     e = Evaluation(labels=["a", "b", "c"])
-    e.eval(np.eye(3)[ACTUAL], probabilities(PREDICTED, 3))
+    e.eval(*on(np.eye(3)[ACTUAL], probabilities(PREDICTED, 3)))
     return e
 
 
@@ -31,7 +41,7 @@ def f1(p, r):
     return 2 * p * r / (p + r)
 
 
-def test_confusion_and_counts():
+def test_confusion_and_counts(device):
     e = three_class()
     np.testing.assert_array_equal(e.get_confusion_matrix(), CONFUSION)
     assert e.true_positives() == {0: 2, 1: 3, 2: 1}
@@ -41,7 +51,7 @@ def test_confusion_and_counts():
     assert e.class_count(1) == 4 and e.getNumRowCounter() == 10
 
 
-def test_metrics_by_hand():
+def test_metrics_by_hand(device):
     e = three_class()
     precision = [2 / 3, 3 / 5, 1 / 2]
     recall = [2 / 3, 3 / 4, 1 / 3]
@@ -59,10 +69,10 @@ def test_metrics_by_hand():
     assert e.f1(averaging="micro") == pytest.approx(0.6)
 
 
-def test_class_never_predicted_is_left_out_of_the_macro_precision():
+def test_class_never_predicted_is_left_out_of_the_macro_precision(device):
     # actual: 0 0 1 1 2 ; predicted: 0 1 1 1 0 -> class 2 is never predicted
     e = Evaluation(3)
-    e.eval(np.eye(3)[[0, 0, 1, 1, 2]], np.eye(3)[[0, 1, 1, 1, 0]])
+    e.eval(*on(np.eye(3)[[0, 0, 1, 1, 2]], np.eye(3)[[0, 1, 1, 1, 0]]))
     assert e.precision(2) == 0.0                           # DL4J's edge value per class
     assert e.precision() == pytest.approx((1 / 2 + 2 / 3) / 2)   # average over classes 0 and 1
     assert e.recall() == pytest.approx((1 / 2 + 1 + 0) / 3)      # class 2 has examples: counted
@@ -73,35 +83,35 @@ def test_class_never_predicted_is_left_out_of_the_macro_precision():
            "precision\nClasses excluded from average precision: [2]" in text
 
 
-def test_binary_reports_the_positive_class():
+def test_binary_reports_the_positive_class(device):
     # actual 0 0 1 1 1 ; predicted 0 1 1 1 0 -> class 1: tp 2, fp 1, fn 1
     e = Evaluation(2)
-    e.eval(np.eye(2)[[0, 0, 1, 1, 1]], np.eye(2)[[0, 1, 1, 1, 0]])
+    e.eval(*on(np.eye(2)[[0, 0, 1, 1, 1]], np.eye(2)[[0, 1, 1, 1, 0]]))
     assert e.precision() == pytest.approx(2 / 3) and e.recall() == pytest.approx(2 / 3)
     assert e.f1() == pytest.approx(2 / 3)
     assert "reported for positive class (class 1 - \"1\") only" in e.stats()
     macro = Evaluation(2, binary_positive_class=None)
-    macro.eval(np.eye(2)[[0, 0, 1, 1, 1]], np.eye(2)[[0, 1, 1, 1, 0]])
+    macro.eval(*on(np.eye(2)[[0, 0, 1, 1, 1]], np.eye(2)[[0, 1, 1, 1, 0]]))
     assert macro.precision() == pytest.approx((1 / 2 + 2 / 3) / 2)
     assert "macro-averaged" in macro.stats()
 
 
-def test_single_column_binary_uses_threshold_half():
+def test_single_column_binary_uses_threshold_half(device):
     e = Evaluation()
-    e.eval(np.array([[1.0], [0.0], [1.0], [0.0]]), np.array([[0.7], [0.6], [0.2], [0.1]]))
+    e.eval(*on(np.array([[1.0], [0.0], [1.0], [0.0]]), np.array([[0.7], [0.6], [0.2], [0.1]])))
     np.testing.assert_array_equal(e.get_confusion_matrix(), [[1, 1], [1, 1]])
     assert e.accuracy() == 0.5
 
 
-def test_accumulates_over_calls_and_merges():
+def test_accumulates_over_calls_and_merges(device):
     whole = three_class()
     parts = Evaluation(labels=["a", "b", "c"])
-    parts.eval(np.eye(3)[ACTUAL[:4]], np.eye(3)[PREDICTED[:4]])
-    parts.eval(np.eye(3)[ACTUAL[4:]], np.eye(3)[PREDICTED[4:]])
+    parts.eval(*on(np.eye(3)[ACTUAL[:4]], np.eye(3)[PREDICTED[:4]]))
+    parts.eval(*on(np.eye(3)[ACTUAL[4:]], np.eye(3)[PREDICTED[4:]]))
     np.testing.assert_array_equal(parts.get_confusion_matrix(), CONFUSION)
     left, right = Evaluation(), Evaluation()
-    left.eval(np.eye(3)[ACTUAL[:6]], np.eye(3)[PREDICTED[:6]])
-    right.eval(np.eye(3)[ACTUAL[6:]], np.eye(3)[PREDICTED[6:]])
+    left.eval(*on(np.eye(3)[ACTUAL[:6]], np.eye(3)[PREDICTED[:6]]))
+    right.eval(*on(np.eye(3)[ACTUAL[6:]], np.eye(3)[PREDICTED[6:]]))
     left.merge(right)
     np.testing.assert_array_equal(left.get_confusion_matrix(), whole.get_confusion_matrix())
     assert left.f1() == pytest.approx(whole.f1())
@@ -111,20 +121,22 @@ def test_accumulates_over_calls_and_merges():
 
 def _binary_eval():
     e = Evaluation(2)
-    e.eval(np.eye(2)[[0]], np.eye(2)[[0]])
+    e.eval(*on(np.eye(2)[[0]], np.eye(2)[[0]]))
     return e
 
 
-def test_single_example_eval_and_mask_and_top_n():
+def test_single_example_eval_and_mask_and_top_n(device):
     e = Evaluation(3)
     e.eval(2, 1)  # DL4J's eval(predictedIdx, actualIdx)
     assert e.get_confusion_matrix()[1, 2] == 1
     m = Evaluation(3)
-    m.eval(np.eye(3)[ACTUAL], np.eye(3)[PREDICTED], mask=np.array([1] * 5 + [0] * 5))
+    labels, predictions, mask = on(np.eye(3)[ACTUAL], np.eye(3)[PREDICTED],
+                                   np.array([1] * 5 + [0] * 5))
+    m.eval(labels, predictions, mask=mask)
     assert m.getNumRowCounter() == 5 and m.accuracy() == pytest.approx(4 / 5)
     top2 = Evaluation(3, top_n=2)
     scores = np.array([[0.5, 0.3, 0.2], [0.5, 0.3, 0.2], [0.5, 0.3, 0.2]])
-    top2.eval(np.eye(3)[[0, 1, 2]], scores)
+    top2.eval(*on(np.eye(3)[[0, 1, 2]], scores))
     assert top2.accuracy() == pytest.approx(1 / 3) and top2.top_n_accuracy() == pytest.approx(2 / 3)
     assert " Top 2 Accuracy:  0.6667" in top2.stats()
 
@@ -152,15 +164,15 @@ def test_confusion_table_widens_for_large_counts():
                                                      "  1  0 | 1 = 1"]
 
 
-def test_bad_input_is_a_clear_error():
+def test_bad_input_is_a_clear_error(device):
     e = Evaluation(3)
     with pytest.raises(ValueError, match=r"same shape, got labels \(2, 3\) and predictions "
                                          r"\(2, 4\)"):
-        e.eval(np.eye(3)[[0, 1]], np.eye(4)[[0, 1]])
+        e.eval(*on(np.eye(3)[[0, 1]], np.eye(4)[[0, 1]]))
     with pytest.raises(ValueError, match="has 3 classes but the labels have 4 columns"):
-        e.eval(np.eye(4)[[0, 1]], np.eye(4)[[0, 1]])
+        e.eval(*on(np.eye(4)[[0, 1]], np.eye(4)[[0, 1]]))
     with pytest.raises(ValueError, match="1 NaN values in the predictions"):
-        e.eval(np.eye(3)[[0]], np.array([[np.nan, 0.0, 1.0]]))
+        e.eval(*on(np.eye(3)[[0]], np.array([[np.nan, 0.0, 1.0]])))
     with pytest.raises(ValueError, match="2 classes but 3 label names"):
         Evaluation(2, labels=["a", "b", "c"])
     with pytest.raises(ValueError, match="needs the number of classes"):

@@ -7,9 +7,11 @@ import zipfile
 import numpy as np
 import pytest
 
+from devices import devices_of, host
 from minidl import (Activation, Adam, ComputationGraph, DataSet, DenseLayer, FrozenLayer,
                     InputType, LossFunction, MergeVertex, ModelSerializer, MultiLayerNetwork,
                     Nesterovs, NeuralNetConfiguration, OutputLayer)
+from minidl.backend import set_device
 
 
 def _mlp(dropout=None, frozen=False):
@@ -52,7 +54,7 @@ def _graph_data(seed=0, n=10):
     return a, b, y
 
 
-def test_zip_holds_the_documented_entries(tmp_path):
+def test_zip_holds_the_documented_entries(tmp_path, device):
     net = _mlp()
     net.fit(_data())
     path = tmp_path / "m.zip"
@@ -65,15 +67,15 @@ def test_zip_holds_the_documented_entries(tmp_path):
         state = np.load(io.BytesIO(zf.read("updaterState.npz")), allow_pickle=False)
         assert zf.read("configuration.json").decode() == net.conf.to_json()
         assert sorted(coefficients.files) == sorted(net.param_table())
-        np.testing.assert_array_equal(coefficients["1_W"], net.get_param("1_W"))
+        np.testing.assert_array_equal(coefficients["1_W"], host(net.get_param("1_W")))
         assert sorted(state.files) == sorted(f"{k}/{s}" for k in net.param_table() for s in "MV")
-        np.testing.assert_array_equal(state["0_W/M"], net.updater_state["0_W"]["M"])
+        np.testing.assert_array_equal(state["0_W/M"], host(net.updater_state["0_W"]["M"]))
     assert meta["network_type"] == "MultiLayerNetwork"
     assert meta["iteration_count"] == 1 and meta["epoch_count"] == 0
     assert meta["format_version"] == 1 and meta["minidl_version"]
 
 
-def test_without_updater_there_is_no_state_entry(tmp_path):
+def test_without_updater_there_is_no_state_entry(tmp_path, device):
     net = _mlp()
     net.fit(_data())
     ModelSerializer.writeModel(net, tmp_path / "m.zip", False)  # DL4J spelling
@@ -81,28 +83,29 @@ def test_without_updater_there_is_no_state_entry(tmp_path):
         assert "updaterState.npz" not in zf.namelist()
     restored = ModelSerializer.restoreMultiLayerNetwork(str(tmp_path / "m.zip"))
     assert restored.updater_state == {}
-    np.testing.assert_array_equal(restored.params(), net.params())
+    np.testing.assert_array_equal(host(restored.params()), host(net.params()))
 
 
 @pytest.mark.parametrize("dropout", [None, 0.7])
-def test_multilayer_restores_identical_outputs_and_next_fit_step(tmp_path, dropout):
+def test_multilayer_restores_identical_outputs_and_next_fit_step(tmp_path, dropout, device):
     net = _mlp(dropout=dropout)
     for seed in range(3):
         net.fit(_data(seed))
     ModelSerializer.write_model(net, tmp_path / "m.zip", save_updater=True)
     restored = ModelSerializer.restore_multi_layer_network(tmp_path / "m.zip")
+    assert devices_of(restored) == {device}  # restored onto the current device
 
     x = _data(9).features
-    np.testing.assert_array_equal(restored.output(x), net.output(x))
+    np.testing.assert_array_equal(host(restored.output(x)), host(net.output(x)))
     assert restored.conf.to_json() == net.conf.to_json()
     assert restored.iteration_count == net.iteration_count == 3
     # The next steps (Adam's moments, bias correction by iteration, dropout masks) match exactly.
     for seed in (5, 6):
         assert restored.fit(_data(seed)) == net.fit(_data(seed))
-    np.testing.assert_array_equal(restored.params(), net.params())
+    np.testing.assert_array_equal(host(restored.params()), host(net.params()))
 
 
-def test_without_loaded_updater_the_next_step_differs(tmp_path):
+def test_without_loaded_updater_the_next_step_differs(tmp_path, device):
     # Guards the previous test: the restored state does matter for Adam.
     net = _mlp()
     for seed in range(3):
@@ -111,10 +114,10 @@ def test_without_loaded_updater_the_next_step_differs(tmp_path):
     fresh = ModelSerializer.restore_multi_layer_network(tmp_path / "m.zip", load_updater=False)
     fresh.fit(_data(5))
     net.fit(_data(5))
-    assert not np.allclose(fresh.params(), net.params())
+    assert not np.allclose(host(fresh.params()), host(net.params()))
 
 
-def test_graph_restores_identical_outputs_and_next_fit_step(tmp_path):
+def test_graph_restores_identical_outputs_and_next_fit_step(tmp_path, device):
     net = _graph()
     a, b, y = _graph_data()
     net.fit([a, b], [y])
@@ -122,32 +125,53 @@ def test_graph_restores_identical_outputs_and_next_fit_step(tmp_path):
     path = tmp_path / "g.zip"
     ModelSerializer.write_model(net, path)
     restored = ModelSerializer.restore_computation_graph(path)
-    np.testing.assert_array_equal(restored.output(a, b)[0], net.output(a, b)[0])
+    assert devices_of(restored) == {device}
+    np.testing.assert_array_equal(host(restored.output(a, b)[0]), host(net.output(a, b)[0]))
     a2, b2, y2 = _graph_data(1)
     assert restored.fit([a2, b2], [y2]) == net.fit([a2, b2], [y2])
-    np.testing.assert_array_equal(restored.params(), net.params())
+    np.testing.assert_array_equal(host(restored.params()), host(net.params()))
 
 
-def test_frozen_layers_stay_frozen(tmp_path):
+def test_frozen_layers_stay_frozen(tmp_path, device):
     net = _mlp(frozen=True)
     ModelSerializer.write_model(net, tmp_path / "m.zip")
     restored = ModelSerializer.restore_multi_layer_network(tmp_path / "m.zip")
     assert type(restored.get_layer(0)).__name__ == "FrozenLayer"
-    before = restored.get_param("0_W").copy()
+    before = host(restored.get_param("0_W")).copy()
     restored.fit(_data())
-    np.testing.assert_array_equal(restored.get_param("0_W"), before)
+    np.testing.assert_array_equal(host(restored.get_param("0_W")), before)
     assert restored.num_params(backprop_only=True) == net.num_params(backprop_only=True) < \
         net.num_params()
 
 
-def test_float64_parameters_keep_their_dtype(tmp_path):
+def test_float64_parameters_keep_their_dtype(tmp_path, device):
     conf = (NeuralNetConfiguration.Builder().data_type("float64").list()
             .layer(OutputLayer(n_in=3, n_out=2, activation=Activation.SOFTMAX)).build())
     net = MultiLayerNetwork(conf).init()
     ModelSerializer.write_model(net, tmp_path / "m.zip")
     restored = ModelSerializer.restore_multi_layer_network(tmp_path / "m.zip")
     assert restored.get_param("0_W").dtype == np.float64
-    np.testing.assert_array_equal(restored.get_param("0_W"), net.get_param("0_W"))
+    np.testing.assert_array_equal(host(restored.get_param("0_W")), host(net.get_param("0_W")))
+
+
+def test_a_model_trained_on_one_device_restores_on_the_other(tmp_path, device):
+    # Trained on ``device``, restored on the host, trained there, restored on ``device`` again.
+    net = _mlp()
+    for seed in range(3):
+        net.fit(_data(seed))
+    ModelSerializer.write_model(net, tmp_path / "m.zip")
+    x = _data(9).features
+    set_device("cpu")
+    on_host = ModelSerializer.restore_multi_layer_network(tmp_path / "m.zip")
+    assert devices_of(on_host) == {"cpu"}
+    np.testing.assert_allclose(host(on_host.output(x)), host(net.output(x)), rtol=1e-5)
+    assert on_host.fit(_data(5)) == pytest.approx(net.fit(_data(5)), rel=1e-5)
+    ModelSerializer.write_model(on_host, tmp_path / "h.zip")
+    set_device(device)
+    back = ModelSerializer.restore_multi_layer_network(tmp_path / "h.zip")
+    assert devices_of(back) == {device}
+    np.testing.assert_allclose(host(back.output(x)), host(on_host.output(x)), rtol=1e-5)
+    np.testing.assert_allclose(host(back.params()), host(net.params()), rtol=1e-4, atol=1e-6)
 
 
 def test_a_failed_write_leaves_the_previous_file_intact(tmp_path, monkeypatch):

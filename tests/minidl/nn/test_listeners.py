@@ -19,7 +19,7 @@ def _data(n=12):
                    np.eye(2, dtype=np.float32)[rng.integers(0, 2, n)])
 
 
-def test_score_iteration_listener_reports_every_n():
+def test_score_iteration_listener_reports_every_n(device):
     lines = []
     listener = ScoreIterationListener(2, printer=lines.append)
     net = _net()
@@ -30,7 +30,7 @@ def test_score_iteration_listener_reports_every_n():
     assert lines[1] == f"Score at iteration 2 is {scores[2]:.6f}"
 
 
-def test_collect_scores_and_performance_listener():
+def test_collect_scores_and_performance_listener(device):
     collect = CollectScoresListener()
     lines = []
     perf = PerformanceListener(frequency=2, printer=lines.append)
@@ -38,12 +38,13 @@ def test_collect_scores_and_performance_listener():
     net.setListeners(collect, perf)  # DL4J spelling, several listeners
     net.fit(ListDataSetIterator(_data(), batch_size=4), epochs=2)
     assert [i for i, _ in collect.scores] == list(range(6))
+    assert all(type(score) is float for _, score in collect.scores)  # not a device scalar
     assert [i for i, _ in perf.history] == [2, 4]
     assert all(seconds > 0 for _, seconds in perf.history)
     assert lines[0].startswith("iteration 2; iteration time: ") and "score: " in lines[0]
 
 
-def test_epoch_callbacks():
+def test_epoch_callbacks(device):
     events = []
 
     class Recorder(TrainingListener):

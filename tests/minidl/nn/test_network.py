@@ -3,12 +3,11 @@
 import numpy as np
 import pytest
 
-from devices import host
+from devices import devices_of, host
 from minidl import (Activation, Adam, BatchNormalization, ComputationGraph, DataSet, DenseLayer,
                     FrozenLayer, GradientNormalization, InputType, ListDataSetIterator,
                     MergeVertex, MultiLayerNetwork, NeuralNetConfiguration, NoOp, OutputLayer,
                     Sgd)
-from minidl.backend import device_of
 
 
 def _data(n=8, seed=0):
@@ -125,32 +124,26 @@ def _adam_mlp():
     return MultiLayerNetwork(conf).init()
 
 
-def _devices(net):
-    """Where the parameters and the updater state of ``net`` live."""
-    state = [a for arrays in net.updater_state.values() for a in arrays.values()]
-    return {device_of(a) for a in list(net.param_table().values()) + state}
-
-
 def test_to_moves_parameters_and_updater_state_and_keeps_outputs(device):
     # On the cpu case every move is a no-op; the gpu cases cross the host/device line.
     net = _adam_mlp().to("cpu")
     net.fit(_data())
-    assert _devices(net) == {"cpu"} and net.updater_state
+    assert devices_of(net) == {"cpu"} and net.updater_state
     x = _data(seed=1).features
     on_host = host(net.output(x)).copy()
 
     assert net.to(device) is net
-    assert _devices(net) == {device} and net.device == device
+    assert devices_of(net) == {device} and net.device == device
     np.testing.assert_allclose(host(net.output(x)), on_host, rtol=1e-5)
     net.fit(_data(seed=2))  # trains where it was moved to, Adam's state with it
-    assert _devices(net) == {device}
+    assert devices_of(net) == {device}
     reference = net.clone()
-    assert _devices(reference) == {device}
+    assert devices_of(reference) == {device}
 
     trained = host(net.output(x)).copy()
     net.to("cpu")
-    assert _devices(net) == {"cpu"} and net.device == "cpu"
-    assert _devices(net.clone()) == {"cpu"}  # a copy stays where the original is
+    assert devices_of(net) == {"cpu"} and net.device == "cpu"
+    assert devices_of(net.clone()) == {"cpu"}  # a copy stays where the original is
     np.testing.assert_allclose(host(net.output(x)), trained, rtol=1e-5)
     net.to(device)
     np.testing.assert_array_equal(host(net.output(x)), trained)  # the round trip is exact

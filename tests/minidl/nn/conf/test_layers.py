@@ -1,12 +1,18 @@
-"""Each layer's forward pass against a hand (loop) computation, plus shapes and bad input."""
+"""Each layer's forward pass against a hand (loop) computation, plus shapes and bad input.
+
+The forward passes run on both backends (``device``): inputs and parameters on the device, the
+loop computations on the host.
+"""
 
 import numpy as np
 import pytest
 
+from devices import host
 from minidl import (Activation, ActivationLayer, BatchNormalization, ConvolutionLayer,
                     ConvolutionMode, DenseLayer, DropoutLayer, FrozenLayer,
                     FrozenLayerWithBackprop, GlobalPoolingLayer, InputType, LossFunction,
                     LossLayer, OutputLayer, PoolingType, SubsamplingLayer, Tensor)
+from minidl.backend import to_device
 from minidl.nn.conf.layers import Context
 
 RNG = np.random.default_rng(0)
@@ -19,23 +25,37 @@ def _ready(layer, input_type):
     return layer
 
 
-def _params(layer):
+def _params(layer, **values):
+    """The layer's parameters as Tensors on the current device; ``values`` replace some."""
     arrays = layer.init_params(np.random.default_rng(1), np.float64)
-    return {k: Tensor(v) for k, v in arrays.items()}
+    arrays.update({k: np.array(v, np.float64) for k, v in values.items()})
+    return {k: Tensor(to_device(v)) for k, v in arrays.items()}
+
+
+def _host(params):
+    """NumPy copies of the parameters, for the hand computations."""
+    return {k: host(t.data) for k, t in params.items()}
 
 
 def _run(layer, x, params, train=False, seed=0):
-    return layer.forward(Tensor(x), params, Context(train=train, rng=np.random.default_rng(seed)))
+    """The layer's forward on ``x`` (moved to the current device) as a Tensor."""
+    return layer.forward(Tensor(to_device(x)), params,
+                         Context(train=train, rng=np.random.default_rng(seed)))
 
 
-def test_dense_is_activation_of_x_w_plus_b():
+def _loss(layer, x, params, y):
+    return layer.compute_loss(Tensor(to_device(x)), params, Tensor(to_device(y)),
+                              Context(train=False, rng=None))
+
+
+def test_dense_is_activation_of_x_w_plus_b(device):
     layer = _ready(DenseLayer(n_out=3, activation=Activation.TANH), InputType.feed_forward(4))
-    params = _params(layer)
+    params = _params(layer, b=[0.5, -1.0, 2.0])
     x = RNG.normal(size=(5, 4))
-    w, b = params["W"].data, params["b"].data
+    w, b = _host(params)["W"], _host(params)["b"]
     expected = np.tanh(np.array([[sum(x[n, i] * w[i, j] for i in range(4)) + b[j]
                                   for j in range(3)] for n in range(5)]))
-    np.testing.assert_allclose(_run(layer, x, params).data, expected, rtol=1e-12)
+    np.testing.assert_allclose(_run(layer, x, params).numpy(), expected, rtol=1e-12)
     assert layer.param_shapes() == {"W": (4, 3), "b": (3,)}
 
 
@@ -53,28 +73,28 @@ def test_dense_wrong_input_width_names_the_layer():
         _run(layer, np.zeros((2, 1, 2, 2)), _params(layer))
 
 
-def test_output_layer_softmax_cross_entropy_loss():
+def test_output_layer_softmax_cross_entropy_loss(device):
     layer = _ready(OutputLayer(n_out=3, activation=Activation.SOFTMAX, loss=LossFunction.MCXENT),
                    InputType.feed_forward(4))
     params = _params(layer)
     x = RNG.normal(size=(6, 4))
     y = np.eye(3)[[0, 1, 2, 0, 1, 2]]
-    loss, out = layer.compute_loss(Tensor(x), params, Tensor(y), Context(train=False, rng=None))
-    z = x @ params["W"].data + params["b"].data
+    loss, out = _loss(layer, x, params, y)
+    z = x @ _host(params)["W"] + _host(params)["b"]
     p = np.exp(z - z.max(1, keepdims=True))
     p /= p.sum(1, keepdims=True)
-    np.testing.assert_allclose(out.data, p, rtol=1e-12)
+    np.testing.assert_allclose(out.numpy(), p, rtol=1e-12)
     # DL4J: sum over outputs, mean over the batch.
     np.testing.assert_allclose(loss.item(), -np.sum(y * np.log(p)) / 6, rtol=1e-12)
 
 
-def test_output_layer_mse():
+def test_output_layer_mse(device):
     layer = _ready(OutputLayer(n_out=2, activation=Activation.IDENTITY, loss=LossFunction.MSE),
                    InputType.feed_forward(3))
     params = _params(layer)
     x, y = RNG.normal(size=(4, 3)), RNG.normal(size=(4, 2))
-    loss, out = layer.compute_loss(Tensor(x), params, Tensor(y), Context(train=False, rng=None))
-    z = x @ params["W"].data + params["b"].data
+    loss, out = _loss(layer, x, params, y)
+    z = x @ _host(params)["W"] + _host(params)["b"]
     # DL4J's MSE: mean over the outputs of each example, then mean over the batch.
     np.testing.assert_allclose(loss.item(), np.mean(np.mean((z - y) ** 2, axis=1)), rtol=1e-12)
 
@@ -87,13 +107,13 @@ def test_labels_with_the_wrong_number_of_classes():
                            Context(train=False, rng=None))
 
 
-def test_loss_layer_has_no_params_and_scores_its_input():
+def test_loss_layer_has_no_params_and_scores_its_input(device):
     layer = _ready(LossLayer(loss=LossFunction.MSE, activation=Activation.IDENTITY),
                    InputType.feed_forward(3))
     x, y = RNG.normal(size=(4, 3)), RNG.normal(size=(4, 3))
-    loss, out = layer.compute_loss(Tensor(x), {}, Tensor(y), Context(train=False, rng=None))
+    loss, out = _loss(layer, x, {}, y)
     assert layer.param_shapes() == {} and layer.n_out == 3
-    np.testing.assert_allclose(out.data, x)
+    np.testing.assert_allclose(out.numpy(), x)
     np.testing.assert_allclose(loss.item(), np.mean((x - y) ** 2), rtol=1e-12)
 
 
@@ -111,20 +131,20 @@ def _conv_loop(x, w, b, stride, padding):
     return out
 
 
-def test_convolution_against_a_loop():
+def test_convolution_against_a_loop(device):
     layer = _ready(ConvolutionLayer(kernel_size=(3, 2), stride=(2, 1), padding=(1, 0), n_out=4,
                                     activation=Activation.RELU), InputType.convolutional(7, 6, 3))
-    params = _params(layer)
+    params = _params(layer, b=[0.1, -0.2, 0.3, 0.0])
     x = RNG.normal(size=(2, 3, 7, 6))
-    expected = np.maximum(_conv_loop(x, params["W"].data, params["b"].data, (2, 1), (1, 0)), 0)
-    out = _run(layer, x, params).data
+    expected = np.maximum(_conv_loop(x, _host(params)["W"], _host(params)["b"], (2, 1), (1, 0)), 0)
+    out = _run(layer, x, params).numpy()
     np.testing.assert_allclose(out, expected, rtol=1e-10, atol=1e-12)
     assert layer.output_type(InputType.convolutional(7, 6, 3)) == \
         InputType.convolutional(4, 5, 4) and out.shape == (2, 4, 4, 5)
     assert layer.param_shapes() == {"W": (4, 3, 3, 2), "b": (4,)}
 
 
-def test_convolution_same_mode_keeps_the_size():
+def test_convolution_same_mode_keeps_the_size(device):
     layer = _ready(ConvolutionLayer(kernel_size=(3, 3), n_out=2,
                                     convolution_mode=ConvolutionMode.Same),
                    InputType.convolutional(5, 5, 1))
@@ -143,11 +163,11 @@ def test_convolution_wrong_channels_names_the_layer():
 
 
 @pytest.mark.parametrize("kind", [PoolingType.MAX, PoolingType.AVG, PoolingType.SUM])
-def test_subsampling_against_a_loop(kind):
+def test_subsampling_against_a_loop(kind, device):
     layer = _ready(SubsamplingLayer(pooling_type=kind, kernel_size=(2, 3), stride=(2, 2)),
                    InputType.convolutional(6, 7, 2))
     x = RNG.normal(size=(2, 2, 6, 7))
-    out = _run(layer, x, {}).data
+    out = _run(layer, x, {}).numpy()
     reduce = {PoolingType.MAX: np.max, PoolingType.AVG: np.mean, PoolingType.SUM: np.sum}[kind]
     expected = np.array([[[[reduce(x[n, c, 2 * i:2 * i + 2, 2 * j:2 * j + 3])
                             for j in range(3)] for i in range(3)] for c in range(2)]
@@ -157,78 +177,75 @@ def test_subsampling_against_a_loop(kind):
 
 
 @pytest.mark.parametrize("kind", ["MAX", "AVG", "SUM", "PNORM"])
-def test_global_pooling(kind):
+def test_global_pooling(kind, device):
     layer = _ready(GlobalPoolingLayer(pooling_type=kind, pnorm=3), InputType.convolutional(3, 4, 5))
     x = RNG.normal(size=(2, 5, 3, 4))
     expected = {"MAX": x.max(axis=(2, 3)), "AVG": x.mean(axis=(2, 3)), "SUM": x.sum(axis=(2, 3)),
                 "PNORM": (np.abs(x) ** 3).sum(axis=(2, 3)) ** (1 / 3)}[kind]
-    np.testing.assert_allclose(_run(layer, x, {}).data, expected, rtol=1e-6)
+    np.testing.assert_allclose(_run(layer, x, {}).numpy(), expected, rtol=1e-6)
     assert layer.output_type(InputType.convolutional(3, 4, 5)) == InputType.feed_forward(5)
 
 
-def test_batch_norm_training_uses_batch_statistics_and_updates_running_ones():
+def test_batch_norm_training_uses_batch_statistics_and_updates_running_ones(device):
     layer = _ready(BatchNormalization(decay=0.8, eps=1e-5), InputType.convolutional(3, 3, 2))
-    params = _params(layer)
-    params["gamma"].data[:] = [2.0, 0.5]
-    params["beta"].data[:] = [1.0, -1.0]
+    params = _params(layer, gamma=[2.0, 0.5], beta=[1.0, -1.0])
     x = RNG.normal(2.0, 3.0, size=(4, 2, 3, 3))
-    out = _run(layer, x, params, train=True).data
+    out = _run(layer, x, params, train=True).numpy()
     mean, var = x.mean(axis=(0, 2, 3)), x.var(axis=(0, 2, 3))
     expected = (x - mean[None, :, None, None]) / np.sqrt(var[None, :, None, None] + 1e-5)
     expected = expected * np.array([2.0, 0.5])[None, :, None, None] + \
         np.array([1.0, -1.0])[None, :, None, None]
     np.testing.assert_allclose(out, expected, rtol=1e-10)
-    np.testing.assert_allclose(params["mean"].data, 0.2 * mean, rtol=1e-12)
-    np.testing.assert_allclose(params["var"].data, 0.8 + 0.2 * var, rtol=1e-12)
+    np.testing.assert_allclose(params["mean"].numpy(), 0.2 * mean, rtol=1e-12)
+    np.testing.assert_allclose(params["var"].numpy(), 0.8 + 0.2 * var, rtol=1e-12)
 
 
-def test_batch_norm_inference_uses_running_statistics():
+def test_batch_norm_inference_uses_running_statistics(device):
     layer = _ready(BatchNormalization(), InputType.feed_forward(3))
-    params = _params(layer)
-    params["mean"].data[:] = [1.0, 2.0, 3.0]
-    params["var"].data[:] = [4.0, 1.0, 0.25]
+    params = _params(layer, mean=[1.0, 2.0, 3.0], var=[4.0, 1.0, 0.25])
     x = RNG.normal(size=(5, 3))
     expected = (x - [1.0, 2.0, 3.0]) / np.sqrt(np.array([4.0, 1.0, 0.25]) + 1e-5)
-    np.testing.assert_allclose(_run(layer, x, params).data, expected, rtol=1e-10)
+    np.testing.assert_allclose(_run(layer, x, params).numpy(), expected, rtol=1e-10)
     assert layer.param_kind("mean") == "state" and layer.param_kind("gamma") == "weight"
 
 
-def test_activation_layer():
+def test_activation_layer(device):
     layer = _ready(ActivationLayer(activation=Activation.RELU), InputType.feed_forward(3))
     x = RNG.normal(size=(4, 3))
-    np.testing.assert_array_equal(_run(layer, x, {}).data, np.maximum(x, 0))
+    np.testing.assert_array_equal(_run(layer, x, {}).numpy(), np.maximum(x, 0))
 
 
-def test_dropout_layer_is_identity_in_inference_and_inverted_dropout_in_training():
+def test_dropout_layer_is_identity_in_inference_and_inverted_dropout_in_training(device):
     layer = _ready(DropoutLayer(dropout=0.75), InputType.feed_forward(1000))
     x = np.ones((4, 1000))
-    np.testing.assert_array_equal(_run(layer, x, {}).data, x)
-    out = _run(layer, x, {}, train=True)
-    values = set(np.unique(out.data).round(12))
+    np.testing.assert_array_equal(_run(layer, x, {}).numpy(), x)
+    out = _run(layer, x, {}, train=True).numpy()
+    values = set(np.unique(out).round(12))
     assert values == {0.0, round(1 / 0.75, 12)}  # kept units scaled by 1/p (p = retain prob)
-    assert abs((out.data > 0).mean() - 0.75) < 0.03
+    assert abs((out > 0).mean() - 0.75) < 0.03
 
 
-def test_frozen_layer_runs_in_inference_mode_without_a_graph():
+def test_frozen_layer_runs_in_inference_mode_without_a_graph(device):
     inner = _ready(DenseLayer(n_out=3, dropout=0.5, activation=Activation.IDENTITY),
                    InputType.feed_forward(4))
     frozen = FrozenLayer(inner)
     params = {k: Tensor(v.data, requires_grad=True) for k, v in _params(inner).items()}
-    x = Tensor(RNG.normal(size=(2, 4)), requires_grad=True)
+    x = Tensor(to_device(RNG.normal(size=(2, 4))), requires_grad=True)
     out = frozen.forward(x, params, Context(train=True, rng=np.random.default_rng(0)))
-    np.testing.assert_allclose(out.data, x.data @ params["W"].data + params["b"].data)  # no dropout
+    w, b = _host(params)["W"], _host(params)["b"]
+    np.testing.assert_allclose(out.numpy(), x.numpy() @ w + b)  # no dropout
     assert out.creator is None and not out.requires_grad
     assert frozen.updater_for("W") is None and frozen.regularization_for("W") == []
     assert frozen.param_shapes() == inner.param_shapes() and frozen.n_out == 3
 
 
-def test_frozen_layer_with_backprop_passes_the_gradient_through():
+def test_frozen_layer_with_backprop_passes_the_gradient_through(device):
     inner = _ready(DenseLayer(n_out=3, activation=Activation.IDENTITY), InputType.feed_forward(4))
     frozen = FrozenLayerWithBackprop(inner)
     params = _params(inner)
-    x = Tensor(RNG.normal(size=(2, 4)), requires_grad=True)
+    x = Tensor(to_device(RNG.normal(size=(2, 4))), requires_grad=True)
     frozen.forward(x, params, Context(train=True, rng=None)).sum().backward()
-    np.testing.assert_allclose(x.grad, np.tile(params["W"].data.sum(axis=1), (2, 1)))
+    np.testing.assert_allclose(host(x.grad), np.tile(_host(params)["W"].sum(axis=1), (2, 1)))
 
 
 def test_output_layers_cannot_be_frozen_without_backprop():
