@@ -12,7 +12,8 @@ the test suite finds those on any machine:
   ``asarray``/``array``, which copy host data to the device, and ``a[i] = host`` / indices;
 - NumPy functions called on its arrays dispatch back to it (``__array_ufunc__`` and
   ``__array_function__``), as they do for CuPy arrays;
-- a reduction or a scalar index gives a 0-d device array, never a NumPy scalar;
+- a reduction or a scalar index gives a 0-d device array, never a NumPy scalar, and a scalar
+  index a view of the element, as in CuPy (``x = a[i]; a[i] = 0`` changes ``x``);
 - only names CuPy 14 has exist (``cupy_names.txt``, taken from ``dir(cupy)``).
 
 What it cannot show: speed, memory, streams, and the kernels themselves, which run through the
@@ -152,7 +153,10 @@ class ndarray:
         return _on_device(value)
 
     def __getitem__(self, key):
-        return _device(self._data[_index(key)])
+        result = self._data[_index(key)]
+        if isinstance(result, np.generic):  # CuPy gives a 0-d view: later writes change it
+            result = self._data[(*_index(key if isinstance(key, tuple) else (key,)), ...)]
+        return _device(result)
 
     def __setitem__(self, key, value):  # CuPy copies a host value over
         self._data[_index(key)] = value._data if isinstance(value, ndarray) else value

@@ -38,6 +38,12 @@ def test_reductions_and_scalar_indices_stay_on_the_device(a):
     assert isinstance(corner, cp.ndarray) and f"{corner:.1f}" == "0.0"
 
 
+def test_a_scalar_index_is_a_view_as_in_cupy(a):
+    corner = a[0, 1]
+    a[0, 1] = 7.0
+    assert float(corner) == 7.0  # NumPy's a[0, 1] would be a copy, still 1.0
+
+
 def test_only_cupy_names_exist(a):
     with pytest.raises(AttributeError, match="nditer"):
         cp.nditer
