@@ -3,7 +3,8 @@
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python -m bench.vgg_forward [--batch 16]
 
 13 convolutions 3x3 pad 1 + relu, 5 max pools 2x2, then dense 25088 -> 4096 -> 4096 -> 1000
-(relu, relu, softmax), built from minidl ops directly. The same weights run through PyTorch's
+(relu, relu, softmax), built from minidl ops directly, with the ReLUs inside the conv and dense
+ops as minidl's layers run them. The same weights run through PyTorch's
 functional ops; the outputs are compared, then both are timed, then the peak memory of a
 forward alone is measured in a fresh process for each (``--only minidl|torch``).
 """
@@ -45,13 +46,13 @@ def minidl_forward(x, convs, dense):
         for block in BLOCKS:
             for _ in block:
                 W, b = next(layer)
-                x = ops.relu(ops.conv2d(x, W, b, padding=1))
+                # As ConvolutionLayer does: the ReLU applied inside the op, block by block.
+                x = ops.conv2d(x, W, b, padding=1, activation="relu")
             x = ops.max_pool2d(x, 2)
         x = ops.flatten(x)  # NCHW order: channel, row, column (DL4J's CnnToFeedForward)
-        for k, (W, b) in enumerate(dense):
-            x = ops.linear(x, W, b)
-            x = ops.relu(x) if k < len(dense) - 1 else ops.softmax(x)
-        return x.data
+        for k, (W, b) in enumerate(dense[:-1]):
+            x = ops.linear(x, W, b, activation="relu")
+        return ops.softmax(ops.linear(x, *dense[-1])).data
 
 
 def torch_forward(torch, x, convs, dense):

@@ -29,7 +29,7 @@ when the weights need no gradient (a frozen layer) or under ``no_grad()``.
 
 from minidl.autograd import Function
 from minidl.backend import get_array_module, is_gpu_array
-from minidl.ops import activations, winograd
+from minidl.ops import _memory, activations, winograd
 from minidl.ops._checks import require_float, require_ndim
 from minidl.ops.window import Window, channels_first, channels_last
 
@@ -89,7 +89,7 @@ def _block_rows(a, block):
 
 def _column_buffer(xpad):
     xp = get_array_module(xpad)
-    return xp.empty(max(col_chunk_bytes(xpad) // xpad.dtype.itemsize, 1), dtype=xpad.dtype)
+    return _memory.empty(max(col_chunk_bytes(xpad) // xpad.dtype.itemsize, 1), xpad.dtype, xp)
 
 
 def correlate(window, xpad, w_mat, out, bias=None, activation=None):
@@ -125,7 +125,7 @@ def _fit(buffer, window, xpad, block):
     need = (stop - start) * (oy1 - oy0) * window.ow * window.kh * window.kw * xpad.shape[3]
     if need <= buffer.size:
         return buffer
-    return get_array_module(buffer).empty(need, dtype=buffer.dtype)
+    return _memory.empty(need, buffer.dtype, get_array_module(buffer))
 
 
 def _check_inputs(x, W, b):
@@ -158,7 +158,7 @@ class Conv2d(Function):
                                       self.dilation, self.mode)
         xpad = window.pad(channels_last(x))
         self.w_mat = kernel_matrix(W)
-        y = xp.empty((window.n, window.oh, window.ow, W.shape[0]), dtype=x.dtype)
+        y = _memory.empty((window.n, window.oh, window.ow, W.shape[0]), x.dtype, xp)
         correlate(window, xpad, self.w_mat, y, b, self.activation)
         # Save the padded input only if gW will be asked for: it is what the columns are
         # rebuilt from in the backward. A frozen layer or no_grad() keeps nothing.
@@ -204,12 +204,12 @@ class Conv2d(Function):
         if gwin is not None:
             # Stride 1: gx = correlate(padded gy, flipped kernel with in/out swapped).
             w_flip = self.w_mat.reshape(kh, kw, c, n_out)[::-1, ::-1].transpose(0, 1, 3, 2)
-            gx = xp.empty((window.n, window.h, window.w, c), dtype=gy_l.dtype)
+            gx = _memory.empty((window.n, window.h, window.w, c), gy_l.dtype, xp)
             correlate(gwin, gwin.pad(gy_l), w_flip.reshape(-1, c), gx)
             return channels_first(gx)
         # General stride: gx = col2im(gy_mat @ W_mat^T), chunk by chunk.
         hp, wp = window.padded_size
-        gxpad = xp.empty((window.n, hp, wp, c), dtype=gy_l.dtype)
+        gxpad = _memory.empty((window.n, hp, wp, c), gy_l.dtype, xp)
         per_image = window.oh * window.ow * kh * kw * c * gy_l.dtype.itemsize
         step = max(1, col_chunk_bytes(gy_l) // per_image)
         for start in range(0, window.n, step):

@@ -17,7 +17,7 @@ of real pixels it covers. (PyTorch's default, count_include_pad=True, is the oth
 
 from minidl.autograd import Function
 from minidl.backend import get_array_module, is_gpu_array
-from minidl.ops import cuda
+from minidl.ops import _memory, cuda
 from minidl.ops._checks import require_float, require_ndim
 from minidl.ops.window import Window, channels_first, channels_last
 
@@ -46,7 +46,7 @@ def _scatter_taps(window, g_taps, dtype, xp, where=None):
     overlap = w.sy < w.kh or w.sx < w.kw
     exact = (w.sy, w.sx) == (w.kh, w.kw) and (hp, wp) == (w.oh * w.kh, w.ow * w.kw)
     masked_tiles = where is not None and exact
-    gxpad = (xp.empty if masked_tiles else xp.zeros)((w.n, hp, wp, w.c), dtype=dtype)
+    gxpad = (_memory.empty if masked_tiles else _memory.zeros)((w.n, hp, wp, w.c), dtype, xp)
     for t, (i, j) in enumerate(w.taps()):
         if masked_tiles:  # gx = gy where this tap won, else 0
             xp.multiply(g_taps(t), where(t), out=w.tap(gxpad, i, j))
@@ -77,7 +77,8 @@ class MaxPool2d(Function):
         for t, (i, j) in enumerate(w.taps()):
             tap = w.tap(xpad, i, j)
             if y is None:
-                y = tap.copy()  # a contiguous channels-last [N, OH, OW, C]
+                y = _memory.empty(tap.shape, tap.dtype, xp)  # contiguous channels-last
+                y[...] = tap
                 if keep_argmax:
                     argmax = xp.zeros(y.shape, dtype=xp.uint8)
                     better = xp.empty(y.shape, dtype=bool)  # reused by every tap

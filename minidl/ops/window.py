@@ -28,7 +28,7 @@ kernel replaces; everything here uses only the array module of its input (NumPy 
 import math
 
 from minidl.backend import get_array_module, is_gpu_array
-from minidl.ops import cuda
+from minidl.ops import _memory, cuda
 from minidl.ops._checks import pair
 
 MODES = ("truncate", "same", "strict")
@@ -159,7 +159,7 @@ class Window:
         xp = get_array_module(x)
         hp, wp = self.padded_size
         n, c = x.shape[0], x.shape[3]
-        xpad = xp.empty((n, hp, wp, c), dtype=x.dtype)
+        xpad = _memory.empty((n, hp, wp, c), x.dtype, xp)
         if self.padded:
             # Fill only the border strips; the interior is overwritten by the copy below.
             xpad[:, :self.pad_top] = value
@@ -212,7 +212,7 @@ class Window:
             return cuda.col2im(self, col)  # one gather kernel instead of KH*KW passes
         xp = get_array_module(col)
         hp, wp = self.padded_size
-        xpad = xp.zeros((col.shape[0], hp, wp, col.shape[5]), dtype=col.dtype)
+        xpad = _memory.zeros((col.shape[0], hp, wp, col.shape[5]), col.dtype, xp)
         for i, j in self.taps():
             self.tap(xpad, i, j)[...] += col[:, :, :, i, j]
         return xpad

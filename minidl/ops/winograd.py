@@ -51,7 +51,7 @@ Layout: channels-last throughout (see ``minidl.ops.window``): xpad [N, Hp, Wp, C
 
 import numpy as np
 
-from minidl.ops import _parallel, activations
+from minidl.ops import _memory, _parallel, activations
 
 # Both channel counts must reach this for conv2d to take this path (see ``applies``). Measured
 # forward times, Winograd / im2col, 2 cores (AVX-512 OpenBLAS, 2 threads), batch 16, float32:
@@ -150,7 +150,7 @@ def _tile_input(xpad, start, stop, t0, t1, tiles_w):
     shape = (stop - start, 2 * (t1 - t0) + 2, 2 * tiles_w + 2, xpad.shape[3])
     if band.shape == shape:
         return band
-    padded = np.zeros(shape, dtype=xpad.dtype)
+    padded = _memory.zeros(shape, xpad.dtype)
     padded[:, :band.shape[1], :band.shape[2]] = band
     return padded
 
@@ -161,10 +161,10 @@ class _Buffers:
     def __init__(self, shape, c, n_out, dtype):
         nb, tb, tiles_w = shape
         size = nb * tb * tiles_w
-        self.v = np.empty(16 * size * c, dtype)
-        self.rows = np.empty(4 * nb * tb * (2 * tiles_w + 2) * c, dtype)
-        self.m = np.empty(16 * size * n_out, dtype)
-        self.cols = np.empty(8 * size * n_out, dtype)
+        self.v = _memory.empty(16 * size * c, dtype)
+        self.rows = _memory.empty(4 * nb * tb * (2 * tiles_w + 2) * c, dtype)
+        self.m = _memory.empty(16 * size * n_out, dtype)
+        self.cols = _memory.empty(8 * size * n_out, dtype)
 
     @staticmethod
     def take(buffer, shape):
@@ -179,7 +179,7 @@ def _output_band(out, start, stop, t0, t1, tiles_w):
     shape = (stop - start, t1 - t0, 2, tiles_w, 2, n_out)
     if band.shape[1:3] == (2 * (t1 - t0), 2 * tiles_w):
         return band.reshape(shape)  # contiguous (whole images or rows of one): a view
-    return np.empty(shape, dtype=out.dtype)
+    return _memory.empty(shape, out.dtype)
 
 
 def _finish(m, y, scratch, activation):
