@@ -4,10 +4,16 @@ data like ``Nd4j.rand``, and the parameter comparisons the tests make.
 DL4J's tests compare INDArrays with ``assertEquals``, which allows a relative difference of about
 1e-5; where both sides run the same float32 operations in the same order we ask for more
 (bit-for-bit) and say so in the test.
+
+The tests that compute take the ``device`` fixture (tests/conftest.py) and run once per backend:
+networks are made on the default device it sets. The parameter helpers below return NumPy copies
+(``host``), so comparisons are made on the host; ``per_backend`` keeps one network per backend
+for a whole module.
 """
 
 import numpy as np
 
+from devices import host
 from minidl import ComputationGraph, GraphVertex, MultiLayerNetwork, NeuralNetConfiguration
 
 
@@ -59,21 +65,30 @@ def graph(inputs, vertices, outputs, input_types=(), **settings):
 
 
 def layer_params(net, key):
-    """One layer's parameters as a flat copy (W then b), like ``getLayer(key).params()``."""
-    return np.concatenate([t.data.ravel() for t in net.param_tables[str(key)].values()])
+    """One layer's parameters as a flat NumPy copy (W then b), like ``getLayer(key).params()``."""
+    return np.concatenate([host(t.data).ravel() for t in net.param_tables[str(key)].values()])
 
 
 def hstack_params(*parts):
-    """``Nd4j.hstack`` of flat parameter vectors."""
-    return np.concatenate([np.ravel(p) for p in parts])
+    """``Nd4j.hstack`` of flat parameter vectors, on the host."""
+    return np.concatenate([np.ravel(host(p)) for p in parts])
 
 
 def snapshot(net):
-    """{param key: copy} of every parameter."""
-    return {key: value.copy() for key, value in net.param_table().items()}
+    """{param key: NumPy copy} of every parameter."""
+    return {key: host(value).copy() for key, value in net.param_table().items()}
 
 
 def changed_keys(before, net):
-    """The parameter keys whose values differ from ``before``."""
-    now = net.param_table()
+    """The parameter keys whose values differ from ``before`` (a ``snapshot``)."""
+    now = host(net.param_table())
     return sorted(k for k in before if not np.array_equal(before[k], now[k]))
+
+
+def per_backend(cache, request, build):
+    """``build()`` once per backend case of the ``device`` fixture (cpu, gpu-emulated, gpu),
+    kept in ``cache`` (a module-scoped dict), so module-wide networks live on each backend."""
+    key = request.node.callspec.params["device"]
+    if key not in cache:
+        cache[key] = build()  # on the default device the ``device`` fixture has set
+    return cache[key]

@@ -4,11 +4,13 @@ Ported, all six: testFrozen, cloneMLNFrozen, testFrozenCompGraph, cloneCompGraph
 testFrozenLayerInstantiation, testFrozenLayerInstantiationCompGraph.
 
 Both sides of each comparison run the same float32 operations in the same order, so parameters
-are compared bit for bit (np.array_equal) where DL4J's assertEquals allows ~1e-5.
+are compared bit for bit (np.array_equal) where DL4J's assertEquals allows ~1e-5. Every test
+runs on each backend (``device``), comparing on the host.
 """
 
 import numpy as np
 
+from devices import devices_of, host
 from dl4j_nets import graph, graph_conf, hstack_params, layer_params, mln, rand
 from minidl import (Activation, ComputationGraph, ComputationGraphConfiguration, DataSet,
                     DenseLayer, FrozenLayer, LossFunction, MultiLayerConfiguration,
@@ -54,7 +56,7 @@ def head_graph(params):
     return net
 
 
-def test_frozen():
+def test_frozen(device):
     ds = data()
     orig = original_mln()
     as_frozen = orig.feed_forward_to_layer(2, ds.features)[2]
@@ -63,15 +65,17 @@ def test_frozen():
         .set_feature_extractor(1).build()
     not_frozen = head_mln(hstack_params(layer_params(orig, 2), layer_params(orig, 3)))
 
-    np.testing.assert_array_equal(model_now.output(ds.features), not_frozen.output(as_frozen))
+    assert devices_of(model_now) == devices_of(not_frozen) == {device}
+    np.testing.assert_array_equal(host(model_now.output(ds.features)),
+                                  host(not_frozen.output(as_frozen)))
     for i in range(5):
         not_frozen.fit(DataSet(as_frozen, ds.labels))
         model_now.fit(ds)
     expected = hstack_params(layer_params(orig, 0), layer_params(orig, 1), not_frozen.params())
-    np.testing.assert_array_equal(model_now.params(), expected)
+    np.testing.assert_array_equal(host(model_now.params()), expected)
 
 
-def test_clone_mln_frozen():
+def test_clone_mln_frozen(device):
     ds = data()
     orig = original_mln()
     as_frozen = orig.feed_forward_to_layer(2, ds.features)[2]
@@ -80,18 +84,18 @@ def test_clone_mln_frozen():
     clone = model_now.clone()
 
     assert clone.conf.to_json() == model_now.conf.to_json()
-    np.testing.assert_array_equal(clone.params(), model_now.params())
+    np.testing.assert_array_equal(host(clone.params()), host(model_now.params()))
     assert [l.frozen for l in clone.layers] == [True, True, False, False]
     for i in range(5):
         not_frozen.fit(DataSet(as_frozen, ds.labels))
         model_now.fit(ds)
         clone.fit(ds)
     expected = hstack_params(layer_params(orig, 0), layer_params(orig, 1), not_frozen.params())
-    np.testing.assert_array_equal(model_now.params(), expected)
-    np.testing.assert_array_equal(clone.params(), expected)
+    np.testing.assert_array_equal(host(model_now.params()), expected)
+    np.testing.assert_array_equal(host(clone.params()), expected)
 
 
-def test_frozen_comp_graph():
+def test_frozen_comp_graph(device):
     ds = data()
     orig = original_graph()
     as_frozen = orig.feed_forward(ds.features)["layer1"]
@@ -101,17 +105,18 @@ def test_frozen_comp_graph():
     not_frozen = head_graph(hstack_params(layer_params(orig, "layer2"),
                                           layer_params(orig, "layer3")))
 
-    np.testing.assert_array_equal(model_now.output_single(ds.features),
-                                  not_frozen.output_single(as_frozen))
+    assert devices_of(model_now) == devices_of(not_frozen) == {device}
+    np.testing.assert_array_equal(host(model_now.output_single(ds.features)),
+                                  host(not_frozen.output_single(as_frozen)))
     for i in range(5):
         not_frozen.fit(DataSet(as_frozen, ds.labels))
         model_now.fit(ds)
     expected = hstack_params(layer_params(orig, "layer0"), layer_params(orig, "layer1"),
                              not_frozen.params())
-    np.testing.assert_array_equal(model_now.params(), expected)
+    np.testing.assert_array_equal(host(model_now.params()), expected)
 
 
-def test_clone_comp_graph_frozen():
+def test_clone_comp_graph_frozen(device):
     ds = data()
     orig = original_graph()
     as_frozen = orig.feed_forward(ds.features)["layer1"]
@@ -121,15 +126,15 @@ def test_clone_comp_graph_frozen():
                                           layer_params(orig, "layer3")))
 
     assert clone.conf.to_json() == model_now.conf.to_json()
-    np.testing.assert_array_equal(clone.params(), model_now.params())
+    np.testing.assert_array_equal(host(clone.params()), host(model_now.params()))
     for i in range(5):
         not_frozen.fit(DataSet(as_frozen, ds.labels))
         model_now.fit(ds)
         clone.fit(ds)
     expected = hstack_params(layer_params(orig, "layer0"), layer_params(orig, "layer1"),
                              not_frozen.params())
-    np.testing.assert_array_equal(model_now.params(), expected)
-    np.testing.assert_array_equal(clone.params(), expected)
+    np.testing.assert_array_equal(host(model_now.params()), expected)
+    np.testing.assert_array_equal(host(clone.params()), expected)
 
 
 def _instantiation_layers(wrap):
@@ -140,20 +145,20 @@ def _instantiation_layers(wrap):
             OutputLayer(loss=LossFunction.MCXENT, activation=Activation.SOFTMAX, n_in=10, n_out=10)]
 
 
-def test_frozen_layer_instantiation():
+def test_frozen_layer_instantiation(device):
     net1 = mln(_instantiation_layers(lambda l: l), seed=12345)
     net2 = mln(_instantiation_layers(FrozenLayer), seed=12345)
-    np.testing.assert_array_equal(net1.params(), net2.params())  # same initialisation
+    np.testing.assert_array_equal(host(net1.params()), host(net2.params()))  # same initialisation
 
     restored = MultiLayerConfiguration.from_json(net2.conf.to_json())
     assert restored == net2.conf
     assert restored.to_json() == net2.conf.to_json()
     net3 = MultiLayerNetwork(restored).init()
     x = rand(np.random.default_rng(1), 10, 10)
-    np.testing.assert_array_equal(net2.output(x), net3.output(x))
+    np.testing.assert_array_equal(host(net2.output(x)), host(net3.output(x)))
 
 
-def test_frozen_layer_instantiation_comp_graph():
+def test_frozen_layer_instantiation_comp_graph(device):
     def conf(wrap):
         a, b, o = _instantiation_layers(wrap)
         return graph_conf(["in"], [("0", a, ["in"]), ("1", b, ["0"]), ("2", o, ["1"])], ["2"],
@@ -162,10 +167,10 @@ def test_frozen_layer_instantiation_comp_graph():
     # DL4J writes the wrapper with its builder: FrozenLayer.Builder().layer(...).build()
     net1 = ComputationGraph(conf(lambda l: l)).init()
     net2 = ComputationGraph(conf(lambda l: FrozenLayer.Builder().layer(l).build())).init()
-    np.testing.assert_array_equal(net1.params(), net2.params())
+    np.testing.assert_array_equal(host(net1.params()), host(net2.params()))
 
     restored = ComputationGraphConfiguration.from_json(net2.conf.to_json())
     assert restored.to_json() == net2.conf.to_json()
     net3 = ComputationGraph(restored).init()
     x = rand(np.random.default_rng(1), 10, 10)
-    np.testing.assert_array_equal(net2.output_single(x), net3.output_single(x))
+    np.testing.assert_array_equal(host(net2.output_single(x)), host(net3.output_single(x)))

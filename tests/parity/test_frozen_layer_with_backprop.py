@@ -8,11 +8,13 @@ testComputationGraphVsSgd.
 A FrozenLayerWithBackprop keeps its parameters fixed but passes the gradient to the layers
 below, so those train; with Sgd(0) on the same layers instead, training must give the same
 parameters (bit for bit: the same float32 operations run in the same order, and an update of
-0 * gradient leaves a parameter exactly as it was).
+0 * gradient leaves a parameter exactly as it was). Every test runs on each backend
+(``device``), comparing on the host.
 """
 
 import numpy as np
 
+from devices import host
 from dl4j_nets import graph, graph_conf, layer_params, mln, rand, snapshot
 from minidl import (Activation, ComputationGraph, ComputationGraphConfiguration, DataSet,
                     DenseLayer, FrozenLayerWithBackprop, LossFunction, MergeVertex,
@@ -29,20 +31,20 @@ def _instantiation_layers(wrap):
             OutputLayer(loss=LossFunction.MCXENT, activation=Activation.SOFTMAX, n_in=10, n_out=10)]
 
 
-def test_frozen_with_backprop_layer_instantiation():
+def test_frozen_with_backprop_layer_instantiation(device):
     net1 = mln(_instantiation_layers(lambda l: l), seed=12345)
     net2 = mln(_instantiation_layers(FrozenLayerWithBackprop), seed=12345)
-    np.testing.assert_array_equal(net1.params(), net2.params())
+    np.testing.assert_array_equal(host(net1.params()), host(net2.params()))
 
     restored = MultiLayerConfiguration.from_json(net2.conf.to_json())
     assert restored == net2.conf
     assert isinstance(restored.layers[0], FrozenLayerWithBackprop)
     net3 = MultiLayerNetwork(restored).init()
     x = rand(np.random.default_rng(1), 10, 10)
-    np.testing.assert_array_equal(net2.output(x), net3.output(x))
+    np.testing.assert_array_equal(host(net2.output(x)), host(net3.output(x)))
 
 
-def test_frozen_layer_instantiation_comp_graph():
+def test_frozen_layer_instantiation_comp_graph(device):
     def conf(wrap):
         a, b, o = _instantiation_layers(wrap)
         return graph_conf(["in"], [("0", a, ["in"]), ("1", b, ["0"]), ("2", o, ["1"])], ["2"],
@@ -50,12 +52,12 @@ def test_frozen_layer_instantiation_comp_graph():
 
     net1 = ComputationGraph(conf(lambda l: l)).init()
     net2 = ComputationGraph(conf(lambda l: FrozenLayerWithBackprop.Builder().layer(l).build())).init()
-    np.testing.assert_array_equal(net1.params(), net2.params())
+    np.testing.assert_array_equal(host(net1.params()), host(net2.params()))
     restored = ComputationGraphConfiguration.from_json(net2.conf.to_json())
     assert restored.to_json() == net2.conf.to_json()
     net3 = ComputationGraph(restored).init()
     x = rand(np.random.default_rng(1), 10, 10)
-    np.testing.assert_array_equal(net2.output_single(x), net3.output_single(x))
+    np.testing.assert_array_equal(host(net2.output_single(x)), host(net3.output_single(x)))
 
 
 def _data():
@@ -75,13 +77,13 @@ def _mln_layers(wrap, **head):
 MLN_SETTINGS = dict(seed=12345, weight_init=WeightInit.XAVIER, updater=Sgd(2))
 
 
-def test_multi_layer_network_frozen_layer_params_after_backprop():
+def test_multi_layer_network_frozen_layer_params_after_backprop(device):
     ds = _data()
     net = mln(_mln_layers(FrozenLayerWithBackprop), **MLN_SETTINGS)
     before = snapshot(net)
     for _ in range(FITS):
         net.fit(ds)
-    after = net.param_table()
+    after = host(net.param_table())
     assert not np.array_equal(before["0_W"], after["0_W"])  # layer 0 trains through them
     assert not np.array_equal(before["0_b"], after["0_b"])
     for key in ("1_W", "1_b", "2_W", "2_b", "3_W", "3_b"):
@@ -106,14 +108,14 @@ def _graph_vertices(wrap, **head):
 GRAPH_SETTINGS = dict(seed=12345, updater=Sgd(2.0))
 
 
-def test_computation_graph_frozen_layer_params_after_backprop():
+def test_computation_graph_frozen_layer_params_after_backprop(device):
     ds = _data()
     net = graph(["input"], _graph_vertices(FrozenLayerWithBackprop), ["B1-Output"],
                 **GRAPH_SETTINGS)
     before = snapshot(net)
     for _ in range(FITS):
         net.fit(ds)
-    after = net.param_table()
+    after = host(net.param_table())
     assert not np.array_equal(before["B1-0_W"], after["B1-0_W"])
     for name in ("B1-1", "B1-2", "B1-Output"):
         for p in ("W", "b"):
@@ -124,11 +126,11 @@ def _no_learning():
     return dict(updater=Sgd(0.0), bias_updater=Sgd(0.0))
 
 
-def test_frozen_layer_vs_sgd():
+def test_frozen_layer_vs_sgd(device):
     ds = _data()
     frozen = mln(_mln_layers(FrozenLayerWithBackprop), **MLN_SETTINGS)
     sgd = mln(_mln_layers(lambda l: l, **_no_learning()), **MLN_SETTINGS)
-    np.testing.assert_array_equal(frozen.params(), sgd.params())
+    np.testing.assert_array_equal(host(frozen.params()), host(sgd.params()))
     for _ in range(FITS):
         frozen.fit(ds)
         sgd.fit(ds)
@@ -137,7 +139,7 @@ def test_frozen_layer_vs_sgd():
                                       err_msg=f"layer {i}")
 
 
-def test_computation_graph_vs_sgd():
+def test_computation_graph_vs_sgd(device):
     ds = _data()
     frozen = graph(["input"], _graph_vertices(FrozenLayerWithBackprop), ["B1-Output"],
                    **GRAPH_SETTINGS)

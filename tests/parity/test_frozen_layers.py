@@ -3,7 +3,8 @@
 Ported, both: testFrozenMLN, testFrozenCG. For every L1 in {0, 0.3} x L2 in {0, 0.4} on the
 fine-tune configuration, the transferred network is frozen up to layer 4 (pooling included);
 after 20 fits only the new output layer's parameters have changed. The same original is reused
-across the four combinations, which also checks the builders never change it.
+across the four combinations, which also checks the builders never change it; there is one
+original per backend (``device``), made on it.
 """
 
 import itertools
@@ -11,7 +12,8 @@ import itertools
 import numpy as np
 import pytest
 
-from dl4j_nets import changed_keys, graph, mln, rand, snapshot
+from devices import devices_of, host
+from dl4j_nets import changed_keys, graph, mln, per_backend, rand, snapshot
 from minidl import (Activation, ConvolutionLayer, ConvolutionMode, DenseLayer, InputType,
                     LossFunction, OutputLayer, Sgd, SubsamplingLayer, WeightInit)
 from transfer import FineTuneConfiguration, TransferLearning
@@ -39,18 +41,32 @@ def _ftc(l1, l2):
 
 
 @pytest.fixture(scope="module")
-def original_mln():
-    return mln(_layers(), input_type=INPUT, **SETTINGS)
+def mln_originals():
+    return {}
 
 
 @pytest.fixture(scope="module")
-def original_graph():
-    layers = _layers()
-    vertices = [(str(i), layer, ["in" if i == 0 else str(i - 1)]) for i, layer in enumerate(layers)]
-    return graph(["in"], vertices, ["5"], input_types=[INPUT], **SETTINGS)
+def graph_originals():
+    return {}
 
 
-def _fit_and_check(net, fit, prefix):
+@pytest.fixture
+def original_mln(mln_originals, device, request):
+    return per_backend(mln_originals, request, lambda: mln(_layers(), input_type=INPUT, **SETTINGS))
+
+
+@pytest.fixture
+def original_graph(graph_originals, device, request):
+    def build():
+        layers = _layers()
+        vertices = [(str(i), layer, ["in" if i == 0 else str(i - 1)])
+                    for i, layer in enumerate(layers)]
+        return graph(["in"], vertices, ["5"], input_types=[INPUT], **SETTINGS)
+    return per_backend(graph_originals, request, build)
+
+
+def _fit_and_check(net, fit, prefix, device):
+    assert devices_of(net) == {device}
     rng = np.random.default_rng(12345)
     before = snapshot(net)
     for _ in range(20):
@@ -62,8 +78,8 @@ def _fit_and_check(net, fit, prefix):
 
 
 @pytest.mark.parametrize("l1, l2", list(itertools.product([0.0, 0.3], [0.0, 0.4])))
-def test_frozen_mln(original_mln, l1, l2):
-    orig_params = original_mln.params().copy()
+def test_frozen_mln(original_mln, l1, l2, device):
+    orig_params = host(original_mln.params()).copy()
     net = (TransferLearning.Builder(original_mln)
            .fine_tune_configuration(_ftc(l1, l2))
            .set_feature_extractor(4)
@@ -72,13 +88,13 @@ def test_frozen_mln(original_mln, l1, l2):
            .build())
     assert net.get_n_layers() == 6
     assert [layer.frozen for layer in net.layers] == [True] * 5 + [False]
-    _fit_and_check(net, lambda x, y: net.fit(x, y), "5_")
-    np.testing.assert_array_equal(original_mln.params(), orig_params)
+    _fit_and_check(net, lambda x, y: net.fit(x, y), "5_", device)
+    np.testing.assert_array_equal(host(original_mln.params()), orig_params)
 
 
 @pytest.mark.parametrize("l1, l2", list(itertools.product([0.0, 0.3], [0.0, 0.4])))
-def test_frozen_cg(original_graph, l1, l2):
-    orig_params = original_graph.params().copy()
+def test_frozen_cg(original_graph, l1, l2, device):
+    orig_params = host(original_graph.params()).copy()
     net = (TransferLearning.GraphBuilder(original_graph)
            .fine_tune_configuration(_ftc(l1, l2))
            .set_feature_extractor("4")
@@ -88,5 +104,5 @@ def test_frozen_cg(original_graph, l1, l2):
            .build())
     assert net.get_num_layers() == 6
     assert [net.get_layer(str(i)).frozen for i in range(6)] == [True] * 5 + [False]
-    _fit_and_check(net, lambda x, y: net.fit([x], [y]), "5_")
-    np.testing.assert_array_equal(original_graph.params(), orig_params)
+    _fit_and_check(net, lambda x, y: net.fit([x], [y]), "5_", device)
+    np.testing.assert_array_equal(host(original_graph.params()), orig_params)

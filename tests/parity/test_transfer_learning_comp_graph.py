@@ -20,10 +20,14 @@ Adapted:
 Left out: testTransferLearningSameDiffLayersGraphVertex (it is about an AttentionVertex, a
 non-layer vertex with parameters; minidl has none), and the workspace checks of the isolation
 test (minidl has no workspaces).
+
+The tests that compute run on each backend (``device``), comparing on the host; those that only
+check configurations do not take it.
 """
 
 import numpy as np
 
+from devices import devices_of, host
 from dl4j_nets import graph, graph_conf, rand, snapshot
 from minidl import (Activation, Adam, CnnToFeedForwardPreProcessor, ComputationGraph,
                     ConstantDistribution, ConvolutionLayer, DataSet, DenseLayer, FrozenLayer,
@@ -51,7 +55,8 @@ def _assert_same_after_fit(expected, model_now, ds, tolerance):
     expected.fit(ds)
     model_now.fit(ds)
     assert abs(expected.score() - model_now.score()) < tolerance
-    np.testing.assert_array_equal(expected.params(), model_now.params())
+    assert devices_of(model_now) == devices_of(expected)
+    np.testing.assert_array_equal(host(expected.params()), host(model_now.params()))
 
 
 def _assert_same_shapes(expected, model_now):
@@ -60,7 +65,7 @@ def _assert_same_shapes(expected, model_now):
         assert model_now.get_param(key).shape == array.shape, key
 
 
-def test_simple_fine_tune():
+def test_simple_fine_tune(device):
     rng = np.random.default_rng(12345)
     ds = DataSet(rand(rng, 10, 4), rand(rng, 10, 3))
     layers = [DenseLayer(n_in=4, n_out=3), _mcxent(3, 3)]
@@ -91,7 +96,7 @@ def _sgd_ftc():
     return FineTuneConfiguration.Builder().updater(Sgd(0.1)).activation(Activation.IDENTITY).build()
 
 
-def test_nout_changes():
+def test_nout_changes(device):
     rng = np.random.default_rng(12345)
     ds = DataSet(rand(rng, 10, 4), rand(rng, 10, 2))
     # DL4J's layer1 is a deliberately inconsistent Dense(3->2); minidl checks n_in when the
@@ -114,7 +119,7 @@ def test_nout_changes():
     _assert_same_after_fit(expected, model_now, ds, 1e-8)
 
 
-def test_remove_and_add():
+def test_remove_and_add(device):
     rng = np.random.default_rng(12345)
     ds = DataSet(rand(rng, 10, 4), rand(rng, 10, 3))
     orig_layers = [DenseLayer(n_in=4, n_out=5), DenseLayer(n_in=5, n_out=2),
@@ -145,7 +150,7 @@ def _cnn_front():
             SubsamplingLayer(pooling_type=PoolingType.MAX, kernel_size=(2, 2), stride=(2, 2))]
 
 
-def test_all_with_cnn():
+def test_all_with_cnn(device):
     rng = np.random.default_rng(12345)
     ds = DataSet(rand(rng, 10, 3 * 28 * 28).reshape(10, 3, 28, 28), rand(rng, 10, 10))
     input_type = InputType.convolutional_flat(28, 28, 3)
@@ -192,7 +197,8 @@ def test_all_with_cnn():
     for _ in range(5):
         expected.fit(ds)
         model_now.fit(ds)
-    np.testing.assert_array_equal(expected.params(), model_now.params())
+    assert devices_of(model_now) == {device}
+    np.testing.assert_array_equal(host(expected.params()), host(model_now.params()))
 
 
 def test_transfer_global_pool():
@@ -238,7 +244,7 @@ def test_object_overrides():
     assert orig.get_layer("layer").dropout == 0.5
 
 
-def test_transfer_learning_subsequent():
+def test_transfer_learning_subsequent(device):
     x = np.zeros((6, 6, 6, 6), dtype=np.float32)
     orig = graph(["in"], [
         ("firstConv", ConvolutionLayer(kernel_size=(3, 3), n_out=10), ["in"]),
@@ -256,11 +262,11 @@ def test_transfer_learning_subsequent():
     # The second replacement kept the nIn the first one gave secondConv.
     assert net.layer_input_size("secondConv") == 7
     assert net.output_single(x).shape == (6, 2)
-    assert np.all(net.get_param("firstConv_W") == 333)
-    assert np.all(net.get_param("secondConv_W") == 111)
+    assert np.all(host(net.get_param("firstConv_W")) == 333)
+    assert np.all(host(net.get_param("secondConv_W")) == 111)
 
 
-def test_change_nout_nin():
+def test_change_nout_nin(device):
     x = np.zeros((1, 2, 4, 4), dtype=np.float32)
     orig = graph(["in"], [
         ("changeNout", ConvolutionLayer(kernel_size=(1, 1), n_out=10), ["in"]),
@@ -277,7 +283,7 @@ def test_change_nout_nin():
     assert net.output_single(x).shape == (1, 2)
 
 
-def test_transfer_learning_replaced_output_graph():
+def test_transfer_learning_replaced_output_graph(device):
     cg = graph(["in"], [("l0", DenseLayer(n_in=5, n_out=5), ["in"]),
                         ("l1", DenseLayer(n_in=5, n_out=5), ["l0"]),
                         ("out", _mcxent(5, 5), ["l1"])], ["out"],
@@ -294,6 +300,6 @@ def test_transfer_learning_replaced_output_graph():
     cg2.output(x)  # runs with the fresh output layer
     for key, value in snapshot(cg).items():
         cg2.set_param(key.replace("out_", "newOut_"), value)
-    for key, value in cg.param_table().items():
-        np.testing.assert_array_equal(cg2.get_param(key.replace("out_", "newOut_")), value)
-    np.testing.assert_array_equal(cg2.output_single(x), out0)
+    for key, value in host(cg.param_table()).items():
+        np.testing.assert_array_equal(host(cg2.get_param(key.replace("out_", "newOut_"))), value)
+    np.testing.assert_array_equal(host(cg2.output_single(x)), host(out0))

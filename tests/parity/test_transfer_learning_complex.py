@@ -9,10 +9,13 @@ never runs that network); minidl checks sizes when building, so D is Dense(14->5
 DL4J freezes ``modelToTune`` in place with setLayerAsFrozen(); here the same network is built
 with denseCentre0 wrapped in FrozenLayer and given the original's parameters. Left out: the 2017
 testWithMergeAndSubset, which is no longer in DL4J's suite (the helper test covers its graph).
+
+The tests that train run on each backend (``device``), comparing on the host.
 """
 
 import numpy as np
 
+from devices import devices_of, host
 from dl4j_nets import graph, layer_params, rand
 from minidl import (Activation, Adam, DenseLayer, FrozenLayer, LossFunction, MergeVertex,
                     MultiDataSet, OptimizationAlgorithm, OutputLayer, Sgd)
@@ -55,7 +58,7 @@ def _frozen_copy(vertices, params_from, frozen_name, inputs, outputs):
     return net
 
 
-def test_simpler_merge_back_prop():
+def test_simpler_merge_back_prop(device):
     vertices = lambda: [("denseCentre0", DenseLayer(n_in=2, n_out=2), ["inCentre"]),
                         ("denseRight0", DenseLayer(n_in=2, n_out=2), ["inRight"]),
                         ("mergeRight", MergeVertex(), ["denseCentre0", "denseRight0"]),
@@ -74,19 +77,20 @@ def test_simpler_merge_back_prop():
     model_to_tune = _frozen_copy(vertices(), orig, "denseCentre0", inputs, ["outRight"])
     model_now = TransferLearning.GraphBuilder(model_to_tune) \
         .set_feature_extractor("denseCentre0").build()
+    assert devices_of(model_other) == devices_of(model_now) == {device}
 
     for n in range(5):
         if n == 0:
             expected = model_other.feed_forward(*other_data.features)["mergeRight"]
             for net in (model_to_tune, model_now):
-                np.testing.assert_array_equal(net.feed_forward(*data.features)["mergeRight"],
-                                              expected)
+                np.testing.assert_array_equal(
+                    host(net.feed_forward(*data.features)["mergeRight"]), host(expected))
         model_other.fit(other_data)
         model_to_tune.fit(data)
         model_now.fit(data)
         for net in (model_now, model_to_tune):
-            np.testing.assert_array_equal(net.feed_forward(*data.features)["denseCentre0"],
-                                          frozen_features)
+            np.testing.assert_array_equal(
+                host(net.feed_forward(*data.features)["denseCentre0"]), host(frozen_features))
         for name in ("denseRight0", "outRight"):
             np.testing.assert_array_equal(layer_params(model_other, name),
                                           layer_params(model_to_tune, name))
@@ -94,7 +98,7 @@ def test_simpler_merge_back_prop():
                                           layer_params(model_now, name))
 
 
-def test_less_simple_merge_back_prop():
+def test_less_simple_merge_back_prop(device):
     vertices = lambda: [("denseCentre0", DenseLayer(n_in=2, n_out=2), ["inCentre"]),
                         ("outCentre", _mse(2, 2), ["denseCentre0"]),
                         ("denseRight0", DenseLayer(n_in=3, n_out=2), ["inRight"]),
@@ -115,15 +119,15 @@ def test_less_simple_merge_back_prop():
         model_to_tune.fit(data)
         model_now.fit(data)
         for net in (model_now, model_to_tune):
-            np.testing.assert_array_equal(net.feed_forward(*data.features)["denseCentre0"],
-                                          frozen_features)
+            np.testing.assert_array_equal(
+                host(net.feed_forward(*data.features)["denseCentre0"]), host(frozen_features))
         for name in ("denseRight0", "outRight", "outCentre"):
             np.testing.assert_array_equal(layer_params(model_to_tune, name),
                                           layer_params(model_now, name), err_msg=name)
     assert not np.array_equal(layer_params(model_now, "outCentre"), layer_params(orig, "outCentre"))
 
 
-def test_add_output():
+def test_add_output(device):
     orig = graph(["inCentre", "inRight"], [
         ("denseCentre0", DenseLayer(n_in=2, n_out=2), ["inCentre"]),
         ("denseRight0", DenseLayer(n_in=2, n_out=2), ["inRight"]),
@@ -140,4 +144,5 @@ def test_add_output():
     net.fit(data)
     assert not np.array_equal(layer_params(net, "outCentre"), before)
     assert [o.shape for o in net.output(*data.features)] == [(2, 2), (2, 3)]
+    assert devices_of(net) == {device}
     assert "outCentre" in net.summary()

@@ -6,12 +6,14 @@ DL4J makes its "identical" model by cloning and calling setLayerAsFrozen() on th
 minidl freezes through the configuration, so the identical model here is
 ``GraphBuilder(model).set_feature_extractor("denseCentre2").build()`` without a fine-tune
 configuration, which copies every parameter (asserted below). Parameters are compared bit for
-bit: the unfrozen part runs the same float32 operations in both networks.
+bit: the unfrozen part runs the same float32 operations in both networks. The tests that train
+run on each backend (``device``), comparing on the host.
 """
 
 import numpy as np
 import pytest
 
+from devices import devices_of, host
 from dl4j_nets import graph, graph_conf, hstack_params, layer_params, mln, rand
 from minidl import (Activation, DataSet, DenseLayer, LossFunction, MergeVertex, MultiDataSet,
                     OptimizationAlgorithm, OutputLayer, Sgd, SubsetVertex)
@@ -74,10 +76,10 @@ def helper_data():
     return MultiDataSet([in_centre, in_right], [out_left, out_centre, out_right])
 
 
-def test_fit_unfrozen(helper_data):
+def test_fit_unfrozen(helper_data, device):
     model = _helper_graph(Sgd(0.9))
     identical = TransferLearning.GraphBuilder(model).set_feature_extractor("denseCentre2").build()
-    np.testing.assert_array_equal(identical.params(), model.params())
+    np.testing.assert_array_equal(host(identical.params()), host(model.params()))
     assert [identical.get_layer(f"denseCentre{i}").frozen for i in range(4)] == \
         [True, True, True, False]
 
@@ -88,6 +90,7 @@ def test_fit_unfrozen(helper_data):
 
     identical.fit(helper_data)
     helper.fit_featurized(featurized)
+    assert devices_of(identical) == devices_of(helper.unfrozen_graph()) == {device}
     for name in ("denseCentre0", "denseCentre1", "denseCentre2", "denseCentre3", "outCentre",
                  "denseRight", "denseRight0", "denseRight1", "outRight", "denseLeft0", "outLeft"):
         np.testing.assert_array_equal(layer_params(identical, name), layer_params(model, name),
@@ -99,7 +102,7 @@ def test_fit_unfrozen(helper_data):
     assert "FrozenLayer" in identical.summary() and "FrozenLayer" in model.summary()
 
 
-def test_mln():
+def test_mln(device):
     rng = np.random.default_rng(12345)
     ds = DataSet(rand(rng, 10, 4), rand(rng, 10, 3))
     settings = dict(updater=Sgd(0.1), optimization_algo=SGD_ALGO, activation=Activation.IDENTITY)
@@ -115,12 +118,13 @@ def test_mln():
                      **settings)
 
     featurized = helper.featurize(ds)
-    np.testing.assert_array_equal(featurized.features, as_frozen)
-    np.testing.assert_array_equal(featurized.labels, ds.labels)
+    np.testing.assert_array_equal(host(featurized.features), host(as_frozen))
+    np.testing.assert_array_equal(host(featurized.labels), ds.labels)
     for _ in range(5):
         not_frozen.fit(DataSet(as_frozen, ds.labels))
         helper.fit_featurized(helper.featurize(ds))
         model_now.fit(ds)
     expected = hstack_params(layer_params(model, 0), layer_params(model, 1), not_frozen.params())
-    np.testing.assert_array_equal(model_now.params(), expected)
-    np.testing.assert_array_equal(model.params(), expected)  # copied back after every fit
+    assert devices_of(model_now) == devices_of(model) == {device}
+    np.testing.assert_array_equal(host(model_now.params()), expected)
+    np.testing.assert_array_equal(host(model.params()), expected)  # copied back after every fit

@@ -24,13 +24,15 @@ Adapted:
 Left out: the workspace checks of TransferLearningMLNIsolationTest (minidl has no workspaces).
 
 Where both sides run the same float32 operations in the same order the comparison is bit for
-bit; scores use DL4J's tolerances.
+bit; scores use DL4J's tolerances. The tests that compute run on each backend (``device``),
+comparing on the host; those that only check configurations do not take it.
 """
 
 import numpy as np
 import pytest
 
-from dl4j_nets import hstack_params, layer_params, mln, one_hot, rand
+from devices import devices_of, host
+from dl4j_nets import hstack_params, layer_params, mln, one_hot, per_backend, rand
 from minidl import (Activation, AdaGrad, Adam, CnnToFeedForwardPreProcessor, ConstantDistribution,
                     ConvolutionLayer, DataSet, DenseLayer,
                     GlobalPoolingLayer, GradientNormalization, InputType, LossFunction,
@@ -47,7 +49,7 @@ def _mcxent(n_in, n_out, **kw):
                        n_out=n_out, **kw)
 
 
-def test_simple_fine_tune():
+def test_simple_fine_tune(device):
     rng = np.random.default_rng(12345)
     ds = DataSet(rand(rng, 10, 4), one_hot(rng, 10, 3))
     layers = [DenseLayer(n_in=4, n_out=3), _mcxent(3, 3)]
@@ -62,13 +64,14 @@ def test_simple_fine_tune():
 
     expected = mln(layers, seed=12345, optimization_algo=SGD_ALGO, updater=RmsProp(0.5), l2=0.4,
                    params=to_fine_tune.params())
-    np.testing.assert_array_equal(expected.params(), model_now.params())
+    np.testing.assert_array_equal(host(expected.params()), host(model_now.params()))
     assert expected.conf.to_json() == model_now.conf.to_json()
 
     expected.fit(ds)
     model_now.fit(ds)
     assert abs(expected.score() - model_now.score()) < 1e-6
-    np.testing.assert_array_equal(expected.params(), model_now.params())
+    assert devices_of(model_now) == devices_of(expected) == {device}
+    np.testing.assert_array_equal(host(expected.params()), host(model_now.params()))
 
     # TransferLearningMLNIsolationTest: output shape, one gradient value per parameter.
     assert model_now.output(ds.features).shape == (10, 3)
@@ -76,7 +79,7 @@ def test_simple_fine_tune():
     assert sum(g.size for g in gradients.values()) == model_now.num_params()
 
 
-def test_nout_changes():
+def test_nout_changes(device):
     rng = np.random.default_rng(12345)
     ds = DataSet(rand(rng, 10, 4), one_hot(rng, 10, 2))
     settings = dict(seed=12345, updater=Sgd(0.1))
@@ -101,10 +104,11 @@ def test_nout_changes():
     expected.fit(ds)
     model_now.fit(ds)
     assert abs(expected.score() - model_now.score()) < 1e-6
-    np.testing.assert_array_equal(expected.params(), model_now.params())
+    assert devices_of(model_now) == devices_of(expected) == {device}
+    np.testing.assert_array_equal(host(expected.params()), host(model_now.params()))
 
 
-def test_remove_and_add():
+def test_remove_and_add(device):
     rng = np.random.default_rng(12345)
     ds = DataSet(rand(rng, 10, 4), one_hot(rng, 10, 3))
     settings = dict(seed=12345, updater=Sgd(0.1))
@@ -126,7 +130,8 @@ def test_remove_and_add():
     expected.fit(ds)
     model_now.fit(ds)
     assert abs(expected.score() - model_now.score()) < 1e-4
-    np.testing.assert_array_equal(expected.params(), model_now.params())
+    assert devices_of(model_now) == devices_of(expected) == {device}
+    np.testing.assert_array_equal(host(expected.params()), host(model_now.params()))
 
 
 def test_remove_and_processing():
@@ -184,7 +189,17 @@ def test_remove_and_processing():
 # -- the convolutional network of testAllWithCNN / testAllWithCNNNew --------------------------
 
 @pytest.fixture(scope="module")
-def cnn_original():
+def cnn_originals():
+    return {}
+
+
+@pytest.fixture
+def cnn_original(cnn_originals, device, request):
+    """One original per backend, made on it and shared by the module's tests."""
+    return per_backend(cnn_originals, request, _cnn_original)
+
+
+def _cnn_original():
     layers = [ConvolutionLayer(kernel_size=(5, 5), n_in=3, stride=(1, 1), n_out=20,
                                activation=Activation.IDENTITY),
               SubsamplingLayer(pooling_type=PoolingType.MAX, kernel_size=(2, 2), stride=(2, 2)),
@@ -219,7 +234,7 @@ def _fit_alternating(not_frozen, model_now, as_frozen, ds, fits=3):
         model_now.fit(ds)
 
 
-def test_all_with_cnn(cnn_original, cnn_data):
+def test_all_with_cnn(cnn_original, cnn_data, device):
     orig, ds = cnn_original, cnn_data
     as_frozen = orig.feed_forward_to_layer(2, ds.features)[2]
     assert as_frozen.shape == (10, 20, 12, 12)
@@ -246,11 +261,12 @@ def test_all_with_cnn(cnn_original, cnn_data):
                 model_now.set_param(f"{k + 2}_{name.split('_')[1]}", array)
 
     _fit_alternating(not_frozen, model_now, as_frozen, ds)
-    np.testing.assert_array_equal(model_now.params(),
+    assert devices_of(model_now) == devices_of(not_frozen) == {device}
+    np.testing.assert_array_equal(host(model_now.params()),
                                   hstack_params(layer_params(orig, 0), not_frozen.params()))
 
 
-def test_all_with_cnn_new(cnn_original, cnn_data):
+def test_all_with_cnn_new(cnn_original, cnn_data, device):
     orig, ds = cnn_original, cnn_data
     as_frozen = orig.feed_forward_to_layer(2, ds.features)[2]
     builder = (TransferLearning.Builder(orig)
@@ -268,7 +284,8 @@ def test_all_with_cnn_new(cnn_original, cnn_data):
             model_now.set_param(f"{k + 2}_{p}", not_frozen.get_param(f"{k}_{p}"))
 
     _fit_alternating(not_frozen, model_now, as_frozen, ds)
-    np.testing.assert_array_equal(model_now.params(),
+    assert devices_of(model_now) == devices_of(not_frozen) == {device}
+    np.testing.assert_array_equal(host(model_now.params()),
                                   hstack_params(layer_params(orig, 0), not_frozen.params()))
 
 
@@ -304,7 +321,7 @@ def test_object_overrides():
     assert orig.layers[0].dropout == 0.5 and orig.layers[0].l2 == 0.5
 
 
-def test_transfer_learning_subsequent():
+def test_transfer_learning_subsequent(device):
     x = np.zeros((6, 6, 6, 6), dtype=np.float32)
     orig = mln([ConvolutionLayer(kernel_size=(3, 3), n_out=10),
                 ConvolutionLayer(kernel_size=(1, 1), n_out=3),
@@ -322,10 +339,10 @@ def test_transfer_learning_subsequent():
     assert net.layer_input_size(1) == 7
     assert net.output(x).shape == (6, 2)
     # The second replacement's scheme wins for layer 1; layer 0 keeps the first's.
-    assert np.all(net.get_param("0_W") == 333) and np.all(net.get_param("1_W") == 111)
+    assert np.all(host(net.get_param("0_W")) == 333) and np.all(host(net.get_param("1_W")) == 111)
 
 
-def test_change_nout_nin():
+def test_change_nout_nin(device):
     x = np.zeros((1, 2, 4, 4), dtype=np.float32)
     orig = mln([ConvolutionLayer(kernel_size=(1, 1), n_out=10),
                 SubsamplingLayer(kernel_size=(1, 1)),
@@ -341,7 +358,7 @@ def test_change_nout_nin():
     assert net.output(x).shape == (1, 2)
 
 
-def test_transfer_learning_replaced_output_layer_float64():
+def test_transfer_learning_replaced_output_layer_float64(device):
     settings = dict(data_type="float64", activation=Activation.TANH, updater=Adam(0.01),
                     weight_init=WeightInit.XAVIER)
     net = mln([ConvolutionLayer(kernel_size=(2, 2), n_out=8),
@@ -358,6 +375,6 @@ def test_transfer_learning_replaced_output_layer_float64():
             .build())
     net2.set_param("3_W", net.get_param("3_W"))
     net2.set_param("3_b", net.get_param("3_b"))
-    for key, value in net.param_table().items():
-        np.testing.assert_array_equal(net2.get_param(key), value)
-    np.testing.assert_array_equal(net2.output(x), expected)
+    for key, value in host(net.param_table()).items():
+        np.testing.assert_array_equal(host(net2.get_param(key)), value)
+    np.testing.assert_array_equal(host(net2.output(x)), host(expected))

@@ -2,7 +2,8 @@
 
 Expected layer lists and parameter counts are written out by hand here, from DL4J's sources and
 the published VGG16 total (138,357,544), not derived from zoo/models.py. VGG nets are checked on
-their configuration (no parameters allocated) at 224x224 and initialised only at 32x32.
+their configuration (no parameters allocated) at 224x224 and initialised only at 32x32. The tests
+that build a network and compute run on each backend (``device``), comparing on the host.
 """
 
 import math
@@ -10,6 +11,7 @@ import math
 import numpy as np
 import pytest
 
+from devices import devices_of, host
 from minidl.data.dataset import DataSet
 from minidl.data.normalizers import VGG16ImagePreProcessor
 from minidl.learning.updaters import Sgd
@@ -95,16 +97,16 @@ def test_vgg19_conf_has_one_dense_layer_like_dl4j():
     assert conf_param_count(VGG19().conf()) == 143_667_240 - dense_params(4096, 4096) == 126_885_928
 
 
-def test_vgg16_init_small_input_num_classes_and_forward_matches_torch():
+def test_vgg16_init_small_input_num_classes_and_forward_matches_torch(device):
     torch = pytest.importorskip("torch")
     net = VGG16(input_shape=(3, 32, 32), num_classes=7, seed=3).init()
-    assert isinstance(net, ComputationGraph)
+    assert isinstance(net, ComputationGraph) and devices_of(net) == {device}
     assert net.num_params() == vgg_param_count(VGG16_CONVS, [4096, 4096], 7, 1)
     assert net.get_param("20_W").shape == (4096, 7) and net.get_param("0_W").shape == (64, 3, 3, 3)
     x = np.random.default_rng(0).uniform(0, 1, (2, 3 * 32 * 32)).astype(np.float32)
-    out = net.output_single(x)  # convolutional_flat input: [batch, c*h*w]
+    out = host(net.output_single(x))  # convolutional_flat input: [batch, c*h*w]
     # the same network in PyTorch from the same parameters (dropout off in inference)
-    F, p = torch.nn.functional, {k: torch.from_numpy(np.asarray(v)) for k, v in net.param_table().items()}
+    F, p = torch.nn.functional, {k: torch.from_numpy(v) for k, v in host(net.param_table()).items()}
     h, i = torch.from_numpy(x).reshape(2, 3, 32, 32), 0
     for c in VGG16_CONVS:
         h = F.max_pool2d(h, 2) if c == "M" else F.relu(F.conv2d(h, p[f"{i}_W"], p[f"{i}_b"], padding=1))
@@ -117,10 +119,10 @@ def test_vgg16_init_small_input_num_classes_and_forward_matches_torch():
     assert out.shape == (2, 7) and np.allclose(out.sum(axis=1), 1, atol=1e-5)
 
 
-def test_init_is_seeded():
-    a = LeNet(seed=5).init().params()
-    assert np.array_equal(a, LeNet(seed=5).init().params())
-    assert not np.array_equal(a, LeNet(seed=6).init().params())
+def test_init_is_seeded(device):
+    a = host(LeNet(seed=5).init().params())
+    assert np.array_equal(a, host(LeNet(seed=5).init().params()))
+    assert not np.array_equal(a, host(LeNet(seed=6).init().params()))
 
 
 # -- VGG16 pretrained layout ----------------------------------------------------------------
@@ -147,9 +149,9 @@ def test_vgg16_pretrained_conf_has_keras_names():
 
 # -- LeNet ------------------------------------------------------------------------------------
 
-def test_lenet_is_dl4j_lenet():
+def test_lenet_is_dl4j_lenet(device):
     net = LeNet().init()
-    assert isinstance(net, MultiLayerNetwork)
+    assert isinstance(net, MultiLayerNetwork) and devices_of(net) == {device}
     layers = net.conf.layers
     assert [(type(l), l.name) for l in layers] == [
         (ConvolutionLayer, "cnn1"), (SubsamplingLayer, "maxpool1"), (ConvolutionLayer, "cnn2"),
@@ -162,11 +164,11 @@ def test_lenet_is_dl4j_lenet():
     assert layers[4].n_in == 2450
     expected = conv_params(1, 20, 5) + conv_params(20, 50, 5) + dense_params(2450, 500) + dense_params(500, 10)
     assert net.num_params() == expected == 1_256_080
-    out = net.output(np.random.default_rng(0).uniform(0, 1, (3, 784)).astype(np.float32))
+    out = host(net.output(np.random.default_rng(0).uniform(0, 1, (3, 784)).astype(np.float32)))
     assert out.shape == (3, 10) and np.allclose(out.sum(axis=1), 1, atol=1e-5)
 
 
-def test_lenet_trains_and_num_classes_is_settable():
+def test_lenet_trains_and_num_classes_is_settable(device):
     net = LeNet(num_classes=3, updater=Sgd(0.05)).init()
     rng = np.random.default_rng(1)
     data = DataSet(rng.uniform(0, 1, (8, 784)).astype(np.float32),
@@ -176,11 +178,12 @@ def test_lenet_trains_and_num_classes_is_settable():
     for _ in range(5):
         net.fit(data)
     assert net.score(data) < before
+    assert devices_of(net) == {device}
 
 
 # -- SimpleCNN --------------------------------------------------------------------------------
 
-def test_simplecnn_is_dl4j_simplecnn():
+def test_simplecnn_is_dl4j_simplecnn(device):
     net = SimpleCNN(num_classes=5).init()
     layers = net.conf.layers
     block = lambda: [ConvolutionLayer, BatchNormalization, ConvolutionLayer, BatchNormalization,  # noqa: E731
@@ -203,7 +206,7 @@ def test_simplecnn_is_dl4j_simplecnn():
     expected = sum(conv_params(a, b, k) for a, (k, b) in zip(n_in, [(c.kernel_size[0], c.n_out) for c in convs]))
     assert net.num_params() == expected + 4 * sum(n_bn)
     x = np.random.default_rng(0).standard_normal((2, 3, 48, 48)).astype(np.float32)
-    acts = net.feed_forward(x)
+    acts = host(net.feed_forward(x))
     assert acts[-7].shape == (2, 128, 3, 3)  # Same mode: 48 -> 24 -> 12 -> 6 -> 3
     out = acts[-1]
     assert out.shape == (2, 5) and np.allclose(out.sum(axis=1), 1, atol=1e-5)
