@@ -87,7 +87,12 @@ def _device(value):
 def _on_device(function):
     """``function`` (a NumPy callable) taking and returning device arrays."""
     def call(*args, **kwargs):
-        return _device(function(*_host(args), **_host(kwargs)))
+        result = function(*_host(args), **_host(kwargs))
+        out = kwargs.get("out")
+        out = out[0] if isinstance(out, tuple) and len(out) == 1 else out
+        if isinstance(out, ndarray) and result is out._data:
+            return out  # like CuPy (and NumPy), an ``out=`` call returns ``out`` itself
+        return _device(result)
 
     call.__name__ = getattr(function, "__name__", "function")
     return call

@@ -55,6 +55,7 @@ def test_only_cupy_names_exist(a):
 def test_in_place_updates_reach_the_data(a):
     b = a
     b += 1
+    assert cp.maximum(a, 0, out=a) is a and np.add(a, 0, out=a) is a  # out= returns out
     cp.add.at(a, (0, 1), 5.0)
     a[1] = np.zeros(3)  # a host value is copied over, as CuPy does
     np.testing.assert_array_equal(a.get(), [[1, 7, 3], [0, 0, 0]])

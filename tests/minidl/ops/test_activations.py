@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from minidl import Tensor, gradcheck
-from minidl.backend import to_device
-from minidl.ops import activation, softmax
+from minidl.backend import to_cpu, to_device
+from minidl.ops import activation, activations, softmax
 
 # Inputs kept away from the kinks (0 for relu-likes, +-1 for hardtanh) where the numerical
 # derivative is undefined.
@@ -44,6 +44,22 @@ def test_activation_parameters_and_names(device):
     assert gradcheck(lambda x: activation(x, "elu", alpha=0.5), X)
     with pytest.raises(ValueError, match="unknown activation 'swishy'"):
         activation(x, "swishy")
+
+
+@pytest.mark.parametrize("name", sorted(FORMULAS))
+def test_apply_in_place_with_a_bias_and_the_gradient_from_the_output(device, name):
+    """What conv2d and linear do with ``activation=``: f(z + b) written over z (b along the last
+    axis, the channels of a channels-last block), then gz from y alone."""
+    rng = np.random.default_rng(3)
+    z, b, gy = X.reshape(2, 2, 2) * 0.5, rng.standard_normal(2), rng.standard_normal((2, 2, 2))
+    zd = to_device(z.copy())  # (on the CPU to_device does not copy, and z must survive)
+    y = activations.apply(zd, name, bias=to_device(b), out=zd)
+    assert y is zd
+    np.testing.assert_allclose(to_cpu(zd), FORMULAS[name](z + b), rtol=1e-12, atol=1e-12)
+    t = Tensor(to_device(z + b), requires_grad=True)
+    activation(t, name).backward(to_device(gy))
+    gz = activations.gradient(zd, to_device(gy), name)
+    np.testing.assert_allclose(to_cpu(gz), to_cpu(t.grad), rtol=1e-12, atol=1e-12)
 
 
 def test_activations_preserve_float32(device):

@@ -1,11 +1,11 @@
-"""linear: y = x @ W + b with DL4J's W [n_in, n_out]."""
+"""linear: y = f(x @ W + b) with DL4J's W [n_in, n_out], f an optional activation."""
 
 import numpy as np
 import pytest
 
 from minidl import Tensor, gradcheck
 from minidl.backend import to_device
-from minidl.ops import linear
+from minidl.ops import activation, linear
 
 
 def test_value_and_gradients(device):
@@ -16,6 +16,19 @@ def test_value_and_gradients(device):
     np.testing.assert_allclose(linear(dx, dW).numpy(), x @ W)
     assert gradcheck(linear, x, W, b)
     assert gradcheck(linear, x, W)
+
+
+@pytest.mark.parametrize("name, alpha", [("relu", None), ("leakyrelu", 0.2), ("elu", 0.5),
+                                         ("sigmoid", None), ("tanh", None), ("softsign", None)])
+def test_activation_inside_the_op(device, name, alpha):
+    """linear(..., activation=f) is f(linear(...)) forward, and differentiates through y alone
+    (on the GPU the first five are one fused bias + activation kernel)."""
+    rng = np.random.default_rng(2)
+    x, W, b = rng.standard_normal((4, 3)), rng.standard_normal((3, 5)), rng.standard_normal(5)
+    y = linear(to_device(x), to_device(W), to_device(b), activation=name, alpha=alpha)
+    np.testing.assert_allclose(y.numpy(), activation(x @ W + b, name, alpha).numpy(), rtol=1e-12)
+    assert gradcheck(lambda x, W, b: linear(x, W, b, activation=name, alpha=alpha), x, W, b)
+    assert gradcheck(lambda x, W: linear(x, W, activation=name, alpha=alpha), x, W)
 
 
 def test_frozen_input_gets_no_gradient_work(device):
