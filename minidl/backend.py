@@ -33,11 +33,11 @@ def _load_cupy():
         import cupy
     except ImportError as e:
         raise DeviceError(
-            "the GPU was asked for (MINIDL_DEVICE=gpu or set_device('gpu')) but CuPy is not "
+            "the GPU was asked for (--device gpu, MINIDL_DEVICE=gpu or set_device('gpu')) but CuPy is not "
             "installed; install it with: pip install 'minidl[gpu]'") from e
     if not cupy.cuda.is_available():
         raise DeviceError(
-            "the GPU was asked for (MINIDL_DEVICE=gpu or set_device('gpu')) but CuPy finds no "
+            "the GPU was asked for (--device gpu, MINIDL_DEVICE=gpu or set_device('gpu')) but CuPy finds no "
             "usable CUDA device")
     _cupy = cupy
     return cupy

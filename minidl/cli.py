@@ -258,6 +258,9 @@ def build_parser():
                     "API. Models and data are cached under $MINIDL_HOME (default ~/.minidl).")
     parser.add_argument("--version", action="version", version=f"minidl {minidl.__version__}")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--device", choices=["cpu", "gpu"],
+                        help="where networks compute: cpu (NumPy) or gpu (CuPy); default "
+                             "$MINIDL_DEVICE, else cpu")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     demo = commands.add_parser("demo", help="the offline transfer-learning demo (no download)",
@@ -349,8 +352,11 @@ def main(argv=None):
         return 0
     args.quiet = getattr(args, "quiet", False)
     try:
+        if args.device:
+            minidl.set_device(args.device)
         return args.run(args)
-    except (UsageError, FileNotFoundError, ValueError, KeyError, OSError) as error:
+    except (UsageError, FileNotFoundError, ValueError, KeyError, OSError,
+            minidl.backend.DeviceError) as error:
         # user mistakes and environment problems (missing file, bad data, offline): one line
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         print(f"minidl {args.command}: error: {message}", file=sys.stderr)

@@ -31,6 +31,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 from tqdm import tqdm
 
+from minidl.backend import to_cpu
 from minidl.data.dataset import DataSet
 from minidl.io import atomic_write, models_dir
 from minidl.io.model_serializer import ModelSerializer
@@ -243,7 +244,9 @@ def accuracy(net, data, featurized_helper=None):
         predictions = featurized_helper.output_from_featurized(data.features)
     else:
         predictions = net.output_single(data.features)
-    return float(np.mean(np.argmax(predictions, 1) == np.argmax(data.labels, 1)))
+    # Outputs stay where the network computed them (the GPU, maybe): compare on the host.
+    predictions, labels = to_cpu(predictions), to_cpu(data.labels)
+    return float(np.mean(np.argmax(predictions, 1) == np.argmax(labels, 1)))
 
 
 # -- the story ---------------------------------------------------------------------------------

@@ -55,6 +55,19 @@ def test_user_mistakes_exit_1_with_one_line(argv, expected, capsys, minidl_home,
     assert expected in one_error_line(capsys)
 
 
+def test_device_option_selects_the_device_and_a_missing_gpu_is_one_line(capsys, monkeypatch):
+    from minidl import backend
+
+    def no_cupy():
+        raise backend.DeviceError("the GPU was asked for but CuPy is not installed")
+    monkeypatch.setattr(backend, "_load_cupy", no_cupy)
+    assert cli.main(["--device", "gpu", "zoo", "list"]) == 1
+    assert "CuPy is not installed" in one_error_line(capsys)
+    monkeypatch.setattr(backend, "_device", None)  # restored by monkeypatch after the test
+    assert cli.main(["--device", "cpu", "zoo", "list"]) == 0
+    assert backend.get_device() == "cpu"
+
+
 def test_corrupt_weight_file_is_one_line(tmp_path, capsys):
     bad = tmp_path / "bad.npz"
     bad.write_bytes(b"PK\x03\x04 not really a zip")

@@ -66,7 +66,7 @@ def shared_home(tmp_path_factory, monkeypatch):
     return home
 
 
-def test_fast_demo_transfer_beats_from_scratch(shared_home, tmp_path):
+def test_fast_demo_transfer_beats_from_scratch(device, shared_home, tmp_path):
     lines = []
     result = demo.run_demo(fast=True, plot=tmp_path / "curves.png", progress=False,
                            log=lines.append)
