@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from minidl.backend import to_cpu
+
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 CHANCE = 1 / 5
 
@@ -20,7 +22,8 @@ def home(tmp_path_factory):
 
 
 @pytest.fixture
-def run(home, tmp_path, monkeypatch):
+def run(device, home, tmp_path, monkeypatch):
+    """Runs an example's main in --small mode on each device (``device`` sets the default)."""
     monkeypatch.setenv("MINIDL_HOME", str(home))
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(EXAMPLES))
@@ -37,7 +40,8 @@ def frozen_params_unchanged(original, model):
     assert frozen, "expected frozen layers"
     for key in frozen:
         for name, tensor in model.param_tables[key].items():
-            np.testing.assert_array_equal(tensor.data, original.param_tables[key][name].data)
+            np.testing.assert_array_equal(to_cpu(tensor.data),
+                                          to_cpu(original.param_tables[key][name].data))
     return frozen
 
 
@@ -90,7 +94,8 @@ def test_featurized_pre_save_then_fit_from_featurized(run, tmp_path):
     assert result["after"].accuracy() > CHANCE + 0.2
     # fit_featurized writes the head back into the full network: both predict the same
     head = result["helper"].unfrozen_graph().param_tables["predictions"]["W"].data
-    np.testing.assert_array_equal(result["model"].param_tables["predictions"]["W"].data, head)
+    np.testing.assert_array_equal(to_cpu(result["model"].param_tables["predictions"]["W"].data),
+                                  to_cpu(head))
 
 
 @pytest.mark.parametrize("name", ["edit_last_layer_others_frozen", "edit_at_bottleneck_others_frozen",
