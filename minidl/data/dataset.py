@@ -11,7 +11,7 @@ outputs), with the same row operations.
 
 import numpy as np
 
-from minidl.backend import get_array_module
+from minidl.backend import get_array_module, to_cpu
 from minidl.naming import Dl4jNames
 
 
@@ -118,7 +118,7 @@ class _RowData(Dl4jNames):
 
     def get(self, i):
         """Example ``i`` (a one-example object); a list of indices gives those examples."""
-        index = np.atleast_1d(np.asarray(i, dtype=np.int64))
+        index = np.atleast_1d(to_cpu(i).astype(np.int64))  # checked on the host; may be on the GPU
         n = self.num_examples()
         if index.size and (index.min() < -n or index.max() >= n):
             raise IndexError(f"{type(self).__name__}.get({i}): index out of range for {n} examples")

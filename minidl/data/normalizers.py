@@ -144,8 +144,9 @@ class NormalizerStandardize(DataNormalization):
     """
 
     def __init__(self, mean=None, std=None):
-        self.mean = None if mean is None else np.asarray(mean, dtype=np.float64)
-        self.std = None if std is None else np.maximum(np.asarray(std, np.float64), STD_FLOOR)
+        # statistics live on the host, as fit() computes them (they may be given on the GPU)
+        self.mean = None if mean is None else to_cpu(mean).astype(np.float64)
+        self.std = None if std is None else np.maximum(to_cpu(std).astype(np.float64), STD_FLOOR)
         self.label_mean = self.label_std = None
 
     def fit(self, data):
