@@ -162,8 +162,10 @@ class TransferLearningHelper(Dl4jNames):
             if len(features) != 1:
                 raise ValueError("featurize: a MultiLayerNetwork takes a DataSet with one "
                                  "features array")
-            acts = self.network.feed_forward_to_layer(self.frozen_till, features[0])
-            return DataSet(acts[self.frozen_till + 1], data.labels)
+            with no_grad():  # only the boundary's activation is kept
+                boundary = self.network._forward(features[0], self.network._context(train=False),
+                                                 self.frozen_till)
+            return DataSet(boundary.data, data.labels)
         out = self._graph_features(features)
         if len(out) == 1 and not isinstance(data.labels, (list, tuple)):
             return DataSet(out[0], data.labels)

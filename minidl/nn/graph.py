@@ -90,17 +90,42 @@ class ComputationGraph(Network):
                              f"array(s)")
 
     def _activations(self, inputs, ctx, until=None):
-        """{name: Tensor} for inputs and every vertex (up to ``until``, a set of names)."""
+        """{name: Tensor} for the inputs and every vertex; or, given ``until`` (names), for
+        those alone, computing only their ancestors.
+
+        With ``until``, an activation is dropped as soon as the last vertex that reads it has
+        run: under ``no_grad()`` (inference, featurization) that frees it, so the peak memory is
+        a few activations, not all of them. (With gradients on, the Functions that need an
+        input for their backward keep it alive themselves.)
+        """
         self._require_init()
         self._check_inputs(inputs)
         acts = {name: Tensor(to_device(x, self.device))
                 for name, x in zip(self.conf.network_inputs, inputs)}
-        needed = self._ancestors(until) if until is not None else None
-        for name in self._order:
-            if name in acts or (needed is not None and name not in needed):
-                continue
-            acts[name] = self._vertex_forward(name, acts, ctx)
+        if until is None:
+            order, last_reader = self._order, {}
+        else:
+            needed = self._ancestors(until)
+            order = [name for name in self._order if name in needed]
+            last_reader = self._last_readers(order, keep=set(until))
+        for name in order:
+            if name not in acts:
+                acts[name] = self._vertex_forward(name, acts, ctx)
+            for source in last_reader.get(name, ()):
+                del acts[source]
         return acts
+
+    def _last_readers(self, order, keep):
+        """{vertex: the activations no vertex after it in ``order`` reads}, except ``keep``."""
+        last = {}
+        for name in order:
+            for source in self.conf.vertex_inputs.get(name, ()):
+                last[source] = name
+        readers = {}
+        for source, name in last.items():
+            if source not in keep:
+                readers.setdefault(name, []).append(source)
+        return readers
 
     def _ancestors(self, names):
         needed, stack = set(), list(names)

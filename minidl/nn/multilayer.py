@@ -74,6 +74,16 @@ class MultiLayerNetwork(Network):
             acts.append(self._layer_forward(i, acts[-1], ctx))
         return acts
 
+    def _forward(self, x, ctx, upto=None):
+        """The output of layer ``upto`` (default: the last) as a Tensor. Each activation is
+        let go as soon as the next layer has read it: under ``no_grad()`` that frees it."""
+        self._require_init()
+        upto = len(self.conf.layers) - 1 if upto is None else upto
+        a = Tensor(to_device(x, self.device))
+        for i in range(upto + 1):
+            a = self._layer_forward(i, a, ctx)
+        return a
+
     def feed_forward(self, x, train=False):
         """Activations of every layer, input first: [x, a0, a1, ..., a(n-1)] (arrays)."""
         with no_grad():
@@ -87,7 +97,7 @@ class MultiLayerNetwork(Network):
     def output(self, x, train=False):
         """The network's output array for input ``x`` (inference mode unless ``train``)."""
         with no_grad():
-            return self._activations(x, self._context(train))[-1].data
+            return self._forward(x, self._context(train)).data
 
     def _predict(self, features):
         return self.output(features[0])
@@ -101,8 +111,7 @@ class MultiLayerNetwork(Network):
         if not out_layer.is_output:
             raise ValueError(f"cannot fit: the last layer {out_layer.describe()} is not an output "
                              f"layer (OutputLayer or LossLayer) and has no loss")
-        acts = self._activations(inputs[0], ctx, last - 1)
-        x = acts[-1]
+        x = self._forward(inputs[0], ctx, last - 1)
         preprocessor = self.conf.input_preprocessors.get(last)
         if preprocessor is not None:
             x = preprocessor.pre_process(x)

@@ -9,7 +9,7 @@ from minidl import (Activation, Adam, BatchNormalization, CnnToFeedForwardPrePro
                     ComputationGraph, ConvolutionLayer, DenseLayer, ElementWiseVertex,
                     InputType, LossFunction, MergeVertex, MultiDataSet, NeuralNetConfiguration,
                     OutputLayer, PreprocessorVertex, SubsetVertex)
-from minidl.autograd import Tensor
+from minidl.autograd import Tensor, no_grad
 from minidl.backend import to_device
 
 RNG = np.random.default_rng(0)
@@ -147,6 +147,33 @@ def test_graph_score_is_the_sum_of_output_losses(device):
     xent = -np.sum(data.labels[0] * np.log(classes)) / 6
     mse = np.mean((regression - data.labels[1]) ** 2)
     assert net.score(data) == pytest.approx(xent + mse, rel=1e-5)
+
+
+def test_inference_lets_go_of_activations_no_later_vertex_reads():
+    """output() keeps only what is still to be read: after the merge, da and db are gone, so a
+    deep network's inference holds a few activations, not all (the featurization peak)."""
+    import weakref
+
+    net = _two_headed()
+    data = _two_headed_data(n=4)
+    seen = {}
+    real = net._vertex_forward
+
+    def spy(name, acts, ctx):
+        if name == "class":  # by now the merge has read da and db
+            seen.update(alive=sorted(acts), da_ref=weakref.ref(seen.pop("da")))
+        out = real(name, acts, ctx)
+        if name == "da":
+            seen["da"] = out
+        return out
+    net._vertex_forward = spy
+    with no_grad():
+        acts = net._activations(list(data.features), net._context(False), until=["class", "reg"])
+    assert seen["alive"] == ["merge"]  # the inputs went too, after da and db read them
+    assert seen["da_ref"]() is None  # freed, not only forgotten by the dict
+    assert sorted(acts) == ["class", "reg"]
+    classes, _ = host(net.output(*data.features))
+    np.testing.assert_allclose(host(acts["class"].data), classes, rtol=1e-6)
 
 
 def test_graph_determinism_and_api(device):
