@@ -14,8 +14,9 @@
 #    twins), plus the nvcc compile test.
 # Each step has a timeout; all together stay under 9.5 minutes.
 # Logs and results go to $OUT when it is set (else ./gpu_check_out).
-# Before spending device time: `bash bench/gpu_wheels.sh` (fills .gpu_wheels) and
-# `python -m bench.gpu_emulated` (step 2 rehearsed on the emulated GPU, ~1 minute).
+# Before spending device time: `bash bench/gpu_wheels.sh` (fills .gpu_wheels), and rehearse
+# steps 2 and 3 on the emulated GPU: `python -m bench.gpu_emulated` (~2 minutes) and
+# `PYTHONPATH=tests pytest -p emulated_gpu.rehearsal -m gpu -o addopts=""` (~1 minute).
 set -u
 cd "$(dirname "$0")/.."
 OUT="${OUT:-$PWD/gpu_check_out}"

@@ -12,31 +12,23 @@ meaningful (the kernels' arithmetic is the GPU's); the timings are not.
 import argparse
 import os
 import sys
-import tempfile
 import types
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _emulate_cupy():
-    """Install fake_cupy as ``cupy`` (for minidl and for bench.gpu) and the g++ kernels."""
+    """fake_cupy as ``cupy`` (for minidl and for bench.gpu), with the g++ kernels, plus the few
+    CuPy calls bench.gpu makes for its report."""
     sys.path.insert(0, os.path.join(ROOT, "tests"))
-    from emulated_gpu import fake_cupy
-    from emulated_gpu.kernels import Emulator
-    from minidl import backend
+    from emulated_gpu import install_as_cupy
 
-    class _Patch:  # the one method of pytest's monkeypatch that Emulator.install uses
-        setattr = staticmethod(setattr)
-
-    Emulator(tempfile.mkdtemp(prefix="minidl_kernels_")).install(_Patch(), fake_cupy.module)
-    cupy = fake_cupy.module
+    cupy = install_as_cupy()
     cupy.__version__ = "fake_cupy"
     cupy.cuda.runtime = types.SimpleNamespace(
         getDeviceProperties=lambda device: {"name": b"emulated GPU (tests/emulated_gpu)"},
         runtimeGetVersion=lambda: 0)
     cupy.get_default_memory_pool = lambda: types.SimpleNamespace(total_bytes=lambda: 0)
-    backend._cupy = cupy
-    sys.modules["cupy"] = cupy
 
 
 def _cpu_torch_as_cuda():
