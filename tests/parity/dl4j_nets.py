@@ -14,7 +14,9 @@ for a whole module.
 import numpy as np
 
 from devices import host
-from minidl import ComputationGraph, GraphVertex, MultiLayerNetwork, NeuralNetConfiguration
+from minidl import (Activation, ComputationGraph, ComputationGraphConfiguration, DenseLayer,
+                    GraphVertex, LossFunction, MultiLayerConfiguration, MultiLayerNetwork,
+                    NeuralNetConfiguration, OutputLayer, WeightInit)
 
 
 def rand(rng, *shape):
@@ -62,6 +64,47 @@ def graph_conf(inputs, vertices, outputs, input_types=(), **settings):
 def graph(inputs, vertices, outputs, input_types=(), **settings):
     """An initialised ComputationGraph (see ``graph_conf``)."""
     return ComputationGraph(graph_conf(inputs, vertices, outputs, input_types, **settings)).init()
+
+
+def _instantiation_layers(wrap):
+    """Two tanh dense layers, each passed through ``wrap`` (a frozen wrapper), and an output."""
+    def hidden():
+        return DenseLayer(n_in=10, n_out=10, activation=Activation.TANH,
+                          weight_init=WeightInit.XAVIER)
+    return [wrap(hidden()), wrap(hidden()),
+            OutputLayer(loss=LossFunction.MCXENT, activation=Activation.SOFTMAX, n_in=10, n_out=10)]
+
+
+def check_instantiation(wrap):
+    """DL4J's test*LayerInstantiation: a network with ``wrap``ped layers initialises like the
+    plain one, and its configuration survives JSON with the same outputs. Returns the restored
+    MultiLayerConfiguration for the caller's own checks."""
+    net1 = mln(_instantiation_layers(lambda layer: layer), seed=12345)
+    net2 = mln(_instantiation_layers(wrap), seed=12345)
+    np.testing.assert_array_equal(host(net1.params()), host(net2.params()))  # same init
+    restored = MultiLayerConfiguration.from_json(net2.conf.to_json())
+    assert restored == net2.conf and restored.to_json() == net2.conf.to_json()
+    x = rand(np.random.default_rng(1), 10, 10)
+    net3 = MultiLayerNetwork(restored).init()
+    np.testing.assert_array_equal(host(net2.output(x)), host(net3.output(x)))
+    return restored
+
+
+def check_instantiation_comp_graph(wrap):
+    """``check_instantiation`` for a ComputationGraph of the same layers."""
+    def conf(wrap):
+        a, b, o = _instantiation_layers(wrap)
+        return graph_conf(["in"], [("0", a, ["in"]), ("1", b, ["0"]), ("2", o, ["1"])], ["2"],
+                          seed=12345)
+
+    net1 = ComputationGraph(conf(lambda layer: layer)).init()
+    net2 = ComputationGraph(conf(wrap)).init()
+    np.testing.assert_array_equal(host(net1.params()), host(net2.params()))
+    restored = ComputationGraphConfiguration.from_json(net2.conf.to_json())
+    assert restored.to_json() == net2.conf.to_json()
+    net3 = ComputationGraph(restored).init()
+    x = rand(np.random.default_rng(1), 10, 10)
+    np.testing.assert_array_equal(host(net2.output_single(x)), host(net3.output_single(x)))
 
 
 def layer_params(net, key):

@@ -11,10 +11,9 @@ runs on each backend (``device``), comparing on the host.
 import numpy as np
 
 from devices import devices_of, host
-from dl4j_nets import graph, graph_conf, hstack_params, layer_params, mln, rand
-from minidl import (Activation, ComputationGraph, ComputationGraphConfiguration, DataSet,
-                    DenseLayer, FrozenLayer, LossFunction, MultiLayerConfiguration,
-                    MultiLayerNetwork, OutputLayer, Sgd, WeightInit)
+from dl4j_nets import (check_instantiation, check_instantiation_comp_graph, graph, hstack_params,
+                       layer_params, mln, rand)
+from minidl import Activation, DataSet, DenseLayer, FrozenLayer, LossFunction, OutputLayer, Sgd
 from transfer import FineTuneConfiguration, TransferLearning
 
 SETTINGS = dict(seed=12345, updater=Sgd(0.1), activation=Activation.IDENTITY)
@@ -137,40 +136,10 @@ def test_clone_comp_graph_frozen(device):
     np.testing.assert_array_equal(host(clone.params()), expected)
 
 
-def _instantiation_layers(wrap):
-    def hidden():
-        return DenseLayer(n_in=10, n_out=10, activation=Activation.TANH,
-                          weight_init=WeightInit.XAVIER)
-    return [wrap(hidden()), wrap(hidden()),
-            OutputLayer(loss=LossFunction.MCXENT, activation=Activation.SOFTMAX, n_in=10, n_out=10)]
-
-
 def test_frozen_layer_instantiation(device):
-    net1 = mln(_instantiation_layers(lambda l: l), seed=12345)
-    net2 = mln(_instantiation_layers(FrozenLayer), seed=12345)
-    np.testing.assert_array_equal(host(net1.params()), host(net2.params()))  # same initialisation
-
-    restored = MultiLayerConfiguration.from_json(net2.conf.to_json())
-    assert restored == net2.conf
-    assert restored.to_json() == net2.conf.to_json()
-    net3 = MultiLayerNetwork(restored).init()
-    x = rand(np.random.default_rng(1), 10, 10)
-    np.testing.assert_array_equal(host(net2.output(x)), host(net3.output(x)))
+    check_instantiation(FrozenLayer)
 
 
 def test_frozen_layer_instantiation_comp_graph(device):
-    def conf(wrap):
-        a, b, o = _instantiation_layers(wrap)
-        return graph_conf(["in"], [("0", a, ["in"]), ("1", b, ["0"]), ("2", o, ["1"])], ["2"],
-                          seed=12345)
-
     # DL4J writes the wrapper with its builder: FrozenLayer.Builder().layer(...).build()
-    net1 = ComputationGraph(conf(lambda l: l)).init()
-    net2 = ComputationGraph(conf(lambda l: FrozenLayer.Builder().layer(l).build())).init()
-    np.testing.assert_array_equal(host(net1.params()), host(net2.params()))
-
-    restored = ComputationGraphConfiguration.from_json(net2.conf.to_json())
-    assert restored.to_json() == net2.conf.to_json()
-    net3 = ComputationGraph(restored).init()
-    x = rand(np.random.default_rng(1), 10, 10)
-    np.testing.assert_array_equal(host(net2.output_single(x)), host(net3.output_single(x)))
+    check_instantiation_comp_graph(lambda layer: FrozenLayer.Builder().layer(layer).build())
