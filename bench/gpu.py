@@ -37,7 +37,7 @@ import numpy as np
 
 import minidl
 from minidl import (Activation, ComputationGraph, DataSet, LossFunction, OutputLayer, Sgd,
-                    WeightInit, no_grad)
+                    WeightInit)
 from minidl.backend import set_device, to_cpu
 
 SIZE = 224  # image side; VGG16's dense layers are sized for it

@@ -18,7 +18,6 @@ fresh process: it must be bounded by the batch, not the dataset, so the two shou
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys

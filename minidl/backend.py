@@ -63,7 +63,6 @@ def set_device(device):
 
 def get_device():
     """The current default device name, ``"cpu"`` or ``"gpu"``."""
-    global _device
     if _device is None:
         set_device(os.environ.get("MINIDL_DEVICE", "cpu") or "cpu")
     return _device

@@ -151,7 +151,6 @@ def cmd_zoo_info(args):
     if not os.path.exists(args.target) and ("." in args.target or os.sep in args.target):
         raise UsageError(f"weight file {args.target!r} does not exist")
     if not os.path.exists(args.target):
-        from zoo.models import PretrainedType
         from zoo.pretrained import cached_path
         model = zoo_model(args.target)
         print(f"{type(model).__name__}: input {model.input_shape}, "

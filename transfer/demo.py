@@ -324,8 +324,8 @@ def run_demo(seed=12345, fast=False, plot=None, progress=True, log=print):
     featurized_epoch = seconds_featurized / settings["head_epochs"]
     after_head = accuracy(net, test)
     frozen_epoch = _timed(lambda: _train(net.clone().fit, train, 1, batch, seed, False, ""))
-    log(f"\n3. Transfer (EditLastLayerOthersFrozen + FitFromFeaturized): fc2 and below frozen, "
-        f"new 'predictions'")
+    log("\n3. Transfer (EditLastLayerOthersFrozen + FitFromFeaturized): fc2 and below frozen, "
+        "new 'predictions'")
     log(f"   accuracy before training {before:.1%} -> after {settings['head_epochs']} epochs of "
         f"the head on featurized data {after_head:.1%}")
     log(f"   one epoch on featurized data {featurized_epoch * 1000:.1f} ms vs one epoch through "

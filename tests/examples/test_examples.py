@@ -3,7 +3,6 @@ no network. Asserts on results: frozen parameters unchanged, accuracy above chan
 files written."""
 
 import importlib
-import sys
 from pathlib import Path
 
 import numpy as np

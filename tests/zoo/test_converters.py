@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from weight_files import KERAS_LAYERS, keras_arrays, write_keras_h5
+from weight_files import keras_arrays, write_keras_h5
 from zoo import WeightFileError, convert, load_converted, load_weights, vgg_vertex_names
 from zoo.converters import chw_rows_from_hwc
 

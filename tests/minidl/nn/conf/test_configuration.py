@@ -5,7 +5,7 @@ import pytest
 
 from minidl import (Activation, Adam, CnnToFeedForwardPreProcessor, ComputationGraph,
                     ConvolutionLayer, DenseLayer, FeedForwardToCnnPreProcessor, InputType,
-                    LossFunction, MultiLayerNetwork, Nesterovs, NeuralNetConfiguration,
+                    MultiLayerNetwork, Nesterovs, NeuralNetConfiguration,
                     OutputLayer, Sgd, SubsamplingLayer, WeightInit)
 
 
