@@ -42,3 +42,24 @@ void emulated_launch(void (*k)(A...), unsigned grid, unsigned block, void** args
         for (threadIdx.x = 0; threadIdx.x < block; ++threadIdx.x)
             emulated_call(k, args, std::index_sequence_for<A...>{});
 }
+
+// A kernel's parameter types, one letter each ("ppxiif"). CuPy packs each launch argument by its
+// NumPy type and the kernel reads it by its C type; where they differ (an int64 for an int, a
+// double alpha for a float kernel) the GPU reads garbage without an error. The emulator compares
+// this string with the arguments it is given, so such a mismatch fails here instead.
+template <typename T>
+constexpr char emulated_type_code() {
+    if constexpr (std::is_pointer_v<T>) return 'p';
+    else if constexpr (std::is_same_v<T, float>) return 'f';
+    else if constexpr (std::is_same_v<T, double>) return 'd';
+    else if constexpr (std::is_same_v<T, int>) return 'i';
+    else if constexpr (std::is_same_v<T, long long>) return 'x';
+    else if constexpr (std::is_same_v<T, bool>) return 'b';
+    else return '?';
+}
+
+template <typename... A>
+const char* emulated_signature(void (*)(A...)) {
+    static const char codes[] = {emulated_type_code<A>()..., '\0'};
+    return codes;
+}

@@ -25,11 +25,15 @@ GXX = shutil.which("g++")
 
 _CTYPES = {np.int32: ctypes.c_int32, np.int64: ctypes.c_int64, np.uint64: ctypes.c_uint64,
            np.float32: ctypes.c_float, np.float64: ctypes.c_double, np.bool_: ctypes.c_bool}
+# The C parameter type (host_shim.h's emulated_type_code) each argument type is packed as by
+# CuPy; np.uint64 is the null pointer (cuda._pointer(None)).
+_CODES = {np.int32: "i", np.int64: "x", np.uint64: "p", np.float32: "f", np.float64: "d",
+          np.bool_: "b"}
 
 
-def _symbol(expression):
+def _symbol(expression, prefix="launch_"):
     """C name of the launcher of ``kernel<float>``: ``launch_kernel_float``."""
-    return "launch_" + expression.replace("<", "_").replace(">", "")
+    return prefix + expression.replace("<", "_").replace(">", "")
 
 
 def _translation_unit():
@@ -40,12 +44,21 @@ def _translation_unit():
         for e in cuda.name_expressions(filename):
             text.append(f'extern "C" void {_symbol(e)}(unsigned grid, unsigned block, void** args)'
                         f' {{ emulated_launch(&{e}, grid, block, args); }}')
+            text.append(f'extern "C" const char* {_symbol(e, "signature_")}()'
+                        f' {{ return emulated_signature(&{e}); }}')
     return "\n".join(text)
 
 
 def _read(name):
     with open(os.path.join(cuda.HERE, name), encoding="utf-8") as f:
         return f.read()
+
+
+def _code(a):
+    """The C parameter type CuPy would pack argument ``a`` as (see ``_CODES``)."""
+    if isinstance(a, (fake_cupy.ndarray, np.ndarray)):
+        return "p"
+    return _CODES.get(type(a), f"<{type(a).__name__}>")
 
 
 def _argument(a):
@@ -78,7 +91,11 @@ class Emulator:
         dtype = np.dtype(dtype)
         if dtype not in cuda.TYPES:
             raise TypeError(f"CUDA kernel {name}: expected float32 or float64 arrays, got {dtype}")
-        launcher = getattr(self.lib, _symbol(f"{name}<{cuda.TYPES[dtype]}>"))
+        expression = f"{name}<{cuda.TYPES[dtype]}>"
+        launcher = getattr(self.lib, _symbol(expression))
+        signature = getattr(self.lib, _symbol(expression, "signature_"))
+        signature.restype = ctypes.c_char_p
+        parameters = signature().decode()
 
         def launch(grid, block, args):
             # A kernel reads its arrays as raw memory of its one element type: a float array of
@@ -89,6 +106,10 @@ class Emulator:
                 if isinstance(data, np.ndarray) and data.dtype.kind == "f":
                     assert data.dtype == dtype, (f"kernel {name}<{cuda.TYPES[dtype]}> was given "
                                                  f"a {data.dtype} array")
+            passed = "".join(_code(a) for a in args)
+            assert passed == parameters, (f"kernel {expression} takes parameters {parameters!r}, "
+                                          f"was given {passed!r} (p pointer, i int32, x int64, "
+                                          f"f float32, d float64, b bool)")
             values = [_argument(a) for a in args]
             pointers = (ctypes.c_void_p * len(values))(
                 *[ctypes.cast(ctypes.pointer(v), ctypes.c_void_p) for v in values])
