@@ -251,6 +251,7 @@ def _add_model_options(parser):
 
 
 def build_parser():
+    """The ``minidl`` argument parser: one subcommand per ``cmd_*`` function above."""
     parser = _Parser(
         prog="minidl",
         description="minidl: a small deep-learning engine with Deeplearning4j's transfer-learning "
@@ -344,6 +345,7 @@ def build_parser():
 
 
 def main(argv=None):
+    """Run the command line ``argv`` (default: sys.argv); returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:

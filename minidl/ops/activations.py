@@ -141,6 +141,8 @@ def activation(x, name, alpha=None):
     return Elementwise(key, alpha)(x)
 
 
+# Shorthands for the common activations.
+
 def relu(x):
     return activation(x, "relu")
 

@@ -43,6 +43,9 @@ class _Loss(Function):
 
 
 class MeanSquaredError(_Loss):
+    """DL4J's MSE: squared errors summed over [batch, n_out], divided by n_out and by
+    the batch size."""
+
     op = "mse"
 
     def per_unit(self, o, y):
@@ -53,6 +56,9 @@ class MeanSquaredError(_Loss):
 
 
 class MeanAbsoluteError(_Loss):
+    """DL4J's MAE: absolute errors summed over [batch, n_out], divided by n_out and by
+    the batch size; the gradient at a zero error is 0."""
+
     op = "mae"
 
     def per_unit(self, o, y):
@@ -127,6 +133,8 @@ class SoftmaxCrossEntropy(Function):
         gx = (self.p * y.sum(axis=1, keepdims=True) - y) / self.p.shape[0]
         return gy * gx, None
 
+
+# Functional forms, as ``minidl.ops.math``: each applies its Function to (output, labels).
 
 def mse(output, labels):
     return MeanSquaredError()(output, labels)

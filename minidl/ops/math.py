@@ -42,6 +42,9 @@ def _binary(fn_class, a, b):
 
 
 class _Binary(Function):
+    """a (op) b elementwise with NumPy broadcasting; ``reduce`` sums each input's gradient
+    back to that input's shape."""
+
     op = "binary op"
 
     def forward(self, a, b):
@@ -55,6 +58,8 @@ class _Binary(Function):
 
 
 class Add(_Binary):
+    """a + b; both inputs get gy."""
+
     op = "add"
 
     def compute(self, a, b):
@@ -65,6 +70,8 @@ class Add(_Binary):
 
 
 class Sub(_Binary):
+    """a - b; a gets gy, b gets -gy."""
+
     op = "sub"
 
     def compute(self, a, b):
@@ -75,6 +82,8 @@ class Sub(_Binary):
 
 
 class Mul(_Binary):
+    """a * b; each input's gradient is gy times the other input."""
+
     op = "mul"
 
     def compute(self, a, b):
@@ -87,6 +96,8 @@ class Mul(_Binary):
 
 
 class Div(_Binary):
+    """a / b; ga = gy / b, gb = -gy * a / b**2."""
+
     op = "div"
 
     def compute(self, a, b):
@@ -101,6 +112,8 @@ class Div(_Binary):
 
 
 class Neg(Function):
+    """-x, any shape."""
+
     def forward(self, x):
         return -x
 
@@ -124,6 +137,8 @@ class Power(Function):
 
 
 class Exp(Function):
+    """exp(x), any shape; its derivative is its own output."""
+
     def forward(self, x):
         xp = get_array_module(x)
         self.y = xp.exp(x)
@@ -134,6 +149,8 @@ class Exp(Function):
 
 
 class Log(Function):
+    """Natural log of x, any shape; gx = gy / x."""
+
     def forward(self, x):
         xp = get_array_module(x)
         self.x = x
@@ -167,6 +184,9 @@ class MatMul(Function):
 
 
 class Sum(Function):
+    """Sum over ``axis`` (all axes by default); the gradient is gy copied back over
+    the summed axes."""
+
     def __init__(self, axis=None, keepdims=False):
         self.axis, self.keepdims = axis, keepdims
 
@@ -206,6 +226,8 @@ class Max(Function):
 
 
 class Reshape(Function):
+    """x viewed with a new shape of the same size; gx is gy reshaped back."""
+
     def __init__(self, shape):
         self.shape = shape
 
@@ -222,6 +244,8 @@ class Reshape(Function):
 
 
 class Transpose(Function):
+    """x with its axes permuted (reversed by default); gx permutes gy back."""
+
     def __init__(self, axes=None):
         self.axes = axes
 
@@ -235,6 +259,8 @@ class Transpose(Function):
 
 
 class BroadcastTo(Function):
+    """x broadcast to ``shape``; gx is gy summed back to x's shape (``sum_to``)."""
+
     def __init__(self, shape):
         self.shape = tuple(shape)
 
@@ -249,6 +275,8 @@ class BroadcastTo(Function):
 
 
 class GetItem(Function):
+    """x[index] for any NumPy index; gx scatters gy back (repeated indices add up)."""
+
     def __init__(self, index):
         self.index = index
 
@@ -285,6 +313,8 @@ class Concat(Function):
 
 
 # -- functional forms: what the rest of the engine calls --------------------------------------
+# Each builds its Function and applies it: ``add(a, b)`` is ``Add()(a, b)``. Python scalars take
+# the dtype of the array beside them (``_lift``), so ``x * 0.5`` keeps float32 float32.
 
 def add(a, b):
     return _binary(Add, a, b)

@@ -147,10 +147,14 @@ class AvgPool2d(Function):
 
 
 def max_pool2d(x, kernel_size, stride=None, padding=0, mode="truncate"):
+    """Max pooling of x [N, C, H, W] (see ``MaxPool2d``); ``stride`` defaults to ``kernel_size``,
+    ``mode`` is DL4J's ConvolutionMode (truncate, same, strict)."""
     return MaxPool2d(kernel_size, kernel_size if stride is None else stride, padding, mode)(x)
 
 
 def avg_pool2d(x, kernel_size, stride=None, padding=0, mode="truncate", include_pad=False):
+    """Average pooling of x [N, C, H, W] (see ``AvgPool2d`` for ``include_pad``); ``stride``
+    defaults to ``kernel_size``."""
     stride = kernel_size if stride is None else stride
     return AvgPool2d(kernel_size, stride, padding, mode, include_pad)(x)
 

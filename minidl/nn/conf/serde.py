@@ -101,10 +101,12 @@ def _lookup(name):
 
 
 def to_json(obj):
+    """``obj`` (a configuration, layer, enum, ...) as indented JSON with sorted keys."""
     return json.dumps(to_dict(obj), indent=2, sort_keys=True)
 
 
 def from_json(text):
+    """The object ``to_json`` wrote."""
     return from_dict(json.loads(text))
 
 
