@@ -52,5 +52,5 @@ def _parse(enum_class, value):
 
 
 def layer_setting_names():
-    """Names of the LayerSettings fields: what a layer, the builder's globals and fine-tuning may set."""
+    """Names of the LayerSettings fields: what a layer, the globals and fine-tuning may set."""
     return [f.name for f in dataclasses.fields(LayerSettings)]
