@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The GPU check, for a machine with an NVIDIA GPU: run from the repository root as
 #
-#     bash bench/gpu_check.sh            (about 3-5 minutes; at most 9.5)
+#     bash bench/gpu_check.sh            (about 3-5 minutes; at most 8)
 #
 # 0. dependencies: minidl's and pytest's, each only if it does not import, from the wheels in
 #    .gpu_wheels (filled beforehand by bench/gpu_wheels.sh, carried with the working tree),
@@ -12,7 +12,7 @@
 #    GPU benchmarks against PyTorch + cuDNN fp32 (TF32 off), see bench/gpu.py;
 # 3. the tests marked `gpu` (every op and network test on CuPy, the kernels vs their NumPy
 #    twins), plus the nvcc compile test.
-# Each step has a timeout; all together stay under 9.5 minutes.
+# Each step has a timeout; all together stay under 8 minutes (the budget).
 # Logs and results go to $OUT when it is set (else ./gpu_check_out).
 # Before spending device time: `bash bench/gpu_wheels.sh` (fills .gpu_wheels), and rehearse
 # steps 2 and 3 on the emulated GPU: `python -m bench.gpu_emulated` (~2 minutes) and
@@ -77,20 +77,21 @@ PY
 
 if ! "$PY" -c "import cupy, sys; sys.exit(0 if cupy.cuda.is_available() else 1)" 2>/dev/null; then
   echo "CuPy with a CUDA device is required (pip install 'minidl[gpu]' on a machine with the"
-  echo "internet, or from a local wheel: pip install --no-index --find-links DIR cupy-cuda12x)."
+  echo "internet, or from a local wheel: pip install --no-index --find-links DIR cupy-cuda13x;"
+  echo "cupy-cuda12x for CUDA 12)."
   exit 2
 fi
 
 # The figures first: if the machine's time runs out during the tests, they are already saved.
 echo "== bench.gpu: agreement and speed"
-timeout 270 "$PY" -m bench.gpu 2>&1 | tee "$OUT/bench_gpu.txt"
+timeout 240 "$PY" -m bench.gpu 2>&1 | tee "$OUT/bench_gpu.txt"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 
 echo "== tests marked gpu (and the nvcc compile test)"
-timeout 220 "$PY" -m pytest tests -q -p no:cacheprovider -o addopts="" -m gpu --durations=10 \
+timeout 170 "$PY" -m pytest tests -q -p no:cacheprovider -o addopts="" -m gpu --durations=10 \
   2>&1 | tee "$OUT/pytest_gpu.txt" | tail -40
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
-timeout 45 "$PY" -m pytest tests/minidl/ops/test_cuda_compile.py -q -p no:cacheprovider \
+timeout 30 "$PY" -m pytest tests/minidl/ops/test_cuda_compile.py -q -p no:cacheprovider \
   2>&1 | tail -3
 
 echo "== done (status $status); results in $OUT"
