@@ -13,8 +13,11 @@ User mistakes are reported as one line on stderr, without a traceback.
 """
 
 import argparse
+import contextlib
 import os
 import sys
+import tempfile
+import warnings
 
 import minidl
 
@@ -71,21 +74,30 @@ def _image_size(net):
 
 
 def _pre_processor(net, name):
+    """The normalizer ``--preprocess name`` means for ``net``'s images."""
     from minidl.data import ImagePreProcessingScaler, VGG16ImagePreProcessor
     if name == "auto":
-        return getattr(net, "pre_processor", None) or VGG16ImagePreProcessor()
+        own = getattr(net, "pre_processor", None)  # zoo weights' own, or saved with the model
+        if own is not None:
+            return own
+        name = "vgg16" if _image_size(net)[2] == 3 else "scale"  # VGG's means need BGR
     return {"vgg16": VGG16ImagePreProcessor(), "scale": ImagePreProcessingScaler(),
             "none": None}[name]
+
+
+def _check_data(args):
+    """Fail on a missing data folder before a model is loaded (which may mean a download)."""
+    if not os.path.isdir(args.data):
+        raise UsageError(f"data folder {args.data!r} does not exist")
 
 
 def _image_iterators(net, args, split=True):
     """(train, test) iterators over ``args.data`` sized for ``net``; one iterator if not split."""
     from minidl.data import (FileSplit, ImageRecordReader, ParentPathLabelGenerator,
                              RecordReaderDataSetIterator)
-    if not os.path.isdir(args.data):
-        raise UsageError(f"data folder {args.data!r} does not exist")
+    _check_data(args)
     height, width, channels = _image_size(net)
-    files = FileSplit(args.data, seed=args.seed)
+    files = FileSplit(args.data, seed=args.seed if split else None)  # unsplit: sorted
     if files.length() == 0:
         raise UsageError(f"no images under {args.data!r} (expected one sub-folder per class)")
     pre_processor = _pre_processor(net, args.preprocess)
@@ -102,6 +114,9 @@ def _image_iterators(net, args, split=True):
         iterator = RecordReaderDataSetIterator(reader, args.batch_size, 1, reader.num_labels())
         if pre_processor is not None:
             iterator.set_pre_processor(pre_processor)
+        if not reader.has_next():  # decodes up to the first good image (the reader keeps it)
+            raise UsageError(f"no image under {args.data!r} could be read "
+                             f"({len(reader.skipped)} files skipped)")
         iterators.append(iterator)
     return iterators
 
@@ -110,8 +125,25 @@ def _image_iterators(net, args, split=True):
 
 def cmd_demo(args):
     from transfer.demo import run_demo
-    result = run_demo(seed=args.seed, fast=args.fast, plot=args.plot, progress=not args.quiet)
-    return 0 if result["accuracy_transfer"] > result["accuracy_scratch"] else 1
+    if args.plot:
+        _check_writable(args.plot)
+    run_demo(seed=args.seed, fast=args.fast, plot=args.plot, progress=not args.quiet)
+    return 0  # the demo reports who won; a seed where transfer loses is a result, not an error
+
+
+def _check_writable(path):
+    """Fail now, not after minutes of work, if ``path`` cannot be written (a missing folder is
+    created, as for every output of the command)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as error:
+        raise UsageError(f"cannot create the folder of {path!r}: {error.strerror}") from None
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        raise UsageError(f"cannot write in the folder of {path!r}: {error.strerror}") from None
 
 
 def cmd_zoo_list(args):
@@ -177,15 +209,52 @@ def cmd_summary(args):
     return 0
 
 
+def _frozen_part(net, layer):
+    """A TransferLearningHelper for ``net`` frozen up to ``layer`` (a vertex name, or a layer
+    index of a MultiLayerNetwork), or up to its frozen layers when ``layer`` is None."""
+    from transfer import TransferLearningHelper
+    if layer is None:
+        if not any(l.frozen for _, l in net.layer_items()):
+            raise UsageError("the model has no frozen layers: pass --layer, the last layer to "
+                             "freeze (a vertex name, or a layer index for a MultiLayerNetwork)")
+        return TransferLearningHelper(net)
+    if not hasattr(net.conf, "vertices"):
+        if not layer.isdigit():
+            raise UsageError(f"the model is a MultiLayerNetwork: --layer takes a layer index "
+                             f"(0..{len(net.conf.layers) - 2}), got {layer!r}")
+        layer = int(layer)
+    helper = TransferLearningHelper(net, layer)
+    # Layers frozen when the model was saved stay frozen: a --layer below them cannot thaw them.
+    if _frozen_until(helper) != [layer]:
+        raise UsageError(f"the model is already frozen up to "
+                         f"{', '.join(map(str, _frozen_until(helper)))}, above --layer {layer}: "
+                         f"omit --layer to featurize there")
+    return helper
+
+
+def _frozen_until(helper):
+    """Where a helper's frozen part ends: vertex names, or a MultiLayerNetwork's layer index."""
+    if hasattr(helper, "frozen_till"):
+        return [helper.frozen_till]
+    return [name for name in helper.graph_inputs if name in helper.frozen]
+
+
 def cmd_featurize(args):
-    from transfer import TransferLearningHelper, featurize_to_disk
+    from transfer import featurize_to_disk
+    _check_data(args)
     net = load_model(args.model, weights=args.weights, progress=not args.quiet)
-    helper = TransferLearningHelper(net, *([args.layer] if args.layer else []))
+    helper = _frozen_part(net, args.layer)
     train, test = _image_iterators(net, args)
     for part, iterator in (("train", train), ("test", test)):
         folder = os.path.join(args.out, part)
-        manifest = featurize_to_disk(helper, iterator, folder, progress=not args.quiet,
-                                     overwrite=args.overwrite)
+        try:
+            manifest = featurize_to_disk(helper, iterator, folder, progress=not args.quiet,
+                                         overwrite=args.overwrite)
+        except ValueError as error:
+            if "overwrite=True" not in str(error):
+                raise
+            raise UsageError(f"{folder} holds features of another model or layer: pass "
+                             f"--overwrite to replace them, or choose another --out") from None
         print(f"{part}: {manifest['num_examples']} examples -> {folder}")
     return 0
 
@@ -197,15 +266,21 @@ def cmd_fit_featurized(args):
     from transfer.featurized import fingerprint
     from tqdm import tqdm
 
-    train = FeaturizedDataSetIterator(os.path.join(args.features, "train"))
-    test_dir = os.path.join(args.features, "test")
+    train_dir, test_dir = (os.path.join(args.features, part) for part in ("train", "test"))
+    if not os.path.isfile(os.path.join(train_dir, "manifest.json")):
+        raise UsageError(f"no features in {train_dir}: write them with 'minidl featurize MODEL "
+                         f"--data DIR --out {args.features}' first")
+    train = FeaturizedDataSetIterator(train_dir)
+    if train.manifest["num_examples"] == 0:
+        raise UsageError(f"the features in {train_dir} hold no examples")
     net = load_model(args.model, weights=args.weights, progress=not args.quiet)
     if not any(layer.frozen for _, layer in net.layer_items()):
         if not hasattr(net.conf, "vertices"):
             raise UsageError(f"{args.model} is a MultiLayerNetwork without frozen layers: freeze "
                              f"it with TransferLearning.Builder and save it first")
         n_classes = train.total_outcomes()
-        net = transfer_head(net, n_classes, args.seed, args.learning_rate, args.layer, args.output_vertex)
+        net = transfer_head(net, n_classes, args.seed, args.learning_rate, args.layer,
+                            args.output_vertex)
     helper = TransferLearningHelper(net)
     if fingerprint(helper) != train.manifest.get("fingerprint"):
         raise UsageError(f"the features in {args.features} were not made by this model's frozen "
@@ -221,6 +296,7 @@ def cmd_fit_featurized(args):
 
 
 def cmd_evaluate(args):
+    _check_data(args)
     net = load_model(args.model, weights=args.weights, progress=not args.quiet)
     (iterator,) = _image_iterators(net, args, split=False)
     evaluation = net.evaluate(iterator)
@@ -230,17 +306,27 @@ def cmd_evaluate(args):
 
 # -- the parser ---------------------------------------------------------------------------------
 
+def _percent(text):
+    value = int(text)
+    if not 1 <= value <= 99:
+        raise argparse.ArgumentTypeError(f"expected a percentage from 1 to 99, got {value}")
+    return value
+
+
 def _add_data_options(parser, split=True):
     parser.add_argument("--data", required=True, metavar="DIR",
                         help="a folder with one sub-folder of images per class")
     parser.add_argument("--batch-size", type=int, default=16, help="minibatch size (default 16)")
-    parser.add_argument("--seed", type=int, default=12345, help="random seed (default 12345)")
     parser.add_argument("--preprocess", choices=("auto", "vgg16", "scale", "none"), default="auto",
-                        help="pixel preprocessing: the zoo weights' own (auto: VGG16 mean "
-                             "subtraction for anything else), vgg16, scale to 0..1, or none")
+                        help="pixel preprocessing. auto (default): what the model was trained "
+                             "with, when its weights or zip say; else vgg16 for colour inputs "
+                             "and scale for grey ones. vgg16: subtract VGG16's BGR means; "
+                             "scale: 0..255 to 0..1; none")
     if split:
-        parser.add_argument("--train-percent", type=int, default=80,
+        parser.add_argument("--train-percent", type=_percent, default=80,
                             help="percentage for training; the rest is the test part (default 80)")
+        parser.add_argument("--seed", type=int, default=12345,
+                            help="seed of the train/test split (default 12345)")
 
 
 def _add_model_options(parser):
@@ -250,6 +336,15 @@ def _add_model_options(parser):
                         help="pretrained weights for a zoo model (.h5, .pth or .npz)")
 
 
+def _add_common_options(parser, default=None):
+    """--quiet and --device; ``default`` argparse.SUPPRESS leaves them unset when not given."""
+    parser.add_argument("--quiet", action="store_true",
+                        default=False if default is None else default, help="no progress bars")
+    parser.add_argument("--device", choices=["cpu", "gpu"], default=default,
+                        help="where networks compute: cpu (NumPy) or gpu (CuPy); default "
+                             "$MINIDL_DEVICE, else cpu")
+
+
 def build_parser():
     """The ``minidl`` argument parser: one subcommand per ``cmd_*`` function above."""
     parser = _Parser(
@@ -257,72 +352,77 @@ def build_parser():
         description="minidl: a small deep-learning engine with Deeplearning4j's transfer-learning "
                     "API. Models and data are cached under $MINIDL_HOME (default ~/.minidl).")
     parser.add_argument("--version", action="version", version=f"minidl {minidl.__version__}")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
-    parser.add_argument("--device", choices=["cpu", "gpu"],
-                        help="where networks compute: cpu (NumPy) or gpu (CuPy); default "
-                             "$MINIDL_DEVICE, else cpu")
+    _add_common_options(parser)
+    # Every command takes them too (after its name); unset there, the value before it stands.
+    common = argparse.ArgumentParser(add_help=False)
+    _add_common_options(common, default=argparse.SUPPRESS)
+
+    def add(subparsers, name, **kwargs):
+        return subparsers.add_parser(name, parents=[common], **kwargs)
+
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    demo = commands.add_parser("demo", help="the offline transfer-learning demo (no download)",
-                               description="Pretrain a small VGG on generated shapes (cached), "
-                                           "transfer it to new shapes, compare with training "
-                                           "from scratch. Under 2 minutes on 2 CPU cores.")
+    demo = add(commands, "demo", help="the offline transfer-learning demo (no download)",
+               description="Pretrain a small VGG on generated shapes (cached), transfer it to "
+                           "new shapes, compare with training from scratch. Seconds to a minute "
+                           "on 2 CPU cores.")
     demo.add_argument("--seed", type=int, default=12345, help="random seed (default 12345)")
     demo.add_argument("--fast", action="store_true", help="smaller settings (used by the tests)")
     demo.add_argument("--plot", metavar="FILE.png", help="save the training curves as a PNG")
     demo.set_defaults(run=cmd_demo)
 
-    zoo_parser = commands.add_parser("zoo", help="pretrained models: list, download, convert, info",
-                                     description="The model zoo and its weight cache.")
+    zoo_parser = add(commands, "zoo", help="pretrained models: list, download, convert, info",
+                     description="The model zoo and its weight cache.")
     zoo_commands = zoo_parser.add_subparsers(dest="zoo_command", metavar="ACTION",
                                              parser_class=_Parser, required=True)
-    zoo_commands.add_parser("list", help="zoo models and their cached weights",
-                            description="List the zoo models and their cached weights."
-                            ).set_defaults(run=cmd_zoo_list)
-    download = zoo_commands.add_parser("download", help="download and convert pretrained weights",
-                                       description="Download (md5-checked), convert and cache "
-                                                   "a model's ImageNet weights.")
+    add(zoo_commands, "list", help="zoo models and their cached weights",
+        description="List the zoo models and their cached weights.").set_defaults(run=cmd_zoo_list)
+    download = add(zoo_commands, "download", help="download and convert pretrained weights",
+                   description="Download (md5-checked), convert and cache a model's ImageNet "
+                               "weights.")
     download.add_argument("model", metavar="MODEL", help="vgg16 or vgg19")
-    download.add_argument("--no-top", action="store_true", help="the weights without fc1, fc2, "
-                                                                "predictions")
+    download.add_argument("--no-top", action="store_true",
+                          help="the weights without fc1, fc2, predictions")
     download.set_defaults(run=cmd_zoo_download)
-    convert = zoo_commands.add_parser("convert", help="convert a Keras .h5 or torchvision .pth",
-                                      description="Convert Keras .h5 or torchvision .pth VGG "
-                                                  "weights to minidl's .npz (DL4J names).")
+    convert = add(zoo_commands, "convert", help="convert a Keras .h5 or torchvision .pth",
+                  description="Convert Keras .h5 or torchvision .pth VGG weights to minidl's "
+                              ".npz (DL4J names).")
     convert.add_argument("source", metavar="FILE", help="the .h5 or .pth file")
     convert.add_argument("-o", "--output", metavar="OUT.npz", help="default: beside FILE")
     convert.set_defaults(run=cmd_zoo_convert)
-    info = zoo_commands.add_parser("info", help="what a weight file or zoo model holds",
-                                   description="Describe a weight file (.h5, .pth, .npz) or a "
-                                               "zoo model and its cache.")
-    info.add_argument("target", metavar="FILE|MODEL")
+    info = add(zoo_commands, "info", help="what a weight file or zoo model holds",
+               description="Describe a weight file (.h5, .pth, .npz) or a zoo model and its "
+                           "cache.")
+    info.add_argument("target", metavar="FILE|MODEL",
+                      help=f"a weight file, or a zoo name ({', '.join(ZOO_MODELS)})")
     info.set_defaults(run=cmd_zoo_info)
 
-    summary = commands.add_parser("summary", help="layers, sizes and frozen parameters of a model",
-                                  description="Print a model's summary() table.")
+    summary = add(commands, "summary", help="layers, sizes and frozen parameters of a model",
+                  description="Print a model's summary() table.")
     summary.add_argument("model", metavar="MODEL", help="a saved model zip or a zoo name")
     summary.add_argument("--pretrained", action="store_true",
                          help="for a zoo name: the pretrained layout (loads or downloads weights)")
     summary.set_defaults(run=cmd_summary)
 
-    featurize = commands.add_parser("featurize", help="save a frozen part's activations to disk",
-                                    description="Run the frozen part of MODEL (up to --layer) "
-                                                "once over the images; write train/ and test/ "
-                                                "shards under --out. Resumes if interrupted.")
+    featurize = add(commands, "featurize", help="save a frozen part's activations to disk",
+                    description="Run the frozen part of MODEL (up to --layer) once over the "
+                                "images; write train/ and test/ shards under --out. Resumes if "
+                                "interrupted.")
     _add_model_options(featurize)
     _add_data_options(featurize)
-    featurize.add_argument("--layer", help="freeze up to this vertex (default: the model's "
+    featurize.add_argument("--layer", help="the last layer to freeze: a vertex name, or a layer "
+                                           "index of a MultiLayerNetwork (default: the model's "
                                            "frozen layers)")
     featurize.add_argument("--out", required=True, metavar="DIR", help="output folder")
     featurize.add_argument("--overwrite", action="store_true",
                            help="replace features made by another model")
     featurize.set_defaults(run=cmd_featurize)
 
-    fit = commands.add_parser("fit-featurized", help="train the unfrozen part on saved features",
-                              description="Train MODEL's unfrozen part on features written by "
-                                          "'minidl featurize' and save the whole model. A model "
-                                          "without frozen layers gets --layer frozen and a new "
-                                          "output layer sized for the features' labels.")
+    fit = add(commands, "fit-featurized", help="train the unfrozen part on saved features",
+              description="Train MODEL's unfrozen part on features written by 'minidl "
+                          "featurize' and save the whole model. A model without frozen layers "
+                          "gets --layer frozen and a new output layer sized for the features' "
+                          "labels.")
     _add_model_options(fit)
     fit.add_argument("features", metavar="FEATURES", help="the --out folder of 'minidl featurize'")
     fit.add_argument("-o", "--output", required=True, metavar="OUT.zip", help="where to save")
@@ -332,16 +432,28 @@ def build_parser():
     fit.add_argument("--layer", default="fc2", help="frozen boundary (default fc2)")
     fit.add_argument("--output-vertex", default="predictions",
                      help="the output vertex to replace (default predictions)")
-    fit.add_argument("--seed", type=int, default=12345, help="random seed (default 12345)")
+    fit.add_argument("--seed", type=int, default=12345,
+                     help="seed of the new output layer's weights (default 12345)")
     fit.set_defaults(run=cmd_fit_featurized)
 
-    evaluate = commands.add_parser("evaluate", help="accuracy, precision, recall, F1 on images",
-                                   description="Evaluate MODEL on every image under --data "
-                                               "(label = sub-folder name, sorted).")
+    evaluate = add(commands, "evaluate", help="accuracy, precision, recall, F1 on images",
+                   description="Evaluate MODEL on every image under --data (label = sub-folder "
+                               "name, sorted).")
     _add_model_options(evaluate)
     _add_data_options(evaluate, split=False)
     evaluate.set_defaults(run=cmd_evaluate)
     return parser
+
+
+@contextlib.contextmanager
+def _one_line_warnings(command):
+    """Warnings (a skipped image, ...) as ``minidl CMD: warning: ...`` lines, without Python's
+    file and source line, which mean nothing to a user of the command."""
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f"{command}: warning: {message}", file=file or sys.stderr)
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        yield
 
 
 def main(argv=None):
@@ -352,15 +464,18 @@ def main(argv=None):
         parser.print_help()
         return 0
     args.quiet = getattr(args, "quiet", False)
+    command = " ".join(filter(None, ("minidl", args.command, getattr(args, "zoo_command", None))))
     try:
-        if args.device:
-            minidl.set_device(args.device)
-        return args.run(args)
+        with _one_line_warnings(command):
+            if args.device:
+                minidl.set_device(args.device)
+            minidl.backend.get_device()  # a bad MINIDL_DEVICE fails here, before any work
+            return args.run(args)
     except (UsageError, FileNotFoundError, ValueError, KeyError, OSError,
             minidl.backend.DeviceError) as error:
         # user mistakes and environment problems (missing file, bad data, offline): one line
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
-        print(f"minidl {args.command}: error: {message}", file=sys.stderr)
+        print(f"{command}: error: {message}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("minidl: interrupted", file=sys.stderr)

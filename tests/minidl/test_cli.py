@@ -148,3 +148,83 @@ def test_summary_evaluate_featurize_fit_featurized(small_model, capsys):
     assert cli.main(["fit-featurized", "simplecnn", str(d / "feats"), "-o", str(d / "x.zip"),
                      "--layer", "2"]) == 1
     one_error_line(capsys)
+
+
+def test_featurize_layer_of_a_multilayer_network_is_an_index(small_model, capsys):
+    d = small_model
+    argv = ["featurize", "lenet", "--data", str(d / "images"), "--out", str(d / "lenet")]
+    assert cli.main(argv) == 1
+    assert "no frozen layers: pass --layer" in one_error_line(capsys)
+    assert cli.main(argv + ["--layer", "fc2"]) == 1
+    assert "--layer takes a layer index" in one_error_line(capsys)
+    assert cli.main(argv + ["--layer", "1", "--quiet"]) == 0  # --quiet after the command too
+    out = capsys.readouterr()
+    assert "train: 32 examples" in out.out and out.err == ""  # quiet: no progress bars
+
+
+def test_featurize_below_the_saved_frozen_part_is_refused(small_model, capsys):
+    d = small_model
+    assert cli.main(["--quiet", "featurize", str(d / "source.zip"), "--layer", "fc2",
+                     "--data", str(d / "images"), "--out", str(d / "feats")]) == 0
+    assert cli.main(["--quiet", "fit-featurized", str(d / "source.zip"), str(d / "feats"),
+                     "-o", str(d / "head.zip"), "--epochs", "1"]) == 0
+    capsys.readouterr()
+    # head.zip is frozen up to fc2: features at block3_pool would need block 4 and 5 thawed
+    assert cli.main(["featurize", str(d / "head.zip"), "--layer", "block3_pool",
+                     "--data", str(d / "images"), "--out", str(d / "b3")]) == 1
+    assert "already frozen up to fc2, above --layer block3_pool" in one_error_line(capsys)
+    # the same folder again, for another frozen part: the CLI's option is named
+    assert cli.main(["--quiet", "featurize", str(d / "source.zip"), "--layer", "block5_pool",
+                     "--data", str(d / "images"), "--out", str(d / "feats")]) == 1
+    assert "pass --overwrite" in one_error_line(capsys)
+
+
+def test_images_that_cannot_be_read_are_an_error_and_warnings_are_one_line(small_model, tmp_path,
+                                                                           capsys):
+    bad = tmp_path / "bad" / "circle"
+    bad.mkdir(parents=True)
+    (bad / "a.jpg").write_bytes(b"not a jpeg")
+    (bad / "b.png").write_bytes(b"not a png")
+    assert cli.main(["evaluate", str(small_model / "source.zip"), "--data",
+                     str(tmp_path / "bad")]) == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert all(line.startswith("minidl evaluate: ") for line in lines), lines
+    assert [line for line in lines if ": warning: " in line and "skipping" in line]
+    assert lines[-1].endswith("could be read (2 files skipped)")
+
+
+def test_arguments_are_checked_before_a_model_is_loaded(monkeypatch, tmp_path, capsys):
+    import zoo
+
+    def no_download(*args, **kwargs):
+        raise AssertionError("the model was loaded (downloaded) before the arguments were checked")
+    monkeypatch.setattr(zoo.VGG16, "init_pretrained", no_download)
+    for command in (["featurize", "vgg16", "--out", str(tmp_path / "f")], ["evaluate", "vgg16"]):
+        assert cli.main(command + ["--data", str(tmp_path / "missing")]) == 1
+        assert "does not exist" in one_error_line(capsys)
+    assert cli.main(["fit-featurized", "vgg16", str(tmp_path / "nothing"), "-o", "x.zip"]) == 1
+    assert "write them with 'minidl featurize" in one_error_line(capsys)
+
+
+def test_a_plot_path_that_cannot_be_written_fails_before_the_demo(monkeypatch, tmp_path, capsys):
+    from transfer import demo
+    monkeypatch.setattr(demo, "run_demo", lambda **kwargs: pytest.fail("the demo ran"))
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    assert cli.main(["demo", "--plot", str(blocker / "curves.png")]) == 1
+    assert "cannot create the folder" in one_error_line(capsys)
+
+
+def test_a_bad_device_setting_fails_first_in_one_line(monkeypatch, capsys):
+    from minidl import backend
+    monkeypatch.setattr(backend, "_device", None)
+    monkeypatch.setenv("MINIDL_DEVICE", "banana")
+    assert cli.main(["zoo", "list"]) == 1
+    assert "minidl zoo list: error: unknown device 'banana'" in one_error_line(capsys)
+
+
+def test_train_percent_must_be_a_percentage(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["featurize", "lenet", "--data", ".", "--out", "f", "--train-percent", "150"])
+    assert exit_info.value.code == 2
+    assert "expected a percentage from 1 to 99, got 150" in one_error_line(capsys)
