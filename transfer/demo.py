@@ -31,7 +31,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 from tqdm import tqdm
 
-from minidl.backend import to_cpu
+from minidl.backend import get_device, to_cpu
 from minidl.data.dataset import DataSet
 from minidl.io import atomic_write, models_dir
 from minidl.io.model_serializer import ModelSerializer
@@ -211,6 +211,7 @@ def pretrained_source_model(seed=12345, settings=None, progress=False, log=print
     Returns (network, True if it came from the cache)."""
     settings = settings or FULL
     path = source_model_path(seed, settings)
+    get_device()  # a bad device setting fails here, not as a "damaged" cache file below
     if path.exists():
         try:
             return ModelSerializer.restore_computation_graph(path), True

@@ -89,3 +89,14 @@ def test_full_demo_cold_and_warm_under_two_minutes(minidl_home):
     assert not cold["source_cached"] and warm["source_cached"]
     assert cold["accuracy_transfer"] > cold["accuracy_scratch"]
     assert cold["seconds"] < 120 and warm["seconds"] < 120
+
+
+def test_a_bad_device_setting_is_not_taken_for_a_damaged_cache(shared_home, monkeypatch):
+    from minidl import backend
+    demo.pretrained_source_model(12345, demo.FAST)  # cached
+    monkeypatch.setattr(backend, "_device", None)
+    monkeypatch.setenv("MINIDL_DEVICE", "banana")
+    lines = []
+    with pytest.raises(ValueError, match="unknown device 'banana'"):
+        demo.pretrained_source_model(12345, demo.FAST, log=lines.append)
+    assert lines == []  # the cache file was not called damaged
