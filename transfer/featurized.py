@@ -3,20 +3,27 @@
 ``featurize_to_disk(helper, iterator, directory)`` pushes every batch of ``iterator`` through the
 frozen part of ``helper``'s network and writes one numbered shard per batch
 (``shard-00000.npz``: features and labels, no pickle) plus ``manifest.json`` describing them:
-which model and boundary produced them, per-example shapes, label names and the shards written.
-Only one batch is in memory at a time, however large the dataset.
+which model and boundary produced them, the pre-processor (normalizer) the images went through,
+per-example shapes, label names and the shards written. Only one batch is in memory at a time,
+however large the dataset.
 
 Every file is written to a temporary name and renamed into place, and the manifest is rewritten
 after each shard, so an interrupted run leaves only complete shards behind; running it again
 with the same model and boundary skips the shards that exist and finishes the rest.
 
 ``FeaturizedDataSetIterator(directory)`` then reads the shards back as DataSets, for
-``helper.fit_featurized`` or any network whose input is the boundary activation.
+``helper.fit_featurized`` or any network whose input is the boundary activation; its
+``source_pre_processor()`` gives back the images' normalizer, which inference needs too.
+
+The manifest keeps that normalizer as ``"pre_processor": {"settings": ..., "arrays": ...}``
+(``DataNormalization.state()``, arrays as nested lists: a few numbers per channel at most), or
+null when the images had none.
 """
 
 import hashlib
 import json
 import os
+import warnings
 import zipfile
 
 import numpy as np
@@ -24,6 +31,7 @@ import numpy as np
 from minidl.backend import to_cpu
 from minidl.data.dataset import DataSet, MultiDataSet
 from minidl.data.iterators import DataSetIterator
+from minidl.data.normalizers import DataNormalization
 from minidl.io import atomic_write
 
 MANIFEST = "manifest.json"
@@ -88,22 +96,24 @@ def featurize_to_disk(helper, iterator, directory, *, progress=True, overwrite=F
     """Featurize every batch of ``iterator`` into shards under ``directory``; return the manifest.
 
     Resumes an interrupted run of the same model and boundary. A folder holding features of a
-    different model or boundary is refused unless ``overwrite``.
+    different model, boundary or pre-processor is refused unless ``overwrite``. The manifest
+    records the iterator's pre-processor (see ``FeaturizedDataSetIterator.source_pre_processor``).
     """
     os.makedirs(directory, exist_ok=True)
-    source = fingerprint(helper)
+    source, pre_processor = fingerprint(helper), _pre_processor_record(iterator)
     manifest = _read_manifest(directory)
-    if manifest is not None and manifest.get("fingerprint") != source:
+    reason = _mismatch(manifest, source, pre_processor) if manifest is not None else None
+    if reason:
         if not overwrite:
-            raise ValueError(f"featurized dataset {directory} was made by a different model or "
-                             f"boundary ({manifest.get('boundary')}); pass overwrite=True or "
-                             f"use another folder")
+            raise ValueError(f"featurized dataset {directory} was made by {reason}; pass "
+                             f"overwrite=True or use another folder")
         manifest = None
     if manifest is not None and manifest.get("complete"):
         return manifest
     if manifest is None:
         manifest = {"format": FORMAT_VERSION, "fingerprint": source,
                     "model": type(helper.network).__name__, "boundary": boundary_of(helper),
+                    "pre_processor": pre_processor,
                     "label_names": _label_names(iterator), "shards": [], "complete": False}
     done = {shard["file"] for shard in manifest["shards"]}
     if hasattr(iterator, "reset"):
@@ -125,6 +135,33 @@ def featurize_to_disk(helper, iterator, directory, *, progress=True, overwrite=F
     manifest["complete"] = True
     _write_manifest(directory, manifest)
     return manifest
+
+
+def _mismatch(manifest, source, pre_processor):
+    """Why the folder's shards cannot be continued or reused here (None when they can)."""
+    if manifest.get("fingerprint") != source:
+        return f"a different model or boundary ({manifest.get('boundary')})"
+    # a manifest older than the "pre_processor" key is taken at its word
+    if manifest.get("pre_processor", pre_processor) != pre_processor:
+        return "a different pre-processor (the images were normalized differently)"
+    return None
+
+
+def _pre_processor_record(iterator):
+    """The iterator's pre-processor as the manifest keeps it: {"settings", "arrays"} (arrays as
+    lists, so the record is plain JSON), {"unsaved": class name} for one that is not a
+    DataNormalization, or None when the iterator has none."""
+    getter = getattr(iterator, "get_pre_processor", None)
+    pre_processor = getter() if getter else None
+    if pre_processor is None:
+        return None
+    if not isinstance(pre_processor, DataNormalization):
+        warnings.warn(f"featurize_to_disk: the iterator's pre-processor "
+                      f"{type(pre_processor).__name__} is not a DataNormalization, so the "
+                      f"manifest records only its name")
+        return {"unsaved": type(pre_processor).__name__}
+    settings, arrays = pre_processor.state()
+    return {"settings": settings, "arrays": {name: a.tolist() for name, a in arrays.items()}}
 
 
 def _label_names(iterator):
@@ -194,6 +231,26 @@ class FeaturizedDataSetIterator(DataSetIterator):
 
     def batch(self):
         return self.manifest["shards"][0]["examples"] if self.manifest["shards"] else 0
+
+    def source_pre_processor(self):
+        """The normalizer the images went through before the frozen part (None if they had
+        none); a model trained on these features needs the same one at inference.
+
+        It is not applied to the features read here: they are already past it. (A pre-processor
+        set on this iterator with ``set_pre_processor`` would normalize the features themselves.)
+        """
+        record = self.manifest.get("pre_processor")  # absent in manifests older than this key
+        if record is None:
+            return None
+        if "unsaved" in record:
+            raise ValueError(f"featurized dataset {self.directory}: the images went through a "
+                             f"{record['unsaved']}, which the manifest could not record; apply "
+                             f"the same one at inference yourself")
+        try:
+            return DataNormalization.from_state(record["settings"], record["arrays"])
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
+            raise ValueError(f"featurized dataset {self.directory}: the pre-processor in "
+                             f"{MANIFEST} is damaged ({e!r})") from None
 
     def total_examples(self):
         return self.manifest.get("num_examples", 0)

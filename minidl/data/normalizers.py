@@ -8,7 +8,10 @@ Each one has:
   in place and returns it;
 - ``pre_process(dataset)``: the same in place, so a normalizer can be an iterator's
   pre-processor (``iterator.set_pre_processor(normalizer)``);
-- ``revert_features(features)`` / ``revert(dataset)``: undo the transform.
+- ``revert_features(features)`` / ``revert(dataset)``: undo the transform;
+- ``state()`` / ``DataNormalization.from_state(settings, arrays)``: the normalizer as plain data
+  (a JSON-ready dict of settings, a dict of NumPy arrays) and back, for saving it beside a model
+  (``ModelSerializer.write_model(..., normalizer=...)``) or a featurized dataset.
 
 ``pre_process`` replaces ``dataset.features`` by a new array instead of writing into it, so it
 never changes an array the DataSet shares with someone else. Integer input (uint8 images)
@@ -63,9 +66,21 @@ def _datasets(data):
 
 
 class DataNormalization(Dl4jNames):
-    """Base of the normalizers; subclasses implement ``_transform`` / ``_revert``."""
+    """Base of the normalizers; subclasses implement ``_transform`` / ``_revert``.
+
+    A subclass lists the attributes that make up its state: ``_settings`` (scalars, stored as
+    JSON) and ``_arrays`` (statistics, stored as arrays; an attribute that is None is left out).
+    ``state()`` and ``from_state()`` read these lists, so no class writes its own save code.
+    """
 
     fit_labels = False
+    _settings = ("fit_labels",)
+    _arrays = ()
+    _types = {}  # class name -> class, for from_state(); filled by __init_subclass__
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        DataNormalization._types[cls.__name__] = cls
 
     def fit(self, data):
         return self
@@ -111,6 +126,52 @@ class DataNormalization(Dl4jNames):
     def is_fit_label(self):
         return self.fit_labels
 
+    # -- saving ----------------------------------------------------------------------------
+    def state(self):
+        """``(settings, arrays)``: settings a JSON-ready dict holding ``"type"`` (the class name)
+        and every scalar setting; arrays the statistics as NumPy arrays on the host (e.g.
+        NormalizerStandardize's ``mean`` / ``std``, shape [columns or channels])."""
+        missing = self._missing_state()
+        if missing:
+            raise ValueError(f"cannot save an unfitted {type(self).__name__} (it has no "
+                             f"{', '.join(missing)}): call fit(data) first")
+        settings = {"type": type(self).__name__}
+        settings.update({name: getattr(self, name) for name in self._settings})
+        arrays = {name: to_cpu(getattr(self, name)) for name in self._arrays
+                  if getattr(self, name) is not None}
+        return settings, arrays
+
+    @classmethod
+    def from_state(cls, settings, arrays=None):
+        """The normalizer ``state()`` described: the class named by ``settings["type"]``, with
+        its settings and arrays set. Raises ValueError for an unknown type or missing fields."""
+        arrays = dict(arrays or {})
+        normalizer_type = cls._types.get(settings.get("type"))
+        if normalizer_type is None or not issubclass(normalizer_type, cls):
+            known = sorted(name for name, t in cls._types.items() if issubclass(t, cls))
+            raise ValueError(f"unknown {cls.__name__} type {settings.get('type')!r} (known: "
+                             f"{', '.join(known)})")
+        expected = {"type", *normalizer_type._settings}
+        if set(settings) != expected or not set(arrays) <= set(normalizer_type._arrays):
+            raise ValueError(f"{normalizer_type.__name__}: expected settings {sorted(expected)} "
+                             f"and arrays among {list(normalizer_type._arrays)}, got "
+                             f"{sorted(settings)} and {sorted(arrays)}")
+        # Built without __init__: every attribute the class keeps is set from the state below.
+        normalizer = normalizer_type.__new__(normalizer_type)
+        for name in normalizer_type._settings:
+            setattr(normalizer, name, settings[name])
+        for name in normalizer_type._arrays:
+            setattr(normalizer, name, np.asarray(arrays[name]) if name in arrays else None)
+        missing = normalizer._missing_state()
+        if missing:
+            raise ValueError(f"{normalizer_type.__name__}: the saved state lacks "
+                             f"{', '.join(missing)}")
+        return normalizer
+
+    def _missing_state(self):
+        """The attributes this normalizer still needs before it can be saved (fitted ones)."""
+        return []
+
 
 class _RunningMoments:
     """Mean and population variance per column, merged batch by batch (Chan et al.'s parallel
@@ -142,6 +203,8 @@ class NormalizerStandardize(DataNormalization):
 
     ``std`` is the population standard deviation, floored at 1e-5 as in ND4J.
     """
+
+    _arrays = ("mean", "std", "label_mean", "label_std")
 
     def __init__(self, mean=None, std=None):
         # statistics live on the host, as fit() computes them (they may be given on the GPU)
@@ -178,6 +241,10 @@ class NormalizerStandardize(DataNormalization):
         mean, std = self._stats(labels)
         return x * _broadcastable(std, x) + _broadcastable(mean, x)
 
+    def _missing_state(self):
+        needed = ("mean", "std") + (("label_mean", "label_std") if self.fit_labels else ())
+        return [name for name in needed if getattr(self, name) is None]
+
     def get_mean(self):
         return self.mean
 
@@ -187,6 +254,8 @@ class NormalizerStandardize(DataNormalization):
 
 class ImagePreProcessingScaler(DataNormalization):
     """Pixel values 0..2^max_bits - 1 scaled linearly to [a, b] (default [0, 1])."""
+
+    _settings = DataNormalization._settings + ("min_range", "max_range", "max_pixel_value")
 
     def __init__(self, a=0.0, b=1.0, max_bits=8):
         if not a < b:

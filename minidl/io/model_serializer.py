@@ -1,6 +1,6 @@
 """ModelSerializer: a trained network in one zip file, and back (DL4J's ``ModelSerializer``).
 
-The zip holds four entries:
+The zip holds four entries, and two more when a normalizer was saved with the model:
 
 =====================  ============================================================================
 ``configuration.json``  the full configuration (``conf.to_json()``): layers, vertices, frozen
@@ -10,7 +10,14 @@ The zip holds four entries:
                         (``"0_W/M"`` for Adam's first moment); only when the updater was saved
 ``meta.json``           format version, network type, iteration and epoch counts, the dropout
                         generator's state and the minidl version
+``normalizer.json``     the input normalizer the model was trained with (``normalizer.state()``'s
+                        settings: its ``"type"`` and scalar fields); only when one was saved
+``normalizer.npz``      that normalizer's statistics (NormalizerStandardize's ``mean``, ``std``,
+                        ``label_mean``, ``label_std``); only when it has some
 =====================  ============================================================================
+
+DL4J keeps the normalizer in the model zip too (its ``normalizer.bin``), so that whoever uses the
+model later feeds it data normalized the same way.
 
 Arrays are stored with ``np.savez`` and read with ``allow_pickle=False``, so opening a model file
 never runs code from it. The file is written to a temporary file beside the target and renamed
@@ -25,6 +32,7 @@ import zlib
 import numpy as np
 
 from minidl.backend import to_cpu, to_device
+from minidl.data.normalizers import DataNormalization
 from minidl.io.atomic import atomic_write
 from minidl.naming import Dl4jNames
 
@@ -33,6 +41,8 @@ CONFIGURATION = "configuration.json"
 COEFFICIENTS = "coefficients.npz"
 UPDATER_STATE = "updaterState.npz"
 META = "meta.json"
+NORMALIZER = "normalizer.json"
+NORMALIZER_ARRAYS = "normalizer.npz"
 
 
 class ModelSerializer(Dl4jNames):
@@ -43,8 +53,9 @@ class ModelSerializer(Dl4jNames):
     """
 
     @staticmethod
-    def write_model(net, path, save_updater=True):
-        """Save ``net`` (initialised) to the zip ``path``, atomically."""
+    def write_model(net, path, save_updater=True, normalizer=None):
+        """Save ``net`` (initialised) to the zip ``path``, atomically, with the input
+        ``normalizer`` (a DataNormalization, fitted) it was trained with when given."""
         net._require_init()
         entries = {
             CONFIGURATION: net.conf.to_json().encode("utf-8"),
@@ -53,9 +64,35 @@ class ModelSerializer(Dl4jNames):
         }
         if save_updater:
             entries[UPDATER_STATE] = _npz_bytes(_flat_updater_state(net.updater_state))
-        with atomic_write(path) as f, zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as zf:
-            for name, data in entries.items():
-                zf.writestr(name, data)
+        if normalizer is not None:
+            entries.update(_normalizer_entries(normalizer))
+        _write_zip(path, entries.items())
+
+    @staticmethod
+    def add_normalizer_to_model(path, normalizer):
+        """Add ``normalizer`` to the model zip ``path``, replacing any saved before; every other
+        entry is kept byte for byte. The zip is rewritten atomically."""
+        new_entries = _normalizer_entries(normalizer)  # refuses an unfitted one before any write
+        with _open_zip(path) as zf:
+            _read(zf, path, META)  # a model file, not any zip
+            kept = [(info, _read(zf, path, info.filename)) for info in zf.infolist()
+                    if info.filename not in (NORMALIZER, NORMALIZER_ARRAYS)]
+        _write_zip(path, kept + list(new_entries.items()))
+
+    @staticmethod
+    def restore_normalizer_from_file(path):
+        """The normalizer saved in the model zip ``path``, or None when it holds none."""
+        with _open_zip(path) as zf:
+            if NORMALIZER not in zf.namelist():
+                return None
+            settings = _read_json(zf, path, NORMALIZER)
+            has_arrays = NORMALIZER_ARRAYS in zf.namelist()
+            arrays = _read_npz(zf, path, NORMALIZER_ARRAYS) if has_arrays else {}
+        try:
+            return DataNormalization.from_state(settings, arrays)
+        except ValueError as e:
+            raise ValueError(f"model file {str(path)!r}: entries {NORMALIZER!r} / "
+                             f"{NORMALIZER_ARRAYS!r} do not describe a normalizer: {e}") from e
 
     @staticmethod
     def restore_multi_layer_network(path, load_updater=True):
@@ -79,8 +116,42 @@ class ModelSerializer(Dl4jNames):
         network_class = MultiLayerNetwork if saved == "MultiLayerNetwork" else ComputationGraph
         return _restore(path, network_class, load_updater)
 
+    @staticmethod
+    def restore_multi_layer_network_and_normalizer(path, load_updater=True):
+        """``(network, normalizer)`` from ``path``: its MultiLayerNetwork and its normalizer
+        (None when none was saved)."""
+        return (ModelSerializer.restore_multi_layer_network(path, load_updater),
+                ModelSerializer.restore_normalizer_from_file(path))
+
+    @staticmethod
+    def restore_computation_graph_and_normalizer(path, load_updater=True):
+        """``(network, normalizer)`` from ``path``: its ComputationGraph and its normalizer
+        (None when none was saved)."""
+        return (ModelSerializer.restore_computation_graph(path, load_updater),
+                ModelSerializer.restore_normalizer_from_file(path))
+
 
 # -- writing ------------------------------------------------------------------------------------
+
+def _write_zip(path, entries):
+    """Write ``entries`` ((name or ZipInfo, bytes) pairs) as the zip ``path``, atomically."""
+    with atomic_write(path) as f, zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in entries:
+            zf.writestr(name, data)
+
+
+def _normalizer_entries(normalizer):
+    """{entry name: bytes} for ``normalizer``: its settings as JSON, its arrays (if any) as npz."""
+    if not isinstance(normalizer, DataNormalization):
+        raise TypeError(f"ModelSerializer: a normalizer must be a DataNormalization "
+                        f"(NormalizerStandardize, ImagePreProcessingScaler, ...), got "
+                        f"{type(normalizer).__name__}")
+    settings, arrays = normalizer.state()
+    entries = {NORMALIZER: json.dumps(settings, indent=2, sort_keys=True).encode("utf-8")}
+    if arrays:
+        entries[NORMALIZER_ARRAYS] = _npz_bytes(arrays)
+    return entries
+
 
 def _npz_bytes(arrays):
     buffer = io.BytesIO()

@@ -3,7 +3,8 @@
 What must hold: the shards hold exactly what ``helper.featurize`` gives batch by batch; the
 reader gives them back; fitting from disk equals fitting the frozen network; an interrupted run
 resumes without redoing finished shards and ends with the same files; a folder made by another
-model is refused; incomplete or damaged folders give clear errors.
+model is refused; incomplete or damaged folders give clear errors; the manifest remembers the
+images' pre-processor and the reader gives it back.
 """
 
 import json
@@ -13,7 +14,7 @@ import numpy as np
 import pytest
 
 from devices import devices_of, host
-from minidl import ArrayDataSetIterator
+from minidl import ArrayDataSetIterator, NormalizerStandardize
 from minidl.backend import set_device
 from transfer import FeaturizedDataSetIterator, TransferLearningHelper, featurize_to_disk
 from transfer import featurized as featurized_module
@@ -138,3 +139,75 @@ def test_shuffled_reading_is_seeded_and_complete(tmp_path):
     again = [b.features.sum() for b in FeaturizedDataSetIterator(tmp_path, shuffle=True, seed=3)]
     plain = [b.features.sum() for b in FeaturizedDataSetIterator(tmp_path)]
     assert first == again and sorted(first) == sorted(plain)
+
+
+# -- the images' pre-processor, remembered ------------------------------------------------------
+
+def _normalized_iterator(n=10, seed=0):
+    iterator = _iterator(n, seed)
+    iterator.set_pre_processor(NormalizerStandardize().fit(iterator))  # per-channel statistics
+    return iterator
+
+
+def test_the_manifest_remembers_the_pre_processor(tmp_path, device):
+    iterator = _normalized_iterator()
+    normalizer = iterator.get_pre_processor()
+    featurize_to_disk(_helper(), iterator, tmp_path, progress=False)
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["pre_processor"]["settings"] == {"type": "NormalizerStandardize",
+                                                     "fit_labels": False}
+    assert manifest["pre_processor"]["arrays"]["mean"] == normalizer.mean.tolist()
+    reader = FeaturizedDataSetIterator(tmp_path)
+    restored = reader.sourcePreProcessor()  # DL4J-style spelling works too
+    assert isinstance(restored, NormalizerStandardize)
+    assert reader.get_pre_processor() is None  # remembered, not applied to the features
+    pictures = images(3, N_CLASSES, seed=5).features
+    np.testing.assert_array_equal(host(restored.transform(pictures)),
+                                  host(normalizer.transform(pictures)))
+
+
+def test_without_a_pre_processor_there_is_none_to_give_back(tmp_path):
+    featurize_to_disk(_helper(), _iterator(), tmp_path, progress=False)
+    assert json.loads((tmp_path / "manifest.json").read_text())["pre_processor"] is None
+    assert FeaturizedDataSetIterator(tmp_path).source_pre_processor() is None
+
+
+def test_a_manifest_older_than_the_pre_processor_key_still_loads(tmp_path):
+    featurize_to_disk(_helper(), _normalized_iterator(), tmp_path, progress=False)
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    del manifest["pre_processor"]
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    reader = FeaturizedDataSetIterator(tmp_path)
+    assert reader.source_pre_processor() is None and len(list(reader)) == 3
+    # and it is still taken as complete by a run with the normalizer
+    assert featurize_to_disk(_helper(), _normalized_iterator(), tmp_path, progress=False)["complete"]
+
+
+def test_a_folder_made_with_another_pre_processor_is_refused(tmp_path):
+    featurize_to_disk(_helper(), _normalized_iterator(), tmp_path, progress=False)
+    with pytest.raises(ValueError, match="different pre-processor"):
+        featurize_to_disk(_helper(), _iterator(), tmp_path, progress=False)
+    featurize_to_disk(_helper(), _iterator(), tmp_path, progress=False, overwrite=True)
+    assert FeaturizedDataSetIterator(tmp_path).source_pre_processor() is None
+
+
+def test_a_pre_processor_that_cannot_be_saved_is_named(tmp_path):
+    class Halve:
+        def pre_process(self, dataset):
+            dataset.features = dataset.features / 2
+
+    iterator = _iterator()
+    iterator.set_pre_processor(Halve())
+    with pytest.warns(UserWarning, match="Halve is not a DataNormalization"):
+        featurize_to_disk(_helper(), iterator, tmp_path, progress=False)
+    with pytest.raises(ValueError, match="went through a Halve, which the manifest could not"):
+        FeaturizedDataSetIterator(tmp_path).source_pre_processor()
+
+
+def test_a_damaged_pre_processor_record_gives_a_clear_error(tmp_path):
+    featurize_to_disk(_helper(), _normalized_iterator(), tmp_path, progress=False)
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    manifest["pre_processor"]["settings"]["type"] = "NoSuchNormalizer"
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match=r"manifest\.json is damaged.*NoSuchNormalizer"):
+        FeaturizedDataSetIterator(tmp_path).source_pre_processor()

@@ -1,5 +1,5 @@
 """Normalizers: statistics against NumPy on the whole data, exact inverses, per-channel images,
-iterator fitting, use as a pre-processor.
+iterator fitting, use as a pre-processor, saving as plain data (``state()``) and back.
 
 Every test runs on both devices (the ``device`` fixture): the data goes to the device with
 ``to_device``, ``fit`` reads it (the statistics are kept in float64 NumPy on the host, as
@@ -7,13 +7,15 @@ minidl computes them there), transforms and reverts run on the device and come b
 ``host`` before meeting the NumPy truths.
 """
 
+import json
+
 import numpy as np
 import pytest
 
 from devices import host
 from minidl.backend import device_of, to_device
-from minidl.data import (ArrayDataSetIterator, DataSet, ImagePreProcessingScaler,
-                         NormalizerStandardize, VGG16ImagePreProcessor)
+from minidl.data import (ArrayDataSetIterator, DataNormalization, DataSet,
+                         ImagePreProcessingScaler, NormalizerStandardize, VGG16ImagePreProcessor)
 
 RNG = np.random.default_rng(0)
 X = (RNG.normal(size=(50, 4)) * [1.0, 10.0, 0.1, 3.0] + [0.0, 5.0, -2.0, 100.0]).astype(np.float64)
@@ -141,3 +143,63 @@ def test_vgg16_preprocessor_subtracts_bgr_means_per_channel(device):
     np.testing.assert_array_equal(host(ds.features), out)
     with pytest.raises(ValueError, match=r"NCHW images with 3 \(BGR\) channels, got shape"):
         VGG16ImagePreProcessor().transform(to_device(np.zeros((2, 2, 2, 3))))
+
+
+# -- state(): a normalizer as plain data and back ----------------------------------------------
+
+def _fitted_standardize():
+    return NormalizerStandardize().fit_label(True).fit(DataSet(IMAGES, X[:6, :2]))
+
+
+@pytest.mark.parametrize("make, shape", [
+    (_fitted_standardize, IMAGES.shape),
+    (lambda: NormalizerStandardize().fit(DataSet(X, Y)), X.shape),  # no label statistics
+    (lambda: ImagePreProcessingScaler(-1, 1, max_bits=10), (4, 3)),
+    (VGG16ImagePreProcessor, IMAGES.shape),
+], ids=["standardize-labels", "standardize", "scaler", "vgg16"])
+def test_state_round_trip_gives_the_same_transform(make, shape, device):
+    normalizer = make()
+    settings, arrays = normalizer.state()
+    settings = json.loads(json.dumps(settings))  # as a file would hold it
+    restored = DataNormalization.from_state(settings, {k: a.copy() for k, a in arrays.items()})
+    assert type(restored) is type(normalizer) and restored.fit_labels == normalizer.fit_labels
+    rng = np.random.default_rng(1)
+    data = to_device(rng.normal(size=shape) * 50 + 100)
+    np.testing.assert_array_equal(host(restored.transform(data)),
+                                  host(normalizer.transform(data)))
+    if normalizer.fit_labels:
+        labels = to_device(rng.normal(size=(4, 2)))
+        np.testing.assert_array_equal(host(restored.revert_labels(labels)),
+                                      host(normalizer.revert_labels(labels)))
+
+
+def test_state_holds_the_documented_fields():
+    settings, arrays = _fitted_standardize().state()
+    assert settings == {"type": "NormalizerStandardize", "fit_labels": True}
+    assert sorted(arrays) == ["label_mean", "label_std", "mean", "std"]
+    np.testing.assert_array_equal(arrays["mean"], IMAGES.mean(axis=(0, 2, 3)))
+    settings, arrays = ImagePreProcessingScaler(-1, 1, max_bits=10).state()
+    assert settings == {"type": "ImagePreProcessingScaler", "fit_labels": False,
+                        "min_range": -1.0, "max_range": 1.0, "max_pixel_value": 1023.0}
+    assert arrays == {}
+
+
+def test_an_unfitted_standardize_cannot_be_saved():
+    with pytest.raises(ValueError, match=r"cannot save an unfitted NormalizerStandardize "
+                                         r"\(it has no mean, std\): call fit"):
+        NormalizerStandardize().state()
+    # fitted before fit_label(True): the label statistics are missing
+    with pytest.raises(ValueError, match=r"no label_mean, label_std"):
+        NormalizerStandardize().fit(DataSet(X, Y)).fit_label(True).state()
+
+
+def test_from_state_refuses_unknown_types_and_incomplete_states():
+    with pytest.raises(ValueError, match=r"unknown DataNormalization type 'NormalizerMinMax' "
+                                         r"\(known: .*ImagePreProcessingScaler, "
+                                         r"NormalizerStandardize, VGG16ImagePreProcessor"):
+        DataNormalization.from_state({"type": "NormalizerMinMax"}, {})
+    settings, arrays = NormalizerStandardize().fit(DataSet(X, Y)).state()
+    with pytest.raises(ValueError, match=r"NormalizerStandardize: the saved state lacks std"):
+        DataNormalization.from_state(settings, {"mean": arrays["mean"]})
+    with pytest.raises(ValueError, match=r"expected settings \['fit_labels', 'type'\]"):
+        DataNormalization.from_state({**settings, "colour": "red"}, arrays)

@@ -1,4 +1,5 @@
-"""ModelSerializer: zip layout, identical restore, identical continued training, clear errors."""
+"""ModelSerializer: zip layout, identical restore, identical continued training, clear errors,
+the input normalizer saved beside the network."""
 
 import io
 import json
@@ -9,8 +10,9 @@ import pytest
 
 from devices import devices_of, host
 from minidl import (Activation, Adam, ComputationGraph, DataSet, DenseLayer, FrozenLayer,
-                    InputType, LossFunction, MergeVertex, ModelSerializer, MultiLayerNetwork,
-                    Nesterovs, NeuralNetConfiguration, OutputLayer)
+                    ImagePreProcessingScaler, InputType, LossFunction, MergeVertex,
+                    ModelSerializer, MultiLayerNetwork, Nesterovs, NeuralNetConfiguration,
+                    NormalizerStandardize, OutputLayer, VGG16ImagePreProcessor)
 from minidl.backend import set_device
 
 
@@ -330,3 +332,112 @@ def test_restore_model_returns_whichever_network_was_saved(tmp_path):
     restored_graph = ModelSerializer.restoreModel(graph_path)
     assert isinstance(restored_graph, ComputationGraph)
     np.testing.assert_array_equal(restored_graph.params(), graph.params())
+
+
+# -- the normalizer saved with the model --------------------------------------------------------
+
+def _standardize():
+    data = _data(1, n=30)
+    return NormalizerStandardize().fit_label(True).fit(DataSet(data.features * 5 + 2,
+                                                               data.labels))
+
+
+def _entries(path):
+    with zipfile.ZipFile(path) as zf:
+        return {name: zf.read(name) for name in zf.namelist()}
+
+
+def test_write_model_with_a_normalizer_restores_the_same_transform(tmp_path, device):
+    net, normalizer = _mlp(), _standardize()
+    net.fit(_data())
+    path = tmp_path / "m.zip"
+    ModelSerializer.write_model(net, path, True, normalizer)
+    assert set(_entries(path)) == {"configuration.json", "coefficients.npz", "updaterState.npz",
+                                   "meta.json", "normalizer.json", "normalizer.npz"}
+    restored = ModelSerializer.restore_normalizer_from_file(path)
+    assert isinstance(restored, NormalizerStandardize) and restored.is_fit_label()
+    x = _data(9).features * 5 + 2
+    np.testing.assert_array_equal(host(restored.transform(x)), host(normalizer.transform(x)))
+    np.testing.assert_array_equal(restored.label_std, normalizer.label_std)
+
+
+def test_a_normalizer_without_statistics_needs_no_arrays_entry(tmp_path):
+    path = tmp_path / "m.zip"
+    ModelSerializer.write_model(_mlp(), path, normalizer=ImagePreProcessingScaler(-1, 1))
+    assert "normalizer.npz" not in _entries(path)
+    restored = ModelSerializer.restore_normalizer_from_file(path)
+    pixels = np.array([[0, 51, 255]], dtype=np.uint8)
+    np.testing.assert_array_equal(restored.transform(pixels),
+                                  ImagePreProcessingScaler(-1, 1).transform(pixels))
+
+
+def test_add_normalizer_keeps_every_other_entry_and_replaces_the_old_one(tmp_path):
+    path = _saved(tmp_path)
+    before = _entries(path)
+    ModelSerializer.add_normalizer_to_model(path, _standardize())
+    with_standardize = _entries(path)
+    assert {n: d for n, d in with_standardize.items() if not n.startswith("normalizer.")} == \
+        before
+    ModelSerializer.addNormalizerToModel(path, VGG16ImagePreProcessor())  # DL4J spelling
+    after = _entries(path)
+    assert set(after) == set(before) | {"normalizer.json"}  # the old normalizer.npz is gone
+    assert {n: d for n, d in after.items() if n != "normalizer.json"} == before
+    assert isinstance(ModelSerializer.restore_normalizer_from_file(path), VGG16ImagePreProcessor)
+    assert [p.name for p in tmp_path.iterdir()] == ["m.zip"]  # no temp file left behind
+
+
+def test_restores_with_the_normalizer_return_the_pair(tmp_path):
+    mln_path, normalizer = _saved(tmp_path), _standardize()
+    ModelSerializer.add_normalizer_to_model(mln_path, normalizer)
+    net, restored = ModelSerializer.restore_multi_layer_network_and_normalizer(mln_path)
+    assert isinstance(net, MultiLayerNetwork) and net.updater_state
+    np.testing.assert_array_equal(restored.mean, normalizer.mean)
+    graph_path = tmp_path / "g.zip"
+    ModelSerializer.write_model(_graph(), graph_path, normalizer=VGG16ImagePreProcessor())
+    graph, restored = ModelSerializer.restoreComputationGraphAndNormalizer(graph_path, False)
+    assert isinstance(graph, ComputationGraph) and graph.updater_state == {}
+    assert isinstance(restored, VGG16ImagePreProcessor)
+
+
+def test_a_model_without_a_normalizer_restores_none(tmp_path):
+    path = _saved(tmp_path)
+    assert ModelSerializer.restoreNormalizerFromFile(path) is None
+    net, normalizer = ModelSerializer.restore_multi_layer_network_and_normalizer(path)
+    assert isinstance(net, MultiLayerNetwork) and normalizer is None
+
+
+def test_an_unfitted_normalizer_is_refused_before_anything_is_written(tmp_path):
+    with pytest.raises(ValueError, match=r"cannot save an unfitted NormalizerStandardize"):
+        ModelSerializer.write_model(_mlp(), tmp_path / "m.zip", normalizer=NormalizerStandardize())
+    assert not (tmp_path / "m.zip").exists()
+    path = _saved(tmp_path)
+    before = path.read_bytes()
+    with pytest.raises(ValueError, match=r"cannot save an unfitted NormalizerStandardize"):
+        ModelSerializer.add_normalizer_to_model(path, NormalizerStandardize())
+    assert path.read_bytes() == before
+    with pytest.raises(TypeError, match=r"must be a DataNormalization.*got str"):
+        ModelSerializer.write_model(_mlp(), path, normalizer="standardize")
+
+
+def test_damaged_normalizer_entries(tmp_path):
+    path = _saved(tmp_path)
+    ModelSerializer.add_normalizer_to_model(path, _standardize())
+    good = _entries(path)
+    _rewrite(path, **{"normalizer.json": b"{not json"})
+    with pytest.raises(ValueError, match=r"m\.zip.*'normalizer\.json' is not valid JSON"):
+        ModelSerializer.restore_normalizer_from_file(path)
+    _rewrite(path, **{"normalizer.json": good["normalizer.json"],
+                      "normalizer.npz": b"PK\x03\x04 truncated"})
+    with pytest.raises(ValueError, match=r"m\.zip.*'normalizer\.npz' is not a valid \.npz"):
+        ModelSerializer.restore_normalizer_from_file(path)
+    _rewrite(path, **{"normalizer.json": b'{"type": "NormalizerMinMax"}',
+                      "normalizer.npz": good["normalizer.npz"]})
+    with pytest.raises(ValueError, match=r"m\.zip.*normalizer\.json.*unknown DataNormalization "
+                                         r"type 'NormalizerMinMax' \(known: "):
+        ModelSerializer.restore_normalizer_from_file(path)
+    buffer = io.BytesIO()
+    np.savez(buffer, mean=np.zeros(4))  # std and the label statistics lost
+    _rewrite(path, **{"normalizer.json": good["normalizer.json"],
+                      "normalizer.npz": buffer.getvalue()})
+    with pytest.raises(ValueError, match=r"m\.zip.*lacks std, label_mean, label_std"):
+        ModelSerializer.restore_normalizer_from_file(path)
