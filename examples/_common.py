@@ -14,56 +14,136 @@ Every example runs two ways:
 import argparse
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
+# The DL4J examples hard-code numClasses = 5 (the flower photos) and build the new output layer
+# before reading any data; the examples keep that, and check a --data folder against it up front
+# (see check_class_folders) rather than sizing the output layer from the data.
 NUM_CLASSES = 5
 SMALL_LEARNING_RATE = 0.01  # DL4J's 5e-5 moves a tiny network too slowly to see in one pass
 SMALL_PER_CLASS = 40
 SMALL_EPOCHS = 5  # ... and needs a few passes over 160 pictures where DL4J makes one over 2,500
 
 
-def example_parser(description, learning_rate, batch_size=16):
-    """The options every example has; ``learning_rate`` is the DL4J example's own."""
-    parser = argparse.ArgumentParser(description=description)
+class ExampleParser(argparse.ArgumentParser):
+    """argparse for the examples: some defaults depend on ``--small``, and ``--data`` is checked.
+
+    An option added with ``add_dl4j_option`` parses to the value given, else to the DL4J
+    example's default, or to the ``--small`` one: the help text and the run use the same pair.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._dl4j_defaults = {}  # dest -> (DL4J's default, the --small default)
+
+    def add_dl4j_option(self, flag, dl4j, small, help, **kwargs):
+        """Add ``flag`` with DL4J's default ``dl4j`` and ``small`` under --small (None: off)."""
+        small_text = "none" if small is None else small
+        help = f"{help} (default {dl4j} as DL4J; {small_text} with --small)"
+        action = self.add_argument(flag, default=None, help=help, **kwargs)
+        self._dl4j_defaults[action.dest] = (dl4j, small)
+        return action
+
+    def parse_args(self, args=None, namespace=None):
+        """Parse, fill in the defaults that depend on --small, then check --data (cheap) so
+        that a wrong folder fails before a model is loaded or downloaded."""
+        parsed = super().parse_args(args, namespace)
+        for dest, (dl4j, small) in self._dl4j_defaults.items():
+            if getattr(parsed, dest) is None:
+                setattr(parsed, dest, small if parsed.small else dl4j)
+        if parsed.data is not None:
+            check_class_folders(parsed.data)
+        return parsed
+
+
+def example_parser(description, *, learning_rate=None, epochs=None, weights=True, batch_size=16):
+    """The options the examples share; a script only gets the ones it uses.
+
+    ``learning_rate`` and ``epochs`` are the DL4J example's own defaults; leave them out (None)
+    in a script that trains nothing. ``weights=False`` drops ``--weights`` from a script that
+    starts from a saved model instead of the zoo's VGG16.
+    """
+    parser = ExampleParser(description=description)
     parser.add_argument("--data", metavar="DIR",
-                        help="a folder with one sub-folder of images per class (default: the "
-                             "flower photos, downloaded on first use)")
-    parser.add_argument("--weights", metavar="FILE",
-                        help="VGG16 weights (Keras .h5, torchvision .pth or converted .npz) "
-                             "instead of the zoo's ImageNet weights")
+                        help=f"a folder with one sub-folder of images per class, {NUM_CLASSES} "
+                             f"classes (default: the flower photos, downloaded on first use)")
+    if weights:
+        parser.add_argument("--weights", metavar="FILE",
+                            help="VGG16 weights (Keras .h5, torchvision .pth or converted .npz) "
+                                 "instead of the zoo's ImageNet weights")
     parser.add_argument("--small", action="store_true",
                         help="a tiny VGG-shaped network at 32x32 on generated pictures: no "
                              "download, runs in seconds")
     parser.add_argument("--batch-size", type=int, default=batch_size,
-                        help=f"minibatch size (default {batch_size}, as DL4J)")
+                        help="minibatch size (default %(default)s)")
     parser.add_argument("--train-percent", type=int, default=80,
-                        help="percentage of images used for training (default 80)")
-    parser.add_argument("--seed", type=int, default=12345, help="random seed (default 12345)")
-    parser.add_argument("--learning-rate", type=float, default=None,
-                        help=f"learning rate (default {learning_rate} as DL4J; "
-                             f"{SMALL_LEARNING_RATE} with --small)")
-    parser.add_argument("--epochs", type=int, default=None,
-                        help=f"passes over the training data (default 1 as DL4J; "
-                             f"{SMALL_EPOCHS} with --small)")
-    parser.add_argument("--quiet", action="store_true", help="print less")
+                        help="percentage of images used for training (default %(default)s)")
+    parser.add_argument("--seed", type=int, default=12345, help="random seed (default %(default)s)")
+    if learning_rate is not None:
+        parser.add_dl4j_option("--learning-rate", learning_rate, SMALL_LEARNING_RATE,
+                               "learning rate", type=float)
+    if epochs is not None:
+        parser.add_dl4j_option("--epochs", epochs, SMALL_EPOCHS,
+                               "passes over the training data", type=int)
+    parser.add_argument("--quiet", action="store_true",
+                        help="print only the outcome (final accuracy, files written)")
     return parser
 
 
-def learning_rate(args, dl4j_default):
-    if args.learning_rate is not None:
-        return args.learning_rate
-    return SMALL_LEARNING_RATE if args.small else dl4j_default
-
-
-def epochs(args):
-    if args.epochs is not None:
-        return args.epochs
-    return SMALL_EPOCHS if args.small else 1
-
-
 def printer(args):
+    """``print`` for progress and intermediate results, or a no-op with --quiet."""
     return (lambda *a, **k: None) if args.quiet else print
+
+
+def class_folders(data_dir):
+    """The class names the image pipeline will find under ``data_dir``: the parent folder
+    names of its images, as ParentPathLabelGenerator gives them (no image is decoded)."""
+    from minidl.data import FileSplit, ParentPathLabelGenerator
+    from minidl.data.records import ALLOWED_FORMATS
+
+    labels = ParentPathLabelGenerator()
+    return sorted({labels.get_label_for_path(path)
+                   for path in FileSplit(data_dir, ALLOWED_FORMATS).locations()})
+
+
+def check_class_folders(data_dir):
+    """Raise ValueError unless ``data_dir`` holds images in exactly NUM_CLASSES class folders
+    (FileNotFoundError if it is not a folder)."""
+    if not os.path.isdir(data_dir):
+        raise FileNotFoundError(f"data folder {data_dir} does not exist")
+    found = class_folders(data_dir)
+    if len(found) != NUM_CLASSES:
+        names = f" ({', '.join(found)})" if found else ""
+        raise ValueError(f"{data_dir}: the example needs NUM_CLASSES={NUM_CLASSES} class folders "
+                         f"of images, found {len(found)}{names}")
+
+
+def user_errors():
+    """The exceptions that mean a user mistake or an environment problem, as ``minidl``'s CLI
+    counts them: OSError (a missing file, zoo/io's DownloadError), ValueError (bad data, zoo's
+    WeightFileError), KeyError (an unknown name) and DeviceError (no usable GPU)."""
+    from minidl.backend import DeviceError
+    return (OSError, ValueError, KeyError, DeviceError)
+
+
+def run(main, argv=None):
+    """Run an example's ``main(argv)`` as a program and exit: 0 on success, 1 with one line on
+    stderr for a user or environment error, 130 on Ctrl-C. Anything else is a bug in the
+    program, so it keeps its traceback."""
+    prog = os.path.basename(sys.argv[0])
+    try:
+        main(argv)
+    except user_errors() as error:
+        # a KeyError's str() is the repr of its key, quotes and all: show the message itself
+        message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        print(f"{prog}: error: {message}", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        sys.exit(130)
+    sys.exit(0)
 
 
 def load_vgg16(args):
@@ -115,9 +195,10 @@ def flower_iterators(args, model):
 
 
 def fit_with_evaluations(net, train_iter, test_iter, log=print, every=10, epochs=1, fit=None):
-    """DL4J's example loop: evaluate, then pass over the training data (once in DL4J),
-    evaluating the whole test set every ``every`` iterations. ``fit`` is the training step
-    (default ``net.fit``; ``helper.fit_featurized`` when ``net`` is a helper's unfrozen part).
+    """DL4J's example loop: evaluate, then pass over the training data ``epochs`` times,
+    evaluating the whole test set every ``every`` iterations (through ``log``); the final
+    accuracy is always printed. ``fit`` is the training step (default ``net.fit``;
+    ``helper.fit_featurized`` when ``net`` is a helper's unfrozen part).
     Returns (evaluation before, evaluation after)."""
     fit = fit or net.fit
     before = net.evaluate(test_iter)
@@ -134,5 +215,7 @@ def fit_with_evaluations(net, train_iter, test_iter, log=print, every=10, epochs
             iteration += 1
         log(f"Epoch #{epoch} complete")
     after = net.evaluate(test_iter)
-    log(f"Model build complete: test accuracy {after.accuracy():.4f} after {iteration} iterations")
+    # the outcome: printed even with --quiet, which only silences the progress above
+    print(f"Model build complete: test accuracy {after.accuracy():.4f} after {iteration} "
+          f"iterations")
     return before, after

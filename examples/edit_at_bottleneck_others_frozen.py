@@ -9,15 +9,15 @@ trained model is saved (without updater state) for fine_tune_from_block_four.py.
     python examples/edit_at_bottleneck_others_frozen.py [--small] [--model FILE]
 """
 
-import sys
-
-from _common import (epochs, NUM_CLASSES, example_parser, fit_with_evaluations, flower_iterators,
-                     learning_rate, load_vgg16, printer)
+from _common import (NUM_CLASSES, example_parser, fit_with_evaluations, flower_iterators,
+                     load_vgg16, printer, run)
 from minidl import (Activation, DenseLayer, LossFunction, ModelSerializer, Nesterovs,
                     OutputLayer, WeightInit)
 from transfer import FineTuneConfiguration, TransferLearning
 
 FEATURE_EXTRACTION_LAYER = "block5_pool"
+DL4J_LEARNING_RATE = 5e-5
+DL4J_EPOCHS = 1
 
 
 def build_bottleneck_model(vgg16, num_classes, seed, updater, dropout=0.5, fc2_size=1024,
@@ -43,32 +43,35 @@ def build_bottleneck_model(vgg16, num_classes, seed, updater, dropout=0.5, fc2_s
             .build())
 
 
+def build_parser():
+    """The shared options with this example's DL4J defaults, plus --model and --dropout."""
+    parser = example_parser(__doc__.split("\n")[0], learning_rate=DL4J_LEARNING_RATE,
+                            epochs=DL4J_EPOCHS)
+    parser.add_argument("--model", metavar="FILE", default="MyComputationGraph.zip",
+                        help="where to save the trained model (default %(default)s)")
+    # the tiny --small network's layers are too narrow to afford dropping half their inputs
+    parser.add_dl4j_option("--dropout", 0.5, None, "probability to keep a unit", type=float)
+    return parser
+
+
 def main(argv=None):
-    parser = example_parser(__doc__.split("\n")[0], learning_rate=5e-5)
-    parser.add_argument("--model", default="MyComputationGraph.zip",
-                        help="where to save the trained model (default MyComputationGraph.zip)")
-    parser.add_argument("--dropout", type=float, default=None,
-                        help="probability to keep a unit (default 0.5 as DL4J; none with --small)")
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     log = printer(args)
     vgg16 = load_vgg16(args)
-    # --small: the tiny network's fc layers have 64 units, so the bottleneck shrinks with them,
-    # and layers that narrow cannot afford to drop half their inputs
+    # --small: the tiny network's fc layers have 64 units, so the bottleneck shrinks with them
     sizes = (32, 16) if args.small else (1024, 256)
-    dropout = args.dropout if args.dropout is not None else (None if args.small else 0.5)
     vgg16_transfer = build_bottleneck_model(vgg16, NUM_CLASSES, args.seed,
-                                            Nesterovs(learning_rate(args, 5e-5)), dropout, *sizes)
+                                            Nesterovs(args.learning_rate), args.dropout, *sizes)
     log(vgg16_transfer.summary())
 
     train_iter, test_iter = flower_iterators(args, vgg16_transfer)
     before, after = fit_with_evaluations(vgg16_transfer, train_iter, test_iter, log,
-                                         epochs=epochs(args))
+                                         epochs=args.epochs)
     ModelSerializer.write_model(vgg16_transfer, args.model, save_updater=False)
-    log(f"Model saved to {args.model}")
+    print(f"Model saved to {args.model}")
     return {"original": vgg16, "model": vgg16_transfer, "before": before, "after": after,
             "path": args.model}
 
 
 if __name__ == "__main__":
-    main()
-    sys.exit(0)
+    run(main)

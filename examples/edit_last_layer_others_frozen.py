@@ -9,15 +9,15 @@ is wrong for flowers. So: freeze every layer up to and including ``fc2``, replac
     python examples/edit_last_layer_others_frozen.py --small    # tiny stand-ins, seconds
 """
 
-import sys
-
-from _common import (epochs, NUM_CLASSES, example_parser, fit_with_evaluations, flower_iterators,
-                     learning_rate, load_vgg16, printer)
+from _common import (NUM_CLASSES, example_parser, fit_with_evaluations, flower_iterators,
+                     load_vgg16, printer, run)
 from minidl import (Activation, LossFunction, Nesterovs, NormalDistribution,
                     OptimizationAlgorithm, OutputLayer)
 from transfer import FineTuneConfiguration, TransferLearning
 
 FEATURE_EXTRACTION_LAYER = "fc2"
+DL4J_LEARNING_RATE = 5e-5
+DL4J_EPOCHS = 1  # DL4J makes one pass over the training data
 
 
 def build_transfer_model(vgg16, num_classes, seed, updater):
@@ -42,22 +42,27 @@ def build_transfer_model(vgg16, num_classes, seed, updater):
             .build())
 
 
+def build_parser():
+    """The shared options, with this example's DL4J learning rate and epochs."""
+    return example_parser(__doc__.split("\n")[0], learning_rate=DL4J_LEARNING_RATE,
+                          epochs=DL4J_EPOCHS)
+
+
 def main(argv=None):
-    args = example_parser(__doc__.split("\n")[0], learning_rate=5e-5).parse_args(argv)
+    args = build_parser().parse_args(argv)
     log = printer(args)
     vgg16 = load_vgg16(args)
     log(vgg16.summary())
 
     vgg16_transfer = build_transfer_model(vgg16, NUM_CLASSES, args.seed,
-                                          Nesterovs(learning_rate(args, 5e-5)))
+                                          Nesterovs(args.learning_rate))
     log(vgg16_transfer.summary())
 
     train_iter, test_iter = flower_iterators(args, vgg16_transfer)
     before, after = fit_with_evaluations(vgg16_transfer, train_iter, test_iter, log,
-                                         epochs=epochs(args))
+                                         epochs=args.epochs)
     return {"original": vgg16, "model": vgg16_transfer, "before": before, "after": after}
 
 
 if __name__ == "__main__":
-    main()
-    sys.exit(0)
+    run(main)

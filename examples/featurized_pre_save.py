@@ -10,16 +10,16 @@ fit_from_featurized.py then trains on the shards in milliseconds per epoch.
 """
 
 import os
-import sys
 
-from _common import example_parser, flower_iterators, load_vgg16, printer
+from _common import example_parser, flower_iterators, load_vgg16, printer, run
 from transfer import TransferLearningHelper, featurize_to_disk
 
 FEATURIZE_EXTRACTION_LAYER = "fc2"
 
 
-def featurize(args, log=print):
-    """Write ``<features>/train`` and ``<features>/test``; returns their manifests."""
+def featurize(args, log=print, report=print):
+    """Write ``<features>/train`` and ``<features>/test``; returns their manifests. Progress
+    goes to ``log``, the files written to ``report``."""
     vgg16 = load_vgg16(args)
     helper = TransferLearningHelper(vgg16, FEATURIZE_EXTRACTION_LAYER)
     log(vgg16.summary())
@@ -28,24 +28,30 @@ def featurize(args, log=print):
     for part, iterator in (("train", train_iter), ("test", test_iter)):
         folder = os.path.join(args.features, part)
         manifests[part] = featurize_to_disk(helper, iterator, folder, progress=not args.quiet)
-        log(f"{part}: {manifests[part]['num_examples']} examples featurized at "
-            f"{FEATURIZE_EXTRACTION_LAYER} into {len(manifests[part]['shards'])} shards in {folder}")
+        report(f"{part}: {manifests[part]['num_examples']} examples featurized at "
+               f"{FEATURIZE_EXTRACTION_LAYER} into {len(manifests[part]['shards'])} shards "
+               f"in {folder}")
     return manifests
 
 
 def add_features_option(parser):
-    parser.add_argument("--features", default="flowers-fc2",
+    parser.add_argument("--features", metavar="DIR", default="flowers-fc2",
                         help="folder for the featurized data (train/ and test/ inside; "
-                             "default flowers-fc2)")
+                             "default %(default)s)")
+
+
+def build_parser():
+    """The shared options (none for training), plus --features."""
+    # it trains nothing: no --learning-rate, no --epochs
+    parser = example_parser(__doc__.split("\n")[0])
+    add_features_option(parser)
+    return parser
 
 
 def main(argv=None):
-    parser = example_parser(__doc__.split("\n")[0], learning_rate=5e-5)
-    add_features_option(parser)
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     return featurize(args, printer(args))
 
 
 if __name__ == "__main__":
-    main()
-    sys.exit(0)
+    run(main)

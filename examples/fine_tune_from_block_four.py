@@ -12,30 +12,40 @@ which is what DL4J's example means (see docs/differences-from-dl4j.md).
 """
 
 import os
-import sys
 
-from _common import epochs, example_parser, fit_with_evaluations, flower_iterators, learning_rate, printer
+from _common import example_parser, fit_with_evaluations, flower_iterators, printer, run
 from minidl import ModelSerializer, Sgd
 from transfer import FineTuneConfiguration, TransferLearning
 
 FEATURE_EXTRACTION_LAYER = "block4_pool"
+DL4J_LEARNING_RATE = 1e-5
+DL4J_EPOCHS = 1
+
+
+def build_parser():
+    """The shared options (no --weights) with DL4J's defaults, plus --model and --output."""
+    # it starts from a saved model, not from the zoo's VGG16: no --weights
+    parser = example_parser(__doc__.split("\n")[0], learning_rate=DL4J_LEARNING_RATE,
+                            epochs=DL4J_EPOCHS, weights=False)
+    parser.add_argument("--model", metavar="FILE", default="MyComputationGraph.zip",
+                        help="the model saved by edit_at_bottleneck_others_frozen.py "
+                             "(default %(default)s)")
+    parser.add_argument("--output", metavar="FILE", default="MyComputationGraphFineTune.zip",
+                        help="where to save the fine-tuned model (default %(default)s)")
+    return parser
 
 
 def main(argv=None):
-    parser = example_parser(__doc__.split("\n")[0], learning_rate=1e-5)
-    parser.add_argument("--model", default="MyComputationGraph.zip",
-                        help="the model saved by edit_at_bottleneck_others_frozen.py")
-    parser.add_argument("--output", default="MyComputationGraphFineTune.zip",
-                        help="where to save the fine-tuned model")
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     log = printer(args)
     if not os.path.exists(args.model):
-        parser.error(f"{args.model} does not exist: run edit_at_bottleneck_others_frozen.py "
-                     f"first (with the same --small setting)")
+        raise FileNotFoundError(f"{args.model} does not exist: run "
+                                f"edit_at_bottleneck_others_frozen.py first (with the same "
+                                f"--small setting)")
     saved = ModelSerializer.restore_computation_graph(args.model)
 
     fine_tune_conf = (FineTuneConfiguration.Builder()
-                      .updater(Sgd(learning_rate(args, 1e-5)))
+                      .updater(Sgd(args.learning_rate))
                       .seed(args.seed)
                       .build())
     vgg16_transfer = (TransferLearning.GraphBuilder(saved)
@@ -46,13 +56,12 @@ def main(argv=None):
 
     train_iter, test_iter = flower_iterators(args, vgg16_transfer)
     before, after = fit_with_evaluations(vgg16_transfer, train_iter, test_iter, log,
-                                         epochs=epochs(args))
+                                         epochs=args.epochs)
     ModelSerializer.write_model(vgg16_transfer, args.output, save_updater=False)
-    log(f"Model saved to {args.output}")
+    print(f"Model saved to {args.output}")
     return {"original": saved, "model": vgg16_transfer, "before": before, "after": after,
             "path": args.output}
 
 
 if __name__ == "__main__":
-    main()
-    sys.exit(0)
+    run(main)

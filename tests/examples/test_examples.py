@@ -1,8 +1,14 @@
 """Each DL4J example end to end in --small mode: generated pictures, the small stand-in VGG,
 no network. Asserts on results: frozen parameters unchanged, accuracy above chance (5 classes),
-files written."""
+files written, what --quiet still prints. Then the command line: each --help states the
+defaults the run uses and lists only the options the script uses; user mistakes are one line
+on stderr and exit status 1."""
 
 import importlib
+import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +18,33 @@ from minidl.backend import to_cpu
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 CHANCE = 1 / 5
+SMALL_TRAIN_BATCHES = 10  # 160 generated training pictures in batches of 16
+# (learning rate, epochs) of each DL4J example that trains: the scripts' DL4J_* constants
+DL4J_DEFAULTS = {"edit_last_layer_others_frozen": (5e-5, 1),
+                 "edit_at_bottleneck_others_frozen": (5e-5, 1),
+                 "fine_tune_from_block_four": (1e-5, 1),
+                 "fit_from_featurized": (3e-5, 3)}
+ALL_EXAMPLES = [*DL4J_DEFAULTS, "featurized_pre_save"]
+
+
+def example(name, monkeypatch):
+    """The example script ``name`` as a module (examples/ is not a package)."""
+    monkeypatch.syspath_prepend(str(EXAMPLES))
+    return importlib.import_module(name)
+
+
+def small_epochs(name, monkeypatch):
+    """The epochs a --small run of ``name`` makes, by its own parser."""
+    return example(name, monkeypatch).build_parser().parse_args(["--small"]).epochs
+
+
+def quiet_output(capsys, name, monkeypatch):
+    """What a --quiet run printed: only its outcome, checked to be the final accuracy line."""
+    lines = capsys.readouterr().out.splitlines()
+    iterations = small_epochs(name, monkeypatch) * SMALL_TRAIN_BATCHES
+    assert re.fullmatch(rf"Model build complete: test accuracy [01]\.\d{{4}} after "
+                        rf"{iterations} iterations", lines[0]), lines
+    return lines[1:]
 
 
 @pytest.fixture(scope="module")
@@ -44,9 +77,10 @@ def frozen_params_unchanged(original, model):
     return frozen
 
 
-def test_edit_last_layer_others_frozen(run):
+def test_edit_last_layer_others_frozen(run, capsys, monkeypatch):
     from transfer.demo import FAST, pretrained_source_model
     result = run("edit_last_layer_others_frozen")
+    assert quiet_output(capsys, "edit_last_layer_others_frozen", monkeypatch) == []
     source, cached = pretrained_source_model(12345, FAST)
     assert cached
     frozen = frozen_params_unchanged(source, result["model"])
@@ -56,8 +90,10 @@ def test_edit_last_layer_others_frozen(run):
     assert result["after"].accuracy() > result["before"].accuracy()
 
 
-def test_bottleneck_then_fine_tune_from_block_four(run, tmp_path):
+def test_bottleneck_then_fine_tune_from_block_four(run, tmp_path, capsys, monkeypatch):
     result = run("edit_at_bottleneck_others_frozen", "--model", "bottleneck.zip")
+    assert quiet_output(capsys, "edit_at_bottleneck_others_frozen", monkeypatch) == [
+        "Model saved to bottleneck.zip"]
     model = result["model"]
     frozen = frozen_params_unchanged(result["original"], model)
     assert "block5_pool" in frozen and "fc1" not in frozen
@@ -66,6 +102,8 @@ def test_bottleneck_then_fine_tune_from_block_four(run, tmp_path):
     assert result["after"].accuracy() > CHANCE + 0.2
 
     tuned = run("fine_tune_from_block_four", "--model", "bottleneck.zip", "--output", "tuned.zip")
+    assert quiet_output(capsys, "fine_tune_from_block_four", monkeypatch) == [
+        "Model saved to tuned.zip"]
     assert (tmp_path / "tuned.zip").is_file()
     layers = dict(tuned["model"].layer_items())
     assert layers["block4_conv1"].frozen and not layers["block5_conv1"].frozen
@@ -75,20 +113,23 @@ def test_bottleneck_then_fine_tune_from_block_four(run, tmp_path):
     assert tuned["after"].accuracy() > CHANCE + 0.2
 
 
-def test_fine_tune_without_saved_model_is_a_clear_usage_error(run, capsys):
-    with pytest.raises(SystemExit) as exit_info:
+def test_fine_tune_without_saved_model_is_a_clear_error(run):
+    with pytest.raises(FileNotFoundError, match="edit_at_bottleneck_others_frozen.py first"):
         run("fine_tune_from_block_four", "--model", "missing.zip")
-    assert exit_info.value.code == 2
-    assert "edit_at_bottleneck_others_frozen.py first" in capsys.readouterr().err
 
 
-def test_featurized_pre_save_then_fit_from_featurized(run, tmp_path):
+def test_featurized_pre_save_then_fit_from_featurized(run, tmp_path, capsys, monkeypatch):
     manifests = run("featurized_pre_save", "--features", "feats")
+    feats = os.path.join("feats", "")
+    assert capsys.readouterr().out.splitlines() == [
+        f"train: 160 examples featurized at fc2 into 10 shards in {feats}train",
+        f"test: 40 examples featurized at fc2 into 3 shards in {feats}test"]
     assert manifests["train"]["num_examples"] == 160 and manifests["test"]["num_examples"] == 40
     assert manifests["train"]["feature_shapes"] == [[64]]  # fc2 of the small VGG
     assert len(list((tmp_path / "feats" / "train").glob("shard-*.npz"))) == 10
 
     result = run("fit_from_featurized", "--features", "feats")
+    assert quiet_output(capsys, "fit_from_featurized", monkeypatch) == []
     frozen_params_unchanged(result["original"], result["model"])
     assert result["after"].accuracy() > CHANCE + 0.2
     # fit_featurized writes the head back into the full network: both predict the same
@@ -97,14 +138,120 @@ def test_featurized_pre_save_then_fit_from_featurized(run, tmp_path):
                                   to_cpu(head))
 
 
-@pytest.mark.parametrize("name", ["edit_last_layer_others_frozen", "edit_at_bottleneck_others_frozen",
-                                  "fine_tune_from_block_four", "featurized_pre_save",
-                                  "fit_from_featurized"])
-def test_help(name, monkeypatch, capsys):
-    monkeypatch.syspath_prepend(str(EXAMPLES))
-    module = importlib.import_module(name)
+# -- the command line ------------------------------------------------------------------------
+
+def help_text(name, monkeypatch, capsys):
+    """``name --help``, with argparse's line wrapping undone."""
     with pytest.raises(SystemExit) as exit_info:
-        module.main(["--help"])
+        example(name, monkeypatch).main(["--help"])
     assert exit_info.value.code == 0
-    out = capsys.readouterr().out
-    assert "--small" in out and "--data" in out and "--weights" in out
+    return " ".join(capsys.readouterr().out.split())
+
+
+def stated_defaults(help_text, option, metavar, text):
+    """(DL4J default, --small default) as the help of ``option`` states them."""
+    found = re.search(rf"{option} {metavar} {text} "
+                      rf"\(default (\S+) as DL4J; (\S+) with --small\)", help_text)
+    assert found, f"no defaults for {option} in: {help_text}"
+    return found.groups()
+
+
+@pytest.mark.parametrize("name", ALL_EXAMPLES)
+def test_help_lists_the_shared_options(name, monkeypatch, capsys):
+    text = help_text(name, monkeypatch, capsys)
+    assert "--small" in text and "--data" in text and "--quiet" in text
+    assert ("--weights" in text) == (name != "fine_tune_from_block_four")  # it restores a model
+
+
+@pytest.mark.parametrize("name", DL4J_DEFAULTS)
+def test_help_states_the_defaults_the_run_uses(name, monkeypatch, capsys):
+    text = help_text(name, monkeypatch, capsys)
+    module = example(name, monkeypatch)
+    dl4j = module.build_parser().parse_args([])  # what main runs
+    small = module.build_parser().parse_args(["--small"])
+    learning_rate, epochs = DL4J_DEFAULTS[name]
+    assert (module.DL4J_LEARNING_RATE, module.DL4J_EPOCHS) == (learning_rate, epochs)
+
+    stated_epochs = stated_defaults(text, "--epochs", "EPOCHS", "passes over the training data")
+    assert tuple(map(int, stated_epochs)) == (epochs, small.epochs) and dl4j.epochs == epochs
+    stated_rate = stated_defaults(text, "--learning-rate", "LEARNING_RATE", "learning rate")
+    assert tuple(map(float, stated_rate)) == (learning_rate, small.learning_rate)
+    assert dl4j.learning_rate == learning_rate
+
+
+def test_help_has_only_the_options_a_script_uses(monkeypatch, capsys):
+    presave = help_text("featurized_pre_save", monkeypatch, capsys)
+    assert "--epochs" not in presave and "--learning-rate" not in presave  # it trains nothing
+    assert "default flowers-fc2" in presave
+    fine_tune = help_text("fine_tune_from_block_four", monkeypatch, capsys)
+    assert "--weights" not in fine_tune
+    assert "(default MyComputationGraph.zip)" in fine_tune
+    assert "(default MyComputationGraphFineTune.zip)" in fine_tune
+
+
+def one_line_error(capsys, exit_info):
+    """The error line ``_common.run`` printed; checks exit status 1 and nothing else printed."""
+    assert exit_info.value.code == 1
+    captured = capsys.readouterr()
+    lines = captured.err.splitlines()
+    assert captured.out == "" and len(lines) == 1 and ": error: " in lines[0], captured.err
+    return lines[0]
+
+
+def test_data_with_the_wrong_number_of_classes_fails_before_loading_a_model(tmp_path, monkeypatch,
+                                                                            capsys):
+    for label in ("roses", "tulips"):
+        (tmp_path / label).mkdir()
+        (tmp_path / label / "a.png").write_bytes(b"")  # the check counts folders, reads no image
+    module = example("edit_last_layer_others_frozen", monkeypatch)
+    monkeypatch.setattr(module, "load_vgg16", lambda args: pytest.fail("loaded a model"))
+    with pytest.raises(SystemExit) as exit_info:
+        example("_common", monkeypatch).run(module.main, ["--small", "--data", str(tmp_path)])
+    line = one_line_error(capsys, exit_info)
+    assert "NUM_CLASSES=5 class folders" in line and "found 2 (roses, tulips)" in line
+
+
+def test_features_of_another_class_count_are_refused(monkeypatch):
+    module = example("fit_from_featurized", monkeypatch)
+
+    class Features:
+        directory, manifest = "feats/train", {"label_shapes": [[2]]}
+    with pytest.raises(ValueError, match="the features have 2 classes.*NUM_CLASSES=5"):
+        module.check_feature_classes(Features())
+
+
+def user_errors():
+    from minidl.backend import DeviceError
+    from minidl.io import DownloadError
+    from zoo.formats import WeightFileError
+    return [DownloadError("could not download x: offline"), WeightFileError("fake.h5: not HDF5"),
+            FileNotFoundError("no such folder"), KeyError("no layer fc9"), DeviceError("no GPU")]
+
+
+@pytest.mark.parametrize("error", user_errors(), ids=lambda e: type(e).__name__)
+def test_run_reports_user_errors_in_one_line(error, monkeypatch, capsys):
+    def failing_main(argv):
+        raise error
+    with pytest.raises(SystemExit) as exit_info:
+        example("_common", monkeypatch).run(failing_main, [])
+    line = one_line_error(capsys, exit_info)
+    assert line.endswith(f": error: {error.args[0]}")  # a KeyError's message without quotes
+
+
+def test_run_keeps_the_traceback_of_a_bug(monkeypatch):
+    def buggy_main(argv):
+        raise TypeError("a bug")
+    with pytest.raises(TypeError):
+        example("_common", monkeypatch).run(buggy_main, [])
+
+
+def test_missing_data_folder_as_a_program(tmp_path):
+    env = {**os.environ, "MINIDL_HOME": str(tmp_path / "home")}
+    done = subprocess.run([sys.executable, str(EXAMPLES / "edit_last_layer_others_frozen.py"),
+                           "--small", "--data", str(tmp_path / "no-such-dir")],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr and done.stdout == ""
+    assert done.stderr.splitlines() == [
+        f"edit_last_layer_others_frozen.py: error: data folder {tmp_path / 'no-such-dir'} "
+        f"does not exist"]
