@@ -61,9 +61,12 @@ def load_model(name_or_path, pretrained=True, weights=None, progress=True):
 
 
 def restore_model(path):
-    """Whatever network the zip at ``path`` holds."""
+    """Whatever network the zip at ``path`` holds, with the normalizer saved with it (if any)
+    as its ``pre_processor``, which ``--preprocess auto`` uses."""
     from minidl.io.model_serializer import ModelSerializer
-    return ModelSerializer.restore_model(path)
+    net = ModelSerializer.restore_model(path)
+    net.pre_processor = ModelSerializer.restore_normalizer_from_file(path)
+    return net
 
 
 def _image_size(net):
@@ -241,6 +244,7 @@ def _frozen_until(helper):
 
 def cmd_featurize(args):
     from transfer import featurize_to_disk
+    from transfer.featurized import FeaturesMismatchError
     _check_data(args)
     net = load_model(args.model, weights=args.weights, progress=not args.quiet)
     helper = _frozen_part(net, args.layer)
@@ -250,10 +254,8 @@ def cmd_featurize(args):
         try:
             manifest = featurize_to_disk(helper, iterator, folder, progress=not args.quiet,
                                          overwrite=args.overwrite)
-        except ValueError as error:
-            if "overwrite=True" not in str(error):
-                raise
-            raise UsageError(f"{folder} holds features of another model or layer: pass "
+        except FeaturesMismatchError as error:
+            raise UsageError(f"{folder} holds features made by {error.reason}: pass "
                              f"--overwrite to replace them, or choose another --out") from None
         print(f"{part}: {manifest['num_examples']} examples -> {folder}")
     return 0
@@ -290,7 +292,9 @@ def cmd_fit_featurized(args):
     if os.path.isdir(test_dir):
         evaluation = helper.unfrozen_graph().evaluate(FeaturizedDataSetIterator(test_dir))
         print(evaluation.stats())
-    ModelSerializer.write_model(net, args.output, save_updater=False)
+    # The model remembers how its training images were prepared, for `evaluate`.
+    ModelSerializer.write_model(net, args.output, save_updater=False,
+                                normalizer=train.source_pre_processor())
     print(f"model saved to {args.output}")
     return 0
 

@@ -92,6 +92,15 @@ def _save_shard(path, featurized):
     return features, labels
 
 
+class FeaturesMismatchError(ValueError):
+    """A featurized folder holds features of another model, boundary or pre-processor."""
+
+    def __init__(self, directory, reason):
+        super().__init__(f"featurized dataset {directory} was made by {reason}; pass "
+                         f"overwrite=True or use another folder")
+        self.directory, self.reason = directory, reason
+
+
 def featurize_to_disk(helper, iterator, directory, *, progress=True, overwrite=False):
     """Featurize every batch of ``iterator`` into shards under ``directory``; return the manifest.
 
@@ -105,8 +114,7 @@ def featurize_to_disk(helper, iterator, directory, *, progress=True, overwrite=F
     reason = _mismatch(manifest, source, pre_processor) if manifest is not None else None
     if reason:
         if not overwrite:
-            raise ValueError(f"featurized dataset {directory} was made by {reason}; pass "
-                             f"overwrite=True or use another folder")
+            raise FeaturesMismatchError(directory, reason)
         manifest = None
     if manifest is not None and manifest.get("complete"):
         return manifest

@@ -143,6 +143,9 @@ def test_summary_evaluate_featurize_fit_featurized(small_model, capsys):
     stats = capsys.readouterr().out
     accuracy = float(stats.split("Accuracy:")[1].split()[0])
     assert accuracy > 0.5  # 4 classes: chance is 0.25
+    # head.zip remembers the features' preprocessing: --preprocess auto (the default) uses it
+    assert cli.main(["evaluate", str(d / "head.zip"), "--data", str(d / "images")]) == 0
+    assert capsys.readouterr().out == stats
 
     # features made by another model's frozen part are refused, in one line
     assert cli.main(["fit-featurized", "simplecnn", str(d / "feats"), "-o", str(d / "x.zip"),
