@@ -48,16 +48,28 @@ def zoo_model(name):
     return classes[name.lower()]()
 
 
-def load_model(name_or_path, pretrained=True, weights=None, progress=True):
+def load_model(name_or_path, pretrained=True, weights=None, progress=True, include_top=True):
     """A saved model zip, or a zoo model (pretrained when it has weights, else random)."""
+    from zoo import MissingTopError
     if os.path.exists(name_or_path):
         return restore_model(name_or_path)
     if name_or_path.endswith(".zip") or os.sep in name_or_path:
         raise UsageError(f"model file {name_or_path!r} does not exist")
     model = zoo_model(name_or_path)
     if pretrained and (weights or model.pretrained_available()):
-        return model.init_pretrained(weights=weights, progress=progress)
+        try:
+            return model.init_pretrained(weights=weights, progress=progress,
+                                         include_top=include_top)
+        except MissingTopError:
+            raise UsageError(f"{weights} has no top (fc1, fc2, predictions): pass --no-top "
+                             f"for the model up to block5_pool") from None
     return model.init()
+
+
+def _load(args):
+    """The MODEL of a command with the model options (``_add_model_options``)."""
+    return load_model(args.model, weights=args.weights, progress=not args.quiet,
+                      include_top=not args.no_top)
 
 
 def restore_model(path):
@@ -246,7 +258,7 @@ def cmd_featurize(args):
     from transfer import featurize_to_disk
     from transfer.featurized import FeaturesMismatchError
     _check_data(args)
-    net = load_model(args.model, weights=args.weights, progress=not args.quiet)
+    net = _load(args)
     helper = _frozen_part(net, args.layer)
     train, test = _image_iterators(net, args)
     for part, iterator in (("train", train), ("test", test)):
@@ -275,7 +287,7 @@ def cmd_fit_featurized(args):
     train = FeaturizedDataSetIterator(train_dir)
     if train.manifest["num_examples"] == 0:
         raise UsageError(f"the features in {train_dir} hold no examples")
-    net = load_model(args.model, weights=args.weights, progress=not args.quiet)
+    net = _load(args)
     if not any(layer.frozen for _, layer in net.layer_items()):
         if not hasattr(net.conf, "vertices"):
             raise UsageError(f"{args.model} is a MultiLayerNetwork without frozen layers: freeze "
@@ -301,7 +313,7 @@ def cmd_fit_featurized(args):
 
 def cmd_evaluate(args):
     _check_data(args)
-    net = load_model(args.model, weights=args.weights, progress=not args.quiet)
+    net = _load(args)
     (iterator,) = _image_iterators(net, args, split=False)
     evaluation = net.evaluate(iterator)
     print(evaluation.stats())
@@ -338,6 +350,9 @@ def _add_model_options(parser):
                                                        f"({', '.join(ZOO_MODELS)})")
     parser.add_argument("--weights", metavar="FILE",
                         help="pretrained weights for a zoo model (.h5, .pth or .npz)")
+    parser.add_argument("--no-top", action="store_true",
+                        help="a pretrained zoo model without fc1, fc2 and predictions (ends at "
+                             "block5_pool; for weights without them)")
 
 
 def _add_common_options(parser, default=None):

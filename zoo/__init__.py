@@ -1,6 +1,6 @@
 """Model zoo: VGG16, VGG19, LeNet, SimpleCNN; pretrained VGG weights and their converters."""
 
 from zoo.converters import convert, load_weights, vgg_conv_names, vgg_vertex_names
-from zoo.formats import WeightFileError, load_converted, save_converted
+from zoo.formats import MissingTopError, WeightFileError, load_converted, save_converted
 from zoo.models import (ZooModel, PretrainedType, VGG16, VGG19, LeNet, SimpleCNN,
                         image_preprocessor)

@@ -23,6 +23,10 @@ class WeightFileError(ValueError):
     """A weight file that is missing, truncated, or not in the expected format."""
 
 
+class MissingTopError(WeightFileError):
+    """Weights without the dense top (fc1, fc2, predictions) given for a network with one."""
+
+
 def save_converted(path, weights, metadata):
     """Write ``weights`` (name -> array) and ``metadata`` (a JSON-able dict) atomically to ``path``."""
     if METADATA_KEY in weights:

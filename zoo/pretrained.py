@@ -13,7 +13,7 @@ from pathlib import Path
 
 from minidl.io import download, models_dir
 from zoo.converters import convert, load_weights
-from zoo.formats import load_converted
+from zoo.formats import MissingTopError, load_converted
 
 KERAS_BASE = "https://storage.googleapis.com/tensorflow/keras-applications"
 
@@ -69,8 +69,8 @@ def load_pretrained(model, pretrained_type, include_top, weights=None, progress=
 def _select(values, metadata, include_top, path):
     """Drop the dense layers of a full weight file when the no-top network is asked for."""
     if include_top and "fc1_W" not in values:
-        raise ValueError(f"{path}: these weights have no top (fc1, fc2, predictions); use "
-                         f"include_top=False or a full weight file")
+        raise MissingTopError(f"{path}: these weights have no top (fc1, fc2, predictions); use "
+                              f"include_top=False or a full weight file")
     if not include_top:
         values = {k: v for k, v in values.items() if k.startswith("block")}
     return values, metadata

@@ -231,3 +231,21 @@ def test_train_percent_must_be_a_percentage(capsys):
         cli.main(["featurize", "lenet", "--data", ".", "--out", "f", "--train-percent", "150"])
     assert exit_info.value.code == 2
     assert "expected a percentage from 1 to 99, got 150" in one_error_line(capsys)
+
+
+def test_weights_without_a_top_ask_for_no_top(monkeypatch, tmp_path, capsys):
+    import zoo
+    asked = []
+
+    def init_pretrained(self, *args, include_top=True, **kwargs):
+        asked.append(include_top)
+        if include_top:
+            raise zoo.MissingTopError("notop.npz: these weights have no top")
+        raise RuntimeError("loaded without the top")  # far enough: the option got through
+    monkeypatch.setattr(zoo.VGG16, "init_pretrained", init_pretrained)
+    argv = ["evaluate", "vgg16", "--weights", "notop.npz", "--data", str(tmp_path)]
+    assert cli.main(argv) == 1
+    assert "notop.npz has no top (fc1, fc2, predictions): pass --no-top" in one_error_line(capsys)
+    with pytest.raises(RuntimeError, match="loaded without the top"):
+        cli.main(argv + ["--no-top"])
+    assert asked == [True, False]

@@ -18,7 +18,8 @@ from minidl.io.download import DownloadError
 from minidl.nn.conf import DenseLayer, OutputLayer
 from minidl.nn.conf.enums import Activation
 from weight_files import write_keras_h5
-from zoo import VGG16, LeNet, PretrainedType, convert, load_converted, save_converted
+from zoo import (VGG16, LeNet, MissingTopError, PretrainedType, convert, load_converted,
+                 save_converted)
 
 CFG = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"]
 N_CLASSES = 5
@@ -157,7 +158,7 @@ def test_include_top_false_ends_at_block5_pool(keras_files, keras_arrays):
 
 
 def test_notop_file_cannot_give_a_top(keras_files):
-    with pytest.raises(ValueError, match="include_top=False"):
+    with pytest.raises(MissingTopError, match="include_top=False"):
         VGG16(input_shape=(3, 64, 64)).init_pretrained(weights=keras_files[1])
 
 
