@@ -205,24 +205,43 @@ class Sum(Function):
 
 
 class Max(Function):
-    """Maximum over axes; the gradient goes to the (first) position of the maximum."""
+    """Maximum over ``axis`` (an int, a tuple of ints, or None for all axes).
+
+    The gradient goes to one element per maximum: the first position of the maximum, in C order
+    over the reduced axes, as DL4J and ``torch.max(x, dim)`` do. Tied elements get nothing
+    (``torch.amax`` would split the gradient evenly among them instead).
+    """
 
     def __init__(self, axis=None, keepdims=False):
         self.axis, self.keepdims = axis, keepdims
 
     def forward(self, x):
         self.x = x
-        self.y = x.max(axis=self.axis, keepdims=True)
-        return self.y if self.keepdims else self.y.squeeze(axis=self.axis)
+        y = x.max(axis=self.axis, keepdims=True)
+        self.y_shape = y.shape  # gy is reshaped to this: the reduced axes kept, of size 1
+        return y if self.keepdims else y.squeeze(axis=self.axis)
 
     def backward(self, gy):
         xp = get_array_module(gy)
-        mask = self.x == self.y
-        # Ties: split evenly would differ from DL4J/torch; keep only the first maximum.
-        first = xp.cumsum(mask, axis=self.axis) == 1 if isinstance(self.axis, int) else mask
-        mask = mask & first
-        gy = gy.reshape(self.y.shape)
-        return mask * gy
+        x = self.x
+        reduced = _axes(self.axis, x.ndim)
+        order = [a for a in range(x.ndim) if a not in reduced] + reduced
+        # Move the reduced axes to the end and flatten them into one: each row of ``rows`` holds
+        # the elements of one maximum, in C order, and argmax gives the first maximum of a row.
+        moved = x.transpose(order)
+        rows = moved.reshape(moved.shape[:x.ndim - len(reduced)] + (-1,))
+        first = rows.argmax(axis=-1)[..., None]
+        one_hot = xp.arange(rows.shape[-1]) == first
+        mask = one_hot.reshape(moved.shape).transpose([order.index(a) for a in range(x.ndim)])
+        return mask * gy.reshape(self.y_shape)
+
+
+def _axes(axis, ndim):
+    """The reduced axes of ``axis`` (int, tuple or None: all) as a sorted list of axes >= 0."""
+    if axis is None:
+        return list(range(ndim))
+    axes = (axis,) if isinstance(axis, int) else axis
+    return sorted(a % ndim for a in axes)
 
 
 class Reshape(Function):

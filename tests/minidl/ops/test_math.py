@@ -63,6 +63,57 @@ def test_max_tie_gradient_goes_to_first_maximum(device):
     np.testing.assert_array_equal(to_cpu(x.grad), [[0, 1, 0], [1, 0, 0]])
 
 
+def _max_gradient(x, axis, keepdims=False):
+    t = Tensor(to_device(x), requires_grad=True)
+    ops.max(t, axis, keepdims).sum().backward()
+    return to_cpu(t.grad)
+
+
+@pytest.mark.parametrize("keepdims", [False, True])
+def test_max_ties_over_several_axes_give_the_gradient_to_the_first_maximum(device, keepdims):
+    """Global max pooling (axes 2 and 3): one element per (n, c) gets gy, the first in C order."""
+    x = np.zeros((2, 2, 3, 3))
+    x[0, 0] = 1.0  # all tied: the first element, (0, 0)
+    x[0, 1, 1, 2] = x[0, 1, 2, 0] = 5.0  # row 1 comes before row 2
+    x[1, 0, 2, 1] = x[1, 0, 2, 2] = 3.0  # same row: column 1 first
+    x[1, 1] = -1.0
+    x[1, 1, 0, 2] = x[1, 1, 1, 0] = x[1, 1, 2, 2] = 0.5
+    expected = np.zeros_like(x)
+    for n, c, i, j in [(0, 0, 0, 0), (0, 1, 1, 2), (1, 0, 2, 1), (1, 1, 0, 2)]:
+        expected[n, c, i, j] = 1.0
+    np.testing.assert_array_equal(_max_gradient(x, (2, 3), keepdims), expected)
+    np.testing.assert_array_equal(_max_gradient(x, (-1, 2), keepdims), expected)  # any order
+    np.testing.assert_array_equal(_max_gradient(np.ones((2, 3, 4, 5)), (2, 3))[:, :, 0, 0],
+                                  np.ones((2, 3)))
+    assert _max_gradient(np.ones((2, 3, 4, 5)), (2, 3)).sum() == 6
+
+
+def test_max_ties_over_all_axes_give_the_gradient_to_the_first_maximum(device):
+    x = np.zeros((2, 3, 4))
+    x[0, 2, 1] = x[1, 0, 0] = x[1, 2, 3] = 7.0
+    expected = np.zeros_like(x)
+    expected[0, 2, 1] = 1.0
+    np.testing.assert_array_equal(_max_gradient(x, None), expected)
+    np.testing.assert_array_equal(_max_gradient(x, (0, 1, 2)), expected)
+    np.testing.assert_array_equal(_max_gradient(np.array(4.0), None), 1.0)  # a 0-d array
+
+
+@pytest.mark.parametrize("axis", [None, 1, (2, 3), (0, 3), (-3, -1)])
+def test_max_matches_torch_without_ties(device, axis):
+    torch = pytest.importorskip("torch")
+    x = rng.permutation(120).reshape(2, 3, 4, 5).astype(np.float64)  # all distinct: no ties
+    gy = rng.standard_normal(np.max(x, axis=axis).shape)
+    t = Tensor(to_device(x), requires_grad=True)
+    y = ops.max(t, axis)
+    y.backward(to_device(gy))
+    X = torch.tensor(x, requires_grad=True)
+    dims = tuple(range(4)) if axis is None else axis
+    Y = torch.amax(X, dim=dims)
+    Y.backward(torch.tensor(gy))
+    np.testing.assert_array_equal(y.numpy(), Y.detach().numpy())
+    np.testing.assert_array_equal(to_cpu(t.grad), X.grad.numpy())
+
+
 def test_shape_ops(device):
     x = rng.standard_normal((2, 3, 4))
     assert gradcheck(lambda x: ops.reshape(x, (6, 4)), x)
