@@ -2,8 +2,8 @@
 
 Each one has:
 
-- ``fit(data)``: learn statistics from a DataSet or a DataSetIterator (a no-op for the fixed
-  image scalers);
+- ``fit(data)``: learn statistics from a DataSet or a DataSetIterator, which is left reset for
+  the next epoch as in DL4J (a no-op for the fixed image scalers);
 - ``transform(features)``: a new, normalised array; ``transform(dataset)`` normalises a DataSet
   in place and returns it;
 - ``pre_process(dataset)``: the same in place, so a normalizer can be an iterator's
@@ -57,12 +57,23 @@ def _broadcastable(stat, x):
 
 
 def _datasets(data):
-    """The DataSets of ``data``: a DataSet, or every batch of an iterator (reset first)."""
+    """The DataSets of ``data``: a DataSet, or every batch of an iterator.
+
+    As DL4J's ``fit(DataSetIterator)``, an iterator is reset before and after: the usual
+    ``normalizer.fit(train_iter)`` followed by a training loop over ``train_iter`` must see the
+    whole first epoch, not an exhausted iterator.
+    """
     if isinstance(data, DataSet):
-        return [data]
-    if hasattr(data, "reset") and getattr(data, "reset_supported", lambda: True)():
-        data.reset()
-    return data
+        yield data
+        return
+    _reset(data)
+    yield from data
+    _reset(data)
+
+
+def _reset(iterator):
+    if hasattr(iterator, "reset") and getattr(iterator, "reset_supported", lambda: True)():
+        iterator.reset()
 
 
 class DataNormalization(Dl4jNames):

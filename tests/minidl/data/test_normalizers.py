@@ -60,6 +60,21 @@ def test_fit_on_an_iterator_equals_fit_on_all_the_data(device):
     np.testing.assert_allclose(norm.std, X.std(axis=0), rtol=1e-12)
 
 
+def test_fit_on_an_iterator_leaves_it_reset_for_the_first_epoch(device):
+    # DL4J's normalizer.fit(trainIter); trainIter.setPreProcessor(normalizer);
+    # while (trainIter.hasNext()) ...: the loop must see every batch of the first epoch
+    it = ArrayDataSetIterator(to_device(X), to_device(Y), 16)
+    it.next()  # a used iterator is reset before fitting too
+    norm = NormalizerStandardize().fit(it)
+    np.testing.assert_allclose(norm.mean, X.mean(axis=0), rtol=1e-12)
+    it.set_pre_processor(norm)
+    first_epoch = []
+    while it.has_next():
+        first_epoch.append(host(it.next().features))
+    np.testing.assert_allclose(np.concatenate(first_epoch), (X - X.mean(0)) / X.std(0),
+                               rtol=1e-12)
+
+
 def test_standardize_images_per_channel(device):
     images = IMAGES
     on_device = to_device(images)
