@@ -9,6 +9,8 @@ regularization), ``minidl.data`` (datasets, iterators, images), ``minidl.eval`` 
 
 __version__ = "0.1.0"
 
+import sys
+
 from minidl.backend import set_device, get_device, get_array_module, to_cpu, to_device
 from minidl.autograd import Tensor, Function, no_grad, gradcheck
 from minidl import ops
@@ -20,3 +22,9 @@ from minidl.learning import (Sgd, Nesterovs, Adam, RmsProp, AdaGrad, NoOp, L1Reg
 from minidl.data import *  # noqa: F401,F403
 from minidl.io.model_serializer import ModelSerializer
 from minidl.eval import Evaluation
+
+# `from minidl import *` (the port of Java's wildcard imports) brings the API's names, never the
+# submodules: `eval` and `io` would shadow Python's built-in eval() and the io module.
+__all__ = sorted(name for name, value in globals().items()
+                 if not name.startswith("_") and not isinstance(value, type(sys)))
+del sys

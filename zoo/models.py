@@ -18,6 +18,7 @@ from minidl.nn.conf import (Activation, ActivationLayer, BatchNormalization, Con
                             InputType, LossFunction, NeuralNetConfiguration, OutputLayer,
                             PoolingType, PreprocessorVertex, CnnToFeedForwardPreProcessor,
                             SubsamplingLayer)
+from minidl.nn.conf.builder import with_builder
 from minidl.nn.conf.enums import Dl4jEnum, OptimizationAlgorithm
 from minidl.nn.conf.weight_init import WeightInit
 from minidl.nn.graph import ComputationGraph
@@ -50,6 +51,16 @@ class ZooModel(Dl4jNames):
     updater: object = None
 
     pretrained = {}  # PretrainedType -> how to get the weights (see zoo.pretrained.SOURCES)
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        with_builder(cls)  # cls.Builder, with a setter per field: see builder()
+
+    @classmethod
+    def builder(cls):
+        """DL4J's fluent constructor: ``VGG16.builder().numClasses(5).seed(42).build()`` is
+        ``VGG16(num_classes=5, seed=42)``."""
+        return cls.Builder()
 
     def model_name(self):
         return type(self).__name__.lower()

@@ -226,3 +226,12 @@ def test_vgg_preprocessor_default_is_dl4j_vgg16_mean():
     from zoo import image_preprocessor
     assert isinstance(image_preprocessor({"channel_order": "BGR", "mean": [103.939, 116.779, 123.68],
                                           "std": [1.0, 1.0, 1.0]}), VGG16ImagePreProcessor)
+
+
+def test_builder_is_dl4j_fluent_constructor():
+    # DL4J: VGG16.builder().numClasses(5).seed(42).build(); ZooModel subclasses get it generated
+    assert VGG16.builder().build() == VGG16()
+    assert VGG16.builder().numClasses(5).seed(42).build() == VGG16(num_classes=5, seed=42)
+    assert LeNet.builder().inputShape(1, 28, 28).build().input_shape == (1, 28, 28)
+    with pytest.raises(AttributeError, match="no setting 'numClass'"):
+        VGG16.builder().numClass(5)
