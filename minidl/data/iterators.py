@@ -19,6 +19,7 @@ the sequence of epochs is the same for the same seed.
 
 import numpy as np
 
+from minidl.backend import get_array_module
 from minidl.data.dataset import DataSet, MultiDataSet
 from minidl.naming import Dl4jNames
 
@@ -198,8 +199,9 @@ class ListDataSetIterator(_IndexedSource, DataSetIterator):
 
 
 class ArrayDataSetIterator(ListDataSetIterator):
-    """Batches of rows of ``features`` and ``labels`` arrays (DL4J's ``INDArrayDataSetIterator``
-    in spirit), optionally reshuffled every epoch with a seeded generator."""
+    """Batches of rows of ``features`` [n, ...] and ``labels`` [n, n_out] arrays, optionally
+    reshuffled every epoch with a seeded generator (minidl's; DL4J builds a ListDataSetIterator
+    on a DataSet for this)."""
 
     def __init__(self, features, labels, batch_size, shuffle=False, seed=None, label_names=None):
         dataset = DataSet(features, labels)
@@ -207,7 +209,60 @@ class ArrayDataSetIterator(ListDataSetIterator):
         super().__init__(dataset, batch_size, shuffle, seed)
 
 
-INDArrayDataSetIterator = ArrayDataSetIterator
+class INDArrayDataSetIterator(ArrayDataSetIterator):
+    """DL4J's ``INDArrayDataSetIterator(Iterable<Pair<INDArray, INDArray>>, batchSize)``:
+    batches of ``batch_size`` (features, labels) pairs, in order.
+
+    Each pair is one example: its arrays are vectors ([n_in], [n_out]) or have an example axis
+    of 1 ([1, n_in], [1, channels, height, width]), and a batch stacks ``batch_size`` of them
+    as DL4J's ``Nd4j.vstack`` does. The pairs are read once, when the iterator is made, so a
+    generator works and ``reset()`` starts again. Unlike DL4J, which drops the examples that do
+    not fill a last batch, the last batch may be smaller.
+    """
+
+    def __init__(self, pairs, batch_size):
+        features, labels = _stack_pairs(pairs)
+        super().__init__(features, labels, batch_size)
+
+
+def _stack_pairs(pairs):
+    """(features, labels): the pairs' arrays stacked along a new example axis 0."""
+    if hasattr(pairs, "shape"):
+        raise TypeError("INDArrayDataSetIterator takes an iterable of (features, labels) pairs, "
+                        "as DL4J's does, not an array; for whole arrays use "
+                        "ArrayDataSetIterator(features, labels, batch_size)")
+    features, labels = [], []
+    for i, pair in enumerate(pairs):
+        if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
+            raise TypeError(f"INDArrayDataSetIterator: item {i} should be a (features, labels) "
+                            f"pair, got {type(pair).__name__}")
+        features.append(_one_example(pair[0], i, "features"))
+        labels.append(_one_example(pair[1], i, "labels"))
+    if not features:
+        raise ValueError("INDArrayDataSetIterator: the iterable holds no (features, labels) pairs")
+    return _concat_examples(features, "features"), _concat_examples(labels, "labels")
+
+
+def _one_example(array, i, what):
+    """``array`` as a [1, ...] array: a vector gains the example axis, [1, ...] stays."""
+    if array is None or not hasattr(array, "shape"):
+        raise TypeError(f"INDArrayDataSetIterator: the {what} of pair {i} should be an array, "
+                        f"got {type(array).__name__}")
+    if array.ndim == 1:
+        return array[None]
+    if array.ndim == 0 or array.shape[0] != 1:
+        raise ValueError(f"INDArrayDataSetIterator: each pair is one example, so its {what} "
+                         f"should be a vector or have a first axis of 1 ([1, ...]); pair {i} "
+                         f"has shape {tuple(array.shape)}")
+    return array
+
+
+def _concat_examples(arrays, what):
+    shapes = sorted({tuple(a.shape) for a in arrays})
+    if len(shapes) > 1:
+        raise ValueError(f"INDArrayDataSetIterator: every pair's {what} needs the same shape, "
+                         f"got {shapes}")
+    return get_array_module(*arrays).concatenate(arrays, axis=0)
 
 
 class ExistingDataSetIterator(DataSetIterator):

@@ -79,10 +79,46 @@ def test_shuffle_is_a_permutation_per_epoch_and_seeded(device):
         np.testing.assert_array_equal(host(b.labels), Y[rows(b)])
 
 
-def test_indarray_alias_and_label_names():
-    it = INDArrayDataSetIterator(X, Y, 5, label_names=["a", "b", "c"])
+def test_array_iterator_label_names():
+    it = ArrayDataSetIterator(X, Y, 5, label_names=["a", "b", "c"])
     assert it.get_labels() == ["a", "b", "c"]
     assert it.next().get_label_names() == ["a", "b", "c"]
+
+
+def test_indarray_iterator_batches_pairs_of_one_example(device):
+    # DL4J's INDArrayDataSetIterator(Iterable<Pair<INDArray, INDArray>>, batchSize): vectors or
+    # [1, ...] rows, batch_size pairs per batch; here the last, smaller batch is kept
+    vectors = [(to_device(X[r]), to_device(Y[r])) for r in range(N)]
+    rows_1 = ((to_device(X[r:r + 1]), to_device(Y[r:r + 1])) for r in range(N))  # a generator
+    for pairs in (vectors, rows_1):
+        it = INDArrayDataSetIterator(pairs, 4)
+        for _ in range(2):  # read once, so a generator resets too
+            batches = list(it)
+            assert on(device, batches)
+            assert [rows(b) for b in batches] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+            np.testing.assert_array_equal(host(batches[1].labels), Y[4:8])
+        assert it.batch() == 4 and it.input_columns() == 2 and it.total_outcomes() == 3
+
+
+def test_indarray_iterator_pairs_of_images():
+    images = np.arange(3 * 2 * 4 * 4, dtype=np.float32).reshape(3, 1, 2, 4, 4)  # [1, C, H, W] each
+    it = INDArrayDataSetIterator([(images[i], Y[i:i + 1]) for i in range(3)], 2)
+    first = it.next()
+    assert first.features.shape == (2, 2, 4, 4)
+    np.testing.assert_array_equal(first.features, images[:2, 0])
+
+
+@pytest.mark.parametrize("pairs, error, message", [
+    (X, TypeError, r"iterable of \(features, labels\) pairs.*ArrayDataSetIterator"),
+    ([], ValueError, "holds no"),
+    ([(X[0], Y[0], 1)], TypeError, "item 0 should be a"),
+    ([(X[0], None)], TypeError, "labels of pair 0 should be an array"),
+    ([(X[:2], Y[:2])], ValueError, r"pair 0 has shape \(2, 2\)"),
+    ([(X[0], Y[0]), (X[0, :1], Y[0])], ValueError, "every pair's features needs the same shape"),
+])
+def test_indarray_iterator_errors_name_it(pairs, error, message):
+    with pytest.raises(error, match=f"^INDArrayDataSetIterator.*{message}"):
+        INDArrayDataSetIterator(pairs, 2)
 
 
 def test_list_iterator_over_examples_and_over_batches(device):
