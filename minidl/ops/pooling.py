@@ -6,14 +6,16 @@ every input element KH*KW times without ever building the windows, and it works 
 like convolution (see ``minidl.ops.window``), so a conv -> relu -> pool chain never changes
 layout. Max pooling remembers which tap won each window (the argmax, first one on ties as in
 PyTorch); its backward sends each output gradient to that element only. Average pooling spreads
-the gradient evenly over the window. The loops over taps are the GPU seam: a CUDA kernel can
-replace ``MaxPool2d.forward``/``backward`` with one pass.
+the gradient evenly over the window. The loops over taps are the GPU seam: on the GPU one CUDA
+kernel (``minidl/ops/cuda/pool.cu``) does each forward and backward in one pass.
 
 DL4J facts mirrored here: max pooling pads with -inf (padding never wins); for average pooling
 DL4J's ``avgPoolIncludePadInDivisor`` defaults to false in every model built since 1.0.0-beta5,
 so ``include_pad=False`` is the default: a window overlapping the border divides by the number
 of real pixels it covers. (PyTorch's default, count_include_pad=True, is the other choice.)
 """
+
+import numpy as np
 
 from minidl.autograd import Function
 from minidl.backend import get_array_module, is_gpu_array
@@ -60,7 +62,10 @@ def _scatter_taps(window, g_taps, dtype, xp, where=None):
 
 
 class MaxPool2d(Function):
-    """[N, C, H, W] -> [N, C, OH, OW], the maximum of each window (padding never wins)."""
+    """[N, C, H, W] -> [N, C, OH, OW], the maximum of each window (padding never wins).
+
+    On the GPU the kernel is limited to 256 taps (its argmax is a byte); the CPU has no limit.
+    """
 
     def __init__(self, kernel_size, stride, padding=0, mode="truncate"):
         self.args = kernel_size, stride, padding, mode
@@ -73,6 +78,10 @@ class MaxPool2d(Function):
             return channels_first(y)
         xpad = _padded(w, channels_last(x), -xp.inf)
         keep_argmax = any(self.needs_input_grad)  # inference needs only the maximum
+        # The argmax (the winning tap's number t) is kept for the backward, one per output:
+        # a byte when the kernel has at most 256 taps (a quarter of an int32's memory and
+        # traffic), else the smallest unsigned int that can number them (uint16 up to 65536).
+        index_type = np.min_scalar_type(w.kh * w.kw - 1).type
         y = argmax = None
         for t, (i, j) in enumerate(w.taps()):
             tap = w.tap(xpad, i, j)
@@ -80,15 +89,15 @@ class MaxPool2d(Function):
                 y = _memory.empty(tap.shape, tap.dtype, xp)  # contiguous channels-last
                 y[...] = tap
                 if keep_argmax:
-                    argmax = xp.zeros(y.shape, dtype=xp.uint8)
+                    argmax = xp.zeros(y.shape, dtype=index_type)
                     better = xp.empty(y.shape, dtype=bool)  # reused by every tap
                 continue
             if keep_argmax:
                 # Strictly greater: on ties the earlier tap keeps the gradient, as in PyTorch.
                 # Taps come in increasing t, so the winner is the largest t that beat the max
-                # so far: argmax = max(argmax, t * better), fast byte arithmetic.
+                # so far: argmax = max(argmax, t * better), in the argmax's small integer type.
                 xp.greater(tap, y, out=better)
-                xp.maximum(argmax, xp.multiply(better, xp.uint8(t), dtype=xp.uint8), out=argmax)
+                xp.maximum(argmax, xp.multiply(better, index_type(t), dtype=index_type), out=argmax)
             xp.maximum(y, tap, out=y)
         self.argmax = argmax
         return channels_first(y)

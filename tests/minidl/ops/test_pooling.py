@@ -123,3 +123,40 @@ def test_bad_input_names_the_op_and_shapes():
         max_pool2d(np.zeros((1, 1, 4, 4), dtype=int), 2)
     with pytest.raises(ValueError, match="global_pool: unknown pooling type"):
         global_pool(np.zeros((1, 1, 2, 2)), "median")
+
+
+def _max_pool_loop_gradient(x, k, s, gy):
+    """gx of max pooling (no padding) by the definition: each window's first maximum gets gy."""
+    gx = np.zeros_like(x)
+    for n, c, oy, ox in np.ndindex(*gy.shape):
+        window = x[n, c, oy * s:oy * s + k, ox * s:ox * s + k]
+        i, j = np.unravel_index(np.argmax(window), window.shape)  # first maximum, row by row
+        gx[n, c, oy * s + i, ox * s + j] += gy[n, c, oy, ox]
+    return gx
+
+
+def test_max_pool_with_more_than_256_taps_on_the_cpu():
+    """17x17 = 289 taps: the argmax no longer fits a byte (it used to overflow)."""
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((2, 3, 21, 20))
+    x[0, 0, :17, :17] = 1.0  # a tied window: the first tap (0, 0) takes the gradient
+    tx = Tensor(x, requires_grad=True)
+    y = max_pool2d(tx, 17, 2)
+    assert y.shape == (2, 3, 3, 2)
+    gy = rng.standard_normal(y.shape)
+    y.backward(gy)
+    np.testing.assert_array_equal(y.numpy(), pool_loop(x, 17, 2, 0, "max"))
+    # overlapping windows: a pixel sums several gy, in another order than the loop's
+    np.testing.assert_allclose(tx.grad, _max_pool_loop_gradient(x, 17, 2, gy),
+                               rtol=1e-12, atol=1e-12)
+    torch = pytest.importorskip("torch")
+    X = torch.tensor(x, requires_grad=True)
+    torch.nn.functional.max_pool2d(X, 17, 2).backward(torch.tensor(gy))
+    np.testing.assert_allclose(tx.grad, X.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
+def test_max_pool_with_more_than_256_taps_is_refused_on_the_gpu(device):
+    if device != "gpu":
+        pytest.skip("the limit is the GPU kernel's (its argmax is a byte)")
+    with pytest.raises(ValueError, match="at most 256"):
+        max_pool2d(to_device(np.ones((1, 1, 17, 17))), 17)
