@@ -21,16 +21,16 @@ from minidl.nn.conf.configuration import GraphBuilder as ConfGraphBuilder
 from minidl.nn.conf.configuration import MultiLayerConfiguration
 from minidl.nn.conf.layers import FrozenLayer, Layer, unwrap
 from minidl.nn.conf.preprocessors import InputPreProcessor
+from minidl.nn.conf.settings import layer_setting_names
 from minidl.nn.conf.vertices import FrozenVertex
 from minidl.nn.graph import ComputationGraph
 from minidl.nn.multilayer import MultiLayerNetwork
 from transfer.fine_tune import FineTuneConfiguration
 
 # Fields that DL4J's resetLayerDefaultConfig() clears on a layer whose nOut/nIn is replaced in a
-# graph: they are refilled from the fine-tune configuration, then from DL4J's defaults.
-_RESET_FIELDS = ("weight_init", "bias_init", "updater", "bias_updater", "l1", "l2", "l1_bias",
-                 "l2_bias", "weight_decay", "weight_decay_bias", "gradient_normalization",
-                 "gradient_normalization_threshold")
+# graph: every layer setting but the activation. They are refilled from the fine-tune
+# configuration, then from DL4J's defaults.
+_RESET_FIELDS = tuple(name for name in layer_setting_names() if name != "activation")
 
 
 def _editable(original, network_class, builder, other_builder):
@@ -83,7 +83,7 @@ class Builder(Dl4jNames):
         self._frozen_till = None
         self._n_out = {}
         self._n_in = {}
-        self._pop = 0
+        self._n_removed = 0
         self._added = []
         self._preprocessors = {}
 
@@ -109,14 +109,16 @@ class Builder(Dl4jNames):
         return self
 
     def remove_output_layer(self):
-        self._pop = 1
+        """Drop the output layer (add a new one with ``add_layer``)."""
+        self._n_removed = 1
         return self
 
     def remove_layers_from_output(self, n):
-        if self._pop:
+        """Drop the last ``n`` layers."""
+        if self._n_removed:
             raise ValueError("remove_layers_from_output can only be called once (and not after "
                              "remove_output_layer)")
-        self._pop = int(n)
+        self._n_removed = int(n)
         return self
 
     def add_layer(self, layer):
@@ -128,6 +130,7 @@ class Builder(Dl4jNames):
         return self
 
     def validate_output_layer_config(self, validate):
+        """Accepted for DL4J code; ignored (fit() refuses an output layer without a loss)."""
         return self
 
     # -- build -----------------------------------------------------------------------------
@@ -168,9 +171,9 @@ class Builder(Dl4jNames):
     def build(self):
         original = self._original
         layers, resized = self._edited_layers()
-        kept = len(layers) - self._pop
+        kept = len(layers) - self._n_removed
         if kept < 0:
-            raise ValueError(f"cannot remove {self._pop} layers from a network of {len(layers)}")
+            raise ValueError(f"cannot remove {self._n_removed} layers from a network of {len(layers)}")
         layers = layers[:kept]
         # Unlike DL4J (which leaves one stale entry behind), drop the preprocessors of every
         # removed layer; type inference re-adds what the new layers need.
@@ -371,9 +374,11 @@ class GraphBuilder(Dl4jNames):
         return self
 
     def set_workspace_mode(self, mode):
+        """Accepted for DL4J code; ignored (minidl has no workspaces: NumPy manages memory)."""
         return self
 
     def validate_output_layer_config(self, validate):
+        """Accepted for DL4J code; ignored (fit() refuses an output layer without a loss)."""
         return self
 
     # -- build -----------------------------------------------------------------------------

@@ -125,10 +125,10 @@ class Nesterovs(IUpdater):
     def apply(self, gradient, state, iteration=0, epoch=0):
         self._check_state(gradient, state)
         v = state["V"]
-        v_prev = v * self.momentum
+        mu_v = v * self.momentum  # mu v with the old v, before v becomes v' in place
         v *= self.momentum
         v -= self.learning_rate * gradient
-        return v_prev - (1.0 + self.momentum) * v
+        return mu_v - (1.0 + self.momentum) * v
 
 
 @dataclasses.dataclass
