@@ -52,7 +52,8 @@ class BatchNormTrain(Function):
 def batch_norm(x, gamma, beta, running_mean, running_var, train, decay=0.9, eps=1e-5):
     """Normalise ``x``; in training also update ``running_mean``/``running_var`` in place.
 
-    gamma, beta: Tensors of shape [features]; running_mean, running_var: plain arrays.
+    x: a Tensor or an array, [batch, features] or [batch, channels, h, w]; gamma, beta: Tensors
+    of shape [features]; running_mean, running_var: plain arrays.
     """
     if train:
         fn = BatchNormTrain(eps)
@@ -62,9 +63,10 @@ def batch_norm(x, gamma, beta, running_mean, running_var, train, decay=0.9, eps=
         running_var *= decay
         running_var += (1 - decay) * fn.var.astype(running_var.dtype, copy=False)
         return y
-    xp = get_array_module(x.data if hasattr(x, "data") else x)
-    _, shape = _axes_and_shape(x.data if hasattr(x, "data") else x)
+    xp = get_array_module(x)  # x: a Tensor or an array; both have .shape and .ndim
+    _, shape = _axes_and_shape(x)
     inv_std = (1.0 / xp.sqrt(running_var + eps)).astype(running_var.dtype)
     scale = gamma * inv_std  # Tensor: gradients still reach gamma and beta when they are trainable
     shift = beta - scale * running_mean
-    return x * scale.reshape(shape) + shift.reshape(shape)
+    # The Tensor on the left: its operator handles x whether it is a Tensor or a plain array.
+    return scale.reshape(shape) * x + shift.reshape(shape)

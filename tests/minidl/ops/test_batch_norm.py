@@ -58,6 +58,15 @@ def test_inference_uses_running_stats_and_matches_torch(device):
     np.testing.assert_allclose(y, ref.numpy(), rtol=1e-10)
 
 
+def test_inference_takes_a_plain_array_as_well_as_a_tensor(device):
+    rng = np.random.default_rng(3)
+    x, gamma, beta = rng.standard_normal((2, 3, 2, 2)), rng.standard_normal(3), rng.standard_normal(3)
+    stats = to_device(rng.standard_normal(3)), to_device(rng.uniform(0.5, 2, 3))
+    from_tensor = batch_norm(*_tensors(x, gamma, beta), *stats, train=False).numpy()
+    from_array = batch_norm(to_device(x), *_tensors(gamma, beta), *stats, train=False).numpy()
+    np.testing.assert_array_equal(from_array, from_tensor)
+
+
 def test_bad_shape():
     with pytest.raises(ValueError, match=r"batch_norm: expected \[batch, features\].*\(2, 3, 4\)"):
         batch_norm(Tensor(np.zeros((2, 3, 4))), Tensor(np.ones(3)), Tensor(np.zeros(3)),
