@@ -125,36 +125,38 @@ class Tensor:
         if not self.requires_grad:
             raise RuntimeError("backward() called on a tensor that does not require grad "
                                "(was it computed under no_grad(), or from frozen params only?)")
-        xp = get_array_module(self.data)
-        if gy is None:
-            gy = xp.ones_like(self.data)
-        elif isinstance(gy, Tensor):
-            gy = gy.data  # (not getattr(gy, "data"): a NumPy array's .data is a memoryview)
+        gy = self._seed_grad(gy)
         if self.creator is None:
             self._accumulate(gy)
             return
         # id -> (tensor, gradient): holding the tensor keeps it (and its id) alive until its
         # creator has consumed the gradient, even after the Function that used it let go.
         pending = {id(self): (self, gy)}
-        order = itertools.count()  # tie-breaker so the heap never compares Functions
-        heap = [(-self.creator.generation, next(order), self.creator)]
-        queued = {id(self.creator)}
-        while heap:
-            _, _, f = heapq.heappop(heap)
-            gys = f.output_grads(pending, retain_grad)
-            gxs = f.run_backward(gys)
+        queue = _BackwardQueue(self.creator)
+        for f in queue:
+            gxs = f.run_backward(f.output_grads(pending, retain_grad))
             for x, gx in zip(f.inputs, gxs):
-                if gx is None or not x.requires_grad:
-                    continue
-                if x.creator is None:
-                    x._accumulate(gx)
-                    continue
-                key = id(x)
-                pending[key] = (x, gx if key not in pending else pending[key][1] + gx)
-                if id(x.creator) not in queued:
-                    queued.add(id(x.creator))
-                    heapq.heappush(heap, (-x.creator.generation, next(order), x.creator))
+                if gx is not None and x.requires_grad:
+                    x._receive(gx, pending, queue)
             f.release()
+
+    def _seed_grad(self, gy):
+        """The starting gradient as an array: ``gy``, or ones for the usual scalar loss."""
+        if gy is None:
+            return get_array_module(self.data).ones_like(self.data)
+        if isinstance(gy, Tensor):
+            return gy.data  # (not getattr(gy, "data"): a NumPy array's .data is a memoryview)
+        return gy
+
+    def _receive(self, gx, pending, queue):
+        """Take one path's gradient: a leaf keeps it in ``grad``; an intermediate tensor sums it
+        into ``pending`` until its creator runs, which is queued once."""
+        if self.creator is None:
+            self._accumulate(gx)
+            return
+        key = id(self)
+        pending[key] = (self, gx if key not in pending else pending[key][1] + gx)
+        queue.push(self.creator)
 
     def _accumulate(self, gx):
         if gx.shape != self.data.shape:
@@ -234,3 +236,26 @@ def _is_float_like(data):
 def as_tensor(x):
     """``x`` if it is already a Tensor, else a constant (non-grad) Tensor wrapping it."""
     return x if isinstance(x, Tensor) else Tensor(x)
+
+
+class _BackwardQueue:
+    """The Functions still to run backward, highest generation first, each exactly once.
+
+    A Function's generation is one more than its newest input's, so every Function that
+    consumed a tensor comes out before the Function that created it: by then the tensor's
+    gradient has been summed over all its uses.
+    """
+
+    def __init__(self, first):
+        self._heap, self._queued = [], set()
+        self._order = itertools.count()  # tie-breaker so the heap never compares Functions
+        self.push(first)
+
+    def push(self, f):
+        if id(f) not in self._queued:
+            self._queued.add(id(f))
+            heapq.heappush(self._heap, (-f.generation, next(self._order), f))
+
+    def __iter__(self):
+        while self._heap:
+            yield heapq.heappop(self._heap)[2]
