@@ -276,11 +276,30 @@ class ComputationGraphConfiguration(JsonConfig, Dl4jNames):
         self._check_reaches_output(order)
         return order
 
+    def ancestors(self, names):
+        """The set of the named vertices/inputs and of every vertex and input they depend on.
+
+        ``names`` is an iterable of names (a single name also works). ``ancestors(["fc2"])`` of
+        VGG16 is ``fc2`` and everything below it, down to the input ``input_1``: what a forward
+        pass up to ``fc2`` computes, and what freezing at ``fc2`` freezes. Unknown names raise,
+        listing the known ones.
+        """
+        names = [names] if isinstance(names, str) else list(names)
+        known = set(self.known_names())
+        unknown = [name for name in names if name not in known]
+        if unknown:
+            raise ValueError(f"no vertex or input named {unknown[0]!r}; known vertices and "
+                             f"inputs: {self.known_names()}")
+        found, stack = set(), names
+        while stack:
+            name = stack.pop()
+            if name not in found:
+                found.add(name)
+                stack.extend(self.vertex_inputs.get(name, ()))
+        return found
+
     def _check_reaches_output(self, order):
-        useful = set(self.network_outputs)
-        for name in reversed(order):
-            if name in useful:
-                useful.update(self.vertex_inputs.get(name, ()))
+        useful = self.ancestors(self.network_outputs)
         dead = [n for n in order if n not in useful]
         if dead:
             raise ValueError(f"vertices/inputs {dead} have no path to any output "

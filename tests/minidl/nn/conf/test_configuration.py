@@ -190,3 +190,20 @@ def test_topological_order_takes_ready_vertices_by_name():
     assert conf.topological_order() == ["in", "in2", "a", "b", "out"]  # ready: by name
     assert conf.vertices["out"].n_in == 4  # two inputs are merged: 2 + 2
     assert list(ComputationGraph(conf).init().param_table())[:2] == ["a_W", "a_b"]
+
+
+def test_ancestors_are_the_named_vertices_and_everything_they_depend_on():
+    # in -> a -> b -> out, in2 -> c -> out, and a -> side (not below b)
+    conf = (_graph().add_inputs("in2")
+            .add_layer("a", DenseLayer(n_in=2, n_out=2), "in")
+            .add_layer("b", DenseLayer(n_in=2, n_out=2), "a")
+            .add_layer("side", DenseLayer(n_in=2, n_out=2), "a")
+            .add_layer("c", DenseLayer(n_in=2, n_out=2), "in2")
+            .add_layer("out", _out(), "b", "c", "side").set_outputs("out").build())
+    assert conf.ancestors(["b"]) == {"b", "a", "in"}
+    assert conf.ancestors("b") == {"b", "a", "in"}  # one name need not be a list
+    assert conf.ancestors(["b", "c"]) == {"b", "a", "in", "c", "in2"}
+    assert conf.ancestors(["in2"]) == {"in2"}
+    assert conf.ancestors(["out"]) == set(conf.known_names())
+    with pytest.raises(ValueError, match=r"no vertex or input named 'bb'.*'side'"):
+        conf.ancestors(["bb"])
