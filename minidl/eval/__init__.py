@@ -1,3 +1,4 @@
-"""Evaluation of classifiers: accuracy, precision, recall, F1, confusion matrix, stats()."""
+"""Evaluation of classifiers: accuracy, precision, recall, F1, false positive/negative rates,
+G-measure, Matthews correlation, confusion matrix, stats()."""
 
-from minidl.eval.evaluation import Evaluation
+from minidl.eval.evaluation import Evaluation, EvaluationAveraging

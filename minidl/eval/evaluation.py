@@ -1,31 +1,55 @@
 """Evaluation: classification metrics accumulated over batches, as DL4J's ``Evaluation``.
 
 Everything is derived from one confusion matrix ``C`` (rows: actual class, columns: predicted
-class). For class ``k``: ``TP = C[k, k]``, ``FP = column k minus TP``, ``FN = row k minus TP``,
+class), which ``get_confusion_matrix()`` returns as an int NumPy array: DL4J's
+``getConfusionMatrix().getCount(actual, predicted)`` is ``C[actual, predicted]``,
+``getActualTotal(k)`` is ``C[k].sum()`` and ``getPredictedTotal(k)`` is ``C[:, k].sum()``.
+For class ``k``: ``TP = C[k, k]``, ``FP = column k minus TP``, ``FN = row k minus TP``,
 ``TN = total - TP - FP - FN``. Then, as in DL4J:
 
 - ``accuracy = trace(C) / total``;
-- ``precision(k) = TP / (TP + FP)``, ``recall(k) = TP / (TP + FN)``, 0 when 0/0;
-  ``f1(k) = 2 p r / (p + r)``, 0 when p or r is 0/0;
-- macro averages (``precision()`` etc. for 3+ classes) are the mean over the classes where the
-  value is defined: a class never predicted is left out of the average precision, a class with
-  no examples out of the average recall, either out of the average F1;
-- with 2 classes, ``precision()``, ``recall()`` and ``f1()`` report the positive class (class 1
-  unless ``binary_positive_class`` says otherwise; None asks for macro averages).
+- ``precision(k) = TP / (TP + FP)``, ``recall(k) = TP / (TP + FN)``,
+  ``false_positive_rate(k) = FP / (FP + TN)``, ``false_negative_rate(k) = FN / (FN + TP)``,
+  each 0 when 0/0; ``f1(k) = 2 p r / (p + r)``, 0 when p or r is 0/0;
+  ``g_measure(k) = sqrt(p r)`` (p, r as above, so 0 when either is 0/0);
+- ``matthews_correlation(k) = (TP TN - FP FN) / sqrt((TP+FP)(TP+FN)(TN+FP)(TN+FN))``, the
+  binary (class k against the rest) coefficient, NaN when the denominator is 0 (class k never
+  predicted, never seen, or predicted for every example ...);
+- a method called without a class: with 2 classes it reports the positive class (class 1 unless
+  ``binary_positive_class`` says otherwise; None asks for averages); otherwise it averages over
+  the classes, macro (the default) or micro (``averaging=EvaluationAveraging.Micro`` or
+  ``"micro"``; DL4J's positional ``precision(EvaluationAveraging.Micro)`` works too);
+- macro precision, recall and F1 are the mean over the classes where the value is defined: a
+  class never predicted is left out of the average precision, a class with no examples out of
+  the average recall, either out of the average F1. Macro false positive / negative rates,
+  G-measure and MCC are the mean over every class (so one NaN MCC makes the average NaN);
+- micro averages apply the per-class formula to the counts summed over the classes (micro
+  precision, recall and F1 all equal the accuracy for single-label data).
 
 Deliberate differences from DL4J: ``stats()`` prints the same figures ``precision()``,
 ``recall()`` and ``f1()`` return (DL4J prints macro precision/recall beside a class-1 F1 for
-binary problems while saying all three are for class 1), and the confusion table's column width
-fits its largest number (DL4J's is one short for counts that are powers of 10).
+binary problems while saying all three are for class 1); the confusion table's column width
+fits its largest number (DL4J's is one short for counts that are powers of 10); the micro false
+negative rate is summed FN / (FN + TP), where DL4J divides by FN + TN.
 """
+
+import math
 
 import numpy as np
 
 from minidl.backend import to_cpu
 from minidl.naming import Dl4jNames
+from minidl.nn.conf.enums import Dl4jEnum
 
 CONFUSION_PRINT_MAX_CLASSES = 20
-_MACRO, _MICRO = "macro", "micro"
+
+
+class EvaluationAveraging(Dl4jEnum):
+    """How a metric is averaged over the classes (DL4J's ``EvaluationAveraging``): ``Macro``, the
+    mean of the per-class values; ``Micro``, the metric of the counts summed over the classes."""
+
+    Macro = "macro"
+    Micro = "micro"
 
 
 def _to_numpy(a):
@@ -43,6 +67,15 @@ def _f_beta(beta, precision, recall):
     return (1 + b2) * precision * recall / (b2 * precision + recall)
 
 
+def _matthews(tp, fp, fn, tn):
+    denominator = math.sqrt(float(tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
+    return (float(tp) * tn - float(fp) * fn) / denominator if denominator else float("nan")
+
+
+def _mean(values):
+    return sum(values) / len(values) if values else float("nan")
+
+
 class Evaluation(Dl4jNames):
     """Accumulates a confusion matrix from (labels, predictions) batches and reports metrics.
 
@@ -50,7 +83,18 @@ class Evaluation(Dl4jNames):
     with neither, the number of classes is taken from the first batch. ``eval(labels,
     predictions)`` takes [batch, classes] arrays (one-hot labels; probabilities or one-hot
     predictions, argmax is the predicted class) or [batch, 1] binary columns (threshold 0.5).
+    ``score_for_metric(Evaluation.Metric.F1)`` reports one figure chosen by name.
     """
+
+    class Metric(Dl4jEnum):
+        """The figures ``score_for_metric`` reports (DL4J's ``Evaluation.Metric``)."""
+
+        ACCURACY = "accuracy"
+        F1 = "f1"
+        PRECISION = "precision"
+        RECALL = "recall"
+        GMEASURE = "gmeasure"
+        MCC = "mcc"
 
     def __init__(self, num_classes=None, labels=None, top_n=1, binary_positive_class=1):
         if isinstance(num_classes, dict):  # DL4J's Evaluation(Map<Integer, String>)
@@ -161,6 +205,11 @@ class Evaluation(Dl4jNames):
         fp, fn = int(c[:, k].sum()) - tp, int(c[k, :].sum()) - tp
         return tp, fp, fn, int(c.sum()) - tp - fp - fn
 
+    def _totals(self):
+        """(TP, FP, FN, TN) summed over the classes (what micro averages use)."""
+        per_class = [self._counts(k) for k in range(self.num_classes())]
+        return tuple(sum(c[i] for c in per_class) for i in range(4))
+
     def _per_class(self, index):
         return {k: self._counts(k)[index] for k in range(self.num_classes())}
 
@@ -190,6 +239,17 @@ class Evaluation(Dl4jNames):
             return self.accuracy()
         return self.top_n_correct / self.top_n_total if self.top_n_total else 0.0
 
+    def get_top_n_correct_count(self):
+        """Examples whose class is among the ``top_n`` highest scores (the correct predictions
+        when ``top_n`` is 1)."""
+        if self.top_n <= 1:
+            return 0 if self.confusion is None else int(np.trace(self.confusion))
+        return self.top_n_correct
+
+    def get_top_n_total_count(self):
+        """Examples counted for the top-N accuracy (``eval(predicted, actual)`` adds none)."""
+        return self.get_num_row_counter() if self.top_n <= 1 else self.top_n_total
+
     def _class_precision(self, k, edge=0.0):
         tp, fp, _, _ = self._counts(k)
         return _ratio(tp, tp + fp, edge)
@@ -202,70 +262,156 @@ class Evaluation(Dl4jNames):
         p, r = self._class_precision(k, None), self._class_recall(k, None)
         return edge if p is None or r is None else _f_beta(beta, p, r)
 
-    def _binary(self, cls, averaging):
-        """The class to report for a no-class call, or None for an average."""
+    def _class_false_positive_rate(self, k):
+        _, fp, _, tn = self._counts(k)
+        return _ratio(fp, fp + tn, 0.0)
+
+    def _class_false_negative_rate(self, k):
+        tp, _, fn, _ = self._counts(k)
+        return _ratio(fn, fn + tp, 0.0)
+
+    def _class_g_measure(self, k):
+        return math.sqrt(self._class_precision(k) * self._class_recall(k))
+
+    def _class_matthews(self, k):
+        return _matthews(*self._counts(k))
+
+    def _class_or_average(self, cls, averaging):
+        """``(class, None)`` when one class's figure is asked for, else ``(None, averaging)``.
+
+        DL4J's ``precision(EvaluationAveraging.Micro)`` puts the averaging where the class goes;
+        with neither, a 2-class problem reports its positive class, others the macro average.
+        """
+        if isinstance(cls, (EvaluationAveraging, str)):
+            cls, averaging = None, cls
         if cls is None and averaging is None and self.binary_positive_class is not None and \
                 self.num_classes() == 2:
-            return self.binary_positive_class
-        return cls
+            cls = self.binary_positive_class
+        if cls is None:
+            return None, EvaluationAveraging.parse("macro" if averaging is None else averaging)
+        if not 0 <= int(cls) < self.num_classes():
+            raise IndexError(f"Evaluation: class {cls} is out of range for "
+                             f"{self.num_classes()} classes")
+        return int(cls), None
 
     def _macro(self, per_class):
-        values = [v for v in (per_class(k) for k in range(self.num_classes())) if v is not None]
-        return sum(values) / len(values) if values else float("nan")
+        """The mean of ``per_class(k)`` over the classes where it is defined (not None)."""
+        return _mean([v for v in map(per_class, range(self.num_classes())) if v is not None])
 
-    def _micro(self, which):
-        tp = sum(self._counts(k)[0] for k in range(self.num_classes()))
-        other = sum(self._counts(k)[which] for k in range(self.num_classes()))
-        return _ratio(tp, tp + other, 0.0)
+    def _micro_precision(self):
+        tp, fp, _, _ = self._totals()
+        return _ratio(tp, tp + fp, 0.0)
+
+    def _micro_recall(self):
+        tp, _, fn, _ = self._totals()
+        return _ratio(tp, tp + fn, 0.0)
 
     def precision(self, cls=None, averaging=None):
         """Precision of class ``cls``; without it, the positive class (2 classes) or the
         macro average; ``averaging="micro"`` for the micro average."""
-        cls = self._binary(cls, averaging)
+        cls, averaging = self._class_or_average(cls, averaging)
         if cls is not None:
             return self._class_precision(cls)
         if not self.get_num_row_counter():
             return 0.0
-        if _averaging(averaging) == _MICRO:
-            return self._micro(1)
+        if averaging is EvaluationAveraging.Micro:
+            return self._micro_precision()
         return self._macro(lambda k: self._class_precision(k, None))
 
     def recall(self, cls=None, averaging=None):
         """Recall of class ``cls``; without it, as ``precision``."""
-        cls = self._binary(cls, averaging)
+        cls, averaging = self._class_or_average(cls, averaging)
         if cls is not None:
             return self._class_recall(cls)
         if not self.get_num_row_counter():
             return 0.0
-        if _averaging(averaging) == _MICRO:
-            return self._micro(2)
+        if averaging is EvaluationAveraging.Micro:
+            return self._micro_recall()
         return self._macro(lambda k: self._class_recall(k, None))
 
     def f_beta(self, beta, cls=None, averaging=None):
-        cls = self._binary(cls, averaging)
+        cls, averaging = self._class_or_average(cls, averaging)
         if cls is not None:
             return self._class_f_beta(beta, cls)
         if not self.get_num_row_counter():
             return float("nan")
-        if _averaging(averaging) == _MICRO:
-            return _f_beta(beta, self._micro(1), self._micro(2))
+        if averaging is EvaluationAveraging.Micro:
+            return _f_beta(beta, self._micro_precision(), self._micro_recall())
         return self._macro(lambda k: self._class_f_beta(beta, k, None))
 
     def f1(self, cls=None, averaging=None):
         """F1 of class ``cls``; without it, as ``precision``."""
         return self.f_beta(1.0, cls, averaging)
 
+    def false_positive_rate(self, cls=None, averaging=None):
+        """FP / (FP + TN) of class ``cls`` (0 when 0/0); without it, the positive class
+        (2 classes) or the average over every class."""
+        cls, averaging = self._class_or_average(cls, averaging)
+        if cls is not None:
+            return self._class_false_positive_rate(cls)
+        if averaging is EvaluationAveraging.Micro:
+            _, fp, _, tn = self._totals()
+            return _ratio(fp, fp + tn, 0.0)
+        return self._macro(self._class_false_positive_rate)
+
+    def false_negative_rate(self, cls=None, averaging=None):
+        """FN / (FN + TP) of class ``cls`` (0 when 0/0); without it, as
+        ``false_positive_rate``. (DL4J's micro average divides by FN + TN instead.)"""
+        cls, averaging = self._class_or_average(cls, averaging)
+        if cls is not None:
+            return self._class_false_negative_rate(cls)
+        if averaging is EvaluationAveraging.Micro:
+            tp, _, fn, _ = self._totals()
+            return _ratio(fn, fn + tp, 0.0)
+        return self._macro(self._class_false_negative_rate)
+
+    def g_measure(self, cls=None, averaging=None):
+        """sqrt(precision * recall) of class ``cls``; without it, as ``false_positive_rate``
+        (DL4J has only ``gMeasure(int)`` and ``gMeasure(EvaluationAveraging)``)."""
+        cls, averaging = self._class_or_average(cls, averaging)
+        if cls is not None:
+            return self._class_g_measure(cls)
+        if averaging is EvaluationAveraging.Micro:
+            return math.sqrt(self._micro_precision() * self._micro_recall())
+        return self._macro(self._class_g_measure)
+
+    def matthews_correlation(self, cls=None, averaging=None):
+        """The binary Matthews correlation coefficient of class ``cls`` against the rest (NaN
+        when undefined); without it, as ``false_positive_rate``. As in DL4J, the macro average
+        is the mean of the per-class coefficients, not the multi-class MCC."""
+        cls, averaging = self._class_or_average(cls, averaging)
+        if cls is not None:
+            return self._class_matthews(cls)
+        if averaging is EvaluationAveraging.Micro:
+            return _matthews(*self._totals())
+        return self._macro(self._class_matthews)
+
+    def score_for_metric(self, metric):
+        """One figure by name (DL4J's ``scoreForMetric``): ``Evaluation.Metric.ACCURACY``,
+        ``F1``, ``PRECISION``, ``RECALL`` (as the no-argument methods), ``GMEASURE`` or ``MCC``
+        (their macro averages); the name as a string works too."""
+        macro = EvaluationAveraging.Macro
+        score = {Evaluation.Metric.ACCURACY: self.accuracy,
+                 Evaluation.Metric.F1: self.f1,
+                 Evaluation.Metric.PRECISION: self.precision,
+                 Evaluation.Metric.RECALL: self.recall,
+                 Evaluation.Metric.GMEASURE: lambda: self.g_measure(averaging=macro),
+                 Evaluation.Metric.MCC: lambda: self.matthews_correlation(averaging=macro)}
+        return score[Evaluation.Metric.parse(metric)]()
+
     def _num_excluded(self, per_class):
         return sum(per_class(k) is None for k in range(self.num_classes()))
 
     # -- reports ---------------------------------------------------------------------------
     def get_confusion_matrix(self):
-        """The confusion matrix as an int array [actual, predicted] (a copy)."""
+        """The confusion matrix as an int NumPy array [actual, predicted] (a copy), or None
+        before any data: DL4J's ``getCount(actual, predicted)`` is ``matrix[actual, predicted]``."""
         if self.confusion is None:
             return None
         return self.confusion.copy()
 
-    def _label(self, k):
+    def get_class_label(self, k):
+        """The name of class ``k``: its label name when known, else ``str(k)``."""
         if self.labels_list is not None and k < len(self.labels_list):
             return self.labels_list[k]
         return str(k)
@@ -279,7 +425,7 @@ class Evaluation(Dl4jNames):
         lines = ["".join(f"{k:>{width}d}" for k in range(n)), "-" * (width * n + 1)]
         for actual in range(n):
             counts = "".join(f"{int(c):>{width}d}" for c in self.confusion[actual])
-            lines.append(f"{counts} | {actual} = {self._label(actual)}")
+            lines.append(f"{counts} | {actual} = {self.get_class_label(actual)}")
         return "\n".join(lines) + \
             "\n\nConfusion matrix format: Actual (rowClass) predicted as (columnClass) N times"
 
@@ -304,10 +450,10 @@ class Evaluation(Dl4jNames):
             if n > 2 and excluded[key]:
                 plural = "es" if excluded[key] > 1 else ""
                 out.append(f"\t({excluded[key]} class{plural} excluded from average)")
-        if n == 2 and self.binary_positive_class is not None:
+        positive = self.binary_positive_class
+        if n == 2 and positive is not None:
             out.append(f"\nPrecision, recall & F1: reported for positive class (class "
-                       f"{self.binary_positive_class} - \"{self._label(self.binary_positive_class)}"
-                       f"\") only")
+                       f"{positive} - \"{self.get_class_label(positive)}\") only")
         else:
             out.append(f"\nPrecision, recall & F1: macro-averaged (equally weighted avg. of {n} "
                        f"classes)")
@@ -341,13 +487,6 @@ class Evaluation(Dl4jNames):
 
     def __str__(self):
         return self.stats()
-
-
-def _averaging(averaging):
-    name = _MACRO if averaging is None else str(getattr(averaging, "name", averaging)).lower()
-    if name not in (_MACRO, _MICRO):
-        raise ValueError(f"unknown averaging {averaging!r}: expected 'macro' or 'micro'")
-    return name
 
 
 def _fmt(value):

@@ -4,11 +4,13 @@ Evaluation counts on the host; the tests that feed it arrays take ``device`` and
 arrays (``on``), as a network's outputs on the GPU are.
 """
 
+import math
+
 import numpy as np
 import pytest
 
 from minidl.backend import to_device
-from minidl.eval import Evaluation
+from minidl.eval import Evaluation, EvaluationAveraging
 
 # A known 3-class problem. Confusion matrix (rows actual, columns predicted):
 #   a: [2, 1, 0]      precision (down the columns) a = 2/3, b = 3/5, c = 1/2
@@ -67,6 +69,107 @@ def test_metrics_by_hand(device):
     assert e.precision(averaging="micro") == pytest.approx(0.6)
     assert e.recall(averaging="micro") == pytest.approx(0.6)
     assert e.f1(averaging="micro") == pytest.approx(0.6)
+
+
+# (TP, FP, FN, TN) per class of CONFUSION, read off the table above
+COUNTS = [(2, 1, 1, 6), (3, 2, 1, 4), (1, 1, 2, 6)]
+
+
+def test_rates_g_measure_and_mcc_by_hand(device):
+    e = three_class()
+    fpr = [fp / (fp + tn) for tp, fp, fn, tn in COUNTS]                 # 1/7, 1/3, 1/7
+    fnr = [fn / (fn + tp) for tp, fp, fn, tn in COUNTS]                 # 1/3, 1/4, 2/3
+    g = [math.sqrt(2 / 3 * 2 / 3), math.sqrt(3 / 5 * 3 / 4), math.sqrt(1 / 2 * 1 / 3)]
+    mcc = [11 / 21, 10 / math.sqrt(600), 4 / math.sqrt(336)]            # (TP TN - FP FN) / ...
+    for k in range(3):
+        assert e.false_positive_rate(k) == pytest.approx(fpr[k])
+        assert e.false_negative_rate(k) == pytest.approx(fnr[k])
+        assert e.g_measure(k) == pytest.approx(g[k])
+        assert e.matthews_correlation(k) == pytest.approx(mcc[k])
+    # macro: the mean over every class
+    assert e.false_positive_rate() == pytest.approx(sum(fpr) / 3)
+    assert e.false_negative_rate() == pytest.approx(sum(fnr) / 3)
+    assert e.g_measure() == pytest.approx(sum(g) / 3)
+    assert e.matthews_correlation() == pytest.approx(sum(mcc) / 3)
+    # micro: summed counts TP 6, FP 4, FN 4, TN 16
+    micro = EvaluationAveraging.Micro
+    assert e.false_positive_rate(averaging=micro) == pytest.approx(4 / 20)
+    assert e.false_negative_rate(averaging=micro) == pytest.approx(4 / 10)  # 1 - micro recall
+    assert e.g_measure(averaging=micro) == pytest.approx(0.6)
+    assert e.matthews_correlation(averaging=micro) == pytest.approx((6 * 16 - 4 * 4) / 200)
+
+
+def test_averaging_in_dl4j_and_python_spellings():
+    e = three_class()
+    assert e.precision(EvaluationAveraging.Micro) == pytest.approx(0.6)   # DL4J: positional
+    assert e.recall("MICRO") == pytest.approx(0.6)
+    assert e.matthewsCorrelation(EvaluationAveraging.Macro) == e.matthews_correlation()
+    assert e.falsePositiveRate(EvaluationAveraging.Micro) == pytest.approx(0.2)
+    assert e.precision(averaging=EvaluationAveraging.Macro) == e.precision()
+    with pytest.raises(ValueError, match="unknown EvaluationAveraging 'median'.*Macro, Micro"):
+        e.f1(averaging="median")
+    with pytest.raises(IndexError, match="class 3 is out of range for 3 classes"):
+        e.gMeasure(3)
+
+
+def test_score_for_metric(device):
+    e = three_class()
+    assert e.score_for_metric(Evaluation.Metric.ACCURACY) == e.accuracy()
+    assert e.score_for_metric(Evaluation.Metric.PRECISION) == e.precision()
+    assert e.score_for_metric(Evaluation.Metric.RECALL) == e.recall()
+    assert e.scoreForMetric(Evaluation.Metric.F1) == e.f1()
+    assert e.score_for_metric(Evaluation.Metric.GMEASURE) == e.g_measure(EvaluationAveraging.Macro)
+    assert e.score_for_metric("mcc") == e.matthews_correlation(EvaluationAveraging.Macro)
+    with pytest.raises(ValueError, match="unknown Metric 'AUC'"):
+        e.score_for_metric("AUC")
+
+
+def test_binary_rates_report_the_positive_class_and_scores_average(device):
+    # actual 0 0 1 1 1 ; predicted 0 1 1 1 0 -> class 1: TP 2, FP 1, FN 1, TN 1;
+    # class 0: TP 1, FP 1, FN 1, TN 2
+    e = Evaluation(2)
+    e.eval(*on(np.eye(2)[[0, 0, 1, 1, 1]], np.eye(2)[[0, 1, 1, 1, 0]]))
+    assert e.false_positive_rate() == pytest.approx(1 / 2)
+    assert e.false_negative_rate() == pytest.approx(1 / 3)
+    assert e.g_measure() == pytest.approx(2 / 3)
+    assert e.matthews_correlation() == pytest.approx((2 * 1 - 1 * 1) / math.sqrt(3 * 3 * 2 * 2))
+    assert e.matthews_correlation(0) == pytest.approx(e.matthews_correlation(1))  # symmetric
+    # DL4J's scoreForMetric: F1 of the positive class, but G-measure averaged over both classes
+    assert e.score_for_metric("F1") == pytest.approx(2 / 3)
+    assert e.score_for_metric("GMEASURE") == pytest.approx((1 / 2 + 2 / 3) / 2)
+
+
+def test_rates_and_mcc_for_classes_never_predicted_or_never_seen():
+    # actual 0 0 1 1 ; predicted 0 1 1 1 ; class 2 neither seen nor predicted
+    e = Evaluation(3)
+    e.eval(np.eye(3)[[0, 0, 1, 1]], np.eye(3)[[0, 1, 1, 1]])
+    assert e.false_positive_rate(2) == 0.0                 # 0 / (0 + 4)
+    assert e.false_negative_rate(2) == 0.0                 # 0/0: DL4J's edge value
+    assert e.g_measure(2) == 0.0                           # precision and recall are 0/0 -> 0
+    assert math.isnan(e.matthews_correlation(2))           # 0/0, as DL4J
+    assert math.isnan(e.matthews_correlation())            # and so the macro average
+    assert e.matthews_correlation(0) == pytest.approx((1 * 2 - 0 * 1) / math.sqrt(1 * 2 * 2 * 3))
+    assert e.false_positive_rate() == pytest.approx((0 + 1 / 2 + 0) / 3)  # every class counts
+
+
+def test_optional_sklearn_agrees_on_per_class_mcc():
+    metrics = pytest.importorskip("sklearn.metrics")
+    e = three_class()
+    actual, predicted = np.array(ACTUAL), np.array(PREDICTED)
+    for k in range(3):
+        assert e.matthews_correlation(k) == pytest.approx(
+            metrics.matthews_corrcoef(actual == k, predicted == k))
+
+
+def test_top_n_counts_and_class_labels(device):
+    e = three_class()
+    assert e.get_top_n_correct_count() == 6 and e.getTopNTotalCount() == 10
+    assert e.get_class_label(1) == "b" and Evaluation(3).getClassLabel(2) == "2"
+    top2 = Evaluation(3, top_n=2)
+    scores = np.array([[0.5, 0.3, 0.2], [0.5, 0.3, 0.2], [0.5, 0.3, 0.2]])
+    top2.eval(*on(np.eye(3)[[0, 1, 2]], scores))
+    assert top2.getTopNCorrectCount() == 2 and top2.get_top_n_total_count() == 3
+    assert Evaluation().get_top_n_correct_count() == 0
 
 
 def test_class_never_predicted_is_left_out_of_the_macro_precision(device):
