@@ -4,10 +4,12 @@ DL4J configures everything through builders: ``DenseLayer.Builder().nIn(4).nOut(
 Here a configuration class is a plain dataclass, and its ``Builder`` is generated from its fields:
 every field gets a setter under its own name and under DL4J's camelCase spelling, a setter called
 with several values stores them as a tuple (``kernelSize(3, 3)``), and ``build()`` calls the
-dataclass constructor, which validates. No setter is written out by hand.
+dataclass constructor, which validates. No setter is written out by hand. A builder's own methods
+(``build``, ``list``, ``graph_builder``) answer to their camelCase spelling too (``graphBuilder``).
 """
 
 import dataclasses
+import inspect
 
 from minidl.naming import snake_case
 
@@ -46,8 +48,14 @@ class Builder:
         key = getattr(self.target, "builder_aliases", {}).get(key, key)
         if key not in names:
             raise AttributeError(f"{self.target.__name__}.Builder has no setting {name!r}; "
-                                 f"settings: {', '.join(sorted(names))}")
+                                 f"settings: {', '.join(sorted(names))}; "
+                                 f"methods: {', '.join(self._methods())}")
         return key
+
+    @classmethod
+    def _methods(cls):
+        return sorted(n for n in dir(cls) if not n.startswith("_")
+                      and inspect.isfunction(getattr(cls, n)))
 
     def _set(self, name, values):
         value = values[0] if len(values) == 1 else tuple(values)
@@ -55,8 +63,13 @@ class Builder:
         return self
 
     def __getattr__(self, name):
+        # Only names that are not attributes get here: setters, and DL4J's camelCase spelling
+        # of the builder's own methods (graphBuilder -> graph_builder), by naming.py's one rule.
         if name.startswith("_"):
             raise AttributeError(name)
+        method = snake_case(name)
+        if method != name and method in self._methods():
+            return getattr(self, method)
         self._field(name)  # fail now, at the misspelt setter, not later at build()
         return lambda *values: self._set(name, values)
 

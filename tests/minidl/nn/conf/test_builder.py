@@ -2,9 +2,9 @@
 
 import pytest
 
-from minidl import (Activation, Adam, ConvolutionLayer, DenseLayer, FrozenLayer,
-                    LossFunction, LossFunctions, NeuralNetConfiguration, OutputLayer, PoolingType,
-                    SubsamplingLayer, WeightInit)
+from minidl import (Activation, Adam, CnnToFeedForwardPreProcessor, ConvolutionLayer,
+                    DenseLayer, FrozenLayer, InputType, LossFunction, LossFunctions, MergeVertex,
+                    NeuralNetConfiguration, OutputLayer, PoolingType, SubsamplingLayer, WeightInit)
 
 
 def test_camel_snake_and_kwargs_build_equal_layers():
@@ -76,3 +76,42 @@ def test_global_builder_both_spellings_equal():
     c = NeuralNetConfiguration(seed=3, updater=Adam(0.01), weight_init=WeightInit.RELU, l2=1e-4,
                                activation=Activation.RELU)
     assert a == b == c
+
+
+def test_builder_methods_answer_to_dl4j_spelling_too():
+    camel = (NeuralNetConfiguration.Builder().seed(3).graphBuilder()
+             .addInputs("in").setInputTypes(InputType.convolutional(4, 4, 1))
+             .addLayer("conv", ConvolutionLayer(kernel_size=(3, 3), n_out=2), "in")
+             .addLayer("a", DenseLayer(n_out=3), CnnToFeedForwardPreProcessor(2, 2, 2), "conv")
+             .addLayer("b", DenseLayer(n_out=3), "conv")
+             .addLayer("gone", DenseLayer(n_out=3), "conv").removeVertex("gone")
+             .addVertex("merge", MergeVertex(), "a", "b")
+             .addLayer("out", OutputLayer(n_out=2), "merge").setOutputs("out").build())
+    snake = (NeuralNetConfiguration.Builder().seed(3).graph_builder()
+             .add_inputs("in").set_input_types(InputType.convolutional(4, 4, 1))
+             .add_layer("conv", ConvolutionLayer(kernel_size=(3, 3), n_out=2), "in")
+             .add_layer("a", DenseLayer(n_out=3), CnnToFeedForwardPreProcessor(2, 2, 2), "conv")
+             .add_layer("b", DenseLayer(n_out=3), "conv")
+             .add_vertex("merge", MergeVertex(), "a", "b")
+             .add_layer("out", OutputLayer(n_out=2), "merge").set_outputs("out").build())
+    assert camel == snake and camel.toJson() == snake.to_json()
+
+
+def test_list_builder_methods_answer_to_dl4j_spelling_too():
+    camel = (NeuralNetConfiguration.Builder().seed(3).list()
+             .layer(ConvolutionLayer(kernel_size=(3, 3), n_out=2)).layer(DenseLayer(n_out=3))
+             .inputPreProcessor(1, CnnToFeedForwardPreProcessor(2, 2, 2))
+             .setInputType(InputType.convolutional(4, 4, 1)).build())
+    snake = (NeuralNetConfiguration.Builder().seed(3).list()
+             .layer(ConvolutionLayer(kernel_size=(3, 3), n_out=2)).layer(DenseLayer(n_out=3))
+             .input_pre_processor(1, CnnToFeedForwardPreProcessor(2, 2, 2))
+             .set_input_type(InputType.convolutional(4, 4, 1)).build())
+    assert camel == snake
+    assert DenseLayer.Builder().nOut(2).build() == DenseLayer.Builder().n_out(2).build()
+
+
+def test_unknown_builder_name_lists_settings_and_methods():
+    with pytest.raises(AttributeError, match=r"NeuralNetConfiguration\.Builder has no setting "
+                                             r"'graphBuildr'; settings: .*seed.*; methods: build, "
+                                             r"graph_builder, list"):
+        NeuralNetConfiguration.Builder().graphBuildr()
