@@ -27,9 +27,11 @@ instead of keeping them from the forward, for the same memory reason; nothing is
 when the weights need no gradient (a frozen layer) or under ``no_grad()``.
 """
 
+import math
+
 from minidl.autograd import Function
 from minidl.backend import get_array_module, is_gpu_array
-from minidl.ops import _memory, activations, winograd
+from minidl.ops import _budget, _memory, activations, winograd
 from minidl.ops._checks import require_float, require_ndim
 from minidl.ops.window import Window, channels_first, channels_last
 
@@ -53,26 +55,30 @@ def kernel_matrix(W):
     return W.transpose(2, 3, 1, 0).reshape(-1, n_out)
 
 
-def blocks(window, n, c, itemsize, budget=COL_CHUNK_BYTES):
-    """Split the output [n, OH, OW] into blocks whose im2col matrix is about ``budget`` bytes.
+def blocks(window, xpad):
+    """Split the output [N, OH, OW] of ``window`` over padded ``xpad`` [N, Hp, Wp, C] into
+    blocks whose im2col matrix is about ``col_chunk_bytes(xpad)``.
 
     Several whole images when one image's columns fit, otherwise bands of output rows of one
-    image. Yields (start, stop, (oy0, oy1)): images start..stop-1, output rows oy0..oy1-1.
-    Either way the block is one contiguous run of rows of the channels-last output.
+    image (``_budget.bands``). Returns a list of (start, stop, (oy0, oy1)): images start..stop-1,
+    output rows oy0..oy1-1. Either way the block is one contiguous run of rows of the
+    channels-last output.
     """
-    per_row = window.ow * window.kh * window.kw * c * itemsize
-    rows = max(1, min(window.oh, budget // per_row))
-    images = max(1, budget // (per_row * window.oh)) if rows == window.oh else 1
-    for start in range(0, n, images):
-        for oy0 in range(0, window.oh, rows):
-            yield start, min(n, start + images), (oy0, min(window.oh, oy0 + rows))
+    n, c = xpad.shape[0], xpad.shape[3]
+    row_bytes = window.ow * window.kh * window.kw * c * xpad.dtype.itemsize  # one output row
+    return _budget.bands(n, window.oh, row_bytes, col_chunk_bytes(xpad))
 
 
 def _block_columns(window, xpad, block, buffer):
-    """The im2col matrix [rows, KH*KW*C] of one block, built in (a prefix of) ``buffer``."""
+    """The im2col matrix [rows, KH*KW*C] of one block, built in (a prefix of) ``buffer``.
+
+    A block larger than ``buffer`` (one output row wider than the budget) gets a new array.
+    """
     start, stop, (oy0, oy1) = block
     shape = (stop - start, oy1 - oy0, window.ow, window.kh, window.kw, xpad.shape[3])
-    size = shape[0] * shape[1] * shape[2] * shape[3] * shape[4] * shape[5]
+    size = math.prod(shape)
+    if size > buffer.size:
+        buffer = _memory.empty(size, buffer.dtype, get_array_module(buffer))
     col = window.im2col(xpad[start:stop], (oy0, oy1), out=buffer[:size].reshape(shape))
     return col.reshape(-1, window.kh * window.kw * xpad.shape[3])
 
@@ -109,23 +115,14 @@ def correlate(window, xpad, w_mat, out, bias=None, activation=None):
         return winograd.correlate3x3(xpad, w_mat.reshape(3, 3, c, n_out), out, bias, activation)
     name, alpha = activation or ("identity", None)
     buffer = _column_buffer(xpad)
-    for block in blocks(window, xpad.shape[0], c, xpad.dtype.itemsize, col_chunk_bytes(xpad)):
-        col = _block_columns(window, xpad, block, _fit(buffer, window, xpad, block))
+    for block in blocks(window, xpad):
+        col = _block_columns(window, xpad, block, buffer)
         rows = _block_rows(out, block)
         xp.matmul(col, w_mat, out=rows)
         if bias is not None or activation is not None:
             # Channels-last: the bias broadcasts along the contiguous last axis.
             activations.apply(rows, name, alpha, bias, out=rows)
     return out
-
-
-def _fit(buffer, window, xpad, block):
-    """``buffer``, grown if a block needs more (a single output row wider than the budget)."""
-    start, stop, (oy0, oy1) = block
-    need = (stop - start) * (oy1 - oy0) * window.ow * window.kh * window.kw * xpad.shape[3]
-    if need <= buffer.size:
-        return buffer
-    return _memory.empty(need, buffer.dtype, get_array_module(buffer))
 
 
 def _check_inputs(x, W, b):
@@ -188,9 +185,8 @@ class Conv2d(Function):
         window, xpad = self.window, self.xpad
         gw_mat = xp.zeros_like(self.w_mat)
         buffer = _column_buffer(xpad)
-        for block in blocks(window, xpad.shape[0], xpad.shape[3], xpad.dtype.itemsize,
-                            col_chunk_bytes(xpad)):
-            col = _block_columns(window, xpad, block, _fit(buffer, window, xpad, block))
+        for block in blocks(window, xpad):
+            col = _block_columns(window, xpad, block, buffer)
             gw_mat += col.T @ _block_rows(gy_l, block)
         n_out, c, kh, kw = self.W_shape
         return xp.ascontiguousarray(gw_mat.reshape(kh, kw, c, n_out).transpose(3, 2, 0, 1))
@@ -210,10 +206,8 @@ class Conv2d(Function):
         # General stride: gx = col2im(gy_mat @ W_mat^T), chunk by chunk.
         hp, wp = window.padded_size
         gxpad = _memory.empty((window.n, hp, wp, c), gy_l.dtype, xp)
-        per_image = window.oh * window.ow * kh * kw * c * gy_l.dtype.itemsize
-        step = max(1, col_chunk_bytes(gy_l) // per_image)
-        for start in range(0, window.n, step):
-            stop = min(window.n, start + step)
+        image_bytes = window.oh * window.ow * kh * kw * c * gy_l.dtype.itemsize  # one image's gcol
+        for start, stop in _budget.runs(window.n, image_bytes, col_chunk_bytes(gy_l)):
             gcol = gy_l[start:stop].reshape(-1, n_out) @ self.w_mat.T
             gcol = gcol.reshape(stop - start, window.oh, window.ow, kh, kw, c)
             gxpad[start:stop] = window.col2im(gcol)

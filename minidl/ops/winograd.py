@@ -51,7 +51,7 @@ Layout: channels-last throughout (see ``minidl.ops.window``): xpad [N, Hp, Wp, C
 
 import numpy as np
 
-from minidl.ops import _memory, _parallel, activations
+from minidl.ops import _budget, _memory, _parallel, activations
 
 # Both channel counts must reach this for conv2d to take this path (see ``applies``). Measured
 # forward times, Winograd / im2col, 2 cores (AVX-512 OpenBLAS, 2 threads), batch 16, float32:
@@ -131,15 +131,6 @@ def output_transform(m, y, scratch):
         y[:, :, i, :, 1] -= s[3]
 
 
-def _blocks(n, tiles_h, tiles_w, per_tile_bytes):
-    """(start, stop, t0, t1): images start..stop-1, tile rows t0..t1-1, about BLOCK_BYTES each."""
-    rows = max(1, min(tiles_h, BLOCK_BYTES // (per_tile_bytes * tiles_w)))
-    images = max(1, BLOCK_BYTES // (per_tile_bytes * tiles_w * tiles_h)) if rows == tiles_h else 1
-    for start in range(0, n, images):
-        for t0 in range(0, tiles_h, rows):
-            yield start, min(n, start + images), t0, min(tiles_h, t0 + rows)
-
-
 def _tile_input(xpad, start, stop, t0, t1, tiles_w):
     """The padded input band tiles t0..t1-1 read: [n, 2(t1-t0)+2, 2 tiles_w + 2, C].
 
@@ -207,10 +198,12 @@ def correlate3x3(xpad, w_taps, out, bias=None, activation=None):
     oh, ow = hp - 2, wp - 2
     tiles_h, tiles_w = (oh + 1) // 2, (ow + 1) // 2
     u = kernel_transform(w_taps)
-    blocks = list(_blocks(n, tiles_h, tiles_w, 16 * (c + n_out) * xpad.dtype.itemsize))
-    first = blocks[0]
-    buf = _Buffers((first[1] - first[0], first[3] - first[2], tiles_w), c, n_out, xpad.dtype)
-    for start, stop, t0, t1 in blocks:
+    # Blocks of images or tile rows whose V and M (16 numbers per tile and channel) fit the budget.
+    tile_row_bytes = 16 * (c + n_out) * xpad.dtype.itemsize * tiles_w
+    blocks = _budget.bands(n, tiles_h, tile_row_bytes, BLOCK_BYTES)
+    start, stop, (t0, t1) = blocks[0]  # the largest block
+    buf = _Buffers((stop - start, t1 - t0, tiles_w), c, n_out, xpad.dtype)
+    for start, stop, (t0, t1) in blocks:
         nb, tb = stop - start, t1 - t0
         d = _tile_input(xpad, start, stop, t0, t1, tiles_w)
         v = buf.take(buf.v, (16, nb, tb, tiles_w, c))
