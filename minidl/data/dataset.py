@@ -7,7 +7,13 @@ DataSet has the examples along axis 0, so selecting, shuffling, splitting and me
 
 A ``MultiDataSet`` holds lists of feature and label arrays (graphs with several inputs or
 outputs), with the same row operations.
+
+``DataSet.save(path)`` writes one ``.npz`` (an array per field that is set, the label names as a
+string array; no pickle), which ``DataSet.load(path)`` reads back.
 """
+
+import zipfile
+import zlib
 
 import numpy as np
 
@@ -160,6 +166,22 @@ class _RowData(Dl4jNames):
         """One single-example object per example."""
         return self.batch_by(1)
 
+    def sample(self, num_samples, rng=None, with_replacement=False):
+        """``num_samples`` examples drawn at random, as a new object (DL4J's ``sample``).
+
+        ``rng``: an int seed, a NumPy Generator or None (fresh randomness); DL4J's
+        ``sample(n, withReplacement)`` works too. Without replacement no example is drawn twice
+        (DL4J's draws can repeat either way), so ``num_samples`` may not exceed the examples.
+        """
+        if isinstance(rng, bool):  # DL4J's sample(int numSamples, boolean withReplacement)
+            rng, with_replacement = None, rng
+        n = self.num_examples()
+        if int(num_samples) < 0 or (not with_replacement and num_samples > n):
+            raise ValueError(f"{type(self).__name__}.sample: cannot draw {num_samples} of {n} "
+                             f"examples {'with' if with_replacement else 'without'} replacement")
+        generator = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+        return self._take_rows(generator.choice(n, int(num_samples), replace=with_replacement))
+
     def copy(self):
         return self._take_rows(np.arange(self.num_examples()))
 
@@ -215,6 +237,39 @@ class DataSet(_RowData):
     def get_label_name(self, i):
         return None if self.label_names is None else self.label_names[i]
 
+    # -- files -----------------------------------------------------------------------------
+    def save(self, path):
+        """Write this DataSet to ``path`` (a file name, written atomically, or a binary file
+        object) as an ``.npz``: one array per field that is set (on the host), and
+        ``label_names`` as a string array when there are label names."""
+        arrays = {name: to_cpu(a) for name, a in self._arrays() if a is not None}
+        if self.label_names is not None:
+            arrays[_LABEL_NAMES] = np.array(self.label_names, dtype=str)
+        if hasattr(path, "write"):
+            np.savez(path, **arrays)
+            return
+        # imported here: minidl.io's package imports the normalizers, which import this module
+        from minidl.io.atomic import atomic_write
+        with atomic_write(path) as f:
+            np.savez(f, **arrays)
+
+    @staticmethod
+    def load(path):
+        """The DataSet ``save`` wrote to ``path`` (a file name or a binary file object), with
+        NumPy arrays. Raises ValueError for a file that is not one."""
+        arrays = _read_npz(path)
+        expected = set(DataSet._fields) | {_LABEL_NAMES}
+        if not arrays or not set(arrays) <= expected:
+            raise ValueError(f"{_name(path)} is not a saved DataSet: expected arrays among "
+                             f"{sorted(expected)}, got {sorted(arrays)}")
+        label_names = arrays.pop(_LABEL_NAMES, None)
+        try:
+            dataset = DataSet(**arrays)
+        except ValueError as e:
+            raise ValueError(f"{_name(path)} is not a valid DataSet: {e}") from e
+        dataset.set_label_names(None if label_names is None else label_names.tolist())
+        return dataset
+
     def num_examples(self):
         for _, a in self._arrays():
             if a is not None:
@@ -253,10 +308,10 @@ class MultiDataSet(_RowData):
     _fields = ("features", "labels", "features_masks", "labels_masks")
 
     def __init__(self, features=(), labels=(), features_masks=None, labels_masks=None):
-        self.features = _as_list(features)
-        self.labels = _as_list(labels)
-        self.features_masks = None if features_masks is None else _as_list(features_masks)
-        self.labels_masks = None if labels_masks is None else _as_list(labels_masks)
+        self.features = as_list(features)
+        self.labels = as_list(labels)
+        self.features_masks = None if features_masks is None else as_list(features_masks)
+        self.labels_masks = None if labels_masks is None else as_list(labels_masks)
         for masks, arrays, what in ((self.features_masks, self.features, "features"),
                                     (self.labels_masks, self.labels, "labels")):
             if masks is not None and len(masks) != len(arrays):
@@ -276,13 +331,13 @@ class MultiDataSet(_RowData):
     def set_features(self, i, array=None):
         """``set_features(list)`` or DL4J's ``set_features(i, array)``."""
         if array is None:
-            self.features = _as_list(i)
+            self.features = as_list(i)
         else:
             self.features[i] = array
 
     def set_labels(self, i, array=None):
         if array is None:
-            self.labels = _as_list(i)
+            self.labels = as_list(i)
         else:
             self.labels[i] = array
 
@@ -337,12 +392,37 @@ class MultiDataSet(_RowData):
         return f"MultiDataSet(features={shapes(self.features)}, labels={shapes(self.labels)})"
 
 
-def _as_list(arrays):
-    if arrays is None:
+def as_list(value):
+    """``value`` as a new list: a list or tuple is copied, None is empty, anything else (one
+    array, one DataSet) becomes a one-item list. For arguments that take one thing or several,
+    such as a network's features (one array, or one per graph input)."""
+    if value is None:
         return []
-    if isinstance(arrays, (list, tuple)):
-        return list(arrays)
-    return [arrays]
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    return [value]
+
+
+_LABEL_NAMES = "label_names"  # the .npz entry DataSet.save keeps the label names in
+
+
+def _name(path):
+    return repr(str(path)) if not hasattr(path, "read") else "the file object"
+
+
+def _read_npz(path):
+    """{name: array} of the .npz ``path``, read without pickle; clear errors for bad files."""
+    try:
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):
+            raise ValueError("it holds one array, not an .npz archive")
+        with loaded as npz:
+            return {key: npz[key] for key in npz.files}
+    except FileNotFoundError:
+        raise FileNotFoundError(f"DataSet file {_name(path)} does not exist") from None
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as e:
+        raise ValueError(f"DataSet file {_name(path)} is not a readable .npz of plain arrays "
+                         f"(corrupt, truncated or pickled?): {e}") from e
 
 
 def as_float32(a):

@@ -5,12 +5,15 @@ The row operations (split, shuffle, merge, batch, get, copy) run on both devices
 data on the host, and results come back with ``host`` before they are compared.
 """
 
+import io
+
 import numpy as np
 import pytest
 
 from devices import host
 from minidl.backend import device_of, to_device
 from minidl.data import DataSet, MultiDataSet
+from minidl.data.dataset import as_list
 
 
 def truth(n=10):
@@ -165,3 +168,108 @@ def test_multidataset_from_dataset():
     ds = make(3)
     mds = MultiDataSet.from_dataset(ds)
     assert mds.get_features(0) is ds.features and mds.get_labels(0) is ds.labels
+
+
+def test_sample_without_replacement_is_seeded_and_keeps_rows_together(device):
+    ds, t = make(), truth()
+    ds.set_label_names(["a", "b"])
+    ds.features_mask = to_device(np.arange(10.0).reshape(10, 1))
+    picked = ds.sample(6, rng=4)
+    assert on(device, picked) and picked.num_examples() == 6
+    rows = (host(picked.features)[:, 0] // 3).astype(int)
+    assert len(set(rows)) == 6                                  # no example twice
+    np.testing.assert_array_equal(rows, np.random.default_rng(4).choice(10, 6, replace=False))
+    np.testing.assert_array_equal(host(picked.labels), t.labels[rows])
+    np.testing.assert_array_equal(host(picked.features_mask)[:, 0], rows)
+    assert picked.get_label_names() == ["a", "b"]
+    assert ds.num_examples() == 10                               # the DataSet is left alone
+    again = ds.sample(6, np.random.default_rng(4))               # a Generator works as well
+    np.testing.assert_array_equal(host(again.features), host(picked.features))
+    assert sorted((host(ds.sample(10).features)[:, 0] // 3).astype(int)) == list(range(10))
+
+
+def test_sample_with_replacement_in_both_spellings():
+    ds = make(3)
+    many = ds.sample(50, rng=0, with_replacement=True)
+    rows = (many.features[:, 0] // 3).astype(int)
+    assert many.num_examples() == 50 and set(rows) == {0, 1, 2}  # repeats are allowed
+    assert ds.sample(5, True).num_examples() == 5                # DL4J's sample(n, true)
+    with pytest.raises(ValueError, match="cannot draw 4 of 3 examples without replacement"):
+        ds.sample(4)
+
+
+def test_save_and_load_round_trip(tmp_path, device):
+    ds, t = make(4), truth(4)
+    ds.labels_mask = to_device(np.array([[1.0], [0.0], [1.0], [1.0]]))
+    ds.set_label_names(["cat", "dog"])
+    path = tmp_path / "featurized" / "batch_0.npz"      # folders are made as needed
+    ds.save(path)
+    back = DataSet.load(path)
+    assert isinstance(back.features, np.ndarray) and back.features.dtype == np.float32
+    np.testing.assert_array_equal(back.features, t.features)
+    np.testing.assert_array_equal(back.labels, t.labels)
+    np.testing.assert_array_equal(back.labels_mask, [[1.0], [0.0], [1.0], [1.0]])
+    assert back.features_mask is None and back.get_label_names() == ["cat", "dog"]
+    with np.load(path, allow_pickle=False) as npz:           # plain arrays, documented names
+        assert sorted(npz.files) == ["features", "label_names", "labels", "labels_mask"]
+    assert [p.name for p in path.parent.iterdir()] == ["batch_0.npz"]  # no temporary left
+
+
+def test_save_and_load_with_a_file_object():
+    buffer = io.BytesIO()
+    make(3).save(buffer)
+    buffer.seek(0)
+    back = DataSet.load(buffer)
+    np.testing.assert_array_equal(back.features, truth(3).features)
+    assert back.get_label_names() is None
+
+
+def test_a_failed_save_leaves_the_previous_file(tmp_path, monkeypatch):
+    path = tmp_path / "d.npz"
+    make(2).save(path)
+    before = path.read_bytes()
+
+    def broken_savez(f, **arrays):
+        f.write(b"half a file")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(np, "savez", broken_savez)
+    with pytest.raises(OSError, match="disk full"):
+        make(5).save(path)
+    assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["d.npz"]
+
+
+def _write(path, data=None, **arrays):
+    if data is not None:
+        path.write_bytes(data)
+    else:
+        np.savez(path, **arrays)
+    return path
+
+
+@pytest.mark.parametrize("content, message", [
+    (dict(data=b"not a zip at all"), "is not a readable .npz"),
+    (dict(features=np.array([{"a": 1}], dtype=object)), "is not a readable .npz.*pickle"),
+    (dict(W=np.zeros((2, 2))), r"not a saved DataSet: expected arrays among .*got \['W'\]"),
+    (dict(features=np.zeros((3, 2)), labels=np.zeros((2, 2))),
+     "not a valid DataSet.*features: 3, labels: 2"),
+])
+def test_load_refuses_bad_files(tmp_path, content, message):
+    path = _write(tmp_path / "bad.npz", **content)
+    with pytest.raises(ValueError, match=message):
+        DataSet.load(path)
+
+
+def test_load_of_a_missing_file_names_it(tmp_path):
+    with pytest.raises(FileNotFoundError, match="DataSet file .*missing.npz' does not exist"):
+        DataSet.load(tmp_path / "missing.npz")
+
+
+@pytest.mark.parametrize("value, expected", [
+    (None, []), ([1, 2], [1, 2]), ((1, 2), [1, 2]), ("x", ["x"]), (5, [5])])
+def test_as_list_wraps_one_thing_and_copies_several(value, expected):
+    assert as_list(value) == expected
+    several = [np.zeros(2)]
+    assert as_list(several) is not several                       # a new list
+    array = np.zeros((2, 2))
+    assert as_list(array)[0] is array                            # an array is one item
