@@ -149,13 +149,14 @@ def _tile_input(xpad, start, stop, t0, t1, tiles_w):
 class _Buffers:
     """Scratch arrays for the largest block, allocated once and reused (as prefixes) by all."""
 
-    def __init__(self, shape, c, n_out, dtype):
-        nb, tb, tiles_w = shape
-        size = nb * tb * tiles_w
-        self.v = _memory.empty(16 * size * c, dtype)
-        self.rows = _memory.empty(4 * nb * tb * (2 * tiles_w + 2) * c, dtype)
-        self.m = _memory.empty(16 * size * n_out, dtype)
-        self.cols = _memory.empty(8 * size * n_out, dtype)
+    def __init__(self, block, tiles_w, c, n_out, dtype):
+        start, stop, (t0, t1) = block
+        nb, tb = stop - start, t1 - t0
+        tiles = nb * tb * tiles_w
+        self.v = _memory.empty(16 * tiles * c, dtype)  # V = B^T d B
+        self.d_rows = _memory.empty(4 * nb * tb * (2 * tiles_w + 2) * c, dtype)  # B^T d
+        self.m = _memory.empty(16 * tiles * n_out, dtype)  # M = V @ U
+        self.m_rows = _memory.empty(8 * tiles * n_out, dtype)  # A^T M
 
     @staticmethod
     def take(buffer, shape):
@@ -188,6 +189,44 @@ def _parts(nb, tb):
     return [(slice(0, 1), t) for t in _parallel.cuts(tb, _parallel.THREADS)]
 
 
+def _transform_input(xpad, block, tiles_w, buf):
+    """V = B^T d B for every tile of ``block``, as [16, tiles, C] (in ``buf``, on the threads)."""
+    start, stop, (t0, t1) = block
+    nb, tb, c = stop - start, t1 - t0, xpad.shape[3]
+    d = _tile_input(xpad, start, stop, t0, t1, tiles_w)
+    v = buf.take(buf.v, (16, nb, tb, tiles_w, c))
+    scratch = buf.take(buf.d_rows, (4, nb, tb, 2 * tiles_w + 2, c))
+    _parallel.run([lambda i=i, t=t: input_transform(d[i, 2 * t.start:2 * t.stop + 2], v[:, i, t],
+                                                    scratch[:, i, t])
+                   for i, t in _parts(nb, tb)])
+    return v.reshape(16, nb * tb * tiles_w, c)
+
+
+def _transform_output(m, out, block, tiles_w, activation, buf):
+    """The output tiles Y = A^T M A of ``block``, then f on them while they are in cache (on the
+    threads); returns them as [n, T, 2, S, 2, n_out], a view of ``out`` where they fit it."""
+    start, stop, (t0, t1) = block
+    nb, tb, n_out = stop - start, t1 - t0, out.shape[3]
+    m = m.reshape(16, nb, tb, tiles_w, n_out)
+    y = _output_band(out, start, stop, t0, t1, tiles_w)
+    scratch = buf.take(buf.m_rows, (2, 4, nb, tb, tiles_w, n_out))
+    _parallel.run([lambda i=i, t=t: _finish(m[:, i, t], y[i, t], scratch[:, :, i, t], activation)
+                   for i, t in _parts(nb, tb)])
+    return y
+
+
+def _store_band(out, y, block):
+    """Copy the output tiles ``y`` of ``block`` into ``out``, unless they were computed there;
+    for an odd OH or OW the tiles' last row or column, beyond the output, is dropped."""
+    if np.shares_memory(y, out):
+        return
+    start, stop, (t0, t1) = block
+    oh, ow, n_out = out.shape[1:]
+    n_rows = min(oh, 2 * t1) - 2 * t0  # output rows in this band
+    y = y.reshape(stop - start, 2 * (t1 - t0), -1, n_out)
+    out[start:stop, 2 * t0:2 * t0 + n_rows] = y[:, :n_rows, :ow]
+
+
 def correlate3x3(xpad, w_taps, out, bias=None, activation=None):
     """out = f(3x3 stride-1 correlation of padded channels-last xpad [N, Hp, Wp, C] with
     w_taps [3, 3, C, n_out] + bias [n_out]); out [N, Hp-2, Wp-2, n_out] (contiguous) is
@@ -198,32 +237,19 @@ def correlate3x3(xpad, w_taps, out, bias=None, activation=None):
     oh, ow = hp - 2, wp - 2
     tiles_h, tiles_w = (oh + 1) // 2, (ow + 1) // 2
     u = kernel_transform(w_taps)
-    # Blocks of images or tile rows whose V and M (16 numbers per tile and channel) fit the budget.
+    # Blocks of whole images or of tile rows whose V and M (16 numbers per tile and channel)
+    # fit the budget; the first block is the largest, and the scratch is sized for it.
     tile_row_bytes = 16 * (c + n_out) * xpad.dtype.itemsize * tiles_w
     blocks = _budget.bands(n, tiles_h, tile_row_bytes, BLOCK_BYTES)
-    start, stop, (t0, t1) = blocks[0]  # the largest block
-    buf = _Buffers((stop - start, t1 - t0, tiles_w), c, n_out, xpad.dtype)
-    for start, stop, (t0, t1) in blocks:
-        nb, tb = stop - start, t1 - t0
-        d = _tile_input(xpad, start, stop, t0, t1, tiles_w)
-        v = buf.take(buf.v, (16, nb, tb, tiles_w, c))
-        rows = buf.take(buf.rows, (4, nb, tb, 2 * tiles_w + 2, c))
-        parts = _parts(nb, tb)
-        _parallel.run([lambda i=i, t=t: input_transform(d[i, 2 * t.start:2 * t.stop + 2], v[:, i, t],
-                                               rows[:, i, t]) for i, t in parts])
-        m = buf.take(buf.m, (16, nb * tb * tiles_w, n_out))
-        np.matmul(v.reshape(16, -1, c), u, out=m)  # the 16 GEMMs [tiles, C] @ [C, n_out]
+    buf = _Buffers(blocks[0], tiles_w, c, n_out, xpad.dtype)
+    for block in blocks:
+        v = _transform_input(xpad, block, tiles_w, buf)
+        m = buf.take(buf.m, (16, v.shape[1], n_out))
+        np.matmul(v, u, out=m)  # the 16 GEMMs [tiles, C] @ [C, n_out]
         if bias is not None:
             # A^T M A sums the centre M[1, 1] into all four outputs with weight 1: adding the
             # bias there adds it to every output, for a quarter of the work of adding it after.
             m[5] += bias
-        m = m.reshape(16, nb, tb, tiles_w, n_out)
-        y = _output_band(out, start, stop, t0, t1, tiles_w)
-        cols = buf.take(buf.cols, (2, 4, nb, tb, tiles_w, n_out))
-        _parallel.run([lambda i=i, t=t: _finish(m[:, i, t], y[i, t], cols[:, :, i, t], activation)
-                       for i, t in parts])
-        if not np.shares_memory(y, out):
-            rows = min(oh, 2 * t1) - 2 * t0
-            y = y.reshape(nb, 2 * tb, 2 * tiles_w, n_out)
-            out[start:stop, 2 * t0:2 * t0 + rows] = y[:, :rows, :ow]
+        y = _transform_output(m, out, block, tiles_w, activation, buf)
+        _store_band(out, y, block)
     return out
