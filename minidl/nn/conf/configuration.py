@@ -129,15 +129,29 @@ class MultiLayerConfiguration(JsonConfig, Dl4jNames):
         current = self.input_type or _implied_input_type(self.layers)
         types = []
         for i, layer in enumerate(self.layers):
-            if current is not None and i not in self.input_preprocessors:
-                auto = preprocessor_between(current, layer.input_kind == "convolutional")
-                if auto is not None and layer.input_kind != "any":
-                    self.input_preprocessors[i] = auto
-            if current is not None and i in self.input_preprocessors:
-                current = self.input_preprocessors[i].output_type(current)
+            current = _layer_input_type(layer, current, self.input_preprocessors, i)
             types.append(current)
             current = _output_type(layer, current)
         return types
+
+
+def _layer_input_type(layer, current, preprocessors, key):
+    """The type ``layer`` receives: ``current`` after its preprocessor; None when unknown.
+
+    The preprocessor is ``preprocessors[key]`` (key: the layer's index or vertex name). A layer
+    without one whose input does not fit (a feature map into a dense layer, flattened images
+    into a convolution) gets one inferred and added there, as DL4J's setInputType does; layers
+    that take any input ("any") are left alone.
+    """
+    if current is None:
+        return None
+    if key not in preprocessors and layer.input_kind != "any":
+        auto = preprocessor_between(current, layer.input_kind == "convolutional")
+        if auto is not None:
+            preprocessors[key] = auto
+    if key in preprocessors:
+        current = preprocessors[key].output_type(current)
+    return current
 
 
 def _output_type(layer, input_type):
@@ -322,13 +336,7 @@ class ComputationGraphConfiguration(JsonConfig, Dl4jNames):
                 if len(in_types) > 1:
                     from minidl.nn.conf.vertices import MergeVertex  # DL4J merges extra inputs
                     current = None if None in in_types else MergeVertex().output_type(in_types)
-                if current is not None and name not in self.input_preprocessors \
-                        and vertex.input_kind != "any":
-                    auto = preprocessor_between(current, vertex.input_kind == "convolutional")
-                    if auto is not None:
-                        self.input_preprocessors[name] = auto
-                if current is not None and name in self.input_preprocessors:
-                    current = self.input_preprocessors[name].output_type(current)
+                current = _layer_input_type(vertex, current, self.input_preprocessors, name)
                 types[name] = _output_type(vertex, current)
             else:
                 types[name] = None if None in in_types else vertex.output_type(in_types)
