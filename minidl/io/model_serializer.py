@@ -22,6 +22,11 @@ model later feeds it data normalized the same way.
 Arrays are stored with ``np.savez`` and read with ``allow_pickle=False``, so opening a model file
 never runs code from it. The file is written to a temporary file beside the target and renamed
 over it, so a crash mid-write leaves the previous model intact.
+
+Like DL4J's ``writeModel(model, OutputStream, ...)`` and ``restore*(InputStream)``, every method
+that takes a file name also takes a binary file object (``io.BytesIO``, an open file): the zip
+is written to or read from it as it is, and it is left open. (``add_normalizer_to_model``
+rewrites a file, so it takes a file name only, as DL4J's.)
 """
 
 import io
@@ -54,8 +59,9 @@ class ModelSerializer(Dl4jNames):
 
     @staticmethod
     def write_model(net, path, save_updater=True, normalizer=None):
-        """Save ``net`` (initialised) to the zip ``path``, atomically, with the input
-        ``normalizer`` (a DataNormalization, fitted) it was trained with when given."""
+        """Save ``net`` (initialised) to the zip ``path`` (a file name, written atomically, or a
+        binary file object), with the input ``normalizer`` (a DataNormalization, fitted) it was
+        trained with when given."""
         net._require_init()
         entries = {
             CONFIGURATION: net.conf.to_json().encode("utf-8"),
@@ -72,6 +78,9 @@ class ModelSerializer(Dl4jNames):
     def add_normalizer_to_model(path, normalizer):
         """Add ``normalizer`` to the model zip ``path``, replacing any saved before; every other
         entry is kept byte for byte. The zip is rewritten atomically."""
+        if _is_file_object(path):
+            raise TypeError("ModelSerializer.add_normalizer_to_model rewrites a model file, so it "
+                            "needs a file name, not a file object")
         new_entries = _normalizer_entries(normalizer)  # refuses an unfitted one before any write
         with _open_zip(path) as zf:
             _read(zf, path, META)  # a model file, not any zip
@@ -82,6 +91,7 @@ class ModelSerializer(Dl4jNames):
     @staticmethod
     def restore_normalizer_from_file(path):
         """The normalizer saved in the model zip ``path``, or None when it holds none."""
+        path = _seekable(path)
         with _open_zip(path) as zf:
             if NORMALIZER not in zf.namelist():
                 return None
@@ -91,7 +101,7 @@ class ModelSerializer(Dl4jNames):
         try:
             return DataNormalization.from_state(settings, arrays)
         except ValueError as e:
-            raise ValueError(f"model file {str(path)!r}: entries {NORMALIZER!r} / "
+            raise ValueError(f"{_describe(path)}: entries {NORMALIZER!r} / "
                              f"{NORMALIZER_ARRAYS!r} do not describe a normalizer: {e}") from e
 
     @staticmethod
@@ -111,6 +121,7 @@ class ModelSerializer(Dl4jNames):
         """Whichever network ``path`` holds (its meta.json says), like DL4J's ModelGuesser."""
         from minidl.nn.graph import ComputationGraph
         from minidl.nn.multilayer import MultiLayerNetwork
+        path = _seekable(path)
         with _open_zip(path) as zf:
             saved = _read_json(zf, path, META).get("network_type")
         network_class = MultiLayerNetwork if saved == "MultiLayerNetwork" else ComputationGraph
@@ -120,6 +131,7 @@ class ModelSerializer(Dl4jNames):
     def restore_multi_layer_network_and_normalizer(path, load_updater=True):
         """``(network, normalizer)`` from ``path``: its MultiLayerNetwork and its normalizer
         (None when none was saved)."""
+        path = _seekable(path)  # read twice
         return (ModelSerializer.restore_multi_layer_network(path, load_updater),
                 ModelSerializer.restore_normalizer_from_file(path))
 
@@ -127,6 +139,7 @@ class ModelSerializer(Dl4jNames):
     def restore_computation_graph_and_normalizer(path, load_updater=True):
         """``(network, normalizer)`` from ``path``: its ComputationGraph and its normalizer
         (None when none was saved)."""
+        path = _seekable(path)  # read twice
         return (ModelSerializer.restore_computation_graph(path, load_updater),
                 ModelSerializer.restore_normalizer_from_file(path))
 
@@ -134,8 +147,17 @@ class ModelSerializer(Dl4jNames):
 # -- writing ------------------------------------------------------------------------------------
 
 def _write_zip(path, entries):
-    """Write ``entries`` ((name or ZipInfo, bytes) pairs) as the zip ``path``, atomically."""
-    with atomic_write(path) as f, zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as zf:
+    """Write ``entries`` ((name or ZipInfo, bytes) pairs) as the zip ``path``: a file name is
+    written atomically, a file object as it is."""
+    if _is_file_object(path):
+        _write_entries(path, entries)
+        return
+    with atomic_write(path) as f:
+        _write_entries(f, entries)
+
+
+def _write_entries(f, entries):
+    with zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as zf:
         for name, data in entries:
             zf.writestr(name, data)
 
@@ -175,7 +197,25 @@ def _meta(net):
 
 # -- reading ------------------------------------------------------------------------------------
 
+def _is_file_object(path):
+    return hasattr(path, "read") or hasattr(path, "write")
+
+
+def _describe(path):
+    """How errors name the model: its file name, or "the model file object"."""
+    return "the model file object" if _is_file_object(path) else f"model file {str(path)!r}"
+
+
+def _seekable(path):
+    """``path`` as it is, unless it is a file object zipfile cannot seek in: then its bytes, in
+    memory (DL4J copies such an InputStream to a temporary file)."""
+    if hasattr(path, "read") and not (hasattr(path, "seekable") and path.seekable()):
+        return io.BytesIO(path.read())
+    return path
+
+
 def _restore(path, network_class, load_updater):
+    path = _seekable(path)
     with _open_zip(path) as zf:
         meta = _read_json(zf, path, META)
         _check_meta(meta, path, network_class)
@@ -183,7 +223,7 @@ def _restore(path, network_class, load_updater):
         try:
             conf = conf_class.from_json(_read(zf, path, CONFIGURATION).decode("utf-8"))
         except (ValueError, TypeError, KeyError) as e:
-            raise ValueError(f"model file {str(path)!r}: {CONFIGURATION} is not a valid "
+            raise ValueError(f"{_describe(path)}: {CONFIGURATION} is not a valid "
                              f"{conf_class.__name__}: {e}") from e
         coefficients = _read_npz(zf, path, COEFFICIENTS)
         has_updater = UPDATER_STATE in zf.namelist()
@@ -201,29 +241,29 @@ def _open_zip(path):
     try:
         return zipfile.ZipFile(path)
     except FileNotFoundError:
-        raise FileNotFoundError(f"model file {str(path)!r} does not exist") from None
+        raise FileNotFoundError(f"{_describe(path)} does not exist") from None
     except (zipfile.BadZipFile, OSError, EOFError) as e:
-        raise ValueError(f"model file {str(path)!r} is not a readable zip (corrupt or "
+        raise ValueError(f"{_describe(path)} is not a readable zip (corrupt or "
                          f"truncated?): {e}") from e
 
 
 def _read(zf, path, entry):
     if entry not in zf.namelist():
-        raise ValueError(f"model file {str(path)!r} has no {entry!r} entry (entries: "
+        raise ValueError(f"{_describe(path)} has no {entry!r} entry (entries: "
                          f"{zf.namelist()}); was it written by ModelSerializer?")
     try:
         return zf.read(entry)
     except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as e:
-        raise ValueError(f"model file {str(path)!r}: entry {entry!r} is corrupt: {e}") from e
+        raise ValueError(f"{_describe(path)}: entry {entry!r} is corrupt: {e}") from e
 
 
 def _read_json(zf, path, entry):
     try:
         data = json.loads(_read(zf, path, entry).decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError(f"model file {str(path)!r}: entry {entry!r} is not valid JSON: {e}") from e
+        raise ValueError(f"{_describe(path)}: entry {entry!r} is not valid JSON: {e}") from e
     if not isinstance(data, dict):
-        raise ValueError(f"model file {str(path)!r}: entry {entry!r} should hold a JSON object")
+        raise ValueError(f"{_describe(path)}: entry {entry!r} should hold a JSON object")
     return data
 
 
@@ -233,20 +273,20 @@ def _read_npz(zf, path, entry):
         with np.load(io.BytesIO(data), allow_pickle=False) as npz:
             return {key: npz[key] for key in npz.files}
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
-        raise ValueError(f"model file {str(path)!r}: entry {entry!r} is not a valid .npz of "
+        raise ValueError(f"{_describe(path)}: entry {entry!r} is not a valid .npz of "
                          f"plain arrays: {e}") from e
 
 
 def _check_meta(meta, path, network_class):
     version = meta.get("format_version")
     if version != FORMAT_VERSION:
-        raise ValueError(f"model file {str(path)!r}: format version {version!r}, this minidl "
+        raise ValueError(f"{_describe(path)}: format version {version!r}, this minidl "
                          f"reads version {FORMAT_VERSION}")
     saved = meta.get("network_type")
     if saved != network_class.__name__:
         other = "restore_computation_graph" if saved == "ComputationGraph" else \
             "restore_multi_layer_network"
-        raise ValueError(f"model file {str(path)!r} holds a {saved}, not a "
+        raise ValueError(f"{_describe(path)} holds a {saved}, not a "
                          f"{network_class.__name__}; use ModelSerializer.{other}")
 
 
@@ -269,7 +309,7 @@ def _network_from_coefficients(net, coefficients, path):
             raise ValueError(f"unexpected parameters {extra}")
         return net.init_from_tables(tables)
     except ValueError as e:
-        raise ValueError(f"model file {str(path)!r}: {COEFFICIENTS} does not match the "
+        raise ValueError(f"{_describe(path)}: {COEFFICIENTS} does not match the "
                          f"configuration: {e}") from e
 
 
@@ -280,7 +320,7 @@ def _nested_updater_state(net, flat, path):
     for flat_key, array in flat.items():
         key, _, name = flat_key.rpartition("/")
         if key not in params or array.shape != params[key].shape:
-            raise ValueError(f"model file {str(path)!r}: updater state {flat_key!r} does not "
+            raise ValueError(f"{_describe(path)}: updater state {flat_key!r} does not "
                              f"match any parameter of the configuration")
         state.setdefault(key, {})[name] = to_device(array.astype(params[key].dtype, copy=False))
     return state

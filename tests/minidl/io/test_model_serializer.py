@@ -441,3 +441,60 @@ def test_damaged_normalizer_entries(tmp_path):
                       "normalizer.npz": buffer.getvalue()})
     with pytest.raises(ValueError, match=r"m\.zip.*lacks std, label_mean, label_std"):
         ModelSerializer.restore_normalizer_from_file(path)
+
+
+# -- file objects (DL4J's writeModel(model, OutputStream, ...) and restore*(InputStream)) -------
+
+class _ReadOnlyStream(io.RawIOBase):
+    """A stream that can only be read forwards (like a socket or a pipe): no seek."""
+
+    def __init__(self, data):
+        self._data = io.BytesIO(data)
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        chunk = self._data.read(len(buffer))
+        buffer[:len(chunk)] = chunk
+        return len(chunk)
+
+
+def test_write_and_restore_through_file_objects(tmp_path, device):
+    net, normalizer = _mlp(), _standardize()
+    net.fit(_data())
+    buffer = io.BytesIO()
+    ModelSerializer.write_model(net, buffer, True, normalizer)
+    assert not buffer.closed                                  # the caller's to close
+    x = _data(9).features
+    for restore in (ModelSerializer.restore_multi_layer_network, ModelSerializer.restore_model):
+        buffer.seek(0)
+        restored = restore(buffer)
+        np.testing.assert_array_equal(host(restored.output(x)), host(net.output(x)))
+        np.testing.assert_array_equal(host(restored.updater_state["0_W"]["M"]),
+                                      host(net.updater_state["0_W"]["M"]))
+    buffer.seek(0)
+    again, restored_normalizer = \
+        ModelSerializer.restore_multi_layer_network_and_normalizer(buffer)
+    np.testing.assert_array_equal(restored_normalizer.mean, normalizer.mean)
+    with open(tmp_path / "m.zip", "wb") as f:                 # an open file is a file object
+        ModelSerializer.writeModel(_graph(), f, False)
+    with open(tmp_path / "m.zip", "rb") as f:
+        assert isinstance(ModelSerializer.restoreComputationGraph(f), ComputationGraph)
+
+
+def test_restore_from_a_stream_that_cannot_seek():
+    buffer = io.BytesIO()
+    ModelSerializer.write_model(_mlp(), buffer, normalizer=VGG16ImagePreProcessor())
+    net, normalizer = ModelSerializer.restore_multi_layer_network_and_normalizer(
+        _ReadOnlyStream(buffer.getvalue()))
+    assert isinstance(net, MultiLayerNetwork) and isinstance(normalizer, VGG16ImagePreProcessor)
+
+
+def test_file_object_errors():
+    with pytest.raises(ValueError, match="the model file object is not a readable zip"):
+        ModelSerializer.restore_multi_layer_network(io.BytesIO(b"not a zip"))
+    buffer = io.BytesIO()
+    ModelSerializer.write_model(_mlp(), buffer)
+    with pytest.raises(TypeError, match="add_normalizer_to_model .* needs a file name"):
+        ModelSerializer.add_normalizer_to_model(buffer, VGG16ImagePreProcessor())
