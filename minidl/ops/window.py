@@ -88,21 +88,41 @@ class Window:
 
     Attributes: kernel ``kh, kw``; stride ``sy, sx``; dilation ``dy, dx``; padding
     ``pad_top, pad_bottom, pad_left, pad_right``; output size ``oh, ow``; input ``n, c, h, w``.
-    The array methods take and return channels-last arrays (see the module docstring).
+    The constructor works padding and output size out from DL4J's mode; ``Window.explicit``
+    takes them as given. The array methods take and return channels-last arrays (see the module
+    docstring).
     """
 
     def __init__(self, op, x_shape, kernel_size, stride=1, padding=0, dilation=1, mode="truncate"):
-        self.op = op
-        self.kh, self.kw = pair(kernel_size, "kernel_size")
-        self.sy, self.sx = pair(stride, "stride")
-        self.dy, self.dx = pair(dilation, "dilation")
+        kh, kw = pair(kernel_size, "kernel_size")
+        sy, sx = pair(stride, "stride")
+        dy, dx = pair(dilation, "dilation")
         py, px = pair(padding, "padding")
         mode = _check_mode(mode)
+        h, w = x_shape[2:]
+        top, bottom, oh = axis_padding(op, mode, h, kh, sy, py, dy, "height")
+        left, right, ow = axis_padding(op, mode, w, kw, sx, px, dx, "width")
+        self._set(op, x_shape, (kh, kw), (sy, sx), (dy, dx), (top, bottom, left, right), (oh, ow))
+
+    @classmethod
+    def explicit(cls, op, x_shape, kernel_size, stride, dilation, padding, out_size):
+        """A Window of the given geometry, worked out by the caller rather than from a mode.
+
+        ``kernel_size``, ``stride``, ``dilation``, ``out_size``: (height, width) pairs;
+        ``padding``: (top, bottom, left, right), which may be uneven.
+        """
+        window = cls.__new__(cls)  # __init__ would work the padding out from a mode
+        window._set(op, x_shape, kernel_size, stride, dilation, padding, out_size)
+        return window
+
+    def _set(self, op, x_shape, kernel_size, stride, dilation, padding, out_size):
+        self.op = op
         self.n, self.c, self.h, self.w = x_shape
-        self.pad_top, self.pad_bottom, self.oh = axis_padding(
-            op, mode, self.h, self.kh, self.sy, py, self.dy, "height")
-        self.pad_left, self.pad_right, self.ow = axis_padding(
-            op, mode, self.w, self.kw, self.sx, px, self.dx, "width")
+        self.kh, self.kw = kernel_size
+        self.sy, self.sx = stride
+        self.dy, self.dx = dilation
+        self.pad_top, self.pad_bottom, self.pad_left, self.pad_right = padding
+        self.oh, self.ow = out_size
 
     # -- geometry ----------------------------------------------------------------------------
     @property
@@ -142,16 +162,14 @@ class Window:
         """
         if (self.sy, self.sx) != (1, 1):
             return None
-        k_h, k_w = self.dy * (self.kh - 1), self.dx * (self.kw - 1)  # k_eff - 1
-        pads = (k_h - self.pad_top, k_h - self.pad_bottom, k_w - self.pad_left, k_w - self.pad_right)
+        # k_eff - 1 per axis: how far the last kernel tap lies from the first
+        span_h, span_w = self.dy * (self.kh - 1), self.dx * (self.kw - 1)
+        pads = (span_h - self.pad_top, span_h - self.pad_bottom,
+                span_w - self.pad_left, span_w - self.pad_right)
         if min(pads) < 0:
             return None
-        g = object.__new__(Window)
-        g.__dict__.update(self.__dict__)
-        g.n, g.c, g.h, g.w = self.n, n_out, self.oh, self.ow
-        g.pad_top, g.pad_bottom, g.pad_left, g.pad_right = pads
-        g.oh, g.ow = self.h, self.w
-        return g
+        return Window.explicit(self.op, (self.n, n_out, self.oh, self.ow), (self.kh, self.kw),
+                               (1, 1), (self.dy, self.dx), pads, (self.h, self.w))
 
     # -- arrays (channels-last) --------------------------------------------------------------
     def pad(self, x, value=0.0):

@@ -70,3 +70,24 @@ def test_pad_and_channels_last_views(device):
     host = to_cpu(xpad)
     assert (host[:, 0] == -1).all() and (host[:, :, :2] == -1).all()
     np.testing.assert_array_equal(to_cpu(win.interior(xpad)), to_cpu(xl))
+
+
+def test_gradient_window_pads_gy_by_the_kernel_span_less_the_forward_padding():
+    """A 3x3 kernel with dilation 2 spans 5 pixels: gy is padded by 4 - the forward's padding."""
+    win = Window("op", (2, 3, 9, 8), 3, 1, (1, 2), 2)
+    assert (win.oh, win.ow) == (7, 8)
+    g = win.gradient_window(5)
+    assert (g.n, g.c, g.h, g.w) == (2, 5, 7, 8)
+    assert (g.pad_top, g.pad_bottom, g.pad_left, g.pad_right) == (3, 3, 2, 2)
+    assert (g.kh, g.kw, g.sy, g.sx, g.dy, g.dx) == (3, 3, 1, 1, 2, 2)
+    assert (g.oh, g.ow) == (9, 8)  # the size of x
+    assert Window("op", (1, 1, 9, 9), 3, 2).gradient_window(1) is None  # stride 2
+    assert Window("op", (1, 1, 9, 9), 3, 1, 3).gradient_window(1) is None  # padding > span
+
+
+def test_an_explicit_window_keeps_the_geometry_it_is_given():
+    win = Window.explicit("op", (1, 2, 5, 6), (3, 2), (1, 2), (2, 1), (0, 1, 2, 3), (4, 5))
+    assert (win.op, win.n, win.c, win.h, win.w) == ("op", 1, 2, 5, 6)
+    assert (win.kh, win.kw, win.sy, win.sx, win.dy, win.dx) == (3, 2, 1, 2, 2, 1)
+    assert (win.pad_top, win.pad_bottom, win.pad_left, win.pad_right) == (0, 1, 2, 3)
+    assert (win.oh, win.ow, win.padded_size) == (4, 5, (6, 11))
