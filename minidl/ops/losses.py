@@ -29,6 +29,10 @@ def _check_pair(op, output, labels):
 
 
 class _Loss(Function):
+    """A loss from its value per output unit: subclasses define ``per_unit(output, labels)``,
+    the [batch, n_out] losses, and ``d_per_unit(output, labels)``, their derivative w.r.t. the
+    output; the loss is the sum divided by the batch size."""
+
     op = "loss"
 
     def forward(self, output, labels):
@@ -48,11 +52,11 @@ class MeanSquaredError(_Loss):
 
     op = "mse"
 
-    def per_unit(self, o, y):
-        return (o - y) ** 2 / o[0].size
+    def per_unit(self, output, labels):
+        return (output - labels) ** 2 / output[0].size
 
-    def d_per_unit(self, o, y):
-        return 2 * (o - y) / o[0].size
+    def d_per_unit(self, output, labels):
+        return 2 * (output - labels) / output[0].size
 
 
 class MeanAbsoluteError(_Loss):
@@ -61,11 +65,11 @@ class MeanAbsoluteError(_Loss):
 
     op = "mae"
 
-    def per_unit(self, o, y):
-        return abs(o - y) / o[0].size
+    def per_unit(self, output, labels):
+        return abs(output - labels) / output[0].size
 
-    def d_per_unit(self, o, y):
-        return get_array_module(o).sign(o - y) / o[0].size
+    def d_per_unit(self, output, labels):
+        return get_array_module(output).sign(output - labels) / output[0].size
 
 
 class SquaredError(_Loss):
@@ -73,39 +77,39 @@ class SquaredError(_Loss):
 
     op = "l2"
 
-    def per_unit(self, o, y):
-        return (o - y) ** 2
+    def per_unit(self, output, labels):
+        return (output - labels) ** 2
 
-    def d_per_unit(self, o, y):
-        return 2 * (o - y)
+    def d_per_unit(self, output, labels):
+        return 2 * (output - labels)
 
 
 class BinaryCrossEntropy(_Loss):
-    """DL4J's XENT: -[y log p + (1 - y) log(1 - p)] for sigmoid outputs p."""
+    """DL4J's XENT: -[t log p + (1 - t) log(1 - p)] for sigmoid outputs p and labels t."""
 
     op = "binary_cross_entropy"
 
-    def per_unit(self, p, y):
+    def per_unit(self, p, labels):
         xp = get_array_module(p)
         p = xp.clip(p, CLIP_EPS, 1 - CLIP_EPS)
-        return -(y * xp.log(p) + (1 - y) * xp.log(1 - p))
+        return -(labels * xp.log(p) + (1 - labels) * xp.log(1 - p))
 
-    def d_per_unit(self, p, y):
+    def d_per_unit(self, p, labels):
         p = get_array_module(p).clip(p, CLIP_EPS, 1 - CLIP_EPS)
-        return (p - y) / (p * (1 - p))
+        return (p - labels) / (p * (1 - p))
 
 
 class CrossEntropy(_Loss):
-    """DL4J's MCXENT / NEGATIVELOGLIKELIHOOD on probabilities p: -sum(y log p)."""
+    """DL4J's MCXENT / NEGATIVELOGLIKELIHOOD on probabilities p and labels t: -sum(t log p)."""
 
     op = "cross_entropy"
 
-    def per_unit(self, p, y):
+    def per_unit(self, p, labels):
         xp = get_array_module(p)
-        return -y * xp.log(xp.clip(p, CLIP_EPS, 1.0))
+        return -labels * xp.log(xp.clip(p, CLIP_EPS, 1.0))
 
-    def d_per_unit(self, p, y):
-        return -y / get_array_module(p).clip(p, CLIP_EPS, 1.0)
+    def d_per_unit(self, p, labels):
+        return -labels / get_array_module(p).clip(p, CLIP_EPS, 1.0)
 
 
 class SoftmaxCrossEntropy(Function):
@@ -125,12 +129,12 @@ class SoftmaxCrossEntropy(Function):
         return xp.asarray(-(labels * log_p).sum() / logits.shape[0], dtype=logits.dtype)
 
     def backward(self, gy):
-        # d/dz of -sum(y log softmax(z)) is softmax(z) * sum(y) - y; with rows of y summing to 1
-        # (one-hot or a distribution) that is p - y.
-        y = self.labels
+        # d/dz of -sum(t log softmax(z)) for labels t is softmax(z) * sum(t) - t; with rows of t
+        # summing to 1 (one-hot or a distribution) that is p - t.
+        labels = self.labels
         if is_gpu_array(self.p):
-            return cuda.softmax_cross_entropy_backward(self.p, y, gy), None
-        gx = (self.p * y.sum(axis=1, keepdims=True) - y) / self.p.shape[0]
+            return cuda.softmax_cross_entropy_backward(self.p, labels, gy), None
+        gx = (self.p * labels.sum(axis=1, keepdims=True) - labels) / self.p.shape[0]
         return gy * gx, None
 
 
