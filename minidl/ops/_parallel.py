@@ -10,7 +10,11 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-# Threads for the passes; 1 runs everything in the calling thread.
+# Threads for the passes; 1 runs everything in the calling thread. Why a cap: the passes are
+# memory-bound, and a few cores already use most of a machine's memory bandwidth, so threads
+# beyond that add hand-offs and smaller slices without speed. Why 4: a guess, not a measurement.
+# It came with the Winograd transforms (commit 427c82a; ``git log -S "min(4"``), which were
+# timed on 2 cores, where the cap never applies; measure before raising or lowering it.
 THREADS = min(4, os.cpu_count() or 1)
 _PREFIX = "minidl-pool"
 _pool = None
