@@ -1,4 +1,5 @@
-"""Input validation shared by the ops: clear errors that name the op and the shapes."""
+"""Argument handling shared by the ops: input validation with clear errors that name the op and
+the shapes, int-or-pair arguments, and the gradients of an optional bias."""
 
 import numpy as np
 
@@ -35,3 +36,14 @@ def pair(value, name="value"):
     if len(value) != 2:
         raise ValueError(f"{name} must be an int or a pair of ints, got {value}")
     return value
+
+
+def with_bias_gradient(needs_input_grad, gx, gW, bias_gradient):
+    """The gradients of an op called as f(x, W) or f(x, W, b): (gx, gW), or (gx, gW, gb).
+
+    ``needs_input_grad`` is the op's (one flag per input, so its length says whether b was
+    given); ``bias_gradient()`` computes gb, and is called only when b needs it.
+    """
+    if len(needs_input_grad) == 2:
+        return gx, gW
+    return gx, gW, bias_gradient() if needs_input_grad[2] else None

@@ -32,7 +32,7 @@ import math
 from minidl.autograd import Function
 from minidl.backend import get_array_module, is_gpu_array
 from minidl.ops import _budget, _memory, activations, winograd
-from minidl.ops._checks import require_float, require_ndim
+from minidl.ops._checks import require_float, require_ndim, with_bias_gradient
 from minidl.ops.window import Window, channels_first, channels_last
 
 # Size of the im2col block built at a time. Small enough to stay in cache between the copy that
@@ -174,10 +174,7 @@ class Conv2d(Function):
         need_x, need_W = self.needs_input_grad[:2]
         gx = self._grad_input(gy_l) if need_x else None
         gW = self._grad_weights(gy_l) if need_W else None
-        if len(self.needs_input_grad) == 3:
-            gb = gy_l.sum(axis=(0, 1, 2)) if self.needs_input_grad[2] else None
-            return gx, gW, gb
-        return gx, gW
+        return with_bias_gradient(self.needs_input_grad, gx, gW, lambda: gy_l.sum(axis=(0, 1, 2)))
 
     def _grad_weights(self, gy_l):
         """gW_mat = col^T @ gy_mat, summed over blocks; returned as [n_out, C, KH, KW]."""

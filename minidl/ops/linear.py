@@ -7,7 +7,7 @@ with the bias (on the GPU: one fused kernel), and differentiated from y alone
 
 from minidl.autograd import Function
 from minidl.ops import activations
-from minidl.ops._checks import require_float, require_ndim
+from minidl.ops._checks import require_float, require_ndim, with_bias_gradient
 
 
 class Linear(Function):
@@ -36,10 +36,7 @@ class Linear(Function):
         need_x, need_W = self.needs_input_grad[:2]
         gx = gy @ self.W.T if need_x else None
         gW = self.x.T @ gy if need_W else None
-        if len(self.needs_input_grad) == 3:
-            gb = gy.sum(axis=0) if self.needs_input_grad[2] else None
-            return gx, gW, gb
-        return gx, gW
+        return with_bias_gradient(self.needs_input_grad, gx, gW, lambda: gy.sum(axis=0))
 
 
 def linear(x, W, b=None, activation=None, alpha=None):
