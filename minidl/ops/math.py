@@ -183,6 +183,14 @@ class MatMul(Function):
         return ga, gb
 
 
+def _axes(axis, ndim):
+    """The reduced axes of ``axis`` (int, tuple or None: all) as a sorted list of axes >= 0."""
+    if axis is None:
+        return list(range(ndim))
+    axes = (axis,) if isinstance(axis, int) else axis
+    return sorted(a % ndim for a in axes)
+
+
 class Sum(Function):
     """Sum over ``axis`` (all axes by default); the gradient is gy copied back over
     the summed axes."""
@@ -197,9 +205,7 @@ class Sum(Function):
     def backward(self, gy):
         xp = get_array_module(gy)
         if not self.keepdims and self.axis is not None:
-            axes = (self.axis,) if isinstance(self.axis, int) else self.axis
-            axes = sorted(a % len(self.x_shape) for a in axes)
-            for a in axes:
+            for a in _axes(self.axis, len(self.x_shape)):
                 gy = xp.expand_dims(gy, a)
         return xp.broadcast_to(gy, self.x_shape).copy()
 
@@ -208,8 +214,8 @@ class Max(Function):
     """Maximum over ``axis`` (an int, a tuple of ints, or None for all axes).
 
     The gradient goes to one element per maximum: the first position of the maximum, in C order
-    over the reduced axes, as DL4J and ``torch.max(x, dim)`` do. Tied elements get nothing
-    (``torch.amax`` would split the gradient evenly among them instead).
+    over the reduced axes, as DL4J and ``torch.max(x, dim)`` do; the other tied elements get
+    nothing (``torch.amax`` would split the gradient evenly among them instead).
     """
 
     def __init__(self, axis=None, keepdims=False):
@@ -234,14 +240,6 @@ class Max(Function):
         one_hot = xp.arange(rows.shape[-1]) == first
         mask = one_hot.reshape(moved.shape).transpose([order.index(a) for a in range(x.ndim)])
         return mask * gy.reshape(self.y_shape)
-
-
-def _axes(axis, ndim):
-    """The reduced axes of ``axis`` (int, tuple or None: all) as a sorted list of axes >= 0."""
-    if axis is None:
-        return list(range(ndim))
-    axes = (axis,) if isinstance(axis, int) else axis
-    return sorted(a % ndim for a in axes)
 
 
 class Reshape(Function):
