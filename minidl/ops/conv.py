@@ -14,17 +14,18 @@ With ``activation=`` the op is y = f(conv + b), the activation applied to each o
 place while it is still in cache (``minidl.ops.activations.apply``: on the GPU one fused bias +
 activation kernel); the backward first turns gy into the pre-activation's gradient from y alone.
 
-For stride 1 the input gradient is computed instead as a convolution of the zero-padded gy with
-the flipped kernel (``Window.gradient_window``), which reuses the forward's GEMM path rather
-than scatter-adding columns.
+For stride 1 (and padding no wider than the kernel's span, as in every usual network) the input
+gradient is computed instead as a convolution of the zero-padded gy with the flipped kernel
+(``Window.gradient_window``), which reuses the forward's path rather than scatter-adding columns.
 
 Speed (CPU): the work is done channels-last, so the output of the GEMM *is* the next layer's
 input (returned as an NCHW-shaped view, no transposition copy). The batch is processed in chunks
-(or bands of output rows) whose im2col block is about ``COL_CHUNK_BYTES``: the column matrix of
-a whole batch would be 9x the activations (1.8 GB for VGG16's first block at batch 16), a block
-is reused and stays warm in cache. The backward rebuilds the columns block by block from the saved padded input
-instead of keeping them from the forward, for the same memory reason; nothing is saved at all
-when the weights need no gradient (a frozen layer) or under ``no_grad()``.
+(or bands of output rows) whose im2col block is about ``COL_CHUNK_BYTES`` (``GPU_COL_CHUNK_BYTES``
+on the GPU): the column matrix of a whole batch would be 9x the activations (1.8 GB for VGG16's
+first block at batch 16), while a block is reused and stays warm in cache. The backward rebuilds
+the columns block by block from the saved padded input instead of keeping them from the forward,
+for the same memory reason; the padded input is saved only when the weights need a gradient, so
+a frozen layer or ``no_grad()`` keeps none.
 """
 
 import math

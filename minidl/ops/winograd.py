@@ -165,7 +165,7 @@ class _Buffers:
 
 def _output_band(out, start, stop, t0, t1, tiles_w):
     """Where the tiles t0..t1-1 of images start..stop-1 go, as [n, T, 2, S, 2, K]: a view of
-    ``out`` when the tiles fit it exactly, else a temporary (odd sizes: cropped by the caller)."""
+    ``out`` when the tiles fit it exactly, else a temporary (odd sizes: ``_store_band`` crops)."""
     n_out = out.shape[3]
     band = out[start:stop, 2 * t0:2 * t1]
     shape = (stop - start, t1 - t0, 2, tiles_w, 2, n_out)
