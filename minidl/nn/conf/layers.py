@@ -139,6 +139,12 @@ class Layer(Dl4jNames):
             raise ValueError(f"layer {self.describe()}: expected input {layout}, got shape "
                              f"{tuple(x.shape)}")
 
+    def _require_convolutional(self, input_type):
+        """Raise unless ``input_type`` is a feature map (what image layers take)."""
+        if input_type is None or not input_type.is_convolutional:
+            raise ValueError(f"layer {self.describe()}: expects convolutional input "
+                             f"[batch, channels, height, width], got {input_type}")
+
 
 def _copy(value):
     import copy
@@ -334,9 +340,37 @@ class LossLayer(FeedForwardLayer):
         return loss_and_output(self, x, labels)
 
 
+class _SlidingWindow:
+    """What convolution and pooling layers share: a kernel sliding over a feature map.
+
+    The layer declares the dataclass fields ``kernel_size``, ``stride``, ``padding`` and
+    ``convolution_mode`` (their defaults differ per layer) and lists its pair fields in
+    ``pair_fields``; this mixin parses them and works out the output size.
+    """
+
+    dilation = (1, 1)  # pooling windows are not dilated; ConvolutionLayer has a field for it
+
+    def _parse_window_fields(self):
+        # A single int means a square (kernel_size=3); JSON gives pairs back as lists.
+        for f in self.pair_fields:
+            setattr(self, f, pair(getattr(self, f), f))
+        if self.convolution_mode is not None:
+            self.convolution_mode = ConvolutionMode.parse(self.convolution_mode)
+
+    def _mode(self):
+        return (self.convolution_mode or ConvolutionMode.Truncate).value
+
+    def output_size(self, height, width):
+        """(out height, out width) for a [height, width] input, by ``convolution_mode``."""
+        from minidl.ops.window import Window
+        w = Window(f"layer {self.describe()}", (1, 1, height, width), self.kernel_size,
+                   self.stride, self.padding, self.dilation, self._mode())
+        return w.oh, w.ow
+
+
 @with_builder
 @dataclasses.dataclass
-class ConvolutionLayer(FeedForwardLayer):
+class ConvolutionLayer(FeedForwardLayer, _SlidingWindow):
     """2-d convolution: [batch, n_in, h, w] -> activation(conv(x, W) + b) [batch, n_out, oh, ow].
 
     W is [n_out, n_in, kh, kw]. ``convolution_mode`` is DL4J's Truncate (default), Same or Strict;
@@ -358,27 +392,13 @@ class ConvolutionLayer(FeedForwardLayer):
 
     def __post_init__(self):
         super().__post_init__()
-        for f in self.pair_fields:
-            setattr(self, f, pair(getattr(self, f), f))
-        if self.convolution_mode is not None:
-            self.convolution_mode = ConvolutionMode.parse(self.convolution_mode)
+        self._parse_window_fields()
 
     def output_type(self, input_type):
-        if input_type is None or not input_type.is_convolutional:
-            raise ValueError(f"layer {self.describe()}: expects convolutional input "
-                             f"[batch, channels, height, width], got {input_type}")
+        self._require_convolutional(input_type)
         self._fill_n_in(input_type.channels)
         oh, ow = self.output_size(input_type.height, input_type.width)
         return InputType.convolutional(oh, ow, self.n_out)
-
-    def output_size(self, height, width):
-        from minidl.ops.window import Window
-        w = Window(f"layer {self.describe()}", (1, 1, height, width), self.kernel_size,
-                   self.stride, self.padding, self.dilation, self._mode())
-        return w.oh, w.ow
-
-    def _mode(self):
-        return (self.convolution_mode or ConvolutionMode.Truncate).value
 
     def param_shapes(self):
         self._require_sizes()
@@ -409,7 +429,7 @@ Convolution2D = ConvolutionLayer
 
 @with_builder
 @dataclasses.dataclass
-class SubsamplingLayer(Layer):
+class SubsamplingLayer(Layer, _SlidingWindow):
     """Max/average/sum/p-norm pooling: [batch, c, h, w] -> [batch, c, oh, ow]; no parameters.
 
     ``avg_pool_include_pad_in_divisor``: DL4J's flag; padded zeros count in the average.
@@ -429,20 +449,12 @@ class SubsamplingLayer(Layer):
 
     def __post_init__(self):
         self.pooling_type = PoolingType.parse(self.pooling_type)
-        for f in self.pair_fields:
-            setattr(self, f, pair(getattr(self, f), f))
-        if self.convolution_mode is not None:
-            self.convolution_mode = ConvolutionMode.parse(self.convolution_mode)
-
-    _mode = ConvolutionLayer._mode
+        self._parse_window_fields()
 
     def output_type(self, input_type):
-        if input_type is None or not input_type.is_convolutional:
-            raise ValueError(f"layer {self.describe()}: expects convolutional input, got {input_type}")
-        from minidl.ops.window import Window
-        w = Window(f"layer {self.describe()}", (1, 1, input_type.height, input_type.width),
-                   self.kernel_size, self.stride, self.padding, 1, self._mode())
-        return InputType.convolutional(w.oh, w.ow, input_type.channels)
+        self._require_convolutional(input_type)
+        oh, ow = self.output_size(input_type.height, input_type.width)
+        return InputType.convolutional(oh, ow, input_type.channels)
 
     def forward(self, x, params, ctx):
         self._check_input(x, 4, "[batch, channels, height, width]")
@@ -475,8 +487,7 @@ class GlobalPoolingLayer(Layer):
         self.pooling_type = PoolingType.parse(self.pooling_type)
 
     def output_type(self, input_type):
-        if input_type is None or not input_type.is_convolutional:
-            raise ValueError(f"layer {self.describe()}: expects convolutional input, got {input_type}")
+        self._require_convolutional(input_type)
         return InputType.feed_forward(input_type.channels)
 
     def forward(self, x, params, ctx):
