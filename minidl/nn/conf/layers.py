@@ -430,9 +430,12 @@ Convolution2D = ConvolutionLayer
 @with_builder
 @dataclasses.dataclass
 class SubsamplingLayer(Layer, _SlidingWindow):
-    """Max/average/sum/p-norm pooling: [batch, c, h, w] -> [batch, c, oh, ow]; no parameters.
+    """Max, average or sum pooling: [batch, c, h, w] -> [batch, c, oh, ow]; no parameters.
 
-    ``avg_pool_include_pad_in_divisor``: DL4J's flag; padded zeros count in the average.
+    ``avg_pool_include_pad_in_divisor`` (AVG only): True divides every window by the kernel area,
+    counting padded zeros; False (DL4J's default since 1.0.0-beta5) divides by the number of real
+    pixels under the window. SUM adds the real pixels, whatever the flag. PNORM pooling is
+    GlobalPoolingLayer's only (``pnorm`` is kept for DL4J's configurations).
     """
 
     pooling_type: PoolingType = PoolingType.MAX
@@ -441,7 +444,10 @@ class SubsamplingLayer(Layer, _SlidingWindow):
     padding: tuple = (0, 0)
     convolution_mode: ConvolutionMode = None
     pnorm: int = 2
-    avg_pool_include_pad_in_divisor: bool = True
+    # DL4J's configurations from before the flag (1.0.0-beta4 and earlier) meant True, so JSON
+    # without the field reads as True (serde's "legacy_default"); new layers get False.
+    avg_pool_include_pad_in_divisor: bool = dataclasses.field(
+        default=False, metadata={"legacy_default": True})
 
     builder_args = ("pooling_type", "kernel_size", "stride", "padding")
     pair_fields = ("kernel_size", "stride", "padding")
@@ -462,12 +468,15 @@ class SubsamplingLayer(Layer, _SlidingWindow):
         kind, mode = self.pooling_type, self._mode()
         if kind == PoolingType.MAX:
             return ops.max_pool2d(x, self.kernel_size, self.stride, self.padding, mode)
-        avg = ops.avg_pool2d(x, self.kernel_size, self.stride, self.padding, mode,
-                             self.avg_pool_include_pad_in_divisor)
         if kind == PoolingType.AVG:
-            return avg
+            return ops.avg_pool2d(x, self.kernel_size, self.stride, self.padding, mode,
+                                  self.avg_pool_include_pad_in_divisor)
         if kind == PoolingType.SUM:
-            return avg * float(self.kernel_size[0] * self.kernel_size[1])
+            # The window's sum: its mean over the whole kernel area (padded zeros add nothing
+            # to the sum) times that area.
+            mean = ops.avg_pool2d(x, self.kernel_size, self.stride, self.padding, mode,
+                                  include_pad=True)
+            return mean * float(self.kernel_size[0] * self.kernel_size[1])
         raise ValueError(f"layer {self.describe()}: PNORM pooling is supported by "
                          f"GlobalPoolingLayer only")
 

@@ -5,6 +5,10 @@
 "name": "RELU"}``. ``from_dict`` reverses it by looking the tag up in a registry of the classes
 that may appear in a configuration. The JSON is written with sorted keys, so two equal
 configurations give equal strings, which is what DL4J's tests compare.
+
+A field missing from the JSON takes its default, unless its metadata names a
+``legacy_default``: the value that configurations written before the field existed meant
+(DL4J's ``avgPoolIncludePadInDivisor`` is true for them, false for new layers).
 """
 
 import dataclasses
@@ -77,6 +81,9 @@ def from_dict(data):
         fields = {f.name: f for f in dataclasses.fields(cls)}
         values = {k: _restore(fields[k], from_dict(v)) for k, v in data.items()
                   if k != "@class" and k in fields}
+        for name, f in fields.items():
+            if name not in values and "legacy_default" in f.metadata:
+                values[name] = f.metadata["legacy_default"]
         unknown = set(data) - set(fields) - {"@class"}
         if unknown:
             raise ValueError(f"{cls.__name__} has no field(s) {sorted(unknown)} (configuration "

@@ -176,6 +176,44 @@ def test_subsampling_against_a_loop(kind, device):
     assert layer.output_type(InputType.convolutional(6, 7, 2)) == InputType.convolutional(3, 3, 2)
 
 
+# A 3x3 input pooled by a 2x2 kernel, stride 1, padding 1, worked out by hand: each window's
+# sum, and how many real (not padded) pixels it covers.
+POOL_INPUT = np.arange(1.0, 10.0).reshape(1, 1, 3, 3)  # [[1, 2, 3], [4, 5, 6], [7, 8, 9]]
+POOL_HAND = {
+    # Truncate: a one-pixel zero border all round, 4x4 windows.
+    ConvolutionMode.Truncate: (np.array([[1, 3, 5, 3], [5, 12, 16, 9],
+                                         [11, 24, 28, 15], [7, 15, 17, 9]]),
+                               np.array([[1, 2, 2, 1], [2, 4, 4, 2], [2, 4, 4, 2], [1, 2, 2, 1]])),
+    # Same: the padding is computed: one row/column of zeros after the input, 3x3 windows.
+    ConvolutionMode.Same: (np.array([[12, 16, 9], [24, 28, 15], [15, 17, 9]]),
+                           np.array([[4, 4, 2], [4, 4, 2], [2, 2, 1]])),
+}
+
+
+@pytest.mark.parametrize("mode", list(POOL_HAND))
+@pytest.mark.parametrize("kind, include_pad", [(PoolingType.AVG, False), (PoolingType.AVG, True),
+                                               (PoolingType.SUM, False), (PoolingType.SUM, True)])
+def test_padded_pooling_by_hand(mode, kind, include_pad, device):
+    layer = _ready(SubsamplingLayer(pooling_type=kind, kernel_size=2, stride=1, padding=1,
+                                    convolution_mode=mode,
+                                    avg_pool_include_pad_in_divisor=include_pad),
+                   InputType.convolutional(3, 3, 1))
+    sums, real_pixels = POOL_HAND[mode]
+    if kind == PoolingType.SUM:
+        expected = sums  # padded zeros add nothing, whatever the flag
+    else:
+        expected = sums / 4 if include_pad else sums / real_pixels
+    np.testing.assert_allclose(_run(layer, POOL_INPUT, {}).numpy()[0, 0], expected, rtol=1e-12)
+
+
+def test_average_pooling_leaves_padding_out_of_the_divisor_by_default():
+    # DL4J's builders: avgPoolIncludePadInDivisor = false.
+    assert SubsamplingLayer().avg_pool_include_pad_in_divisor is False
+    assert SubsamplingLayer.Builder(PoolingType.AVG).build().avg_pool_include_pad_in_divisor is False
+    assert SubsamplingLayer.Builder().avgPoolIncludePadInDivisor(True).build() \
+        .avg_pool_include_pad_in_divisor is True
+
+
 @pytest.mark.parametrize("mode, size", [(ConvolutionMode.Truncate, (4, 2)),  # (7+2-3)//2+1, (6-3)//2+1
                                          (ConvolutionMode.Same, (4, 3))])  # ceil(7/2), ceil(6/2)
 def test_convolution_and_pooling_windows_have_the_same_output_size(mode, size):

@@ -102,3 +102,12 @@ def test_graph_order_and_parameter_order_survive_the_round_trip():
     assert back.topological_order() == conf.topological_order()
     assert list(ComputationGraph(back).init().param_table()) == \
         list(ComputationGraph(conf).init().param_table())
+
+
+def test_pooling_json_without_the_include_pad_flag_means_true_as_in_old_dl4j():
+    # DL4J wrote no avgPoolIncludePadInDivisor before 1.0.0-beta5; such models included padding.
+    data = json.loads(serde.to_json(SubsamplingLayer(pooling_type=PoolingType.AVG, padding=1)))
+    assert data.pop("avg_pool_include_pad_in_divisor") is False  # new layers: DL4J's false
+    old = serde.from_dict(data)
+    assert old.avg_pool_include_pad_in_divisor is True
+    assert serde.from_json(serde.to_json(old)) == old  # once written, the flag stays
