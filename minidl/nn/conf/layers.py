@@ -295,6 +295,8 @@ LOSSES = {
     LossFunction.SQUARED_LOSS: ops.l2,
     LossFunction.L2: ops.l2,
     LossFunction.MEAN_ABSOLUTE_ERROR: ops.mae,
+    # DL4J's L1 loss is the sum of the absolute errors over the outputs (as its L2 loss is the
+    # sum of squares): MAE without MAE's division by n_out.
     LossFunction.L1: lambda out, y: ops.mae(out, y) * out.shape[1],
     LossFunction.XENT: ops.binary_cross_entropy,
 }

@@ -99,6 +99,20 @@ def test_output_layer_mse(device):
     np.testing.assert_allclose(loss.item(), np.mean(np.mean((z - y) ** 2, axis=1)), rtol=1e-12)
 
 
+@pytest.mark.parametrize("loss, per_example", [
+    (LossFunction.MEAN_ABSOLUTE_ERROR, lambda e: np.mean(np.abs(e), axis=1)),
+    (LossFunction.L1, lambda e: np.sum(np.abs(e), axis=1)),  # DL4J: the sum, not the mean
+])
+def test_output_layer_absolute_error_losses(loss, per_example, device):
+    layer = _ready(OutputLayer(n_out=3, activation=Activation.IDENTITY, loss=loss),
+                   InputType.feed_forward(2))
+    params = _params(layer)
+    x, y = RNG.normal(size=(4, 2)), RNG.normal(size=(4, 3))
+    z = x @ _host(params)["W"] + _host(params)["b"]
+    np.testing.assert_allclose(_loss(layer, x, params, y)[0].item(),
+                               np.mean(per_example(z - y)), rtol=1e-12)
+
+
 def test_labels_with_the_wrong_number_of_classes():
     layer = _ready(OutputLayer(name="out", n_out=3), InputType.feed_forward(2))
     with pytest.raises(ValueError, match=r"layer 'out' \(OutputLayer\): labels of shape \(4, 2\) "
