@@ -21,7 +21,7 @@ from minidl.learning import (Sgd, Nesterovs, Adam, RmsProp, AdaGrad, NoOp, L1Reg
                              L2Regularization, WeightDecay)
 from minidl.data import *  # noqa: F401,F403
 from minidl.io.model_serializer import ModelSerializer
-from minidl.eval import Evaluation
+from minidl.eval import Evaluation, EvaluationAveraging
 
 # `from minidl import *` (the port of Java's wildcard imports) brings the API's names, never the
 # submodules: `eval` and `io` would shadow Python's built-in eval() and the io module.

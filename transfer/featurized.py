@@ -29,7 +29,7 @@ import zipfile
 import numpy as np
 
 from minidl.backend import to_cpu
-from minidl.data.dataset import DataSet, MultiDataSet
+from minidl.data.dataset import DataSet, MultiDataSet, as_list
 from minidl.data.iterators import DataSetIterator
 from minidl.data.normalizers import DataNormalization
 from minidl.io import atomic_write
@@ -80,13 +80,10 @@ def _write_manifest(directory, manifest):
 
 
 def _save_shard(path, featurized):
-    arrays = {}
-    features = featurized.features if isinstance(featurized.features, list) else [featurized.features]
-    labels = featurized.labels if isinstance(featurized.labels, list) else [featurized.labels]
-    for i, a in enumerate(features):
-        arrays[f"features_{i}"] = to_cpu(a)
-    for i, a in enumerate(labels):
-        arrays[f"labels_{i}"] = to_cpu(a)
+    """Write one featurized batch as ``features_i`` / ``labels_i`` arrays; return both lists."""
+    features, labels = as_list(featurized.features), as_list(featurized.labels)
+    arrays = {f"features_{i}": to_cpu(a) for i, a in enumerate(features)}
+    arrays.update({f"labels_{i}": to_cpu(a) for i, a in enumerate(labels)})
     with atomic_write(path) as f:
         np.savez(f, **arrays)
     return features, labels

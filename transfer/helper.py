@@ -17,7 +17,7 @@ exactly the parameters that fitting the whole frozen network would (same updater
 import copy
 
 from minidl.autograd import no_grad
-from minidl.data.dataset import DataSet
+from minidl.data.dataset import DataSet, MultiDataSet, as_list
 from minidl.naming import Dl4jNames
 from minidl.nn.conf.configuration import ComputationGraphConfiguration, MultiLayerConfiguration
 from minidl.nn.conf.layers import FrozenLayer, Layer
@@ -157,7 +157,7 @@ class TransferLearningHelper(Dl4jNames):
         """
         if getattr(data, "features_mask", None) is not None:
             raise ValueError("featurize: datasets with feature masks are not supported")
-        features = data.features if isinstance(data.features, (list, tuple)) else [data.features]
+        features = as_list(data.features)
         if isinstance(self.network, MultiLayerNetwork):
             if len(features) != 1:
                 raise ValueError("featurize: a MultiLayerNetwork takes a DataSet with one "
@@ -169,9 +169,7 @@ class TransferLearningHelper(Dl4jNames):
         out = self._graph_features(features)
         if len(out) == 1 and not isinstance(data.labels, (list, tuple)):
             return DataSet(out[0], data.labels)
-        from minidl.data.dataset import MultiDataSet
-        labels = data.labels if isinstance(data.labels, (list, tuple)) else [data.labels]
-        return MultiDataSet(out, list(labels))
+        return MultiDataSet(out, as_list(data.labels))
 
     def _graph_features(self, features):
         graph = self.network
