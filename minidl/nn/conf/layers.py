@@ -40,6 +40,7 @@ DL4J_DEFAULTS = {
     "gradient_normalization_threshold": 1.0,
     "l1": 0.0, "l2": 0.0, "l1_bias": 0.0, "l2_bias": 0.0,
     "weight_decay": 0.0, "weight_decay_bias": 0.0,
+    "weight_decay_apply_lr": True, "weight_decay_bias_apply_lr": True,
     "dropout": 0.0,
 }
 
@@ -170,8 +171,9 @@ class BaseLayer(LayerSettings, Layer):
         l1 = self.l1_bias if bias else self.l1
         l2 = self.l2_bias if bias else self.l2
         decay = self.weight_decay_bias if bias else self.weight_decay
+        apply_lr = self.weight_decay_bias_apply_lr if bias else self.weight_decay_apply_lr
         return ([L1Regularization(l1)] if l1 else []) + ([L2Regularization(l2)] if l2 else []) + \
-            ([WeightDecay(decay)] if decay else [])
+            ([WeightDecay(decay, apply_lr)] if decay else [])
 
     def _activate(self, z):
         return ops.activation(z, self.activation.value)

@@ -30,6 +30,9 @@ class LayerSettings:
     l2_bias: float = None
     weight_decay: float = None
     weight_decay_bias: float = None
+    # WeightDecay's apply_lr: whether the decay is scaled by the learning rate (DL4J's default).
+    weight_decay_apply_lr: bool = None
+    weight_decay_bias_apply_lr: bool = None
     gradient_normalization: GradientNormalization = None
     gradient_normalization_threshold: float = None
 
@@ -40,8 +43,25 @@ class LayerSettings:
         if isinstance(self.weight_init, str):
             self.weight_init = WeightInit.parse(self.weight_init)
         for name in ("weight_decay", "weight_decay_bias"):
-            if isinstance(getattr(self, name), tuple):  # DL4J's weightDecay(coeff, applyLR)
-                setattr(self, name, getattr(self, name)[0])
+            self._split_weight_decay(name)
+
+    def _split_weight_decay(self, name):
+        """DL4J's ``weightDecay(coeff, applyLR)`` arrives as a pair: keep both halves.
+
+        A coefficient set on its own means ``apply_lr=True``, as ``weightDecay(coeff)`` does in
+        DL4J, so a layer's own weight decay never inherits the global flag.
+        """
+        flag = f"{name}_apply_lr"
+        value = getattr(self, name)
+        if isinstance(value, (tuple, list)):
+            if len(value) != 2 or not isinstance(value[1], bool):
+                raise ValueError(f"{name}: expected a coefficient or (coefficient, apply_lr), "
+                                 f"got {value!r}")
+            value, apply_lr = value
+            setattr(self, name, value)
+            setattr(self, flag, apply_lr)
+        if value is not None and getattr(self, flag) is None:
+            setattr(self, flag, True)
 
 
 def _parse(enum_class, value):

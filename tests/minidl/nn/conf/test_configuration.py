@@ -5,8 +5,8 @@ import pytest
 
 from minidl import (Activation, Adam, CnnToFeedForwardPreProcessor, ComputationGraph,
                     ConvolutionLayer, DenseLayer, FeedForwardToCnnPreProcessor, InputType,
-                    MultiLayerNetwork, Nesterovs, NeuralNetConfiguration,
-                    OutputLayer, Sgd, SubsamplingLayer, WeightInit)
+                    LossFunction, MultiLayerNetwork, Nesterovs, NeuralNetConfiguration,
+                    OutputLayer, Sgd, SubsamplingLayer, WeightDecay, WeightInit)
 
 
 def _list(*layers, input_type=None, **defaults):
@@ -19,6 +19,49 @@ def _list(*layers, input_type=None, **defaults):
     if input_type is not None:
         lb = lb.set_input_type(input_type)
     return lb.build()
+
+
+def _weight_decay_net(*weight_decay):
+    builder = NeuralNetConfiguration.Builder().seed(7).updater(Sgd(0.5))
+    if weight_decay:
+        builder = builder.weightDecay(*weight_decay).weightDecayBias(*weight_decay)
+    conf = builder.list().layer(OutputLayer(n_in=3, n_out=2, activation=Activation.IDENTITY,
+                                            loss=LossFunction.MSE)).build()
+    return MultiLayerNetwork(conf).init()
+
+
+def test_weight_decay_keeps_dl4j_apply_lr_flag():
+    layer = _weight_decay_net(1e-2, False).conf.layers[0]
+    assert layer.regularization_for("W") == [WeightDecay(1e-2, apply_lr=False)]
+    assert layer.regularization_for("b") == [WeightDecay(1e-2, apply_lr=False)]
+    assert _weight_decay_net(1e-2).conf.layers[0].regularization_for("W") == [WeightDecay(1e-2)]
+    # A layer's own weight_decay(c) means DL4J's weightDecay(c): apply_lr=True.
+    conf = (NeuralNetConfiguration.Builder().weightDecay(1e-2, False).list()
+            .layer(OutputLayer.Builder().nIn(3).nOut(2).weightDecay(3e-2).build()).build())
+    assert conf.layers[0].regularization_for("W") == [WeightDecay(3e-2, apply_lr=True)]
+
+
+def test_weight_decay_without_the_learning_rate_by_hand():
+    # Sgd(lr) with weight decay c: w - lr * g - c * lr * w (apply_lr) or w - lr * g - c * w.
+    lr, c = 0.5, 1e-2
+    x = np.array([[1.0, -2.0, 0.5], [0.0, 1.0, 3.0]], np.float32)
+    y = np.array([[1.0, 0.0], [0.0, 1.0]], np.float32)
+    plain, with_lr, without_lr = _weight_decay_net(), _weight_decay_net(c), \
+        _weight_decay_net(c, False)
+    before = {key: w.copy() for key, w in plain.param_table().items()}
+    for net in (plain, with_lr, without_lr):
+        net.fit(x, y)
+    for key, w in before.items():
+        np.testing.assert_allclose(with_lr.get_param(key), plain.get_param(key) - c * lr * w,
+                                   rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(without_lr.get_param(key), plain.get_param(key) - c * w,
+                                   rtol=1e-5, atol=1e-7)
+
+
+def test_weight_decay_pair_must_be_coefficient_and_flag():
+    with pytest.raises(ValueError, match=r"weight_decay: expected a coefficient or "
+                                         r"\(coefficient, apply_lr\), got \(0.1, 'no'\)"):
+        NeuralNetConfiguration.Builder().weightDecay(0.1, "no").build()
 
 
 def test_global_defaults_are_inherited_and_layer_settings_override():
