@@ -106,20 +106,35 @@ def featurize_to_disk(helper, iterator, directory, *, progress=True, overwrite=F
     records the iterator's pre-processor (see ``FeaturizedDataSetIterator.source_pre_processor``).
     """
     os.makedirs(directory, exist_ok=True)
+    manifest = _open_manifest(helper, iterator, directory, overwrite)
+    if not manifest.get("complete"):
+        _write_shards(helper, iterator, directory, manifest, progress)
+        manifest["shards"].sort(key=lambda s: s["file"])
+        manifest["num_examples"] = sum(s["examples"] for s in manifest["shards"])
+        manifest["complete"] = True
+        _write_manifest(directory, manifest)
+    return manifest
+
+
+def _open_manifest(helper, iterator, directory, overwrite):
+    """The folder's manifest to continue (same model, boundary and pre-processor), or a new one."""
     source, pre_processor = fingerprint(helper), _pre_processor_record(iterator)
     manifest = _read_manifest(directory)
-    reason = _mismatch(manifest, source, pre_processor) if manifest is not None else None
-    if reason:
+    if manifest is not None:
+        reason = _mismatch(manifest, source, pre_processor)
+        if not reason:
+            return manifest
         if not overwrite:
             raise FeaturesMismatchError(directory, reason)
-        manifest = None
-    if manifest is not None and manifest.get("complete"):
-        return manifest
-    if manifest is None:
-        manifest = {"format": FORMAT_VERSION, "fingerprint": source,
-                    "model": type(helper.network).__name__, "boundary": boundary_of(helper),
-                    "pre_processor": pre_processor,
-                    "label_names": _label_names(iterator), "shards": [], "complete": False}
+    return {"format": FORMAT_VERSION, "fingerprint": source,
+            "model": type(helper.network).__name__, "boundary": boundary_of(helper),
+            "pre_processor": pre_processor, "label_names": _label_names(iterator),
+            "shards": [], "complete": False}
+
+
+def _write_shards(helper, iterator, directory, manifest, progress):
+    """Featurize and save every batch the manifest does not list yet, recording each one in the
+    manifest as soon as its shard is on disk (so an interrupted run resumes after it)."""
     done = {shard["file"] for shard in manifest["shards"]}
     if hasattr(iterator, "reset"):
         iterator.reset()
@@ -135,11 +150,6 @@ def featurize_to_disk(helper, iterator, directory, *, progress=True, overwrite=F
         _write_manifest(directory, manifest)
         bar.update(1)
     bar.close()
-    manifest["shards"].sort(key=lambda s: s["file"])
-    manifest["num_examples"] = sum(s["examples"] for s in manifest["shards"])
-    manifest["complete"] = True
-    _write_manifest(directory, manifest)
-    return manifest
 
 
 def _mismatch(manifest, source, pre_processor):
