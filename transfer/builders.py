@@ -400,10 +400,7 @@ class GraphBuilder(Dl4jNames):
         """
         if not self._frozen:
             return
-        frozen = set(self._frozen)
-        for name in reversed(conf.topological_order()):
-            if name in frozen:
-                frozen.update(conf.vertex_inputs.get(name, ()))
+        frozen = conf.ancestors(self._frozen)
         for name, vertex in conf.vertices.items():
             if name in frozen and not vertex.frozen:
                 conf.vertices[name] = FrozenLayer(layer=vertex, name=name) \

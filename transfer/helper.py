@@ -49,26 +49,13 @@ class TransferLearningHelper(Dl4jNames):
 
     # -- graphs ----------------------------------------------------------------------------
     def _init_graph(self, names):
-        graph = self.network
-        conf = graph.conf
-        for name in names:
-            if name not in conf.known_names():
-                raise ValueError(f"TransferLearningHelper: no vertex named {name!r}; vertices: "
-                                 f"{conf.known_names()}")
-        frozen = set(names)
-        for name in reversed(graph.topological_order):
-            vertex = conf.vertices.get(name)
-            if name in frozen or (vertex is not None and vertex.frozen):
-                frozen.add(name)
-                frozen.update(conf.vertex_inputs.get(name, ()))
-                if vertex is not None and not vertex.frozen:
-                    _freeze_vertex(graph, name)
+        graph, conf = self.network, self.network.conf
+        self.frozen = frozen = self._freeze_graph(names)
         boundary = [name for name in frozen if any(
             name in conf.vertex_inputs[v] for v in conf.vertices if v not in frozen)]
         if not boundary:
             raise ValueError("TransferLearningHelper: no frozen layers found; name the layer to "
                              "freeze up to, e.g. TransferLearningHelper(graph, 'fc2')")
-        self.frozen = frozen
         # The unfrozen part's inputs: the frozen activations it reads, plus original inputs that
         # feed only unfrozen vertices. Sorted, where DL4J's order follows a HashSet.
         unfrozen_inputs = [name for name in conf.network_inputs if name not in frozen]
@@ -76,6 +63,22 @@ class TransferLearningHelper(Dl4jNames):
         self.unfrozen = ComputationGraph(self._subset_conf(frozen, self.graph_inputs)).init() \
             .to(graph.device)  # where the network is, which need not be the default device
         self._copy_params(to_unfrozen=True)
+
+    def _freeze_graph(self, names):
+        """Freeze, in place, the named vertices, the ones frozen already, and all their
+        ancestors; return the names of everything frozen (inputs included)."""
+        graph, conf = self.network, self.network.conf
+        for name in names:
+            if name not in conf.known_names():
+                raise ValueError(f"TransferLearningHelper: no vertex named {name!r}; vertices: "
+                                 f"{conf.known_names()}")
+        already = [name for name, vertex in conf.vertices.items() if vertex.frozen]
+        frozen = conf.ancestors(list(names) + already)
+        for name in graph.topological_order:
+            vertex = conf.vertices.get(name)
+            if name in frozen and vertex is not None and not vertex.frozen:
+                _freeze_vertex(graph, name)
+        return frozen
 
     def _subset_conf(self, frozen, inputs):
         conf = self.network.conf
