@@ -74,14 +74,17 @@ class ComputationGraph(Network):
     # -- forward ---------------------------------------------------------------------------
     def _vertex_forward(self, name, acts, ctx):
         vertex = self.conf.vertices[name]
-        inputs = [acts[source] for source in self.conf.vertex_inputs[name]]
         if not isinstance(vertex, Layer):
-            return vertex.forward(inputs, ctx)
+            return vertex.forward([acts[source] for source in self.conf.vertex_inputs[name]], ctx)
+        return vertex.forward(self._layer_input(name, acts), self.param_tables[name], ctx)
+
+    def _layer_input(self, name, acts):
+        """What layer ``name`` reads: its inputs' activations (concatenated along the feature or
+        channel axis when several, as DL4J does), through its input preprocessor if it has one."""
+        inputs = [acts[source] for source in self.conf.vertex_inputs[name]]
         x = inputs[0] if len(inputs) == 1 else ops.concat(inputs, axis=1)
         preprocessor = self.conf.input_preprocessors.get(name)
-        if preprocessor is not None:
-            x = preprocessor.pre_process(x)
-        return vertex.forward(x, self.param_tables[name], ctx)
+        return x if preprocessor is None else preprocessor.pre_process(x)
 
     def _check_inputs(self, inputs):
         names = self.conf.network_inputs
@@ -179,13 +182,8 @@ class ComputationGraph(Network):
         return [s for name in self.conf.network_outputs for s in self.conf.vertex_inputs[name]]
 
     def _output_loss(self, name, acts, labels, ctx):
-        layer = self.conf.vertices[name]
-        inputs = [acts[source] for source in self.conf.vertex_inputs[name]]
-        x = inputs[0] if len(inputs) == 1 else ops.concat(inputs, axis=1)
-        preprocessor = self.conf.input_preprocessors.get(name)
-        if preprocessor is not None:
-            x = preprocessor.pre_process(x)
-        return layer.compute_loss(x, self.param_tables[name], labels, ctx)
+        return self.conf.vertices[name].compute_loss(self._layer_input(name, acts),
+                                                     self.param_tables[name], labels, ctx)
 
     def _summary_vertices(self):
         for name in self._order:

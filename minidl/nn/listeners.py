@@ -1,11 +1,8 @@
 """Training listeners: called by ``fit`` after every iteration (and around epochs)."""
 
-import logging
 import time
 
 from minidl.naming import Dl4jNames
-
-log = logging.getLogger("minidl")
 
 
 class TrainingListener(Dl4jNames):
@@ -36,7 +33,9 @@ class ScoreIterationListener(TrainingListener):
 
 
 class PerformanceListener(TrainingListener):
-    """Reports speed every ``frequency`` iterations: iterations/s and examples/s, and the score."""
+    """Reports speed every ``frequency`` iterations: the mean time per iteration since the last
+    report, iterations/s and (when ``report_score``) the score; ``history`` keeps
+    (iteration, seconds per iteration)."""
 
     def __init__(self, frequency=1, report_score=True, printer=print):
         self.frequency = max(1, int(frequency))

@@ -58,30 +58,36 @@ class MultiLayerNetwork(Network):
     get_configuration = get_layer_wise_configurations
 
     # -- forward ---------------------------------------------------------------------------
-    def _layer_forward(self, i, x, ctx):
-        layer = self.conf.layers[i]
+    def _layer_input(self, i, x):
+        """What layer ``i`` reads: ``x`` through the layer's input preprocessor, if it has one."""
         preprocessor = self.conf.input_preprocessors.get(i)
-        if preprocessor is not None:
-            x = preprocessor.pre_process(x)
-        return layer.forward(x, self.param_tables[str(i)], ctx)
+        return x if preprocessor is None else preprocessor.pre_process(x)
 
-    def _activations(self, x, ctx, upto=None):
-        """[input, output of layer 0, ..., output of layer ``upto``] as Tensors."""
-        self._require_init()
-        upto = len(self.conf.layers) - 1 if upto is None else upto
-        acts = [Tensor(to_device(x, self.device))]
-        for i in range(upto + 1):
-            acts.append(self._layer_forward(i, acts[-1], ctx))
-        return acts
+    def _layer_outputs(self, x, ctx, upto):
+        """Yields the input as a Tensor, then the output of layers 0..``upto`` one by one.
 
-    def _forward(self, x, ctx, upto=None):
-        """The output of layer ``upto`` (default: the last) as a Tensor. Each activation is
-        let go as soon as the next layer has read it: under ``no_grad()`` that frees it."""
+        A generator holds only the activation it last yielded, so a caller that keeps only the
+        latest lets each go as soon as the next layer has read it: under ``no_grad()`` that
+        frees it.
+        """
         self._require_init()
         upto = len(self.conf.layers) - 1 if upto is None else upto
         a = Tensor(to_device(x, self.device))
+        yield a
         for i in range(upto + 1):
-            a = self._layer_forward(i, a, ctx)
+            a = self.conf.layers[i].forward(self._layer_input(i, a), self.param_tables[str(i)],
+                                            ctx)
+            yield a
+
+    def _activations(self, x, ctx, upto=None):
+        """[input, output of layer 0, ..., output of layer ``upto``] as Tensors."""
+        return list(self._layer_outputs(x, ctx, upto))
+
+    def _forward(self, x, ctx, upto=None):
+        """The output of layer ``upto`` (default: the last) as a Tensor, keeping no earlier
+        activation alive."""
+        for a in self._layer_outputs(x, ctx, upto):
+            pass
         return a
 
     def feed_forward(self, x, train=False):
@@ -111,10 +117,7 @@ class MultiLayerNetwork(Network):
         if not out_layer.is_output:
             raise ValueError(f"cannot fit: the last layer {out_layer.describe()} is not an output "
                              f"layer (OutputLayer or LossLayer) and has no loss")
-        x = self._forward(inputs[0], ctx, last - 1)
-        preprocessor = self.conf.input_preprocessors.get(last)
-        if preprocessor is not None:
-            x = preprocessor.pre_process(x)
+        x = self._layer_input(last, self._forward(inputs[0], ctx, last - 1))
         loss, out = out_layer.compute_loss(x, self.param_tables[str(last)], Tensor(labels[0]), ctx)
         return loss, [out]
 

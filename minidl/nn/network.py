@@ -20,8 +20,9 @@ import copy
 import numpy as np
 
 from minidl.autograd import Tensor, no_grad
-from minidl.backend import get_array_module, to_cpu, to_device
-from minidl.learning.step import compute_update, regularization_score
+from minidl.backend import device_of, get_array_module, get_device, to_cpu, to_device
+from minidl.learning.step import compute_update
+from minidl.learning.step import regularization_score as param_penalty
 from minidl.naming import Dl4jNames
 from minidl.nn.conf.enums import GradientNormalization, OptimizationAlgorithm
 from minidl.nn.conf.layers import Context
@@ -55,7 +56,15 @@ class Network(Dl4jNames):
         return np.dtype(self.conf.defaults.data_type or "float32")
 
     def init(self, params=None, clone_params=True):
-        """Create the parameters: drawn from the configuration's seed, or copied from ``params``."""
+        """Create the parameters: drawn from the configuration's seed, or copied from ``params``
+        (a flat vector as ``params()`` returns). Returns self.
+
+        ``clone_params`` is accepted for DL4J's ``init(INDArray parameters, boolean
+        cloneParametersArray)``, where ``False`` makes the network use the given array itself as
+        the storage of its parameters. minidl keeps one array per parameter, not views into one
+        flat vector, so it cannot share ``params``' memory: the values are always copied, whatever
+        ``clone_params`` says.
+        """
         rng = np.random.default_rng(self.conf.seed)
         self._build_tables({key: layer.init_params(rng, self.dtype)
                             for key, layer in self.layer_items()})
@@ -90,7 +99,9 @@ class Network(Dl4jNames):
                                name=f"{key}_{name}")
                   for name, value in arrays[key].items()}
             for key, layer in self.layer_items()}
-        self._rng = np.random.default_rng(self.conf.seed + 1)  # dropout masks
+        # Dropout masks draw from their own generator: seeded like the weights (so reproducible)
+        # but not with the same seed, or the masks would replay the weight initialisation's draws.
+        self._rng = np.random.default_rng(self.conf.seed + 1)
         self.updater_state = {}
 
     @staticmethod
@@ -119,7 +130,7 @@ class Network(Dl4jNames):
     def set_param(self, key, value):
         """Copy ``value`` into parameter ``key`` (shape checked)."""
         tensor = self._tensor(key)
-        value = to_device(np.asarray(to_cpu(value)), _device_of(tensor.data))
+        value = to_device(np.asarray(to_cpu(value)), device_of(tensor.data))
         if value.shape != tensor.data.shape:
             raise ValueError(f"set_param({key!r}): expected shape {tuple(tensor.data.shape)}, got "
                              f"{tuple(value.shape)}")
@@ -146,7 +157,7 @@ class Network(Dl4jNames):
         offset = 0
         for _, tensor in self._param_items():
             n = tensor.data.size
-            chunk = to_device(to_cpu(flat.ravel()[offset:offset + n]), _device_of(tensor.data))
+            chunk = to_device(to_cpu(flat.ravel()[offset:offset + n]), device_of(tensor.data))
             tensor.data[...] = chunk.reshape(tensor.data.shape)
             offset += n
 
@@ -176,7 +187,7 @@ class Network(Dl4jNames):
     def _fit_batch(self, inputs, labels):
         """One iteration on one minibatch: forward, backward, update. Returns the score."""
         self._check_algorithm()
-        loss = self._backward(inputs, labels)
+        loss = self._forward_backward(inputs, labels)
         self._apply_updates()
         self.last_score = float(loss.item()) + self.regularization_score()
         for listener in self.listeners:
@@ -184,8 +195,9 @@ class Network(Dl4jNames):
         self.iteration_count += 1
         return self.last_score
 
-    def _backward(self, inputs, labels):
-        """Forward in training mode and backward: fills ``grad`` on the trainable parameters."""
+    def _forward_backward(self, inputs, labels):
+        """Forward in training mode, then backward: fills ``grad`` on the trainable parameters.
+        Returns the loss (without regularization)."""
         self._require_init()
         inputs = [to_device(np.asarray(x) if not hasattr(x, "shape") else x, self.device)
                   for x in inputs]
@@ -203,7 +215,7 @@ class Network(Dl4jNames):
         """
         inputs, labels = self._unpack_arrays(data, labels) if labels is not None \
             else self._unpack(data)
-        loss = self._backward(inputs, labels)
+        loss = self._forward_backward(inputs, labels)
         gradients = {}
         for key, tensor in self._param_items():
             if tensor.grad is not None:
@@ -234,7 +246,7 @@ class Network(Dl4jNames):
 
     def regularization_score(self):
         """The L1/L2/weight-decay penalty added to the loss (frozen layers add nothing)."""
-        return sum(regularization_score(tensor.data, layer.regularization_for(name))
+        return sum(param_penalty(tensor.data, layer.regularization_for(name))
                    for key, layer in self.layer_items() if not layer.frozen
                    for name, tensor in self.param_tables[key].items())
 
@@ -321,8 +333,7 @@ class Network(Dl4jNames):
         network and its data on the GPU.
         """
         for _, tensor in self._param_items():
-            return _device_of(tensor.data)
-        from minidl.backend import get_device
+            return device_of(tensor.data)
         return get_device()
 
     def to(self, device):
@@ -369,11 +380,6 @@ class Network(Dl4jNames):
 
     def _summary_vertices(self):
         raise NotImplementedError
-
-
-def _device_of(array):
-    from minidl.backend import device_of
-    return device_of(array)
 
 
 def _is_dataset(obj):

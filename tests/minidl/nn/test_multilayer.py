@@ -192,6 +192,29 @@ def test_evaluate_counts_correct_predictions(device):
     np.testing.assert_array_equal(evaluation.get_confusion_matrix(), expected)
 
 
+def test_inference_keeps_one_activation_at_a_time():
+    """output() lets each activation go once the next layer has read it, so a deep network's
+    inference holds one or two activations, not all of them."""
+    import weakref
+
+    conf = (NeuralNetConfiguration.Builder().list()
+            .layer(DenseLayer(n_out=5)).layer(DenseLayer(n_out=5)).layer(OutputLayer(n_out=3))
+            .set_input_type(InputType.feed_forward(4)).build())
+    net = MultiLayerNetwork(conf).init()
+    seen = []
+    real = net._layer_input
+
+    def spy(i, x):
+        seen.append((i, weakref.ref(x), [ref() is not None for _, ref, _ in seen]))
+        return real(i, x)
+    net._layer_input = spy
+    out = net.output(_data().features)
+    # when layer i reads its input, no earlier layer's input is alive any more
+    assert [(i, alive) for i, _, alive in seen] == [(0, []), (1, [False]), (2, [False, False])]
+    assert all(ref() is None for _, ref, _ in seen)  # nor afterwards
+    assert out.shape == (8, 3)
+
+
 def test_fit_with_arrays_dataset_and_iterator_agree(device):
     ds = _data(n=8)
     a, b, c, d = _small(), _small(), _small(), _small()
