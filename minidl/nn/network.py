@@ -16,6 +16,7 @@ Subclasses supply the wiring: which layers exist in which order, and how a forwa
 """
 
 import copy
+import numbers
 
 import numpy as np
 
@@ -261,16 +262,28 @@ class Network(Dl4jNames):
                                              self._context(train=training))
         return float(loss.item()) + self.regularization_score()
 
-    def fit(self, data, labels=None, epochs=1):
-        """Train on a DataSet / MultiDataSet (one iteration), arrays, or an iterator (epochs)."""
-        if labels is not None:
-            return self._fit_batch(*self._unpack_arrays(data, labels))
-        if hasattr(data, "reset") or hasattr(data, "__iter__") and not _is_dataset(data):
-            for _ in range(int(epochs)):
+    def fit(self, data, labels=None, epochs=None):
+        """Train; DL4J's ``fit`` overloads in one method. Returns the last iteration's score.
+
+        - ``fit(iterator, num_epochs)`` (or ``epochs=``): passes over an iterator of DataSets or
+          MultiDataSets (one by default), each counted in ``epoch_count``;
+        - ``fit(dataset)``: one iteration on a DataSet or MultiDataSet minibatch;
+        - ``fit(features, labels)``: one iteration on arrays (for a ComputationGraph, lists
+          with one array per input and per output).
+
+        On a single minibatch (a DataSet or arrays), ``epochs`` (or ``fit(dataset, n)``) repeats
+        the iteration ``n`` times; it is not counted as an epoch.
+        """
+        labels, epochs = _fit_arguments(data, labels, epochs)
+        if _is_batch_source(data):
+            _check_repeatable(data, epochs)
+            for _ in range(epochs):
                 self._fit_epoch(data)
             return self.last_score
-        for _ in range(int(epochs)):
-            self._fit_batch(*self._unpack(data))
+        inputs, labels = self._unpack(data) if labels is None else \
+            self._unpack_arrays(data, labels)
+        for _ in range(epochs):
+            self._fit_batch(inputs, labels)
         return self.last_score
 
     def _fit_epoch(self, iterator):
@@ -286,6 +299,9 @@ class Network(Dl4jNames):
 
     def _unpack(self, data):
         """(list of feature arrays, list of label arrays) from a DataSet or MultiDataSet."""
+        if not is_dataset(data):
+            raise TypeError(f"{type(self).__name__}: expected a DataSet or MultiDataSet "
+                            f"(features with their labels), got {type(data).__name__}")
         features, labels = data.features, data.labels
         if not isinstance(features, (list, tuple)):
             features = [features]
@@ -305,7 +321,7 @@ class Network(Dl4jNames):
         evaluation = Evaluation(labels=labels_list)
         if hasattr(iterator, "reset"):
             iterator.reset()
-        batches = [iterator] if _is_dataset(iterator) else iterator
+        batches = [iterator] if is_dataset(iterator) else iterator
         for batch in batches:
             features, labels = self._unpack(batch)
             predictions = self._predict(features)
@@ -382,8 +398,62 @@ class Network(Dl4jNames):
         raise NotImplementedError
 
 
-def _is_dataset(obj):
+def is_dataset(obj):
+    """A DataSet or MultiDataSet: features with their labels."""
     return hasattr(obj, "features") and hasattr(obj, "labels")
+
+
+def _is_batch_source(obj):
+    """An iterator of minibatches: a DataSetIterator or MultiDataSetIterator, a generator, or a
+    list of DataSets. Not one minibatch, an array, or a list of arrays (a graph's inputs)."""
+    if isinstance(obj, (list, tuple)):
+        return all(is_dataset(item) for item in obj)
+    if is_dataset(obj) or hasattr(obj, "shape") or isinstance(obj, (str, bytes)):
+        return False
+    return hasattr(obj, "reset") or hasattr(obj, "__iter__")
+
+
+def _is_count(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _fit_arguments(data, labels, epochs):
+    """(labels, epochs) of a ``fit`` call, DL4J's ``fit(iterator, int numEpochs)`` read as such;
+    a call that means nothing clear raises instead of failing deep in a layer."""
+    carries_labels = is_dataset(data) or _is_batch_source(data)
+    if _is_count(labels):
+        if not carries_labels:
+            raise TypeError(f"fit({type(data).__name__}, {labels}): labels must be an array; a "
+                            f"number of epochs follows an iterator or a DataSet, as in DL4J's "
+                            f"fit(iterator, num_epochs)")
+        if epochs is not None:
+            raise TypeError(f"fit: the number of epochs is given twice ({labels} and "
+                            f"epochs={epochs})")
+        labels, epochs = None, labels
+    if carries_labels and labels is not None:
+        raise TypeError(f"fit: a {type(data).__name__} carries its own labels; got labels "
+                        f"({type(labels).__name__}) too")
+    if not carries_labels and labels is None:
+        raise TypeError(f"fit({type(data).__name__}): features need their labels: "
+                        f"fit(features, labels), or a DataSet, or an iterator")
+    epochs = 1 if epochs is None else epochs
+    if not _is_count(epochs) or epochs < 1:
+        raise ValueError(f"fit: the number of epochs must be a positive integer, got {epochs!r}")
+    return labels, int(epochs)
+
+
+def _check_repeatable(source, epochs):
+    """Several epochs need an iterator that starts again (as DL4J checks resetSupported())."""
+    if epochs == 1:
+        return
+    if hasattr(source, "reset_supported"):
+        repeatable = source.reset_supported()
+    else:
+        repeatable = hasattr(source, "reset") or iter(source) is not source
+    if not repeatable:
+        raise ValueError(f"fit: {epochs} epochs need an iterator that can start again; this "
+                         f"{type(source).__name__} cannot be reset (pass a list, or fit one epoch "
+                         f"at a time with a fresh iterator)")
 
 
 def _normalize(layer, grads):

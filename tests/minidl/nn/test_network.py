@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 
 from devices import devices_of, host
-from minidl import (Activation, Adam, BatchNormalization, ComputationGraph, DataSet, DenseLayer,
-                    FrozenLayer, GradientNormalization, InputType, ListDataSetIterator,
-                    MergeVertex, MultiLayerNetwork, NeuralNetConfiguration, NoOp, OutputLayer,
+from minidl import (Activation, Adam, BatchNormalization, CollectScoresListener,
+                    ComputationGraph, DataSet, DenseLayer, FrozenLayer, GradientNormalization,
+                    InputType, ListDataSetIterator, ListMultiDataSetIterator, MergeVertex,
+                    MultiDataSet, MultiLayerNetwork, NeuralNetConfiguration, NoOp, OutputLayer,
                     Sgd)
 
 
@@ -157,3 +158,105 @@ def test_unsupported_optimization_algorithm_is_refused():
             .layer(OutputLayer(n_in=4, n_out=3)).build())
     with pytest.raises(NotImplementedError, match="LBFGS is not implemented"):
         MultiLayerNetwork(conf).init().fit(_data())
+
+
+# -- fit's arguments, as DL4J's overloads read them -------------------------------------------
+
+def _adam_graph():
+    conf = (NeuralNetConfiguration.Builder().seed(2).updater(Adam(0.05)).graph_builder()
+            .add_inputs("a", "b")
+            .add_vertex("m", MergeVertex(), "a", "b")
+            .add_layer("out", OutputLayer(n_out=3, activation=Activation.SOFTMAX), "m")
+            .set_outputs("out")
+            .set_input_types(InputType.feed_forward(1), InputType.feed_forward(3)).build())
+    return ComputationGraph(conf).init()
+
+
+def _one_input_graph():
+    conf = (NeuralNetConfiguration.Builder().seed(2).updater(Adam(0.05)).graph_builder()
+            .add_inputs("in")
+            .add_layer("out", OutputLayer(n_out=3, activation=Activation.SOFTMAX), "in")
+            .set_outputs("out").set_input_types(InputType.feed_forward(4)).build())
+    return ComputationGraph(conf).init()
+
+
+def _graph_data(n=8, seed=0):
+    data = _data(n, seed)
+    return MultiDataSet([data.features[:, :1], data.features[:, 1:]], [data.labels])
+
+
+@pytest.mark.parametrize("make_net, make_iterator", [
+    (_adam_mlp, lambda: ListDataSetIterator(_data(n=20), batch_size=8)),
+    (_one_input_graph, lambda: ListDataSetIterator(_data(n=20), batch_size=8)),
+    (_adam_graph, lambda: ListMultiDataSetIterator(_graph_data(n=20), batch_size=8)),
+], ids=["mln", "graph-dataset-iterator", "graph-multi-dataset-iterator"])
+def test_an_int_after_an_iterator_is_the_number_of_epochs(make_net, make_iterator, device):
+    """DL4J's fit(DataSetIterator, int numEpochs) / fit(MultiDataSetIterator, int numEpochs):
+    the same as fitting one epoch twice."""
+    net, reference = make_net(), make_net()
+    net.fit(make_iterator(), 2)
+    reference.fit(make_iterator())
+    reference.fit(make_iterator())
+    assert net.epoch_count == 2 and net.iteration_count == 6
+    np.testing.assert_array_equal(host(net.params()), host(reference.params()))
+    net.fit(make_iterator(), epochs=1)
+    assert net.epoch_count == 3
+
+
+@pytest.mark.parametrize("make_net, data", [(_adam_mlp, _data()), (_adam_graph, _graph_data())],
+                         ids=["mln", "graph"])
+def test_an_int_after_a_dataset_repeats_the_iteration(make_net, data, device):
+    net, reference = make_net(), make_net()
+    net.fit(data, 3)
+    for _ in range(3):
+        reference.fit(data)
+    assert net.iteration_count == 3 and net.epoch_count == 0  # one minibatch is no epoch
+    np.testing.assert_array_equal(host(net.params()), host(reference.params()))
+
+
+def test_features_and_labels_still_fit_one_iteration(device):
+    mln, graph, data, graph_data = _adam_mlp(), _adam_graph(), _data(), _graph_data()
+    reference_mln, reference_graph = _adam_mlp(), _adam_graph()
+    mln.fit(data.features, data.labels)
+    graph.fit(graph_data.features, graph_data.labels)  # fit(INDArray[] inputs, INDArray[] labels)
+    reference_mln.fit(data)
+    reference_graph.fit(graph_data)
+    np.testing.assert_array_equal(host(mln.params()), host(reference_mln.params()))
+    np.testing.assert_array_equal(host(graph.params()), host(reference_graph.params()))
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda net, d: net.fit(d.features, 2), TypeError,
+     r"fit\(ndarray, 2\): labels must be an array"),
+    (lambda net, d: net.fit(d.features), TypeError, r"features need their labels"),
+    (lambda net, d: net.fit(d, d.labels), TypeError, r"a DataSet carries its own labels"),
+    (lambda net, d: net.fit(ListDataSetIterator(d, 4), d.labels), TypeError,
+     r"ListDataSetIterator carries its own labels"),
+    (lambda net, d: net.fit(ListDataSetIterator(d, 4), 2, epochs=2), TypeError,
+     r"epochs is given twice"),
+    (lambda net, d: net.fit(ListDataSetIterator(d, 4), 0), ValueError,
+     r"must be a positive integer, got 0"),
+    (lambda net, d: net.fit(d, epochs=1.5), ValueError, r"positive integer, got 1.5"),
+    (lambda net, d: net.fit(iter([d, d]), 2), ValueError,
+     r"2 epochs need an iterator that can start again"),
+    (lambda net, d: net.fit([d.features]), TypeError, r"features need their labels"),
+])
+def test_fit_arguments_that_mean_nothing_clear_raise(call, error, message):
+    net = _adam_mlp()
+    before = host(net.params()).copy()
+    with pytest.raises(error, match=message):
+        call(net, _data())
+    np.testing.assert_array_equal(host(net.params()), before)  # refused before training
+    assert net.iteration_count == 0
+
+
+def test_a_generator_of_datasets_fits_one_epoch():
+    net = _adam_mlp()
+    net.fit(_data(n=4, seed=i) for i in range(3))
+    assert net.iteration_count == 3 and net.epoch_count == 1
+
+
+def test_a_graph_given_a_count_after_its_arrays_raises():
+    data = _graph_data()
+    with pytest.raises(TypeError, match=r"fit\(list, 3\): labels must be an array"):
+        _adam_graph().fit(data.features, 3)
