@@ -169,12 +169,29 @@ class Network(Dl4jNames):
     def layer_num_params(self, key):
         return int(sum(t.data.size for t in self.param_tables[key].values()))
 
-    # -- training --------------------------------------------------------------------------
+    # -- listeners -------------------------------------------------------------------------
     def set_listeners(self, *listeners):
-        self.listeners = [l for group in listeners
-                          for l in (group if isinstance(group, (list, tuple)) else [group])]
+        """Replace the training listeners: ``set_listeners(a, b)`` or ``set_listeners([a, b])``;
+        ``set_listeners(None)`` or ``set_listeners()`` removes them all."""
+        self.listeners = _flatten_listeners(listeners)
 
-    add_listeners = set_listeners
+    def add_listeners(self, *listeners):
+        """Append training listeners to those already set (DL4J's addListeners)."""
+        self.listeners.extend(_flatten_listeners(listeners))
+
+    def get_listeners(self):
+        """The training listeners, in call order: the network's own list, as DL4J returns its
+        collection (changing it changes the listeners)."""
+        return self.listeners
+
+    # -- training --------------------------------------------------------------------------
+    def get_iteration_count(self):
+        """Iterations (minibatches) fitted so far."""
+        return self.iteration_count
+
+    def get_epoch_count(self):
+        """Epochs (passes over an iterator) fitted so far."""
+        return self.epoch_count
 
     def _context(self, train):
         return Context(train=train, rng=self._rng)
@@ -454,6 +471,13 @@ def _check_repeatable(source, epochs):
         raise ValueError(f"fit: {epochs} epochs need an iterator that can start again; this "
                          f"{type(source).__name__} cannot be reset (pass a list, or fit one epoch "
                          f"at a time with a fresh iterator)")
+
+
+def _flatten_listeners(groups):
+    """Listeners given one by one or as lists, None left out (DL4J's setListeners(null))."""
+    return [listener for group in groups
+            for listener in (group if isinstance(group, (list, tuple)) else [group])
+            if listener is not None]
 
 
 def _normalize(layer, grads):

@@ -260,3 +260,30 @@ def test_a_graph_given_a_count_after_its_arrays_raises():
     data = _graph_data()
     with pytest.raises(TypeError, match=r"fit\(list, 3\): labels must be an array"):
         _adam_graph().fit(data.features, 3)
+
+
+# -- listeners and counters -------------------------------------------------------------------
+
+def test_add_listeners_appends_and_set_listeners_replaces(device):
+    first, second, third = CollectScoresListener(), CollectScoresListener(), CollectScoresListener()
+    net = _adam_mlp()
+    net.set_listeners(first)
+    net.add_listeners(second)
+    net.addListeners([third])  # DL4J spelling, a list
+    assert net.get_listeners() == [first, second, third]
+    net.fit(_data())
+    assert len(first.scores) == len(second.scores) == len(third.scores) == 1
+    net.setListeners(second)
+    assert net.getListeners() == [second]
+    net.fit(_data())
+    assert len(first.scores) == 1 and len(second.scores) == 2
+    net.set_listeners(None)  # DL4J's setListeners(null) clears
+    assert net.get_listeners() == []
+
+
+def test_iteration_and_epoch_counts(device):
+    net = _adam_graph()
+    assert (net.get_iteration_count(), net.get_epoch_count()) == (0, 0)
+    net.fit(ListMultiDataSetIterator(_graph_data(n=12), batch_size=4), 2)
+    net.fit(_graph_data())
+    assert net.get_iteration_count() == 7 and net.getEpochCount() == 2
