@@ -3,6 +3,7 @@
 from minidl import ops
 from minidl.autograd import Tensor, no_grad
 from minidl.backend import to_device
+from minidl.io.model_serializer import ModelSerializer
 from minidl.nn.conf.configuration import ComputationGraphConfiguration
 from minidl.nn.conf.layers import Layer
 from minidl.nn.network import Network
@@ -70,6 +71,13 @@ class ComputationGraph(Network):
         return list(self.conf.network_outputs)
 
     get_configuration_inputs = input_names
+
+    @staticmethod
+    def load(path, load_updater=True):
+        """The ComputationGraph saved in the zip ``path`` by ``save`` or ModelSerializer, with its
+        updater's state when ``load_updater`` (DL4J's ``ComputationGraph.load(File,
+        boolean)``)."""
+        return ModelSerializer.restore_computation_graph(path, load_updater)
 
     # -- forward ---------------------------------------------------------------------------
     def _vertex_forward(self, name, acts, ctx):

@@ -1,9 +1,10 @@
 """MultiLayerNetwork: a stack of layers, each feeding the next (DL4J's sequential network)."""
 
 from minidl.autograd import Tensor, no_grad
-from minidl.backend import to_device
+from minidl.backend import to_cpu, to_device
+from minidl.io.model_serializer import ModelSerializer
 from minidl.nn.conf.configuration import MultiLayerConfiguration
-from minidl.nn.network import Network
+from minidl.nn.network import Network, is_dataset
 
 
 class MultiLayerNetwork(Network):
@@ -57,6 +58,13 @@ class MultiLayerNetwork(Network):
 
     get_configuration = get_layer_wise_configurations
 
+    @staticmethod
+    def load(path, load_updater=True):
+        """The MultiLayerNetwork saved in the zip ``path`` by ``save`` or ModelSerializer, with
+        its updater's state when ``load_updater`` (DL4J's ``MultiLayerNetwork.load(File,
+        boolean)``)."""
+        return ModelSerializer.restore_multi_layer_network(path, load_updater)
+
     # -- forward ---------------------------------------------------------------------------
     def _layer_input(self, i, x):
         """What layer ``i`` reads: ``x`` through the layer's input preprocessor, if it has one."""
@@ -104,6 +112,23 @@ class MultiLayerNetwork(Network):
         """The network's output array for input ``x`` (inference mode unless ``train``)."""
         with no_grad():
             return self._forward(x, self._context(train)).data
+
+    def predict(self, x):
+        """The index of the highest output per example: a NumPy int array ``[batch]`` (DL4J's
+        ``int[] predict(INDArray)``, argmax of ``output(x)``), for classifiers whose output is
+        ``[batch, classes]``. Given a DataSet with label names, the predicted names instead
+        (DL4J's ``predict(DataSet)``)."""
+        if is_dataset(x):
+            if x.get_label_names() is None:
+                raise ValueError("predict(DataSet) returns label names, and this DataSet has "
+                                 "none (set_label_names); predict(features) gives the indices")
+            return [x.get_label_name(int(i)) for i in self.predict(x.features)]
+        out = self.output(x)
+        if out.ndim != 2:
+            raise ValueError(f"predict: needs an output of shape [batch, classes]; the last layer "
+                             f"{self.conf.layers[-1].describe()} gives {tuple(out.shape)}. Use "
+                             f"output() for the activations")
+        return to_cpu(out.argmax(axis=1))
 
     def _predict(self, features):
         return self.output(features[0])

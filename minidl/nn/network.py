@@ -22,6 +22,7 @@ import numpy as np
 
 from minidl.autograd import Tensor, no_grad
 from minidl.backend import device_of, get_array_module, get_device, to_cpu, to_device
+from minidl.io.model_serializer import ModelSerializer
 from minidl.learning.step import compute_update
 from minidl.learning.step import regularization_score as param_penalty
 from minidl.naming import Dl4jNames
@@ -347,6 +348,13 @@ class Network(Dl4jNames):
 
     def _predict(self, features):
         raise NotImplementedError
+
+    # -- files -----------------------------------------------------------------------------
+    def save(self, path, save_updater=True):
+        """Write this network to the zip ``path`` (DL4J's ``save(File, boolean)``), with the
+        updater's state when ``save_updater``; ``ModelSerializer.write_model`` does the work.
+        Read it back with ``MultiLayerNetwork.load`` / ``ComputationGraph.load``."""
+        ModelSerializer.write_model(self, path, save_updater)
 
     # -- copies and devices ----------------------------------------------------------------
     def clone(self):

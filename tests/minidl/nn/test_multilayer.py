@@ -192,6 +192,44 @@ def test_evaluate_counts_correct_predictions(device):
     np.testing.assert_array_equal(evaluation.get_confusion_matrix(), expected)
 
 
+def _identity_softmax_net():
+    """One softmax output layer with W = I and b = 0: the class is the largest input."""
+    conf = (NeuralNetConfiguration.Builder().list()
+            .layer(OutputLayer(n_in=3, n_out=3, activation=Activation.SOFTMAX)).build())
+    net = MultiLayerNetwork(conf).init()
+    net.set_param("0_W", np.eye(3))
+    net.set_param("0_b", np.zeros(3))
+    return net
+
+
+def test_predict_is_the_class_index_per_example(device):
+    x = to_device(np.array([[3, 1, 2], [0, 5, 1], [1, 2, 9], [-1, -3, -2]], np.float32))
+    classes = _identity_softmax_net().predict(x)
+    assert isinstance(classes, np.ndarray) and classes.dtype.kind == "i"  # DL4J: int[]
+    np.testing.assert_array_equal(classes, [0, 1, 2, 0])
+
+
+def test_predict_on_a_dataset_gives_label_names(device):
+    data = DataSet(to_device(np.array([[0, 0, 1], [1, 0, 0]], np.float32)),
+                   to_device(np.eye(3, dtype=np.float32)[:2]))
+    net = _identity_softmax_net()
+    with pytest.raises(ValueError, match=r"this DataSet has none \(set_label_names\)"):
+        net.predict(data)
+    data.set_label_names(["cat", "dog", "bird"])
+    assert net.predict(data) == ["bird", "cat"]
+
+
+def test_predict_needs_a_two_dimensional_output():
+    conf = (NeuralNetConfiguration.Builder().list()
+            .layer(ConvolutionLayer(kernel_size=(3, 3), n_out=2))
+            .set_input_type(InputType.convolutional(4, 4, 1)).build())
+    net = MultiLayerNetwork(conf).init()
+    with pytest.raises(ValueError, match=r"predict: needs an output of shape \[batch, classes\]; "
+                                         r"the last layer '0' \(ConvolutionLayer\) gives "
+                                         r"\(1, 2, 2, 2\)"):
+        net.predict(np.zeros((1, 1, 4, 4), np.float32))
+
+
 def test_inference_keeps_one_activation_at_a_time():
     """output() lets each activation go once the next layer has read it, so a deep network's
     inference holds one or two activations, not all of them."""

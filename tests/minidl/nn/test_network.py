@@ -287,3 +287,29 @@ def test_iteration_and_epoch_counts(device):
     net.fit(ListMultiDataSetIterator(_graph_data(n=12), batch_size=4), 2)
     net.fit(_graph_data())
     assert net.get_iteration_count() == 7 and net.getEpochCount() == 2
+
+
+# -- save and load ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("network_class, make_net, data", [
+    (MultiLayerNetwork, _adam_mlp, _data()), (ComputationGraph, _adam_graph, _graph_data())],
+    ids=["mln", "graph"])
+def test_save_and_load_round_trip(network_class, make_net, data, tmp_path, device):
+    net = make_net()
+    net.fit(data)
+    net.save(tmp_path / "model.zip")  # DL4J's save(File): the updater too
+    restored = network_class.load(tmp_path / "model.zip", True)
+    assert type(restored) is network_class
+    np.testing.assert_array_equal(host(restored.params()), host(net.params()))
+    assert sorted(restored.updater_state) == sorted(net.updater_state)
+    assert restored.fit(data) == pytest.approx(net.fit(data), rel=1e-6)  # Adam continues alike
+
+    net.save(tmp_path / "no-updater.zip", save_updater=False)
+    assert network_class.load(tmp_path / "no-updater.zip").updater_state == {}
+    assert network_class.load(tmp_path / "model.zip", load_updater=False).updater_state == {}
+
+
+def test_load_names_the_other_network_type(tmp_path):
+    _adam_graph().save(tmp_path / "graph.zip")
+    with pytest.raises(ValueError, match="holds a ComputationGraph, not a MultiLayerNetwork"):
+        MultiLayerNetwork.load(tmp_path / "graph.zip", False)
