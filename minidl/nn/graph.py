@@ -1,5 +1,7 @@
 """ComputationGraph: named layers and vertices wired as a directed acyclic graph (DL4J's CG)."""
 
+import numpy as np
+
 from minidl import ops
 from minidl.autograd import Tensor, no_grad
 from minidl.backend import to_device
@@ -13,7 +15,8 @@ class ComputationGraph(Network):
     """A DAG of named vertices with one or more inputs and outputs.
 
     ``output(x1, x2, ...)`` returns a list with one array per output vertex; ``output_single``
-    the only one. Parameter keys are "<vertex name>_<param>" ("fc2_W").
+    the only one. As in DL4J, a train flag may come first: ``output(False, x1, x2)``.
+    Parameter keys are "<vertex name>_<param>" ("fc2_W").
     """
 
     def __init__(self, conf):
@@ -148,19 +151,26 @@ class ComputationGraph(Network):
         return needed
 
     def feed_forward(self, *inputs, train=False):
-        """{vertex name: activation array} for every input and vertex."""
+        """{vertex name: activation array} for every input and vertex. As in DL4J's
+        ``feedForward(INDArray[] input, boolean train)``, the train flag may come last."""
+        train, inputs = _train_flag(inputs, train, "feed_forward", position=-1)
         with no_grad():
-            acts = self._activations(_as_list(inputs), self._context(train))
+            acts = self._activations(inputs, self._context(train))
         return {name: a.data for name, a in acts.items()}
 
     def output(self, *inputs, train=False):
-        """A list of output arrays, one per output vertex, in ``set_outputs`` order."""
+        """A list of output arrays, one per output vertex, in ``set_outputs`` order; inference
+        mode unless ``train``. As in DL4J's ``output(boolean train, INDArray... input)``, the
+        train flag may come first: ``output(False, x)``."""
+        train, inputs = _train_flag(inputs, train, "output", position=0)
         with no_grad():
-            acts = self._activations(_as_list(inputs), self._context(train),
+            acts = self._activations(inputs, self._context(train),
                                      until=self.conf.network_outputs)
         return [acts[name].data for name in self.conf.network_outputs]
 
     def output_single(self, *inputs, train=False):
+        """The output array of a graph with one output: ``output(...)[0]``, and the same
+        arguments (DL4J's ``outputSingle(boolean train, INDArray... input)``)."""
         if len(self.conf.network_outputs) != 1:
             raise ValueError(f"output_single: the graph has {len(self.conf.network_outputs)} "
                              f"outputs {self.conf.network_outputs}; use output()")
@@ -200,6 +210,25 @@ class ComputationGraph(Network):
 
 
 def _as_list(inputs):
+    """The input arrays, given one by one (``output(a, b)``) or as one list (``output([a, b])``)."""
     if len(inputs) == 1 and isinstance(inputs[0], (list, tuple)):
         return list(inputs[0])
     return list(inputs)
+
+
+def _train_flag(args, train, method, position):
+    """(train, input arrays) from ``args``, where DL4J's positional train flag may stand at
+    ``position`` (0: first, -1: last); a bool anywhere else raises."""
+    if args and isinstance(args[position], (bool, np.bool_)):
+        if train is not False:
+            raise TypeError(f"{method}: the train flag is given twice ({args[position]} and "
+                            f"train={train})")
+        train = bool(args[position])
+        args = args[1:] if position == 0 else args[:-1]
+    inputs = _as_list(args)
+    misplaced = [i for i, x in enumerate(inputs) if isinstance(x, (bool, np.bool_))]
+    if misplaced:
+        where = "first" if position == 0 else "last"
+        raise TypeError(f"{method}: input {misplaced[0]} is a bool ({inputs[misplaced[0]]}); the "
+                        f"train flag goes {where} or as train=...")
+    return train, inputs

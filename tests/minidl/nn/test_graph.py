@@ -197,6 +197,53 @@ def test_graph_determinism_and_api(device):
     assert not np.array_equal(host(a.get_param("da_b")), np.ones(8))
 
 
+def _dropout_graph():
+    conf = (NeuralNetConfiguration.Builder().seed(3).graph_builder().add_inputs("in")
+            .add_layer("hidden", DenseLayer(n_out=16, dropout=0.5), "in")
+            .add_layer("out", OutputLayer(n_out=2, activation=Activation.SOFTMAX), "hidden")
+            .set_outputs("out").set_input_types(InputType.feed_forward(4)).build())
+    return ComputationGraph(conf).init()
+
+
+def test_output_takes_dl4j_leading_train_flag(device):
+    """DL4J's output(boolean train, INDArray... input) and outputSingle(boolean train, ...)."""
+    x = to_device(RNG.normal(size=(6, 4)).astype(np.float32))
+    net = _dropout_graph()
+    inference = host(net.output(x)[0])
+    np.testing.assert_array_equal(host(net.output(False, x)[0]), inference)
+    np.testing.assert_array_equal(host(net.outputSingle(False, x)), inference)
+    np.testing.assert_array_equal(host(net.output(False, [x])[0]), inference)
+    a, b, c = net.clone(), net.clone(), net.clone()  # same dropout generator state
+    trained = host(a.output(True, x)[0])
+    assert not np.allclose(trained, inference)  # dropout was on
+    np.testing.assert_array_equal(host(b.output(x, train=True)[0]), trained)
+    np.testing.assert_array_equal(host(c.output_single(True, x)), trained)
+
+
+def test_feed_forward_takes_dl4j_trailing_train_flag(device):
+    """DL4J's feedForward(INDArray[] input, boolean train) puts the flag last."""
+    x = to_device(RNG.normal(size=(6, 4)).astype(np.float32))
+    net = _dropout_graph()
+    a, b = net.clone(), net.clone()
+    np.testing.assert_array_equal(host(net.feed_forward(x, False)["out"]),
+                                  host(net.output(x)[0]))
+    np.testing.assert_array_equal(host(a.feed_forward([x], True)["hidden"]),
+                                  host(b.feed_forward(x, train=True)["hidden"]))
+
+
+def test_a_misplaced_or_repeated_train_flag_raises():
+    x = RNG.normal(size=(2, 4)).astype(np.float32)
+    net = _dropout_graph()
+    with pytest.raises(TypeError, match=r"output: input 1 is a bool \(True\); the train flag "
+                                        r"goes first or as train=..."):
+        net.output(x, True)
+    with pytest.raises(TypeError, match=r"output: the train flag is given twice"):
+        net.output(False, x, train=True)
+    with pytest.raises(TypeError, match=r"feed_forward: input 0 is a bool \(True\); the train "
+                                        r"flag goes last"):
+        net.feed_forward(True, x)
+
+
 def test_graph_gradient_matches_numerical_cnn_bn_merge(device):
     conf = (NeuralNetConfiguration.Builder().seed(2).data_type("float64").graph_builder()
             .add_inputs("img", "vec")
