@@ -119,7 +119,7 @@ class ComputationGraph(Network):
         if until is None:
             order, last_reader = self._order, {}
         else:
-            needed = self._ancestors(until)
+            needed = self.conf.ancestors(until)
             order = [name for name in self._order if name in needed]
             last_reader = self._last_readers(order, keep=set(until))
         for name in order:
@@ -140,15 +140,6 @@ class ComputationGraph(Network):
             if source not in keep:
                 readers.setdefault(name, []).append(source)
         return readers
-
-    def _ancestors(self, names):
-        needed, stack = set(), list(names)
-        while stack:
-            name = stack.pop()
-            if name not in needed:
-                needed.add(name)
-                stack.extend(self.conf.vertex_inputs.get(name, ()))
-        return needed
 
     def feed_forward(self, *inputs, train=False):
         """{vertex name: activation array} for every input and vertex. As in DL4J's

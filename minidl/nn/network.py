@@ -59,7 +59,9 @@ class Network(Dl4jNames):
 
     def init(self, params=None, clone_params=True):
         """Create the parameters: drawn from the configuration's seed, or copied from ``params``
-        (a flat vector as ``params()`` returns). Returns self.
+        (a flat vector as ``params()`` returns). Returns self. On a network that has parameters
+        already, nothing is drawn again (DL4J's init() returns at once); ``params``, if given,
+        are copied in (DL4J would ignore them).
 
         ``clone_params`` is accepted for DL4J's ``init(INDArray parameters, boolean
         cloneParametersArray)``, where ``False`` makes the network use the given array itself as
@@ -67,9 +69,11 @@ class Network(Dl4jNames):
         flat vector, so it cannot share ``params``' memory: the values are always copied, whatever
         ``clone_params`` says.
         """
-        rng = np.random.default_rng(self.conf.seed)
-        self._build_tables({key: layer.init_params(rng, self.dtype)
-                            for key, layer in self.layer_items()})
+        if self.param_tables is None:  # as DL4J, a second init() keeps the parameters: code
+            # that calls init() on a restored or trained network must not lose its weights
+            rng = np.random.default_rng(self.conf.seed)
+            self._build_tables({key: layer.init_params(rng, self.dtype)
+                                for key, layer in self.layer_items()})
         if params is not None:
             self.set_params(params)
         return self

@@ -313,3 +313,17 @@ def test_load_names_the_other_network_type(tmp_path):
     _adam_graph().save(tmp_path / "graph.zip")
     with pytest.raises(ValueError, match="holds a ComputationGraph, not a MultiLayerNetwork"):
         MultiLayerNetwork.load(tmp_path / "graph.zip", False)
+
+
+@pytest.mark.parametrize("make_net", [_adam_mlp, _one_input_graph], ids=["mln", "graph"])
+def test_a_second_init_keeps_the_parameters(make_net):
+    """DL4J's init() returns at once when the network is initialised: a ported script that
+    calls init() after training (or after restoring a model) must not lose its weights."""
+    net = make_net()
+    net.fit(_data())
+    trained = net.params()
+    assert net.init() is net
+    np.testing.assert_array_equal(net.params(), trained)
+    # given parameters are copied in (where DL4J would silently ignore them)
+    net.init(np.zeros_like(trained))
+    assert not net.params().any()
