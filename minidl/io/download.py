@@ -3,8 +3,10 @@
 ``download(url, dest)`` streams with ``requests`` into ``<dest>.part`` with a tqdm progress bar,
 checks the size the server announced and the checksum you give, then renames the part file to
 ``dest`` (``os.replace``: atomic). If the connection drops, the next attempt (or the next call)
-resumes the part file with an HTTP ``Range`` request. Transient failures (connection errors,
-timeouts, 5xx, 429) are retried with exponential backoff; anything else fails at once.
+resumes the part file with an HTTP ``Range`` request. Transient failures (timeouts, dropped or
+reset connections, 5xx, 429) are retried with exponential backoff; anything else fails at once,
+including a connection that cannot even be opened (unknown host name, connection refused,
+network unreachable): offline, retrying only makes the user wait for the same answer.
 
 Every error names the URL, the destination and how to put the file there by hand, because the
 usual reason a download fails is a machine without internet access.
@@ -17,6 +19,7 @@ from urllib.parse import urlparse
 
 import requests
 from tqdm.auto import tqdm
+from urllib3.exceptions import NewConnectionError
 
 from minidl.io.checksum import file_checksum, matches
 
@@ -32,8 +35,13 @@ class ChecksumError(DownloadError):
     """The downloaded bytes do not have the expected checksum; nothing was kept."""
 
 
-class _Transient(Exception):
-    """A failure worth retrying (dropped connection, 5xx); carries the reason for the message."""
+class _Failed(Exception):
+    """Why one attempt failed, for the message; ``transient`` when another attempt may succeed
+    (a dropped connection, a 5xx), not when it would get the same answer (a 404, offline)."""
+
+    def __init__(self, reason, transient):
+        super().__init__(reason)
+        self.transient = transient
 
 
 def download(url, dest, *, checksum=None, algorithm="sha256", progress=True, retries=3,
@@ -56,12 +64,14 @@ def download(url, dest, *, checksum=None, algorithm="sha256", progress=True, ret
 
     for attempt in range(retries + 1):
         try:
-            _fetch(url, part, dest, progress, timeout)
+            _fetch(url, part, progress, timeout)
             break
-        except _Transient as error:
+        except _Failed as failure:
+            if not failure.transient:
+                raise DownloadError(_message(url, dest, checksum, algorithm, failure)) from None
             if attempt == retries:
                 raise DownloadError(_message(url, dest, checksum, algorithm,
-                                             f"failed after {retries + 1} attempts: {error}")) from None
+                                             f"failed after {retries + 1} attempts: {failure}")) from None
             time.sleep(backoff * 2 ** attempt)
 
     _verify(part, url, dest, checksum, algorithm)
@@ -79,26 +89,38 @@ def _destination(url, dest):
     return dest
 
 
-def _fetch(url, part, dest, progress, timeout):
-    """One attempt: append the missing bytes to ``part``. Raises _Transient to ask for a retry."""
+def _fetch(url, part, progress, timeout):
+    """One attempt: append the missing bytes to ``part``. Raises _Failed when it cannot."""
     have = part.stat().st_size if part.exists() else 0
     headers = {"Range": f"bytes={have}-"} if have else {}
     try:
         with requests.get(url, headers=headers, stream=True, timeout=timeout) as response:
             if response.status_code == 416:  # our part file is already the whole file
                 return
-            if response.status_code in _TRANSIENT_STATUS:
-                raise _Transient(f"HTTP {response.status_code} {response.reason}")
             if response.status_code not in (200, 206):
-                raise DownloadError(_message(url, dest, None, None,
-                                             f"HTTP {response.status_code} {response.reason}"))
+                raise _Failed(f"HTTP {response.status_code} {response.reason}",
+                              transient=response.status_code in _TRANSIENT_STATUS)
             if response.status_code == 200:
                 have = 0  # the server ignored Range: start over
             total = _expected_size(response, have)
             _stream(response, part, have, total, progress, url)
-    except (requests.ConnectionError, requests.Timeout,
-            requests.exceptions.ChunkedEncodingError) as error:
-        raise _Transient(_reason(error)) from None
+    except requests.ConnectionError as error:
+        unreachable = _connection_refusal(error)
+        if unreachable is not None:
+            raise _Failed(f"cannot connect (offline?): {unreachable}", transient=False) from None
+        raise _Failed(str(error), transient=True) from None
+    except (requests.Timeout, requests.exceptions.ChunkedEncodingError) as error:
+        raise _Failed(str(error), transient=True) from None
+
+
+def _connection_refusal(error):
+    """The urllib3 error when no connection could be opened at all (the host name did not
+    resolve, the host refused or could not be reached), else None. urllib3 raises
+    NewConnectionError (NameResolutionError is one) for each; requests wraps it in a
+    MaxRetryError whose ``reason`` it is. A connect *timeout* is not one: it is retried."""
+    cause = error.args[0] if error.args else None
+    reason = getattr(cause, "reason", cause)
+    return reason if isinstance(reason, NewConnectionError) else None
 
 
 def _expected_size(response, have):
@@ -116,7 +138,7 @@ def _stream(response, part, have, total, progress, url):
             bar.update(len(block))
     got = part.stat().st_size
     if total is not None and got < total:
-        raise _Transient(f"connection dropped after {got} of {total} bytes")
+        raise _Failed(f"connection dropped after {got} of {total} bytes", transient=True)
 
 
 def _verify(part, url, dest, checksum, algorithm):
@@ -128,13 +150,6 @@ def _verify(part, url, dest, checksum, algorithm):
         raise ChecksumError(_message(url, dest, checksum, algorithm,
                                      f"{algorithm} checksum mismatch: got {actual}; "
                                      f"the partial download was deleted"))
-
-
-def _reason(error):
-    text = str(error)
-    if "Connection refused" in text or "Failed to establish" in text or "NameResolution" in text:
-        return f"cannot connect (offline?): {text}"
-    return text
 
 
 def _message(url, dest, checksum, algorithm, reason):

@@ -4,6 +4,7 @@ import socket
 import zlib
 
 import pytest
+import requests
 
 from minidl.io import ChecksumError, DownloadError, download
 
@@ -90,18 +91,70 @@ def test_not_found_is_not_retried(local_http, tmp_path):
     assert len(local_http.log) == 1
 
 
-def test_offline_error_explains_how_to_place_the_file(tmp_path):
+@pytest.fixture
+def connection_attempts(monkeypatch):
+    """Every host name urllib3 resolves, in order (it resolves before each connection, IP
+    addresses too). Names under the reserved ``.invalid`` TLD (RFC 2606) fail as an unknown
+    name does, here, without asking any DNS server."""
+    attempts, real_getaddrinfo = [], socket.getaddrinfo
+
+    def getaddrinfo(host, *args, **kwargs):
+        attempts.append(host)
+        if str(host).endswith(".invalid"):
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return attempts
+
+
+def refused_url(path):
     with socket.socket() as s:  # a port nobody listens on: connection refused
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    url = f"http://127.0.0.1:{port}/vgg16.h5"
+    return f"http://127.0.0.1:{port}{path}"
+
+
+def test_offline_error_explains_how_to_place_the_file(tmp_path, connection_attempts):
+    url = refused_url("/vgg16.h5")
     dest = tmp_path / "models" / "vgg16.h5"
     with pytest.raises(DownloadError) as info:
-        download(url, dest, checksum="ab" * 16, algorithm="md5", progress=False, retries=1, backoff=0)
+        download(url, dest, checksum="ab" * 16, algorithm="md5", progress=False, retries=3,
+                 backoff=0)
     message = str(info.value)
     assert url in message and str(dest) in message
     assert "place it at" in message and "md5 " + "ab" * 16 in message
     assert "offline" in message
+    assert connection_attempts == ["127.0.0.1"]  # refused: not retried
+
+
+def test_unknown_host_name_fails_at_once(tmp_path, connection_attempts):
+    url = "https://weights.example.invalid/vgg16.h5"
+    dest = tmp_path / "vgg16.h5"
+    with pytest.raises(DownloadError) as info:
+        download(url, dest, checksum="ab" * 16, algorithm="md5", progress=False, retries=3,
+                 backoff=0)
+    message = str(info.value)
+    assert connection_attempts == ["weights.example.invalid"]
+    assert "cannot connect (offline?)" in message and "weights.example.invalid" in message
+    assert "failed after" not in message and url in message and "md5 " + "ab" * 16 in message
+    assert not dest.exists()
+
+
+def test_connect_timeouts_are_retried(tmp_path, monkeypatch):
+    # A connect timeout (requests.ConnectTimeout is also a ConnectionError) may be a slow
+    # network, unlike a refusal: it is retried.
+    calls = []
+
+    def timing_out(url, **kwargs):
+        calls.append(url)
+        raise requests.ConnectTimeout("connect timed out")
+
+    monkeypatch.setattr(requests, "get", timing_out)
+    with pytest.raises(DownloadError, match="failed after 3 attempts: connect timed out"):
+        download("http://slow.example.invalid/f.bin", tmp_path / "f.bin", progress=False,
+                 retries=2, backoff=0)
+    assert len(calls) == 3
 
 
 def test_existing_valid_file_is_not_downloaded_again(local_http, tmp_path):
