@@ -4,6 +4,7 @@
 ``[1, channels, height, width]`` with values 0..255 (no scaling; preprocessors such as
 ``VGG16ImagePreProcessor`` do that later). Channels are in **BGR** order by default, because
 DL4J decodes with OpenCV, whose native order is BGR, and the VGG16 ImageNet weights expect BGR.
+``NativeImageLoader()`` keeps each image's own size and channels, as DL4J's does.
 """
 
 import os
@@ -14,17 +15,43 @@ from PIL import Image, ImageOps
 from minidl.naming import Dl4jNames
 
 _SIXTEEN_BIT_MODES = {"I;16", "I;16L", "I;16B", "I;16N", "I"}
+# Modes with one colour band (alpha aside): an image's own channel count is 1 for these, else 3.
+_GRAY_MODES = {"1", "L", "LA", "La", "F"} | _SIXTEEN_BIT_MODES
+_ARRAY_CHANNELS = (1, 3, 4)
 
 
 class ImageDecodeError(ValueError):
     """An image file that Pillow cannot decode (corrupt, truncated, or not an image)."""
 
 
-class NativeImageLoader(Dl4jNames):
+class BaseImageLoader(Dl4jNames):
+    """What every DL4J image loader shares: the file extensions it lists images by.
+
+    ``ALLOWED_FORMATS`` is DataVec's ``BaseImageLoader.ALLOWED_FORMATS`` (the list DL4J's
+    transfer-learning examples pass to ``FileSplit``); a subclass may allow more.
+    Extensions match case-sensitively, as in DataVec, which is why both cases are listed.
+    """
+
+    ALLOWED_FORMATS = ("tif", "jpg", "png", "jpeg", "bmp", "JPEG", "JPG", "TIF", "PNG")
+
+    def get_allowed_formats(self):
+        """This loader's ``ALLOWED_FORMATS`` (DL4J's ``getAllowedFormats()``)."""
+        return list(type(self).ALLOWED_FORMATS)
+
+
+class NativeImageLoader(BaseImageLoader):
     """Loads an image into a float32 ``[1, channels, height, width]`` array, values 0..255.
 
-    ``channels`` is 1 (grayscale), 3 (colour) or 4 (colour + alpha). ``channel_order`` is "BGR"
-    (DL4J's, the default) or "RGB"; with 4 channels alpha stays last (BGRA / RGBA).
+    ``height``/``width`` None (the default, as DL4J's ``NativeImageLoader()``) keep the image's
+    own size. ``channels`` is 1 (grayscale), 3 (colour), 4 (colour + alpha) or None: the
+    image's own, 1 for grayscale and 3 otherwise (alpha dropped, as OpenCV's ANYCOLOR read
+    does). ``channel_order`` is "BGR" (DL4J's, the default) or "RGB"; with 4 channels alpha
+    stays last (BGRA / RGBA).
+
+    ``as_matrix`` takes a path, a binary file object, a PIL image or a NumPy uint8 array
+    ``[h, w]`` / ``[h, w, c]`` (DL4J's ``asMatrix(Mat)``): like an OpenCV ``Mat``, an array's
+    channels are taken as they are, i.e. in the loader's ``channel_order`` (BGR by default,
+    what ``cv2`` gives; use ``channel_order="RGB"`` for arrays from Pillow or imageio).
 
     Conversions: grayscale, palette (P), CMYK, YCbCr, LA/RGBA (alpha dropped for 1 and 3
     channels; DL4J also drops it) become the requested channels; 16-bit images (I;16, I) are
@@ -38,46 +65,67 @@ class NativeImageLoader(Dl4jNames):
     so large downscales differ slightly from DL4J's pixels but alias less.
     """
 
-    def __init__(self, height, width, channels=3, *, channel_order="BGR"):
-        if channels not in (1, 3, 4):
-            raise ValueError(f"NativeImageLoader: channels must be 1, 3 or 4, got {channels}")
+    # DataVec's NativeImageLoader.ALLOWED_FORMATS: what OpenCV decodes. Pillow reads all of
+    # them but EXR (and JPEG 2000 only when built with OpenJPEG): such files are undecodable.
+    ALLOWED_FORMATS = ("bmp", "gif", "jpg", "jpeg", "jp2", "pbm", "pgm", "ppm", "pnm", "png",
+                       "tif", "tiff", "exr", "webp", "BMP", "GIF", "JPG", "JPEG", "JP2", "PBM",
+                       "PGM", "PPM", "PNM", "PNG", "TIF", "TIFF", "EXR", "WEBP")
+
+    def __init__(self, height=None, width=None, channels=None, *, channel_order="BGR"):
+        for name, size in (("height", height), ("width", width)):
+            if size is not None and int(size) < 1:
+                raise ValueError(f"NativeImageLoader: {name} must be >= 1 or None (the image's "
+                                 f"own), got {size}")
+        if channels not in (None, 1, 3, 4):
+            raise ValueError(f"NativeImageLoader: channels must be 1, 3, 4 or None (the image's "
+                             f"own), got {channels}")
         if channel_order.upper() not in ("BGR", "RGB"):
             raise ValueError(f"NativeImageLoader: channel_order must be 'BGR' or 'RGB', "
                              f"got {channel_order!r}")
-        self.height, self.width, self.channels = int(height), int(width), channels
+        self.height = None if height is None else int(height)
+        self.width = None if width is None else int(width)
+        self.channels = channels
         self.channel_order = channel_order.upper()
 
     def as_matrix(self, image):
-        """``image``: a path, a binary file object or a PIL image -> float32 [1, c, h, w]."""
+        """``image``: a path, a binary file object, a PIL image or a uint8 NumPy array
+        -> float32 [1, c, h, w]. A missing file raises ``FileNotFoundError``, an undecodable
+        one ``ImageDecodeError``."""
         pixels = self.as_hwc(image)
         return np.ascontiguousarray(pixels.transpose(2, 0, 1))[np.newaxis]
 
     def as_hwc(self, image):
         """The same pixels as a float32 [h, w, c] array (channel order applied)."""
-        pil = open_image(image)
-        pil = ImageOps.exif_transpose(pil)
-        pil = self._convert_mode(pil)
-        if pil.size != (self.width, self.height):
-            pil = pil.resize((self.width, self.height), Image.BILINEAR)
+        if isinstance(image, np.ndarray):
+            pil = _array_to_image(image, self.channel_order)
+        else:
+            pil = ImageOps.exif_transpose(open_image(image))
+        channels = self.channels or (1 if pil.mode in _GRAY_MODES else 3)
+        pil = _convert_mode(pil, channels)
+        size = (self.width or pil.width, self.height or pil.height)
+        if pil.size != size:
+            pil = pil.resize(size, Image.BILINEAR)
         pixels = np.asarray(pil, dtype=np.float32)
         if pixels.ndim == 2:
             pixels = pixels[:, :, np.newaxis]
-        if self.channels >= 3 and self.channel_order == "BGR":
-            pixels = pixels[:, :, [2, 1, 0, 3][:self.channels]]
+        if channels >= 3 and self.channel_order == "BGR":
+            pixels = pixels[:, :, [2, 1, 0, 3][:channels]]
         return pixels
 
-    def _convert_mode(self, pil):
-        if pil.mode in _SIXTEEN_BIT_MODES or pil.mode == "F":
-            pil = _high_depth_to_float(pil)
-            if self.channels == 1:
-                return pil
-            pil = Image.fromarray(np.asarray(pil).round().astype(np.uint8))
-        target = {1: "L", 3: "RGB", 4: "RGBA"}[self.channels]
-        if pil.mode == target:
+
+def _convert_mode(pil, channels):
+    """``pil`` in the mode holding ``channels`` bands: "L", "RGB" or "RGBA" ("F" for deep gray)."""
+    if pil.mode in _SIXTEEN_BIT_MODES or pil.mode == "F":
+        pil = _high_depth_to_float(pil)
+        if channels == 1:
             return pil
-        if pil.mode == "CMYK" and self.channels != 3:
-            pil = pil.convert("RGB")  # Pillow converts CMYK only to RGB-like modes: go through RGB
-        return pil.convert(target)
+        pil = Image.fromarray(np.asarray(pil).round().astype(np.uint8))
+    target = {1: "L", 3: "RGB", 4: "RGBA"}[channels]
+    if pil.mode == target:
+        return pil
+    if pil.mode == "CMYK" and channels != 3:
+        pil = pil.convert("RGB")  # Pillow converts CMYK only to RGB-like modes: go through RGB
+    return pil.convert(target)
 
 
 def _high_depth_to_float(pil):
@@ -88,17 +136,40 @@ def _high_depth_to_float(pil):
     return Image.fromarray(np.clip(values, 0, 255).astype(np.float32))
 
 
+def _array_to_image(array, channel_order):
+    """A uint8 [h, w] or [h, w, c] array whose colour channels are in ``channel_order``
+    -> a PIL image (L, RGB or RGBA)."""
+    shape_ok = array.ndim == 2 or (array.ndim == 3 and array.shape[2] in _ARRAY_CHANNELS)
+    if array.dtype != np.uint8 or not shape_ok or 0 in array.shape:
+        raise ValueError(f"NativeImageLoader: an image array must be uint8 [height, width] or "
+                         f"[height, width, channels] with channels 1, 3 or 4, got "
+                         f"{array.dtype} {array.shape}")
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    if array.ndim == 3 and channel_order == "BGR":
+        array = array[:, :, [2, 1, 0, 3][:array.shape[2]]]  # Pillow wants RGB(A)
+    return Image.fromarray(np.ascontiguousarray(array))
+
+
 def open_image(image):
     """A fully decoded PIL image from a path, a file object or a PIL image.
 
-    Decoding happens here (``load()``), so a corrupt or truncated file fails now with an
-    ``ImageDecodeError`` that names it, not later inside some array conversion.
+    A path that cannot be opened raises as ``open`` does (``FileNotFoundError``,
+    ``PermissionError``), naming it, as DL4J throws ``FileNotFoundException``. Decoding happens
+    here (``load()``), so a corrupt or truncated file fails now with an ``ImageDecodeError``
+    that names it, not later inside some array conversion.
     """
     if isinstance(image, Image.Image):
         return image
-    name = os.fspath(image) if isinstance(image, (str, os.PathLike)) else getattr(image, "name", repr(image))
+    if isinstance(image, (str, os.PathLike)):
+        with open(image, "rb") as file:
+            return _decode(file, os.fspath(image))
+    return _decode(image, getattr(image, "name", repr(image)))
+
+
+def _decode(file, name):
     try:
-        pil = Image.open(image)
+        pil = Image.open(file)
         pil.load()
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
         raise ImageDecodeError(f"cannot decode image {name}: {error}") from error

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from minidl.data.image import ImageDecodeError, NativeImageLoader
+from minidl.data.image import BaseImageLoader, ImageDecodeError, NativeImageLoader
 
 
 def _two_colour(width=4, height=2, left=(255, 0, 0), right=(0, 0, 255), split=None):
@@ -42,7 +42,7 @@ def _uniform(mode, value, size=(3, 2)):
     (_uniform("CMYK", (255, 0, 0, 0)), [255, 255, 0]),        # full cyan: G and B only
 ])
 def test_colour_modes_convert_to_three_channels(image, expected_bgr):
-    out = NativeImageLoader(2, 3).as_matrix(image)
+    out = NativeImageLoader(2, 3, 3).as_matrix(image)
     assert out.shape == (1, 3, 2, 3)
     np.testing.assert_array_equal(out[0, :, 0, 0], expected_bgr)
     assert np.ptp(out, axis=(2, 3)).max() == 0  # every pixel equal
@@ -63,7 +63,7 @@ def test_sixteen_bit_grayscale_is_scaled_to_0_255():
     assert image.mode == "I;16"
     out = NativeImageLoader(1, 3, channels=1).as_matrix(image)
     np.testing.assert_allclose(out[0, 0, 0], [0, 100, 255])
-    colour = NativeImageLoader(1, 3).as_matrix(image)
+    colour = NativeImageLoader(1, 3, 3).as_matrix(image)
     np.testing.assert_allclose(colour[0, :, 0, 2], [255, 255, 255])
 
 
@@ -124,7 +124,54 @@ def test_truncated_jpeg_names_the_file(tmp_path):
 
 
 def test_bad_arguments():
-    with pytest.raises(ValueError, match="channels must be 1, 3 or 4"):
+    with pytest.raises(ValueError, match="channels must be 1, 3, 4 or None"):
         NativeImageLoader(8, 8, channels=2)
     with pytest.raises(ValueError, match="channel_order"):
         NativeImageLoader(8, 8, channel_order="GBR")
+    with pytest.raises(ValueError, match="height must be >= 1"):
+        NativeImageLoader(0, 8)
+
+
+def test_no_arguments_keep_the_images_own_size_and_channels():
+    # DL4J's NativeImageLoader(): no scaling, no conversion; (h, w) alone keeps the channels
+    loader = NativeImageLoader()
+    assert loader.as_matrix(_uniform("RGB", (1, 2, 3), (5, 3))).shape == (1, 3, 3, 5)
+    assert loader.as_matrix(_uniform("L", 9, (4, 2))).shape == (1, 1, 2, 4)
+    assert loader.as_matrix(_uniform("RGBA", (1, 2, 3, 4), (2, 2))).shape == (1, 3, 2, 2)
+    assert NativeImageLoader(6, 7).as_matrix(_uniform("L", 9)).shape == (1, 1, 6, 7)
+    np.testing.assert_array_equal(loader.as_matrix(_uniform("RGB", (1, 2, 3)))[0, :, 0, 0],
+                                  [3, 2, 1])
+
+
+def test_numpy_array_channels_are_taken_in_the_loaders_order():
+    bgr = np.zeros((2, 3, 3), np.uint8)
+    bgr[..., 0], bgr[..., 1], bgr[..., 2] = 50, 100, 200  # blue 50, green 100, red 200
+    out = NativeImageLoader().as_matrix(bgr)  # like DL4J's asMatrix(Mat): BGR in, BGR out
+    assert out.shape == (1, 3, 2, 3) and out.dtype == np.float32
+    np.testing.assert_array_equal(out[0].transpose(1, 2, 0), bgr)
+    rgb = bgr[..., ::-1]
+    np.testing.assert_array_equal(NativeImageLoader(channel_order="RGB").as_matrix(rgb), out[:, ::-1])
+    gray = NativeImageLoader(channels=1).as_matrix(bgr)  # luma needs red told from blue
+    assert abs(gray[0, 0, 0, 0] - (0.299 * 200 + 0.587 * 100 + 0.114 * 50)) <= 1
+    assert NativeImageLoader(4, 4).as_matrix(np.full((2, 2), 7, np.uint8)).shape == (1, 1, 4, 4)
+    alpha = NativeImageLoader(channels=4).as_matrix(np.array([[[1, 2, 3, 4]]], np.uint8))
+    np.testing.assert_array_equal(alpha[0, :, 0, 0], [1, 2, 3, 4])
+    for bad in (np.zeros((2, 2), np.float32), np.zeros((2, 2, 2), np.uint8)):
+        with pytest.raises(ValueError, match=r"uint8 \[height, width\]"):
+            NativeImageLoader().as_matrix(bad)
+
+
+def test_missing_file_is_file_not_found_not_a_decode_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nowhere.png") as caught:
+        NativeImageLoader(8, 8).as_matrix(tmp_path / "nowhere.png")
+    assert not isinstance(caught.value, ImageDecodeError)
+
+
+def test_allowed_formats_are_datavecs_lists():
+    assert BaseImageLoader.ALLOWED_FORMATS == (
+        "tif", "jpg", "png", "jpeg", "bmp", "JPEG", "JPG", "TIF", "PNG")
+    native = NativeImageLoader.ALLOWED_FORMATS
+    assert len(native) == 28 and {"gif", "jp2", "webp", "exr", "TIFF", "PNM"} <= set(native)
+    assert set(native[14:]) == {ext.upper() for ext in native[:14]}
+    assert issubclass(NativeImageLoader, BaseImageLoader)
+    assert NativeImageLoader(8, 8).getAllowedFormats() == list(native)
