@@ -10,8 +10,13 @@ outputs), with the same row operations.
 
 ``DataSet.save(path)`` writes one ``.npz`` (an array per field that is set, the label names as a
 string array; no pickle), which ``DataSet.load(path)`` reads back.
+
+Randomness (``shuffle``, ``sample``, ``split_test_and_train``) takes an int seed, a
+``random.Random`` (where DL4J passes a ``java.util.Random``) or a NumPy Generator; ``numpy_rng``
+says how each becomes a NumPy Generator.
 """
 
+import random
 import zipfile
 import zlib
 
@@ -46,9 +51,27 @@ def _concat(arrays, what):
     return get_array_module(*arrays).concatenate(arrays, axis=0)
 
 
-def _permutation(n, seed):
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-    return rng.permutation(n)
+def numpy_rng(rng):
+    """A NumPy Generator for ``rng``: None (fresh, unseeded randomness), an int seed, a NumPy
+    Generator (used as it is, so its state advances) or a ``random.Random``.
+
+    A ``random.Random`` seeds a new Generator with 128 bits drawn from it: the same seeded
+    Random gives the same draws, and, like a ``java.util.Random`` in DL4J, using it advances it,
+    so a second shuffle with the same Random differs from the first. A negative int (a Java
+    long) is read as its 64-bit two's complement.
+    """
+    if rng is None or isinstance(rng, np.random.Generator):
+        return np.random.default_rng(rng)
+    if isinstance(rng, random.Random):
+        return np.random.default_rng(rng.getrandbits(128))
+    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
+        return np.random.default_rng(int(rng) + (2**64 if rng < 0 else 0))
+    raise TypeError(f"expected randomness as an int seed, a random.Random, a NumPy Generator or "
+                    f"None, got {type(rng).__name__}")
+
+
+def _permutation(n, rng):
+    return numpy_rng(rng).permutation(n)
 
 
 class SplitTestAndTrain(Dl4jNames):
@@ -131,14 +154,14 @@ class _RowData(Dl4jNames):
         return self._take_rows(index)
 
     def shuffle(self, seed=None):
-        """Shuffle the examples in place (DL4J's ``shuffle``); ``seed``: int, Generator or None."""
+        """Shuffle the examples in place (DL4J's ``shuffle``); ``seed``: see ``numpy_rng``."""
         self._set_rows(self._take_rows(_permutation(self.num_examples(), seed)))
 
     def split_test_and_train(self, n_train, seed=None):
         """Split into ``n_train`` training examples and the rest for testing.
 
         ``n_train`` is a count (int) or a fraction (float in (0, 1)); as in DL4J, the first
-        examples go to training unless ``seed`` (int or Generator) asks for a shuffled split.
+        examples go to training unless ``seed`` (see ``numpy_rng``) asks for a shuffled split.
         Unlike DL4J, this object is left as it was.
         """
         n = self.num_examples()
@@ -169,9 +192,9 @@ class _RowData(Dl4jNames):
     def sample(self, num_samples, rng=None, with_replacement=False):
         """``num_samples`` examples drawn at random, as a new object (DL4J's ``sample``).
 
-        ``rng``: an int seed, a NumPy Generator or None (fresh randomness); DL4J's
-        ``sample(n, withReplacement)`` works too. Without replacement no example is drawn twice
-        (DL4J's draws can repeat either way), so ``num_samples`` may not exceed the examples.
+        ``rng``: see ``numpy_rng`` (None: fresh randomness); DL4J's ``sample(n, withReplacement)``
+        works too. Without replacement no example is drawn twice (DL4J's draws can repeat either
+        way), so ``num_samples`` may not exceed the examples.
         """
         if isinstance(rng, bool):  # DL4J's sample(int numSamples, boolean withReplacement)
             rng, with_replacement = None, rng
@@ -179,8 +202,8 @@ class _RowData(Dl4jNames):
         if int(num_samples) < 0 or (not with_replacement and num_samples > n):
             raise ValueError(f"{type(self).__name__}.sample: cannot draw {num_samples} of {n} "
                              f"examples {'with' if with_replacement else 'without'} replacement")
-        generator = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
-        return self._take_rows(generator.choice(n, int(num_samples), replace=with_replacement))
+        rows = numpy_rng(rng).choice(n, int(num_samples), replace=with_replacement)
+        return self._take_rows(rows)
 
     def copy(self):
         return self._take_rows(np.arange(self.num_examples()))

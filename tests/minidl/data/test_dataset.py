@@ -6,6 +6,7 @@ data on the host, and results come back with ``host`` before they are compared.
 """
 
 import io
+import random
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ import pytest
 from devices import host
 from minidl.backend import device_of, to_device
 from minidl.data import DataSet, MultiDataSet
-from minidl.data.dataset import as_list
+from minidl.data.dataset import as_list, numpy_rng
 
 
 def truth(n=10):
@@ -273,3 +274,32 @@ def test_as_list_wraps_one_thing_and_copies_several(value, expected):
     assert as_list(several) is not several                       # a new list
     array = np.zeros((2, 2))
     assert as_list(array)[0] is array                            # an array is one item
+
+
+@pytest.mark.parametrize("operation", [
+    lambda ds, rng: ds.shuffle(rng) or ds,
+    lambda ds, rng: ds.sample(6, rng),
+    lambda ds, rng: ds.split_test_and_train(7, rng).get_train(),
+])
+def test_randomness_from_a_seed_a_random_random_or_a_generator(operation, device):
+    # DL4J passes a java.util.Random; a random.Random seeds a Generator with 128 of its bits
+    def rows(ds):
+        return (host(ds.features)[:, 0] // 3).astype(int).tolist()
+    by_random = rows(operation(make(), random.Random(7)))
+    assert by_random == rows(operation(make(), random.Random(7)))       # seeded: repeatable
+    bits = random.Random(7).getrandbits(128)
+    assert by_random == rows(operation(make(), np.random.default_rng(bits)))
+    assert by_random == rows(operation(make(), bits))                   # an int seed, the same
+    shared = random.Random(7)
+    first, second = rows(operation(make(), shared)), rows(operation(make(), shared))
+    assert first == by_random and second != first                      # using it advances it
+
+
+def test_numpy_rng_rules():
+    generator = np.random.default_rng(0)
+    assert numpy_rng(generator) is generator
+    assert numpy_rng(-1).integers(1 << 30) == np.random.default_rng(2**64 - 1).integers(1 << 30)
+    assert isinstance(numpy_rng(None), np.random.Generator)
+    for bad in (True, 1.5, "7"):
+        with pytest.raises(TypeError, match="an int seed, a random.Random, a NumPy Generator"):
+            numpy_rng(bad)
