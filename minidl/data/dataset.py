@@ -8,8 +8,12 @@ DataSet has the examples along axis 0, so selecting, shuffling, splitting and me
 A ``MultiDataSet`` holds lists of feature and label arrays (graphs with several inputs or
 outputs), with the same row operations.
 
-``DataSet.save(path)`` writes one ``.npz`` (an array per field that is set, the label names as a
-string array; no pickle), which ``DataSet.load(path)`` reads back.
+``save(path)`` writes one ``.npz`` (no pickle), which ``load(path)`` reads back into the object
+it is called on, as DL4J's ``ds = new DataSet(); ds.load(file)`` does: ``DataSet().load(path)``.
+A DataSet's file holds an array per field that is set (``features``, ``labels``,
+``features_mask``, ``labels_mask``) and ``label_names`` as a string array; a MultiDataSet's holds
+its lists as ``features[0]``, ``features[1]``, ... with the list's length in ``num_features``
+(a list may hold None, a mask list in particular).
 
 Randomness (``shuffle``, ``sample``, ``split_test_and_train``) takes an int seed, a
 ``random.Random`` (where DL4J passes a ``java.util.Random``) or a NumPy Generator; ``numpy_rng``
@@ -98,6 +102,8 @@ class _RowData(Dl4jNames):
     """
 
     _fields = ()
+    _fields_are_lists = False  # MultiDataSet: each field is a list of arrays (or None)
+    _has_label_names = False   # DataSet: class names travel with the data (and its files)
 
     def num_examples(self):
         raise NotImplementedError
@@ -210,6 +216,62 @@ class _RowData(Dl4jNames):
 
     dup = copy
 
+    # -- files -----------------------------------------------------------------------------
+    def save(self, path):
+        """Write this object to ``path`` (a file name, written atomically, or a binary file
+        object) as one ``.npz`` of host arrays; the module docstring lists its entries."""
+        entries = {name: to_cpu(a) for name, a in self._arrays() if a is not None}
+        for name in self._fields:
+            value = getattr(self, name)
+            if isinstance(value, (list, tuple)):  # keeps the length: a list may hold None
+                entries[f"num_{name}"] = np.array(len(value))
+        if self._has_label_names and self.label_names is not None:
+            entries[_LABEL_NAMES] = np.array(self.label_names, dtype=str)
+        _write_npz(path, entries)
+
+    def load(self, path):
+        """Fill this object from ``path`` (a file name or a binary file object) that ``save``
+        wrote, with NumPy arrays, as DL4J's ``load(File)``; returns it, so
+        ``ds = DataSet().load(path)`` reads a file in one line. Every field is replaced (one
+        the file lacks becomes empty). Raises ValueError for a file that is not one."""
+        kind = type(self).__name__
+        entries = _read_npz(path, kind)
+        found = sorted(entries)
+        label_names = entries.pop(_LABEL_NAMES, None) if self._has_label_names else None
+        fields = self._fields_from_entries(entries)
+        if not found or entries:  # nothing, or entries this kind does not write
+            raise ValueError(f"{_name(path)} is not a saved {kind}: expected arrays among "
+                             f"{self._entry_names()}, got {found}")
+        try:
+            loaded = self._from_fields(fields)
+        except ValueError as e:
+            raise ValueError(f"{_name(path)} is not a valid {kind}: {e}") from e
+        self._set_rows(loaded)
+        if self._has_label_names:
+            self.set_label_names(None if label_names is None else label_names.tolist())
+        return self
+
+    def _fields_from_entries(self, entries):
+        """{field: value} of the fields ``entries`` (an .npz's arrays) holds, taking out the
+        entries it uses: an array per field, or for lists ``num_<field>`` and ``<field>[i]``."""
+        fields = {}
+        for name in self._fields:
+            if not self._fields_are_lists:
+                if name in entries:
+                    fields[name] = entries.pop(name)
+            elif f"num_{name}" in entries:
+                count = int(entries.pop(f"num_{name}"))
+                fields[name] = [entries.pop(f"{name}[{i}]", None) for i in range(count)]
+        return fields
+
+    def _entry_names(self):
+        """The .npz entries ``save`` may write, for error messages."""
+        if self._fields_are_lists:
+            names = [n for field in self._fields for n in (f"num_{field}", f"{field}[i]")]
+        else:
+            names = list(self._fields)
+        return sorted(names + ([_LABEL_NAMES] if self._has_label_names else []))
+
 
 class DataSet(_RowData):
     """Features [batch, ...] and labels [batch, n_out], with optional masks; DL4J's getters too.
@@ -219,6 +281,7 @@ class DataSet(_RowData):
     """
 
     _fields = ("features", "labels", "features_mask", "labels_mask")
+    _has_label_names = True
 
     def __init__(self, features=None, labels=None, features_mask=None, labels_mask=None):
         self.features = features
@@ -260,39 +323,6 @@ class DataSet(_RowData):
     def get_label_name(self, i):
         return None if self.label_names is None else self.label_names[i]
 
-    # -- files -----------------------------------------------------------------------------
-    def save(self, path):
-        """Write this DataSet to ``path`` (a file name, written atomically, or a binary file
-        object) as an ``.npz``: one array per field that is set (on the host), and
-        ``label_names`` as a string array when there are label names."""
-        arrays = {name: to_cpu(a) for name, a in self._arrays() if a is not None}
-        if self.label_names is not None:
-            arrays[_LABEL_NAMES] = np.array(self.label_names, dtype=str)
-        if hasattr(path, "write"):
-            np.savez(path, **arrays)
-            return
-        # imported here: minidl.io's package imports the normalizers, which import this module
-        from minidl.io.atomic import atomic_write
-        with atomic_write(path) as f:
-            np.savez(f, **arrays)
-
-    @staticmethod
-    def load(path):
-        """The DataSet ``save`` wrote to ``path`` (a file name or a binary file object), with
-        NumPy arrays. Raises ValueError for a file that is not one."""
-        arrays = _read_npz(path)
-        expected = set(DataSet._fields) | {_LABEL_NAMES}
-        if not arrays or not set(arrays) <= expected:
-            raise ValueError(f"{_name(path)} is not a saved DataSet: expected arrays among "
-                             f"{sorted(expected)}, got {sorted(arrays)}")
-        label_names = arrays.pop(_LABEL_NAMES, None)
-        try:
-            dataset = DataSet(**arrays)
-        except ValueError as e:
-            raise ValueError(f"{_name(path)} is not a valid DataSet: {e}") from e
-        dataset.set_label_names(None if label_names is None else label_names.tolist())
-        return dataset
-
     def num_examples(self):
         for _, a in self._arrays():
             if a is not None:
@@ -329,6 +359,7 @@ class MultiDataSet(_RowData):
     """
 
     _fields = ("features", "labels", "features_masks", "labels_masks")
+    _fields_are_lists = True
 
     def __init__(self, features=(), labels=(), features_masks=None, labels_masks=None):
         self.features = as_list(features)
@@ -433,8 +464,20 @@ def _name(path):
     return repr(str(path)) if not hasattr(path, "read") else "the file object"
 
 
-def _read_npz(path):
-    """{name: array} of the .npz ``path``, read without pickle; clear errors for bad files."""
+def _write_npz(path, arrays):
+    """Write ``arrays`` as an .npz to a binary file object, or atomically to a file name."""
+    if hasattr(path, "write"):
+        np.savez(path, **arrays)
+        return
+    # imported here: minidl.io's package imports the normalizers, which import this module
+    from minidl.io.atomic import atomic_write
+    with atomic_write(path) as f:
+        np.savez(f, **arrays)
+
+
+def _read_npz(path, kind):
+    """{name: array} of the .npz ``path``, read without pickle; clear errors, naming ``kind``
+    (what the file should hold), for bad files."""
     try:
         loaded = np.load(path, allow_pickle=False)
         if not isinstance(loaded, np.lib.npyio.NpzFile):
@@ -442,9 +485,9 @@ def _read_npz(path):
         with loaded as npz:
             return {key: npz[key] for key in npz.files}
     except FileNotFoundError:
-        raise FileNotFoundError(f"DataSet file {_name(path)} does not exist") from None
+        raise FileNotFoundError(f"{kind} file {_name(path)} does not exist") from None
     except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as e:
-        raise ValueError(f"DataSet file {_name(path)} is not a readable .npz of plain arrays "
+        raise ValueError(f"{kind} file {_name(path)} is not a readable .npz of plain arrays "
                          f"(corrupt, truncated or pickled?): {e}") from e
 
 

@@ -205,7 +205,7 @@ def test_save_and_load_round_trip(tmp_path, device):
     ds.set_label_names(["cat", "dog"])
     path = tmp_path / "featurized" / "batch_0.npz"      # folders are made as needed
     ds.save(path)
-    back = DataSet.load(path)
+    back = DataSet().load(path)
     assert isinstance(back.features, np.ndarray) and back.features.dtype == np.float32
     np.testing.assert_array_equal(back.features, t.features)
     np.testing.assert_array_equal(back.labels, t.labels)
@@ -216,11 +216,57 @@ def test_save_and_load_round_trip(tmp_path, device):
     assert [p.name for p in path.parent.iterdir()] == ["batch_0.npz"]  # no temporary left
 
 
+def test_load_fills_the_dataset_it_is_called_on_as_in_dl4j(tmp_path):
+    saved = make(3)
+    saved.set_label_names(["cat", "dog"])
+    saved.save(tmp_path / "d.npz")
+    ds = DataSet()                                  # DL4J: DataSet ds = new DataSet(); ds.load(f);
+    returned = ds.load(tmp_path / "d.npz")
+    assert returned is ds and ds.num_examples() == 3 and ds.get_label_names() == ["cat", "dog"]
+    np.testing.assert_array_equal(ds.features, truth(3).features)
+    full = DataSet(np.zeros((5, 3)), np.zeros((5, 2)), features_mask=np.ones((5, 1)))
+    full.set_label_names(["x", "y"])
+    make(2).save(tmp_path / "plain.npz")
+    full.load(tmp_path / "plain.npz")               # every field replaced, also the absent ones
+    assert full.num_examples() == 2 and full.features_mask is None
+    assert full.get_label_names() is None
+
+
+def test_multidataset_save_and_load_round_trip(tmp_path, device):
+    h1, h2, hy = np.arange(8.0).reshape(4, 2), np.arange(12.0).reshape(4, 3), np.eye(2)[[0, 1, 1, 0]]
+    mask = np.array([[1.0], [1.0], [0.0], [1.0]])
+    mds = MultiDataSet([to_device(h1), to_device(h2)], [to_device(hy)],
+                       features_masks=[None, to_device(mask)])
+    mds.save(tmp_path / "m.npz")
+    back = MultiDataSet().load(tmp_path / "m.npz")
+    assert isinstance(back, MultiDataSet) and back.num_features_arrays() == 2
+    for got, want in zip(back.features + back.labels, [h1, h2, hy]):
+        assert isinstance(got, np.ndarray)
+        np.testing.assert_array_equal(got, want)
+    assert back.features_masks[0] is None and back.labels_masks is None  # a None in a list stays
+    np.testing.assert_array_equal(back.features_masks[1], mask)
+    with np.load(tmp_path / "m.npz", allow_pickle=False) as npz:  # the documented entries
+        assert sorted(npz.files) == ["features[0]", "features[1]", "features_masks[1]", "labels[0]",
+                                     "num_features", "num_features_masks", "num_labels"]
+
+
+def test_a_dataset_file_is_not_a_multidataset_file(tmp_path):
+    make(2).save(tmp_path / "d.npz")
+    MultiDataSet([np.zeros((2, 1))], [np.zeros((2, 1))]).save(tmp_path / "m.npz")
+    with pytest.raises(ValueError, match=r"not a saved MultiDataSet: expected arrays among "
+                                         r"\['features\[i\]', .*got \['features', 'labels'\]"):
+        MultiDataSet().load(tmp_path / "d.npz")
+    with pytest.raises(ValueError, match=r"not a saved DataSet: .*got \['features\[0\]'"):
+        DataSet().load(tmp_path / "m.npz")
+    with pytest.raises(FileNotFoundError, match="MultiDataSet file .*none.npz' does not exist"):
+        MultiDataSet().load(tmp_path / "none.npz")
+
+
 def test_save_and_load_with_a_file_object():
     buffer = io.BytesIO()
     make(3).save(buffer)
     buffer.seek(0)
-    back = DataSet.load(buffer)
+    back = DataSet().load(buffer)
     np.testing.assert_array_equal(back.features, truth(3).features)
     assert back.get_label_names() is None
 
@@ -258,12 +304,12 @@ def _write(path, data=None, **arrays):
 def test_load_refuses_bad_files(tmp_path, content, message):
     path = _write(tmp_path / "bad.npz", **content)
     with pytest.raises(ValueError, match=message):
-        DataSet.load(path)
+        DataSet().load(path)
 
 
 def test_load_of_a_missing_file_names_it(tmp_path):
     with pytest.raises(FileNotFoundError, match="DataSet file .*missing.npz' does not exist"):
-        DataSet.load(tmp_path / "missing.npz")
+        DataSet().load(tmp_path / "missing.npz")
 
 
 @pytest.mark.parametrize("value, expected", [
