@@ -68,8 +68,12 @@ def load_model(name_or_path, pretrained=True, weights=None, progress=True, inclu
 
 def _load(args):
     """The MODEL of a command with the model options (``_add_model_options``)."""
-    return load_model(args.model, weights=args.weights, progress=not args.quiet,
-                      include_top=not args.no_top)
+    net = load_model(args.model, weights=args.weights, progress=not args.quiet,
+                     include_top=not args.no_top)
+    if not os.path.exists(args.model) and not args.weights and \
+            not zoo_model(args.model).pretrained_available():
+        print(f"note: {args.model} has no pretrained weights: its parameters are random")
+    return net
 
 
 def restore_model(path):
@@ -102,8 +106,33 @@ def _pre_processor(net, name):
 
 def _check_data(args):
     """Fail on a missing data folder before a model is loaded (which may mean a download)."""
-    if not os.path.isdir(args.data):
+    if not os.path.exists(args.data):
         raise UsageError(f"data folder {args.data!r} does not exist")
+    if not os.path.isdir(args.data):
+        raise UsageError(f"--data {args.data!r} is a file: expected a folder with one "
+                         f"sub-folder of images per class")
+
+
+def _check_out_folder(args):
+    """--out must be a folder (or not exist yet) and must not lie inside --data, whose
+    sub-folders are classes."""
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise UsageError(f"--out {args.out!r} is a file: expected a folder")
+    data, out = os.path.abspath(args.data), os.path.abspath(args.out)
+    if os.path.commonpath([data, out]) == data:
+        raise UsageError(f"--out {args.out!r} is inside --data {args.data!r}: its train/ and "
+                         f"test/ folders would be taken for classes")
+
+
+def _check_output_file(path):
+    """Fail before any training if the model file ``path`` cannot be written."""
+    if os.path.isdir(path):
+        raise UsageError(f"{path!r} is a folder: expected a file name for the model (OUT.zip)")
+    _check_writable(path)
+
+
+def _describe(pre_processor):
+    return type(pre_processor).__name__ if pre_processor is not None else "none"
 
 
 def _image_iterators(net, args, split=True):
@@ -116,24 +145,41 @@ def _image_iterators(net, args, split=True):
     if files.length() == 0:
         raise UsageError(f"no images under {args.data!r} (expected one sub-folder per class)")
     pre_processor = _pre_processor(net, args.preprocess)
-    parts = [files]
+    print(f"preprocessing: {_describe(pre_processor)}")
+    parts = {"data": files}
     if split:
-        from minidl.data import BalancedPathFilter
-        parts = files.sample(BalancedPathFilter(args.seed, None, ParentPathLabelGenerator()),
-                             args.train_percent,
-                             100 - args.train_percent)
+        parts = dict(zip(("train", "test"), _balanced_split(files, args)))
     iterators = []
-    for part in parts:
+    for name, part in parts.items():
         reader = ImageRecordReader(height, width, channels, ParentPathLabelGenerator())
         reader.initialize(part)
+        if not len(reader):  # only a split can be empty here
+            used = sum(p.length() for p in parts.values())
+            raise UsageError(f"the {name} part of {args.data!r} is empty: --train-percent "
+                             f"{args.train_percent} of {used} images leaves no {name} image")
         iterator = RecordReaderDataSetIterator(reader, args.batch_size, 1, reader.num_labels())
         if pre_processor is not None:
             iterator.set_pre_processor(pre_processor)
-        if not reader.has_next():  # decodes up to the first good image (the reader keeps it)
-            raise UsageError(f"no image under {args.data!r} could be read "
-                             f"({len(reader.skipped)} files skipped)")
         iterators.append(iterator)
     return iterators
+
+
+def _balanced_split(files, args):
+    """(train, test) splits with as many images of every class (DL4J's BalancedPathFilter),
+    saying how many images that leaves out."""
+    from minidl.data import BalancedPathFilter, ParentPathLabelGenerator
+    labels = ParentPathLabelGenerator()
+    classes = {labels.get_label_for_path(p) for p in files.locations()}
+    if len(classes) < 2:
+        raise UsageError(f"{args.data!r} has {len(classes)} class folder(s): training needs at "
+                         f"least 2 (one sub-folder of images per class)")
+    train, test = files.sample(BalancedPathFilter(args.seed, None, labels), args.train_percent,
+                               100 - args.train_percent)
+    used = train.length() + test.length()
+    if used < files.length():
+        print(f"note: {used} of {files.length()} images used: every class gets as many as the "
+              f"smallest one has ({used // len(classes)})")
+    return train, test
 
 
 # -- commands -----------------------------------------------------------------------------------
@@ -234,10 +280,7 @@ def _frozen_part(net, layer):
                              "freeze (a vertex name, or a layer index for a MultiLayerNetwork)")
         return TransferLearningHelper(net)
     if not hasattr(net.conf, "vertices"):
-        if not layer.isdigit():
-            raise UsageError(f"the model is a MultiLayerNetwork: --layer takes a layer index "
-                             f"(0..{len(net.conf.layers) - 2}), got {layer!r}")
-        layer = int(layer)
+        layer = _layer_index(net, layer)
     helper = TransferLearningHelper(net, layer)
     # Layers frozen when the model was saved stay frozen: a --layer below them cannot thaw them.
     if _frozen_until(helper) != [layer]:
@@ -245,6 +288,15 @@ def _frozen_part(net, layer):
                          f"{', '.join(map(str, _frozen_until(helper)))}, above --layer {layer}: "
                          f"omit --layer to featurize there")
     return helper
+
+
+def _layer_index(net, layer):
+    """``--layer`` of a MultiLayerNetwork: an index below the output layer."""
+    last = len(net.conf.layers) - 2  # the output layer itself always trains
+    if not layer.isdigit() or int(layer) > last:
+        raise UsageError(f"the model is a MultiLayerNetwork: --layer takes a layer index "
+                         f"0..{last} (below the output layer), got {layer!r}")
+    return int(layer)
 
 
 def _frozen_until(helper):
@@ -258,18 +310,26 @@ def cmd_featurize(args):
     from transfer import featurize_to_disk
     from transfer.featurized import FeaturesMismatchError
     _check_data(args)
+    _check_out_folder(args)
     net = _load(args)
     helper = _frozen_part(net, args.layer)
     train, test = _image_iterators(net, args)
+    # What the images are: a folder featurized from other images (or split) is not reused.
+    data = {"folder": os.path.abspath(args.data), "seed": args.seed,
+            "train_percent": args.train_percent, "batch_size": args.batch_size}
     for part, iterator in (("train", train), ("test", test)):
         folder = os.path.join(args.out, part)
         try:
-            manifest = featurize_to_disk(helper, iterator, folder, progress=not args.quiet,
-                                         overwrite=args.overwrite)
+            manifest = featurize_to_disk(helper, iterator, folder, data={**data, "part": part},
+                                         progress=not args.quiet, overwrite=args.overwrite)
         except FeaturesMismatchError as error:
             raise UsageError(f"{folder} holds features made by {error.reason}: pass "
                              f"--overwrite to replace them, or choose another --out") from None
-        print(f"{part}: {manifest['num_examples']} examples -> {folder}")
+        if manifest["num_examples"] == 0:
+            raise UsageError(f"no image of the {part} part of {args.data!r} could be read "
+                             f"({len(iterator.reader.skipped)} files skipped)")
+        shape = "x".join(map(str, manifest["feature_shapes"][0]))
+        print(f"{part}: {manifest['num_examples']} examples, {shape} features -> {folder}")
     return 0
 
 
@@ -287,14 +347,13 @@ def cmd_fit_featurized(args):
     train = FeaturizedDataSetIterator(train_dir)
     if train.manifest["num_examples"] == 0:
         raise UsageError(f"the features in {train_dir} hold no examples")
+    _check_output_file(args.output)
     net = _load(args)
     if not any(layer.frozen for _, layer in net.layer_items()):
-        if not hasattr(net.conf, "vertices"):
-            raise UsageError(f"{args.model} is a MultiLayerNetwork without frozen layers: freeze "
-                             f"it with TransferLearning.Builder and save it first")
-        n_classes = train.total_outcomes()
-        net = transfer_head(net, n_classes, args.seed, args.learning_rate, args.layer,
-                            args.output_vertex)
+        is_graph = hasattr(net.conf, "vertices")
+        boundary = args.layer if is_graph else _layer_index(net, args.layer)
+        net = transfer_head(net, train.total_outcomes(), args.seed, args.learning_rate,
+                            boundary, args.output_vertex)
     helper = TransferLearningHelper(net)
     if fingerprint(helper) != train.manifest.get("fingerprint"):
         raise UsageError(f"the features in {args.features} were not made by this model's frozen "
@@ -302,8 +361,10 @@ def cmd_fit_featurized(args):
     for _ in tqdm(range(args.epochs), desc="fit-featurized", unit="epoch", disable=args.quiet):
         helper.fit_featurized(train)
     if os.path.isdir(test_dir):
-        evaluation = helper.unfrozen_graph().evaluate(FeaturizedDataSetIterator(test_dir))
-        print(evaluation.stats())
+        test = FeaturizedDataSetIterator(test_dir)
+        print(f"Evaluation of the test part ({test.manifest['num_examples']} examples):")
+        head = helper.unfrozen_graph() if hasattr(net.conf, "vertices") else helper.unfrozen_mln()
+        print(head.evaluate(test, train.get_labels()).stats())
     # The model remembers how its training images were prepared, for `evaluate`.
     ModelSerializer.write_model(net, args.output, save_updater=False,
                                 normalizer=train.source_pre_processor())
@@ -315,9 +376,24 @@ def cmd_evaluate(args):
     _check_data(args)
     net = _load(args)
     (iterator,) = _image_iterators(net, args, split=False)
-    evaluation = net.evaluate(iterator)
+    n_outputs, n_classes = _n_outputs(net), len(iterator.get_labels())
+    if n_outputs != n_classes:
+        raise UsageError(f"the model has {n_outputs} outputs but {args.data!r} has {n_classes} "
+                         f"class folders ({', '.join(iterator.get_labels())})")
+    evaluation = net.evaluate(iterator, iterator.get_labels())
+    if evaluation.get_num_row_counter() == 0:
+        raise UsageError(f"no image under {args.data!r} could be read "
+                         f"({len(iterator.reader.skipped)} files skipped)")
+    print(f"{args.data}: {evaluation.get_num_row_counter()} images")
     print(evaluation.stats())
     return 0
+
+
+def _n_outputs(net):
+    """The size of the network's (first) output."""
+    if hasattr(net.conf, "vertices"):
+        return net.layer_size(net.output_names[0])
+    return net.layer_size(len(net.conf.layers) - 1)
 
 
 # -- the parser ---------------------------------------------------------------------------------
@@ -329,10 +405,22 @@ def _percent(text):
     return value
 
 
+def _positive(kind):
+    """An argparse type: a number of ``kind`` (int or float) above 0 (and finite)."""
+    def parse(text):
+        value = kind(text)
+        if not 0 < value < float("inf"):  # also refuses nan
+            raise argparse.ArgumentTypeError(f"expected a number above 0, got {text}")
+        return value
+    parse.__name__ = kind.__name__  # argparse names the type in "invalid int value" errors
+    return parse
+
+
 def _add_data_options(parser, split=True):
     parser.add_argument("--data", required=True, metavar="DIR",
                         help="a folder with one sub-folder of images per class")
-    parser.add_argument("--batch-size", type=int, default=16, help="minibatch size (default 16)")
+    parser.add_argument("--batch-size", type=_positive(int), default=16,
+                        help="minibatch size (default 16)")
     parser.add_argument("--preprocess", choices=("auto", "vgg16", "scale", "none"), default="auto",
                         help="pixel preprocessing. auto (default): what the model was trained "
                              "with, when its weights or zip say; else vgg16 for colour inputs "
@@ -435,7 +523,8 @@ def build_parser():
     featurize.add_argument("--out", required=True, metavar="DIR", help="output folder")
     featurize.add_argument("--overwrite", action="store_true",
                            help="replace features made by another model")
-    featurize.set_defaults(run=cmd_featurize)
+    featurize.set_defaults(run=cmd_featurize,
+                           on_interrupt=": run the same command again to resume")
 
     fit = add(commands, "fit-featurized", help="train the unfrozen part on saved features",
               description="Train MODEL's unfrozen part on features written by 'minidl "
@@ -445,10 +534,12 @@ def build_parser():
     _add_model_options(fit)
     fit.add_argument("features", metavar="FEATURES", help="the --out folder of 'minidl featurize'")
     fit.add_argument("-o", "--output", required=True, metavar="OUT.zip", help="where to save")
-    fit.add_argument("--epochs", type=int, default=3, help="epochs (default 3)")
-    fit.add_argument("--learning-rate", type=float, default=3e-5,
+    fit.add_argument("--epochs", type=_positive(int), default=3, help="epochs (default 3)")
+    fit.add_argument("--learning-rate", type=_positive(float), default=3e-5,
                      help="Nesterovs learning rate of the new head (default 3e-5, as DL4J)")
-    fit.add_argument("--layer", default="fc2", help="frozen boundary (default fc2)")
+    fit.add_argument("--layer", default="fc2",
+                     help="for a model without frozen layers: the last layer to freeze, a vertex "
+                          "name or a MultiLayerNetwork's layer index (default fc2)")
     fit.add_argument("--output-vertex", default="predictions",
                      help="the output vertex to replace (default predictions)")
     fit.add_argument("--seed", type=int, default=12345,
@@ -497,7 +588,7 @@ def main(argv=None):
         print(f"{command}: error: {message}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("minidl: interrupted", file=sys.stderr)
+        print(f"{command}: interrupted{getattr(args, 'on_interrupt', '')}", file=sys.stderr)
         return 130
 
 

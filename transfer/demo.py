@@ -33,6 +33,7 @@ from tqdm import tqdm
 
 from minidl.backend import get_device, to_cpu
 from minidl.data.dataset import DataSet
+from minidl.data.normalizers import ImagePreProcessingScaler
 from minidl.io import atomic_write, models_dir
 from minidl.io.model_serializer import ModelSerializer
 from minidl.learning import Adam, Nesterovs
@@ -41,6 +42,7 @@ from minidl.nn.conf import (Activation, CnnToFeedForwardPreProcessor, Convolutio
                             OutputLayer, PoolingType, PreprocessorVertex, SubsamplingLayer)
 from minidl.nn.conf.weight_init import WeightInit
 from minidl.nn.graph import ComputationGraph
+from minidl.nn.multilayer import MultiLayerNetwork
 from transfer.builders import TransferLearning
 from transfer.fine_tune import FineTuneConfiguration
 from transfer.helper import TransferLearningHelper
@@ -223,7 +225,9 @@ def pretrained_source_model(seed=12345, settings=None, progress=False, log=print
     _train(net.fit, data, settings["source_epochs"], settings["batch_size"], seed, progress,
            "pretraining on source shapes")
     path.parent.mkdir(parents=True, exist_ok=True)
-    ModelSerializer.write_model(net, path, save_updater=False)  # atomic
+    # atomic; with the pixel scaling of to_dataset, so the saved model says how to feed it
+    ModelSerializer.write_model(net, path, save_updater=False,
+                                normalizer=ImagePreProcessingScaler())
     return net, False
 
 
@@ -254,17 +258,30 @@ def accuracy(net, data, featurized_helper=None):
 
 def transfer_head(source, n_classes, seed, learning_rate=0.01, boundary="fc2",
                   output="predictions"):
-    """DL4J's EditLastLayerOthersFrozen, for any graph: ``boundary`` and below frozen, the
-    output vertex replaced by a fresh softmax OutputLayer of ``n_classes`` (Xavier init)."""
+    """DL4J's EditLastLayerOthersFrozen, for any network: ``boundary`` and below frozen, the
+    output layer replaced by a fresh softmax OutputLayer of ``n_classes`` (Xavier init).
+
+    Graph: ``boundary`` is a vertex and the new ``output`` vertex reads it. MultiLayerNetwork:
+    ``boundary`` is a layer index (``output`` is not used) and the layers between it and the
+    output layer stay, trainable."""
     ftc = FineTuneConfiguration.Builder().updater(Nesterovs(learning_rate)).seed(seed).build()
-    n_in = source.layer_size(boundary)
+
+    def new_output_layer(n_in):
+        return OutputLayer(loss=LossFunction.NEGATIVELOGLIKELIHOOD, n_in=n_in, n_out=n_classes,
+                           weight_init=WeightInit.XAVIER, activation=Activation.SOFTMAX)
+    if isinstance(source, MultiLayerNetwork):  # the new output layer reads what the old one did
+        reads = source.conf.infer_types()[-1]
+        if reads is None or reads.kind != "feed_forward":
+            raise ValueError(f"transfer_head: the last layer {source.conf.layers[-1].describe()} "
+                             f"reads {reads}, not features a new OutputLayer can take")
+        return (TransferLearning.Builder(source).fine_tune_configuration(ftc)
+                .set_feature_extractor(int(boundary)).remove_output_layer()
+                .add_layer(new_output_layer(reads.size)).build())
     return (TransferLearning.GraphBuilder(source)
             .fine_tune_configuration(ftc)
             .set_feature_extractor(boundary)
             .remove_vertex_keep_connections(output)
-            .add_layer(output, OutputLayer(
-                loss=LossFunction.NEGATIVELOGLIKELIHOOD, n_in=n_in, n_out=n_classes,
-                weight_init=WeightInit.XAVIER, activation=Activation.SOFTMAX), boundary)
+            .add_layer(output, new_output_layer(source.layer_size(boundary)), boundary)
             .build())
 
 

@@ -98,15 +98,20 @@ class FeaturesMismatchError(ValueError):
         self.directory, self.reason = directory, reason
 
 
-def featurize_to_disk(helper, iterator, directory, *, progress=True, overwrite=False):
+def featurize_to_disk(helper, iterator, directory, *, data=None, progress=True, overwrite=False):
     """Featurize every batch of ``iterator`` into shards under ``directory``; return the manifest.
 
     Resumes an interrupted run of the same model and boundary. A folder holding features of a
     different model, boundary or pre-processor is refused unless ``overwrite``. The manifest
     records the iterator's pre-processor (see ``FeaturizedDataSetIterator.source_pre_processor``).
+
+    ``data`` (optional, anything JSON can hold) says which data the iterator reads, e.g. its
+    folder, split seed and batch size. The iterator itself cannot tell, so without it a folder
+    featurized from other images would be resumed or reused as if it were this data; with it,
+    such a folder is refused like one from another model.
     """
     os.makedirs(directory, exist_ok=True)
-    manifest = _open_manifest(helper, iterator, directory, overwrite)
+    manifest = _open_manifest(helper, iterator, directory, data, overwrite)
     if not manifest.get("complete"):
         _write_shards(helper, iterator, directory, manifest, progress)
         manifest["shards"].sort(key=lambda s: s["file"])
@@ -116,19 +121,21 @@ def featurize_to_disk(helper, iterator, directory, *, progress=True, overwrite=F
     return manifest
 
 
-def _open_manifest(helper, iterator, directory, overwrite):
-    """The folder's manifest to continue (same model, boundary and pre-processor), or a new one."""
+def _open_manifest(helper, iterator, directory, data, overwrite):
+    """The folder's manifest to continue (same model, boundary, pre-processor and data), or a
+    new one."""
     source, pre_processor = fingerprint(helper), _pre_processor_record(iterator)
+    data = json.loads(json.dumps(data))  # as the manifest will hold it (tuples become lists)
     manifest = _read_manifest(directory)
     if manifest is not None:
-        reason = _mismatch(manifest, source, pre_processor)
+        reason = _mismatch(manifest, source, pre_processor, data)
         if not reason:
             return manifest
         if not overwrite:
             raise FeaturesMismatchError(directory, reason)
     return {"format": FORMAT_VERSION, "fingerprint": source,
             "model": type(helper.network).__name__, "boundary": boundary_of(helper),
-            "pre_processor": pre_processor, "label_names": _label_names(iterator),
+            "pre_processor": pre_processor, "data": data, "label_names": _label_names(iterator),
             "shards": [], "complete": False}
 
 
@@ -152,13 +159,16 @@ def _write_shards(helper, iterator, directory, manifest, progress):
     bar.close()
 
 
-def _mismatch(manifest, source, pre_processor):
+def _mismatch(manifest, source, pre_processor, data):
     """Why the folder's shards cannot be continued or reused here (None when they can)."""
     if manifest.get("fingerprint") != source:
         return f"a different model or boundary ({manifest.get('boundary')})"
     # a manifest older than the "pre_processor" key is taken at its word
     if manifest.get("pre_processor", pre_processor) != pre_processor:
         return "a different pre-processor (the images were normalized differently)"
+    known = manifest.get("data")  # None on either side: not said, so not compared
+    if known is not None and data is not None and known != data:
+        return f"other data ({known})"
     return None
 
 

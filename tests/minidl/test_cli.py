@@ -184,16 +184,18 @@ def test_featurize_below_the_saved_frozen_part_is_refused(small_model, capsys):
 
 def test_images_that_cannot_be_read_are_an_error_and_warnings_are_one_line(small_model, tmp_path,
                                                                            capsys):
-    bad = tmp_path / "bad" / "circle"
-    bad.mkdir(parents=True)
-    (bad / "a.jpg").write_bytes(b"not a jpeg")
-    (bad / "b.png").write_bytes(b"not a png")
-    assert cli.main(["evaluate", str(small_model / "source.zip"), "--data",
-                     str(tmp_path / "bad")]) == 1
+    for shape in ("circle", "square"):
+        bad = tmp_path / "bad" / shape
+        bad.mkdir(parents=True)
+        for name in ("a.jpg", "b.png", "c.png", "d.jpg", "e.png"):
+            (bad / name).write_bytes(b"not an image")
+    assert cli.main(["featurize", str(small_model / "source.zip"), "--layer", "fc2", "--data",
+                     str(tmp_path / "bad"), "--out", str(tmp_path / "f"), "--quiet"]) == 1
     lines = capsys.readouterr().err.strip().splitlines()
-    assert all(line.startswith("minidl evaluate: ") for line in lines), lines
+    assert all(line.startswith("minidl featurize: ") for line in lines), lines
     assert [line for line in lines if ": warning: " in line and "skipping" in line]
-    assert lines[-1].endswith("could be read (2 files skipped)")
+    assert lines[-1].endswith("of the train part of " + repr(str(tmp_path / "bad"))
+                              + " could be read (8 files skipped)")
 
 
 def test_arguments_are_checked_before_a_model_is_loaded(monkeypatch, tmp_path, capsys):
@@ -249,3 +251,100 @@ def test_weights_without_a_top_ask_for_no_top(monkeypatch, tmp_path, capsys):
     with pytest.raises(RuntimeError, match="loaded without the top"):
         cli.main(argv + ["--no-top"])
     assert asked == [True, False]
+
+
+def test_features_of_other_images_are_not_reused(small_model, tmp_path, capsys):
+    from transfer.demo import SOURCE_SHAPES, write_image_folder
+    d = small_model
+    argv = ["featurize", str(d / "source.zip"), "--layer", "fc2", "--out", str(d / "feats"),
+            "--quiet"]
+    assert cli.main(argv + ["--data", str(d / "images")]) == 0
+    out = capsys.readouterr().out
+    assert "preprocessing: VGG16ImagePreProcessor" in out  # auto, for colour images
+    assert "train: 32 examples, 64 features" in out
+    write_image_folder(tmp_path / "other", SOURCE_SHAPES[4:8], 10, seed=5)
+    assert cli.main(argv + ["--data", str(tmp_path / "other")]) == 1
+    assert "made by other data" in one_error_line(capsys)
+    assert cli.main(argv + ["--data", str(d / "images"), "--seed", "7"]) == 1  # another split
+    assert "pass --overwrite" in one_error_line(capsys)
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["fit-featurized", "lenet", "feats", "-o", "out.zip", "--epochs", "0"], "above 0, got 0"),
+    (["fit-featurized", "lenet", "feats", "-o", "out.zip", "--learning-rate", "nan"],
+     "above 0, got nan"),
+    (["evaluate", "lenet", "--data", ".", "--batch-size", "-3"], "above 0, got -3"),
+])
+def test_numbers_must_be_positive(argv, expected, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(argv)
+    assert exit_info.value.code == 2 and expected in one_error_line(capsys)
+
+
+def test_paths_of_the_wrong_kind_fail_before_any_work(small_model, tmp_path, capsys):
+    d = small_model
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    featurize = ["featurize", str(d / "source.zip"), "--layer", "fc2"]
+    cases = [
+        (featurize + ["--data", str(a_file), "--out", "f"], "is a file: expected a folder with"),
+        (featurize + ["--data", str(d / "images"), "--out", str(a_file)], "is a file"),
+        (featurize + ["--data", str(d / "images"), "--out", str(d / "images" / "f")],
+         "is inside --data"),
+        (["fit-featurized", str(d / "source.zip"), str(d / "feats"), "-o", str(tmp_path)],
+         "is a folder: expected a file name"),
+    ]
+    assert cli.main(featurize + ["--data", str(d / "images"), "--out", str(d / "feats"),
+                                 "--quiet"]) == 0
+    capsys.readouterr()
+    for argv, expected in cases:
+        assert cli.main(argv) == 1, argv
+        assert expected in one_error_line(capsys)
+
+
+def test_a_multilayer_network_gets_a_new_head_from_its_features(small_model, capsys):
+    d = small_model
+    assert cli.main(["featurize", "lenet", "--layer", "99", "--data", str(d / "images"),
+                     "--out", str(d / "f")]) == 1
+    assert "--layer takes a layer index 0..4 (below the output layer), got '99'" in \
+        one_error_line(capsys)
+    assert cli.main(["--quiet", "featurize", "lenet", "--layer", "3", "--data",
+                     str(d / "images"), "--out", str(d / "f")]) == 0
+    assert cli.main(["--quiet", "fit-featurized", "lenet", str(d / "f"), "--layer", "3",
+                     "-o", str(d / "lenet.zip"), "--epochs", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "Evaluation of the test part (8 examples):" in out
+    assert cli.main(["summary", str(d / "lenet.zip")]) == 0
+    summary = capsys.readouterr().out
+    assert "FrozenLayer<SubsamplingLayer>" in summary and "500,4" in summary  # 4 classes
+
+
+def test_class_folders_must_match_the_model_and_balancing_is_reported(small_model, tmp_path,
+                                                                      capsys):
+    from transfer.demo import SOURCE_SHAPES, write_image_folder
+    d = small_model
+    assert cli.main(["evaluate", str(d / "source.zip"), "--data", str(d / "images")]) == 1
+    assert "the model has 10 outputs but" in one_error_line(capsys)  # 4 class folders
+    write_image_folder(tmp_path / "uneven", SOURCE_SHAPES[:2], 10, seed=3)
+    for extra in sorted((tmp_path / "uneven" / SOURCE_SHAPES[0]).iterdir())[:4]:
+        extra.unlink()  # 6 and 10 images
+    assert cli.main(["--quiet", "featurize", str(d / "source.zip"), "--layer", "fc2", "--data",
+                     str(tmp_path / "uneven"), "--out", str(tmp_path / "f")]) == 0
+    assert "note: 12 of 16 images used" in capsys.readouterr().out
+    write_image_folder(tmp_path / "one", SOURCE_SHAPES[:1], 4, seed=3)
+    assert cli.main(["featurize", str(d / "source.zip"), "--layer", "fc2", "--data",
+                     str(tmp_path / "one"), "--out", str(tmp_path / "g")]) == 1
+    assert "has 1 class folder(s): training needs at least 2" in one_error_line(capsys)
+
+
+def test_an_interrupted_featurize_says_how_to_resume(small_model, monkeypatch, capsys):
+    import transfer
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(transfer, "featurize_to_disk", interrupted)
+    d = small_model
+    assert cli.main(["featurize", str(d / "source.zip"), "--layer", "fc2", "--data",
+                     str(d / "images"), "--out", str(d / "f")]) == 130
+    assert one_error_line(capsys) == \
+        "minidl featurize: interrupted: run the same command again to resume"

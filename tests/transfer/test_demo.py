@@ -77,6 +77,11 @@ def test_fast_demo_transfer_beats_from_scratch(device, shared_home, tmp_path):
     assert result["featurized_epoch_s"] < result["frozen_epoch_s"]
     assert (tmp_path / "curves.png").is_file()
     assert demo.source_model_path(12345, demo.FAST).is_file()
+    # the cached model says how its pictures were scaled (0..255 -> 0..1), for `minidl evaluate`
+    from minidl import ImagePreProcessingScaler, ModelSerializer
+    normalizer = ModelSerializer.restore_normalizer_from_file(
+        demo.source_model_path(12345, demo.FAST))
+    assert isinstance(normalizer, ImagePreProcessingScaler)
     text = "\n".join(lines)
     assert "transfer wins" in text and "FrozenLayer<ConvolutionLayer>" in text
     assert "Frozen Parameters" in text

@@ -211,3 +211,19 @@ def test_a_damaged_pre_processor_record_gives_a_clear_error(tmp_path):
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(ValueError, match=r"manifest\.json is damaged.*NoSuchNormalizer"):
         FeaturizedDataSetIterator(tmp_path).source_pre_processor()
+
+
+def test_a_folder_made_from_other_data_is_refused(tmp_path):
+    helper = _helper()
+    first = {"folder": "/photos/flowers", "seed": 12345, "batch_size": BATCH}
+    featurize_to_disk(helper, _iterator(), tmp_path, data=first, progress=False)
+    # the same data again: complete, reused
+    assert featurize_to_disk(helper, _iterator(), tmp_path, data=dict(first), progress=False)
+    other = {**first, "folder": "/photos/cats"}
+    with pytest.raises(featurized_module.FeaturesMismatchError, match="other data"):
+        featurize_to_disk(helper, _iterator(seed=1), tmp_path, data=other, progress=False)
+    # not said on one side: nothing to compare, as before the data was recorded
+    assert featurize_to_disk(helper, _iterator(), tmp_path, progress=False)["complete"]
+    manifest = featurize_to_disk(helper, _iterator(seed=1), tmp_path, data=other, progress=False,
+                                 overwrite=True)
+    assert manifest["data"] == other
