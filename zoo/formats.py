@@ -37,14 +37,19 @@ def save_converted(path, weights, metadata):
     return path
 
 
-def load_converted(path):
-    """Read a converted ``.npz`` -> (dict name -> float array, metadata dict)."""
+def load_converted(path, keep=None):
+    """Read a converted ``.npz`` -> (dict name -> float array, metadata dict).
+
+    ``keep(name)``, when given, chooses the arrays to read: the others are never decompressed
+    (VGG16's dense layers are 90% of its file; a network without them need not read them).
+    """
     try:
         with np.load(path, allow_pickle=False) as archive:
             if METADATA_KEY not in archive.files:
                 raise WeightFileError(f"{path}: not a minidl weight file (no {METADATA_KEY} entry)")
             metadata = json.loads(str(archive[METADATA_KEY]))
-            weights = {name: archive[name] for name in archive.files if name != METADATA_KEY}
+            weights = {name: archive[name] for name in archive.files
+                       if name != METADATA_KEY and (keep is None or keep(name))}
     except (zipfile.BadZipFile, EOFError, OSError, ValueError) as error:
         if isinstance(error, WeightFileError):
             raise

@@ -4,8 +4,10 @@ The first ``init_pretrained`` downloads the Keras release of the weights (the Ca
 weights that DL4J's pretrained zip also holds; BGR input), checks its md5, converts it once to
 our ``.npz`` (no pickle; our layouts; DL4J's vertex names) and deletes the download. Every later
 call loads the converted file from ``$MINIDL_HOME/models/<model>/`` (default ``~/.minidl``): no
-download, no conversion. Reading the Keras file needs h5py (``pip install 'minidl[convert]'``);
-a torchvision ``.pth`` or an already converted ``.npz`` can be passed as ``weights=`` instead.
+download, no conversion. A network without the dense top (``include_top=False``) is served by
+the full file too when that is the one in the cache. Reading the Keras file needs h5py
+(``pip install 'minidl[convert]'``); a torchvision ``.pth`` or an already converted ``.npz`` can
+be passed as ``weights=`` instead.
 """
 
 import os
@@ -54,16 +56,35 @@ def load_pretrained(model, pretrained_type, include_top, weights=None, progress=
     if weights is not None:
         values, metadata = load_weights(weights)
         return _select(values, metadata, include_top, weights)
+    cached = _cached_file(model.model_name(), pretrained_type, include_top)
+    if cached is None:
+        cached = _download_and_convert(model, pretrained_type, include_top, progress)
+    return load_converted(cached, keep=None if include_top else _is_conv)
+
+
+def _cached_file(model_name, pretrained_type, include_top):
+    """The converted file in the cache that holds these weights, or None. Without the top, the
+    full file serves too: it holds every conv block, so no download is needed (offline)."""
+    for top in ((True,) if include_top else (False, True)):
+        path = cached_path(model_name, pretrained_type, top)
+        if path.exists():
+            return path
+    return None
+
+
+def _download_and_convert(model, pretrained_type, include_top, progress):
+    """Download the Keras file (md5 checked), convert it into the cache, and return that path."""
     cached = cached_path(model.model_name(), pretrained_type, include_top)
-    if cached.exists():
-        return load_converted(cached)
-    architecture = model.pretrained[pretrained_type]
-    url, md5 = source(architecture, include_top)
+    url, md5 = source(model.pretrained[pretrained_type], include_top)
     download_to = cached.parent / Path(url).name
     download(url, download_to, checksum=md5, algorithm="md5", progress=progress)
     convert(download_to, cached)
     download_to.unlink()  # the converted file has everything; keep the cache half the size
-    return load_converted(cached)
+    return cached
+
+
+def _is_conv(name):
+    return name.startswith("block")
 
 
 def _select(values, metadata, include_top, path):
@@ -72,5 +93,5 @@ def _select(values, metadata, include_top, path):
         raise MissingTopError(f"{path}: these weights have no top (fc1, fc2, predictions); use "
                               f"include_top=False or a full weight file")
     if not include_top:
-        values = {k: v for k, v in values.items() if k.startswith("block")}
+        values = {k: v for k, v in values.items() if _is_conv(k)}
     return values, metadata

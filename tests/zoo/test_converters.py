@@ -156,6 +156,14 @@ def test_convert_writes_npz_that_loads_identically(keras_h5, tmp_path):
     assert convert(path) == path.with_suffix(".npz")
 
 
+def test_load_converted_reads_only_the_kept_arrays(keras_h5, tmp_path):
+    out = convert(keras_h5[0], tmp_path / "converted.npz")
+    everything, _ = load_converted(out)
+    convs, metadata = load_converted(out, keep=lambda name: name.startswith("block"))
+    assert sorted(convs) == ["block1_conv1_W", "block1_conv1_b", "block1_conv2_W", "block1_conv2_b"]
+    assert len(everything) == 10 and metadata["source"]["format"] == "keras_h5"
+
+
 def test_truncated_npz_names_the_file(keras_h5, tmp_path):
     out = convert(keras_h5[0], tmp_path / "w.npz")
     cut = tmp_path / "cut.npz"

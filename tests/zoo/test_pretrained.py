@@ -288,3 +288,32 @@ def test_unavailable_pretrained_types_are_refused_before_any_download(local_http
     with pytest.raises(ValueError, match=r"not available for LeNet \(available: none\)"):
         LeNet().init_pretrained(PretrainedType.MNIST)
     assert local_http.log == [] and cache_files(minidl_home) == []
+
+
+def test_no_top_is_served_by_the_cached_full_file_without_a_request(keras_files, keras_arrays,
+                                                                    local_http, minidl_home,
+                                                                    monkeypatch):
+    # The full file holds every conv block: asking for the no-top network afterwards must not
+    # download the no-top file (offline it could not).
+    monkeypatch.setenv(zoo.pretrained.BASE_URL_VARIABLE, local_http.url(""))
+    full = zoo.pretrained.cached_path("vgg16", PretrainedType.IMAGENET, include_top=True)
+    full.parent.mkdir(parents=True)
+    convert(keras_files[0], full)
+    monkeypatch.setattr(zoo.pretrained, "download", _refuse)
+
+    net = VGG16(input_shape=(3, 32, 32)).init_pretrained(include_top=False, progress=False)
+    assert local_http.log == []
+    assert net.output_names == ["block5_pool"]
+    assert_convs_match_keras(net, keras_arrays)
+    assert cache_files(minidl_home) == [full.relative_to(minidl_home).as_posix()]
+
+
+def test_no_top_prefers_its_own_cached_file(keras_files, minidl_home, monkeypatch):
+    notop = zoo.pretrained.cached_path("vgg16", PretrainedType.IMAGENET, include_top=False)
+    full = zoo.pretrained.cached_path("vgg16", PretrainedType.IMAGENET, include_top=True)
+    notop.parent.mkdir(parents=True)
+    convert(keras_files[1], notop)
+    full.write_bytes(b"not read")  # reading it would raise WeightFileError
+    monkeypatch.setattr(zoo.pretrained, "download", _refuse)
+    net = VGG16(input_shape=(3, 32, 32)).init_pretrained(include_top=False)
+    assert net.output_names == ["block5_pool"]
