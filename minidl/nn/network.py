@@ -337,9 +337,14 @@ class Network(Dl4jNames):
         return features, labels
 
     def evaluate(self, iterator, labels_list=None):
-        """An Evaluation of the (first) output over every batch of ``iterator``."""
+        """An Evaluation of the (first) output over every batch of ``iterator`` (or of one
+        DataSet). Without ``labels_list`` the class names come, as in DL4J, from
+        ``iterator.get_labels()`` (a DataSet's from its label names), so ``stats()`` names them."""
         from minidl.eval import Evaluation
 
+        if labels_list is None:  # DL4J: labelsList = iterator.getLabels()
+            labels_list = getattr(iterator, "label_names", None) if is_dataset(iterator) else \
+                getattr(iterator, "get_labels", lambda: None)()
         evaluation = Evaluation(labels=labels_list)
         if hasattr(iterator, "reset"):
             iterator.reset()

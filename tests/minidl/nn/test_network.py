@@ -327,3 +327,23 @@ def test_a_second_init_keeps_the_parameters(make_net):
     # given parameters are copied in (where DL4J would silently ignore them)
     net.init(np.zeros_like(trained))
     assert not net.params().any()
+
+
+# -- evaluate ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("make_net", [_adam_mlp, _one_input_graph], ids=["mln", "graph"])
+def test_evaluate_takes_the_class_names_from_the_iterator(make_net, device):
+    """DL4J's evaluate(iterator): labelsList == null -> labelsList = iterator.getLabels()."""
+    net, data = make_net(), _data(n=9)
+    data.set_label_names(["cat", "dog", "fish"])
+    iterator = ListDataSetIterator(data, batch_size=4)
+    assert iterator.get_labels() == ["cat", "dog", "fish"]
+    evaluation = net.evaluate(iterator)
+    assert evaluation.labels_list == ["cat", "dog", "fish"]
+    assert "0 = 0" not in evaluation.stats() and "cat" in evaluation.stats()
+    assert net.evaluate(data).labels_list == ["cat", "dog", "fish"]  # one DataSet: its names
+    given = net.evaluate(iterator, ["a", "b", "c"])                  # given names win
+    assert given.labels_list == ["a", "b", "c"]
+    assert evaluation.get_confusion_matrix().sum() == 9
+    data.set_label_names(None)
+    assert net.evaluate(ListDataSetIterator(data, batch_size=4)).labels_list == ["0", "1", "2"]
