@@ -9,6 +9,7 @@ converted ImageNet weights into it (see ``zoo.pretrained`` for where they come f
 """
 
 import dataclasses
+import math
 
 from minidl.data.normalizers import NormalizerStandardize, VGG16ImagePreProcessor
 from minidl.learning.updaters import Nesterovs
@@ -51,6 +52,7 @@ class ZooModel(Dl4jNames):
     updater: object = None
 
     pretrained = {}  # PretrainedType -> how to get the weights (see zoo.pretrained.SOURCES)
+    pretrained_input_shape = None  # (channels, height, width) the pretrained weights expect
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -88,8 +90,22 @@ class ZooModel(Dl4jNames):
             available = ", ".join(t.name for t in self.pretrained) or "none"
             raise ValueError(f"pretrained {kind.name} weights are not available for "
                              f"{type(self).__name__} (available: {available})")
+        if weights is None and include_top and self.pretrained_input_shape:
+            # say so before downloading half a gigabyte
+            self._check_top_input(self.pretrained_input_shape[1:], f"the {kind.name} weights")
         values, metadata = load_pretrained(self, kind, include_top, weights, progress)
         return self.pretrained_network(values, metadata, include_top)
+
+    def _check_top_input(self, size, source):
+        """Dense layers read a flattened feature map, so pretrained ones fit only the input
+        size (height, width) they were trained at; convolutions fit any size."""
+        c, *configured = self.input_shape
+        if tuple(configured) != tuple(size):
+            h, w = size
+            raise ValueError(
+                f"{type(self).__name__}: the dense top of {source} needs {h}x{w} inputs, but "
+                f"input_shape is {tuple(self.input_shape)}; use include_top=False for other "
+                f"sizes (the convolution weights fit any size), or input_shape=({c}, {h}, {w})")
 
     def pretrained_network(self, weights, metadata, include_top):
         raise NotImplementedError(f"{type(self).__name__} has no pretrained layout")
@@ -116,6 +132,7 @@ class _VGG(ZooModel):
 
     architecture = "vgg16"
     dense_layers = 2  # DL4J's VGG16 conf() has two Dense(4096) layers, VGG19's one
+    pretrained_input_shape = (3, 224, 224)  # ImageNet; DL4J's pretrained zip is 224x224 too
 
     def conf(self):
         """DL4J's ``conf()``: numeric names, Dense(4096) with dropout 0.5, an NLL OutputLayer."""
@@ -163,6 +180,9 @@ class _VGG(ZooModel):
             InputType.convolutional(h, w, c)).build()
 
     def pretrained_network(self, weights, metadata, include_top):
+        if include_top:
+            self._check_top_input(self._top_input_size(weights["fc1_W"].shape[0]),
+                                  "these weights")
         n_classes = weights["predictions_b"].shape[0] if include_top else 0
         graph = ComputationGraph(self.pretrained_conf(n_classes, include_top))
         tables = {}
@@ -180,6 +200,14 @@ class _VGG(ZooModel):
         graph.pre_processor = image_preprocessor(metadata)
         graph.preprocessing = {k: metadata.get(k) for k in ("channel_order", "mean", "std")}
         return graph
+
+    def _top_input_size(self, fc1_inputs):
+        """The square input whose last feature map (512 x side/32 x side/32) fc1 reads; the
+        configured size when fc1_inputs fits no square (init_from_tables then names fc1_W)."""
+        side = math.isqrt(fc1_inputs // VGG_CHANNELS[-1])
+        if VGG_CHANNELS[-1] * side * side != fc1_inputs:
+            return tuple(self.input_shape[1:])
+        return 32 * side, 32 * side
 
 
 def image_preprocessor(metadata):

@@ -162,9 +162,24 @@ def test_notop_file_cannot_give_a_top(keras_files):
         VGG16(input_shape=(3, 64, 64)).init_pretrained(weights=keras_files[1])
 
 
-def test_weights_for_another_input_size_name_the_parameter(keras_files):
-    with pytest.raises(ValueError, match=r"fc1_W' has shape \(2048, 4096\), expected \(512, 4096\)"):
+def test_a_top_for_another_input_size_says_which_size_it_needs(keras_files):
+    # the file's fc1 reads 2048 = 512 x 2 x 2 values: a 64x64 input's last feature map
+    with pytest.raises(ValueError, match=r"VGG16: the dense top of these weights needs 64x64 "
+                                         r"inputs, but input_shape is \(3, 32, 32\); use "
+                                         r"include_top=False"):
         VGG16(input_shape=(3, 32, 32)).init_pretrained(weights=keras_files[0])
+    net = VGG16(input_shape=(3, 32, 32)).init_pretrained(weights=keras_files[0], include_top=False)
+    assert net.output_single(np.zeros((1, 3, 32, 32), np.float32)).shape == (1, 512, 1, 1)
+
+
+def test_imagenet_top_needs_224_before_any_download(local_http, minidl_home, monkeypatch):
+    # DL4J's pretrained VGG16 is always 224x224: another input size can only have the convs
+    monkeypatch.setenv(zoo.pretrained.BASE_URL_VARIABLE, local_http.url(""))
+    model = VGG16.builder().inputShape((3, 64, 64)).build()
+    with pytest.raises(ValueError, match=r"IMAGENET weights needs 224x224 inputs, but input_shape "
+                                         r"is \(3, 64, 64\); use include_top=False"):
+        model.initPretrained()
+    assert local_http.log == [] and cache_files(minidl_home) == []
 
 
 def test_weights_of_another_architecture_are_refused(keras_arrays, tmp_path):
