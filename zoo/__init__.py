@@ -2,5 +2,5 @@
 
 from zoo.converters import convert, load_weights, vgg_conv_names, vgg_vertex_names
 from zoo.formats import MissingTopError, WeightFileError, load_converted, save_converted
-from zoo.models import (ZooModel, PretrainedType, VGG16, VGG19, LeNet, SimpleCNN,
-                        image_preprocessor)
+from zoo.models import (ZooModel, ModelMetaData, PretrainedType, ZooType, VGG16, VGG19, LeNet,
+                        SimpleCNN, image_preprocessor)

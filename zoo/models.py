@@ -38,18 +38,57 @@ class PretrainedType(Dl4jEnum):
     SEGMENT = "segment"
 
 
+class ZooType(Dl4jEnum):
+    """The kind of network a zoo model is (DL4J's ``ZooType``)."""
+
+    CNN = "cnn"
+    RNN = "rnn"
+    TEXTGENLSTM = "textgenlstm"
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelMetaData(Dl4jNames):
+    """What a zoo model takes and gives (DL4J's ``ModelMetaData``, deprecated there).
+
+    ``input_shape`` holds one (channels, height, width) per network input; ``num_outputs`` is
+    the number of network outputs (not of classes); ``use_mds()`` is true when there are several
+    inputs, which then come as a MultiDataSet.
+    """
+
+    input_shape: tuple
+    num_outputs: int
+    zoo_type: ZooType
+
+    def use_mds(self):
+        return len(self.input_shape) > 1
+
+    def get_input_shape(self):
+        return self.input_shape
+
+    def get_num_outputs(self):
+        return self.num_outputs
+
+    def get_zoo_type(self):
+        return self.zoo_type
+
+
 @dataclasses.dataclass
 class ZooModel(Dl4jNames):
     """Base of the zoo models: ``conf()``, ``init()``, and pretrained weights where they exist.
 
     ``num_classes`` sizes the output layer of ``init()``; ``input_shape`` is (channels, height,
-    width); ``seed`` seeds the random initialisation.
+    width); ``seed`` seeds the random initialisation. ``cache_mode``, ``workspace_mode`` and
+    ``cudnn_algo_mode`` are DL4J builder settings that ported code may set: they are accepted
+    and ignored, as minidl has no activation cache, no workspaces and no cuDNN.
     """
 
     num_classes: int = 1000
     seed: int = 1234
     input_shape: tuple = (3, 224, 224)
     updater: object = None
+    cache_mode: object = None
+    workspace_mode: object = None
+    cudnn_algo_mode: object = None
 
     pretrained = {}  # PretrainedType -> how to get the weights (see zoo.pretrained.SOURCES)
     pretrained_input_shape = None  # (channels, height, width) the pretrained weights expect
@@ -70,14 +109,42 @@ class ZooModel(Dl4jNames):
     def conf(self):
         raise NotImplementedError
 
+    def model_type(self):
+        """The network class ``init()`` and ``init_pretrained()`` return."""
+        raise NotImplementedError
+
     def init(self):
         """The ``conf()`` network with fresh random parameters."""
-        conf = self.conf()
-        network = ComputationGraph if hasattr(conf, "vertices") else MultiLayerNetwork
-        return network(conf).init()
+        return self.model_type()(self.conf()).init()
+
+    def meta_data(self):
+        """Input shape and number of outputs (DL4J's ``metaData()``; one input, one output)."""
+        return ModelMetaData((tuple(self.input_shape),), 1, ZooType.CNN)
+
+    def set_input_shape(self, input_shape):
+        """DL4J's ``setInputShape(int[][])``: one (channels, height, width) per input."""
+        if len(input_shape) != 1 or len(input_shape[0]) != 3:
+            raise ValueError(f"{type(self).__name__} has one input: expected [[channels, height, "
+                             f"width]], got {input_shape!r}")
+        self.input_shape = tuple(input_shape[0])
 
     def pretrained_available(self, pretrained_type=PretrainedType.IMAGENET):
         return PretrainedType.parse(pretrained_type) in self.pretrained
+
+    def pretrained_url(self, pretrained_type=PretrainedType.IMAGENET, include_top=True):
+        """Where the pretrained weights are downloaded from (a Keras .h5), or None when there
+        are none of this type."""
+        return self._pretrained_source(pretrained_type, include_top)[0]
+
+    def pretrained_checksum(self, pretrained_type=PretrainedType.IMAGENET, include_top=True):
+        """The md5 (hex) of the file at ``pretrained_url``, or None when there is none."""
+        return self._pretrained_source(pretrained_type, include_top)[1]
+
+    def _pretrained_source(self, pretrained_type, include_top):
+        from zoo.pretrained import source
+
+        architecture = self.pretrained.get(PretrainedType.parse(pretrained_type))
+        return (None, None) if architecture is None else source(architecture, include_top)
 
     def init_pretrained(self, pretrained_type=PretrainedType.IMAGENET, *, include_top=True,
                         weights=None, progress=True):
@@ -133,6 +200,9 @@ class _VGG(ZooModel):
     architecture = "vgg16"
     dense_layers = 2  # DL4J's VGG16 conf() has two Dense(4096) layers, VGG19's one
     pretrained_input_shape = (3, 224, 224)  # ImageNet; DL4J's pretrained zip is 224x224 too
+
+    def model_type(self):
+        return ComputationGraph
 
     def conf(self):
         """DL4J's ``conf()``: numeric names, Dense(4096) with dropout 0.5, an NLL OutputLayer."""
@@ -248,6 +318,9 @@ class LeNet(ZooModel):
     num_classes: int = 10
     input_shape: tuple = (1, 28, 28)
 
+    def model_type(self):
+        return MultiLayerNetwork
+
     def conf(self):
         c, h, w = self.input_shape
         return (self._defaults(Activation.IDENTITY).weight_init(WeightInit.XAVIER)
@@ -277,6 +350,9 @@ class SimpleCNN(ZooModel):
 
     num_classes: int = 10
     input_shape: tuple = (3, 48, 48)
+
+    def model_type(self):
+        return MultiLayerNetwork
 
     def conf(self):
         c, h, w = self.input_shape

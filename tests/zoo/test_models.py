@@ -23,7 +23,7 @@ from minidl.nn.conf.layers import Layer
 from minidl.nn.conf.weight_init import WeightInit
 from minidl.nn.graph import ComputationGraph
 from minidl.nn.multilayer import MultiLayerNetwork
-from zoo import VGG16, VGG19, LeNet, PretrainedType, SimpleCNN
+from zoo import VGG16, VGG19, LeNet, ModelMetaData, PretrainedType, SimpleCNN, ZooType
 
 VGG16_CONVS = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"]
 VGG19_CONVS = [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M",
@@ -220,6 +220,58 @@ def test_pretrained_available():
     assert not VGG16().pretrained_available(PretrainedType.CIFAR10)
     assert not LeNet().pretrained_available(PretrainedType.MNIST)
     assert not SimpleCNN().pretrained_available(PretrainedType.IMAGENET)
+
+
+KERAS = "https://storage.googleapis.com/tensorflow/keras-applications/vgg16/"
+
+
+def test_pretrained_url_and_checksum(monkeypatch):
+    monkeypatch.delenv("MINIDL_WEIGHTS_BASE_URL", raising=False)
+    vgg16 = VGG16()
+    # the Keras release and its md5 (shared/reference/vgg16-weights.md)
+    assert vgg16.pretrainedUrl(PretrainedType.IMAGENET) == \
+        KERAS + "vgg16_weights_tf_dim_ordering_tf_kernels.h5"
+    assert vgg16.pretrainedChecksum(PretrainedType.IMAGENET) == "64373286793e3c8b2b4e3219cbf3544b"
+    assert vgg16.pretrained_url(include_top=False) == \
+        KERAS + "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
+    assert vgg16.pretrained_checksum(include_top=False) == "6d6bbae143d832006294945121d1f1fc"
+    # none of this type: DL4J's null; available means a URL exists, as in DL4J
+    assert vgg16.pretrained_url(PretrainedType.CIFAR10) is None
+    assert vgg16.pretrained_checksum("cifar10") is None
+    assert LeNet().pretrained_url(PretrainedType.MNIST) is None
+
+
+@pytest.mark.parametrize("model, network", [(VGG16, ComputationGraph), (VGG19, ComputationGraph),
+                                            (LeNet, MultiLayerNetwork),
+                                            (SimpleCNN, MultiLayerNetwork)])
+def test_model_type_is_dl4j_network_class(model, network):
+    assert model().modelType() is network
+
+
+def test_init_builds_the_model_type():
+    assert type(LeNet().init()) is MultiLayerNetwork
+
+
+def test_meta_data_is_dl4j_model_meta_data():
+    meta = VGG16.builder().inputShape(3, 64, 64).build().metaData()
+    assert meta.getInputShape() == ((3, 64, 64),) and meta.getNumOutputs() == 1
+    assert meta.getZooType() is ZooType.CNN and not meta.useMDS()
+    assert LeNet().meta_data().input_shape == ((1, 28, 28),)
+    assert ModelMetaData(((3, 8, 8), (3, 8, 8)), 1, ZooType.CNN).use_mds()  # two inputs
+
+
+def test_set_input_shape_takes_dl4j_int_2d_array():
+    model = SimpleCNN()
+    model.setInputShape([[1, 32, 32]])
+    assert model.input_shape == (1, 32, 32)
+    with pytest.raises(ValueError, match=r"SimpleCNN has one input: expected \[\[channels"):
+        model.set_input_shape((1, 32, 32))
+
+
+def test_cache_and_workspace_modes_are_accepted_and_ignored():
+    ported = (LeNet.builder().cacheMode("NONE").workspaceMode("ENABLED")
+              .cudnnAlgoMode("PREFER_FASTEST").build())
+    assert ported.conf().to_json() == LeNet().conf().to_json()
 
 
 def test_vgg_preprocessor_default_is_dl4j_vgg16_mean():
