@@ -233,7 +233,8 @@ def test_load_fills_the_dataset_it_is_called_on_as_in_dl4j(tmp_path):
 
 
 def test_multidataset_save_and_load_round_trip(tmp_path, device):
-    h1, h2, hy = np.arange(8.0).reshape(4, 2), np.arange(12.0).reshape(4, 3), np.eye(2)[[0, 1, 1, 0]]
+    h1, h2 = np.arange(8.0).reshape(4, 2), np.arange(12.0).reshape(4, 3)
+    hy = np.eye(2)[[0, 1, 1, 0]]
     mask = np.array([[1.0], [1.0], [0.0], [1.0]])
     mds = MultiDataSet([to_device(h1), to_device(h2)], [to_device(hy)],
                        features_masks=[None, to_device(mask)])
