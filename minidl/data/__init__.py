@@ -6,9 +6,10 @@ from minidl.data.records import (BalancedPathFilter, FileSplit, ImageRecordReade
                                  ParentPathLabelGenerator, RandomPathFilter,
                                  RecordReaderDataSetIterator)
 from minidl.data.flowers import FlowerDataSetIterator
-from minidl.data.iterators import (ArrayDataSetIterator, DataSetIterator, ExistingDataSetIterator,
+from minidl.data.iterators import (ArrayDataSetIterator, AsyncDataSetIterator, DataSetIterator,
+                                   ExistingDataSetIterator, ExistingMiniBatchDataSetIterator,
                                    INDArrayDataSetIterator, ListDataSetIterator,
-                                   ListMultiDataSetIterator, MultiDataSetIterator,
-                                   MultiDataSetIteratorAdapter)
+                                   ListMultiDataSetIterator, MultipleEpochsIterator,
+                                   MultiDataSetIterator, MultiDataSetIteratorAdapter)
 from minidl.data.normalizers import (DataNormalization, ImagePreProcessingScaler,
                                      NormalizerStandardize, VGG16ImagePreProcessor)

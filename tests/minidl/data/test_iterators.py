@@ -5,14 +5,20 @@ The tests that hand out batches of data take the ``device`` fixture: the arrays 
 ``to_device``, every batch must stay on that device, and rows come back with ``host``.
 """
 
+import gc
+import random
+
 import numpy as np
 import pytest
 
 from devices import host
+from minidl import (Activation, LossFunction, MultiLayerNetwork, NeuralNetConfiguration,
+                    OutputLayer, Sgd)
 from minidl.backend import device_of, to_device
-from minidl.data import (ArrayDataSetIterator, DataSet, ExistingDataSetIterator,
+from minidl.data import (ArrayDataSetIterator, AsyncDataSetIterator, DataSet,
+                         ExistingDataSetIterator, ExistingMiniBatchDataSetIterator,
                          INDArrayDataSetIterator, ListDataSetIterator, ListMultiDataSetIterator,
-                         MultiDataSet, MultiDataSetIteratorAdapter)
+                         MultiDataSet, MultiDataSetIteratorAdapter, MultipleEpochsIterator)
 
 N = 10
 X = np.arange(N * 2, dtype=np.float32).reshape(N, 2)  # row r is [2r, 2r + 1]
@@ -197,3 +203,217 @@ def test_multidataset_iterators(device):
     assert on(device, got)
     np.testing.assert_array_equal(host(got[1].get_labels(0)), Y[6:])
     assert adapter.batch() == 6 and adapter.reset_supported()
+
+
+def test_shuffle_seed_may_be_a_random_random(device):
+    # DL4J code passes a java.util.Random; a seeded random.Random gives a repeatable order
+    def epochs(seed):
+        it = ArrayDataSetIterator(to_device(X), to_device(Y), 4, shuffle=True, seed=seed)
+        return [[rows(b) for b in it] for _ in range(2)]
+    assert epochs(random.Random(3)) == epochs(random.Random(3))
+    first, second = epochs(random.Random(3))
+    assert first != second and sorted(sum(first, [])) == list(range(N))
+
+
+# -- ExistingMiniBatchDataSetIterator, AsyncDataSetIterator: DL4J's FeaturizedPreSave and
+#    FitFromFeaturized examples save featurized batches and train on them again --------------
+
+NAMES = ["daisy", "dandelion", "roses"]
+
+
+def featurized_batches(batch_size=4):
+    """What FeaturizedPreSave saves: one DataSet per batch, with the class names."""
+    it = ArrayDataSetIterator(X, Y, batch_size, label_names=NAMES)
+    return list(it)
+
+
+def save_like_featurized_pre_save(folder, batches, name="flowers-fc2-train"):
+    folder.mkdir(exist_ok=True)
+    for i, batch in enumerate(batches):  # currentFeaturized.save(new File(..., name-i.bin))
+        batch.save(folder / f"{name}-{i}.bin")
+
+
+def test_featurized_pre_save_then_fit_from_featurized_round_trip(tmp_path):
+    saved = featurized_batches()
+    save_like_featurized_pre_save(tmp_path / "trainFolder", saved)
+    (tmp_path / "trainFolder" / "notes.txt").write_text("another file is no batch")
+    existing = ExistingMiniBatchDataSetIterator(tmp_path / "trainFolder",
+                                                "flowers-fc2-train-%d.bin")
+    train = AsyncDataSetIterator(existing)
+    for _ in range(2):  # two epochs, read back on the background thread
+        got = list(train)
+        assert len(got) == len(saved) == 3
+        for back, original in zip(got, saved):
+            np.testing.assert_array_equal(back.features, original.features)
+            np.testing.assert_array_equal(back.labels, original.labels)
+            assert back.features.dtype == original.features.dtype
+            assert back.get_label_names() == NAMES
+    assert train.get_labels() == NAMES and train.total_examples() == N
+    assert (train.batch(), train.input_columns(), train.total_outcomes()) == (4, 2, 3)
+
+    conf = (NeuralNetConfiguration.Builder().seed(1).updater(Sgd(0.1)).list()
+            .layer(OutputLayer(n_in=2, n_out=3, loss=LossFunction.MCXENT,
+                               activation=Activation.SOFTMAX)).build())
+    net = MultiLayerNetwork(conf).init()
+    net.fit(train, 2)                                  # FitFromFeaturized: model.fit(trainIter)
+    assert net.get_iteration_count() == 6
+    evaluation = net.evaluate(train)                   # the class names come with the files
+    assert evaluation.labels_list == NAMES and "daisy" in evaluation.stats()
+    train.shutdown()
+
+
+def test_existing_mini_batches_use_dl4j_names_and_stop_at_the_first_missing_number(tmp_path):
+    batches = featurized_batches(batch_size=3)                    # 3, 3, 3, 1 examples
+    for i in (0, 1, 3):                                           # number 2 is missing
+        batches[i].save(tmp_path / f"dataset-{i}.bin")           # DL4J's DEFAULT_PATTERN
+    it = ExistingMiniBatchDataSetIterator(tmp_path)
+    assert ExistingMiniBatchDataSetIterator.DEFAULT_PATTERN == "dataset-%d.bin"
+    assert len(it) == 2 and it.has_next()
+    assert [rows(it.next()), rows(it.next())] == [[0, 1, 2], [3, 4, 5]]   # DL4J's style
+    assert not it.has_next()
+    with pytest.raises(StopIteration):
+        it.next()
+    batches[2].save(tmp_path / "dataset-2.bin")
+    it.reset()                                                    # counts the files again
+    assert [rows(b) for b in it] == [[0, 1, 2], [3, 4, 5], [6, 7, 8], [9]]
+    assert it.total_examples() == N and it.batch() == 3 and it.get_labels() == NAMES
+    it.reset()
+    with pytest.raises(ValueError, match="next\\(num\\) is not supported"):
+        it.next(2)
+
+
+def test_existing_mini_batches_pre_processor(tmp_path):
+    save_like_featurized_pre_save(tmp_path, featurized_batches(), "mnist-train")
+    it = ExistingMiniBatchDataSetIterator(tmp_path, "mnist-train-%d.bin")
+    it.set_pre_processor(AddOne())
+    for _ in range(2):
+        np.testing.assert_array_equal(np.concatenate([b.features for b in it]), X + 1)
+
+
+def test_existing_mini_batches_errors_name_the_folder_and_the_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="folder .*nowhere' does not exist"):
+        ExistingMiniBatchDataSetIterator(tmp_path / "nowhere")
+    save_like_featurized_pre_save(tmp_path, featurized_batches())
+    with pytest.raises(FileNotFoundError, match="no file 'dataset-0.bin' in .*numbered from 0.*"
+                                                "'flowers-fc2-train-0.bin'"):
+        ExistingMiniBatchDataSetIterator(tmp_path)
+    with pytest.raises(ValueError, match="pattern 'flowers.bin' should hold one %d"):
+        ExistingMiniBatchDataSetIterator(tmp_path, "flowers.bin")
+
+
+class FailingIterator(ListDataSetIterator):
+    """Batches of X, Y until batch ``fail_at``, which raises (a disk that goes away)."""
+
+    def __init__(self, fail_at, batch_size=2):
+        super().__init__(DataSet(X, Y), batch_size)
+        self.fail_at, self.handed_out = fail_at, 0
+
+    def _next_batch(self, num=None):
+        if self.handed_out == self.fail_at:
+            raise OSError("disk gone")
+        self.handed_out += 1
+        return super()._next_batch(num)
+
+    def reset(self):
+        super().reset()
+        self.handed_out = 0
+
+
+def test_async_iterator_hands_out_the_same_batches_and_resets(device):
+    base = ArrayDataSetIterator(to_device(X), to_device(Y), 3)
+    it = AsyncDataSetIterator(base, queue_size=1)
+    assert it.queue_size == 2                               # DL4J's minimum
+    first = [rows(b) for b in it]
+    assert first == [[0, 1, 2], [3, 4, 5], [6, 7, 8], [9]]
+    it.reset()
+    assert rows(it.next()) == [0, 1, 2]                     # mid-epoch ...
+    it.reset()
+    batches = list(it)                                      # ... and a reset starts again
+    assert [rows(b) for b in batches] == first and on(device, batches)
+    assert not it.async_supported() and it.reset_supported()
+    it.reset()
+    with pytest.raises(ValueError, match="next\\(num\\) is not supported"):
+        it.next(2)
+    used_up = ArrayDataSetIterator(X, Y, 5)
+    list(used_up)
+    assert len(list(AsyncDataSetIterator(used_up))) == 2   # DL4J resets a used-up iterator
+    with pytest.raises(TypeError, match="wraps an iterator with has_next"):
+        AsyncDataSetIterator([DataSet(X, Y)])
+
+
+def test_async_iterator_raises_the_producer_exception_to_the_consumer():
+    it = AsyncDataSetIterator(FailingIterator(fail_at=2))
+    got = []
+    with pytest.raises(OSError, match="disk gone"):
+        for batch in it:
+            got.append(rows(batch))
+    assert got == [[0, 1], [2, 3]]                          # the batches before the failure
+    with pytest.raises(OSError, match="disk gone"):        # and again, until reset
+        it.has_next()
+    it.iterator.fail_at = None
+    it.reset()
+    assert len(list(it)) == 5
+
+
+def test_async_iterator_stopped_early_leaves_no_thread_behind():
+    it = AsyncDataSetIterator(ArrayDataSetIterator(X, Y, 1), queue_size=2)
+    for _ in it:
+        break                         # the thread has filled the queue and waits for room
+    thread = it._thread
+    assert thread.daemon and thread.is_alive()
+    del it
+    gc.collect()                      # a dropped iterator stops its thread
+    thread.join(timeout=30)
+    assert not thread.is_alive()
+
+    with AsyncDataSetIterator(ArrayDataSetIterator(X, Y, 1), queue_size=2) as it:
+        it.next()
+        thread = it._thread
+    assert not thread.is_alive() and not it.has_next()     # shut down at the end of the block
+    it.reset()
+    assert len(list(it)) == N
+
+
+def test_async_iterator_pre_processor_never_changes_the_wrapped_batches():
+    batches = DataSet(X, Y).batch_by(4)
+    it = AsyncDataSetIterator(ExistingDataSetIterator(batches))
+    it.set_pre_processor(AddOne())
+    for _ in range(2):
+        np.testing.assert_array_equal(np.concatenate([b.features for b in it]), X + 1)
+    np.testing.assert_array_equal(np.concatenate([b.features for b in batches]), X)
+
+
+def test_multiple_epochs_iterator_repeats_the_wrapped_iterator(device):
+    it = MultipleEpochsIterator(3, ArrayDataSetIterator(to_device(X), to_device(Y), 4))
+    batches = list(it)
+    assert [rows(b) for b in batches] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]] * 3
+    assert on(device, batches)
+    assert it.total_examples() == N and it.batch() == 4     # one pass's, as in DL4J
+    it.reset()
+    assert len(list(it)) == 9
+    whole = MultipleEpochsIterator(2, DataSet(X, Y))        # DL4J's (numEpochs, DataSet)
+    assert [b.num_examples() for b in whole] == [N, N]
+
+
+def test_multiple_epochs_iterator_pre_processor_and_arguments():
+    batches = DataSet(X, Y).batch_by(5)
+    it = MultipleEpochsIterator(2, ExistingDataSetIterator(batches))
+    it.set_pre_processor(AddOne())
+    got = np.concatenate([b.features for b in it])
+    np.testing.assert_array_equal(got, np.concatenate([X + 1, X + 1]))  # not X + 2 the 2nd time
+    with pytest.raises(TypeError, match="the number of epochs comes first, as in DL4J"):
+        MultipleEpochsIterator(ArrayDataSetIterator(X, Y, 4), 3)
+    with pytest.raises(ValueError, match="num_epochs must be >= 1, got 0"):
+        MultipleEpochsIterator(0, ArrayDataSetIterator(X, Y, 4))
+    with pytest.raises(ValueError, match="2 epochs need an iterator that can be reset"):
+        MultipleEpochsIterator(2, ExistingDataSetIterator(iter(batches)))
+
+
+def test_a_network_fitted_on_multiple_epochs_counts_one_epoch():
+    # why DL4J deprecates MultipleEpochsIterator for fit(iterator, numEpochs)
+    conf = (NeuralNetConfiguration.Builder().seed(1).updater(Sgd(0.1)).list()
+            .layer(OutputLayer(n_in=2, n_out=3, loss=LossFunction.MCXENT,
+                               activation=Activation.SOFTMAX)).build())
+    net = MultiLayerNetwork(conf).init()
+    net.fit(MultipleEpochsIterator(3, ArrayDataSetIterator(X, Y, 5)))
+    assert (net.get_iteration_count(), net.get_epoch_count()) == (6, 1)
