@@ -1,6 +1,8 @@
-"""Model zoo: VGG16, VGG19, LeNet, SimpleCNN; pretrained VGG weights and their converters."""
+"""Model zoo: VGG16, VGG19, LeNet, SimpleCNN; pretrained VGG weights and their converters;
+ImageNet class names for predictions."""
 
 from zoo.converters import convert, load_weights, vgg_conv_names, vgg_vertex_names
 from zoo.formats import MissingTopError, WeightFileError, load_converted, save_converted
+from zoo.labels import ClassPrediction, ImageNetLabels
 from zoo.models import (ZooModel, ModelMetaData, PretrainedType, ZooType, VGG16, VGG19, LeNet,
                         SimpleCNN, image_preprocessor)
