@@ -18,6 +18,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from minidl.cli import percentage, positive  # the CLI's checks of numeric options
+
 # The DL4J examples hard-code numClasses = 5 (the flower photos) and build the new output layer
 # before reading any data; the examples keep that, and check a --data folder against it up front
 # (see check_class_folders) rather than sizing the output layer from the data.
@@ -53,6 +55,8 @@ class ExampleParser(argparse.ArgumentParser):
         for dest, (dl4j, small) in self._dl4j_defaults.items():
             if getattr(parsed, dest) is None:
                 setattr(parsed, dest, small if parsed.small else dl4j)
+        if parsed.small and getattr(parsed, "weights", None):
+            self.error("--weights has no effect with --small (the small network is the demo's)")
         if parsed.data is not None:
             check_class_folders(parsed.data)
         return parsed
@@ -76,20 +80,28 @@ def example_parser(description, *, learning_rate=None, epochs=None, weights=True
     parser.add_argument("--small", action="store_true",
                         help="a tiny VGG-shaped network at 32x32 on generated pictures: no "
                              "download, runs in seconds")
-    parser.add_argument("--batch-size", type=int, default=batch_size,
+    parser.add_argument("--batch-size", type=positive(int), default=batch_size,
                         help="minibatch size (default %(default)s)")
-    parser.add_argument("--train-percent", type=int, default=80,
+    parser.add_argument("--train-percent", type=percentage, default=80,
                         help="percentage of images used for training (default %(default)s)")
     parser.add_argument("--seed", type=int, default=12345, help="random seed (default %(default)s)")
     if learning_rate is not None:
         parser.add_dl4j_option("--learning-rate", learning_rate, SMALL_LEARNING_RATE,
-                               "learning rate", type=float)
+                               "learning rate", type=positive(float))
     if epochs is not None:
         parser.add_dl4j_option("--epochs", epochs, SMALL_EPOCHS,
-                               "passes over the training data", type=int)
+                               "passes over the training data", type=positive(int))
     parser.add_argument("--quiet", action="store_true",
                         help="print only the outcome (final accuracy, files written)")
     return parser
+
+
+def probability(text):
+    """An argparse type: a probability in (0, 1] (DL4J's dropout is the chance to keep a unit)."""
+    value = float(text)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a probability in (0, 1], got {text}")
+    return value
 
 
 def printer(args):

@@ -10,7 +10,7 @@ trained model is saved (without updater state) for fine_tune_from_block_four.py.
 """
 
 from _common import (NUM_CLASSES, example_parser, fit_with_evaluations, flower_iterators,
-                     load_vgg16, printer, run)
+                     load_vgg16, printer, probability, run)
 from minidl import (Activation, DenseLayer, LossFunction, ModelSerializer, Nesterovs,
                     OutputLayer, WeightInit)
 from transfer import FineTuneConfiguration, TransferLearning
@@ -50,7 +50,8 @@ def build_parser():
     parser.add_argument("--model", metavar="FILE", default="MyComputationGraph.zip",
                         help="where to save the trained model (default %(default)s)")
     # the tiny --small network's layers are too narrow to afford dropping half their inputs
-    parser.add_dl4j_option("--dropout", 0.5, None, "probability to keep a unit", type=float)
+    parser.add_dl4j_option("--dropout", 0.5, None, "probability to keep a unit",
+                           type=probability)
     return parser
 
 

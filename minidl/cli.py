@@ -398,14 +398,15 @@ def _n_outputs(net):
 
 # -- the parser ---------------------------------------------------------------------------------
 
-def _percent(text):
+def percentage(text):
+    """An argparse type: an int from 1 to 99 (a train/test split's train part)."""
     value = int(text)
     if not 1 <= value <= 99:
         raise argparse.ArgumentTypeError(f"expected a percentage from 1 to 99, got {value}")
     return value
 
 
-def _positive(kind):
+def positive(kind):
     """An argparse type: a number of ``kind`` (int or float) above 0 (and finite)."""
     def parse(text):
         value = kind(text)
@@ -419,7 +420,7 @@ def _positive(kind):
 def _add_data_options(parser, split=True):
     parser.add_argument("--data", required=True, metavar="DIR",
                         help="a folder with one sub-folder of images per class")
-    parser.add_argument("--batch-size", type=_positive(int), default=16,
+    parser.add_argument("--batch-size", type=positive(int), default=16,
                         help="minibatch size (default 16)")
     parser.add_argument("--preprocess", choices=("auto", "vgg16", "scale", "none"), default="auto",
                         help="pixel preprocessing. auto (default): what the model was trained "
@@ -427,7 +428,7 @@ def _add_data_options(parser, split=True):
                              "and scale for grey ones. vgg16: subtract VGG16's BGR means; "
                              "scale: 0..255 to 0..1; none")
     if split:
-        parser.add_argument("--train-percent", type=_percent, default=80,
+        parser.add_argument("--train-percent", type=percentage, default=80,
                             help="percentage for training; the rest is the test part (default 80)")
         parser.add_argument("--seed", type=int, default=12345,
                             help="seed of the train/test split (default 12345)")
@@ -534,8 +535,8 @@ def build_parser():
     _add_model_options(fit)
     fit.add_argument("features", metavar="FEATURES", help="the --out folder of 'minidl featurize'")
     fit.add_argument("-o", "--output", required=True, metavar="OUT.zip", help="where to save")
-    fit.add_argument("--epochs", type=_positive(int), default=3, help="epochs (default 3)")
-    fit.add_argument("--learning-rate", type=_positive(float), default=3e-5,
+    fit.add_argument("--epochs", type=positive(int), default=3, help="epochs (default 3)")
+    fit.add_argument("--learning-rate", type=positive(float), default=3e-5,
                      help="Nesterovs learning rate of the new head (default 3e-5, as DL4J)")
     fit.add_argument("--layer", default="fc2",
                      help="for a model without frozen layers: the last layer to freeze, a vertex "

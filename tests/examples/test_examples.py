@@ -255,3 +255,21 @@ def test_missing_data_folder_as_a_program(tmp_path):
     assert done.stderr.splitlines() == [
         f"edit_last_layer_others_frozen.py: error: data folder {tmp_path / 'no-such-dir'} "
         f"does not exist"]
+
+
+@pytest.mark.parametrize("script, argv, expected", [
+    ("fit_from_featurized", ["--epochs", "0"], "expected a number above 0, got 0"),
+    ("edit_last_layer_others_frozen", ["--train-percent", "100"],
+     "expected a percentage from 1 to 99, got 100"),
+    ("edit_at_bottleneck_others_frozen", ["--dropout", "1.5"],
+     "expected a probability in (0, 1], got 1.5"),
+    ("edit_last_layer_others_frozen", ["--small", "--weights", "w.h5"],
+     "--weights has no effect with --small"),
+])
+def test_bad_numbers_and_options_are_usage_errors(script, argv, expected, capsys, monkeypatch):
+    monkeypatch.syspath_prepend(str(EXAMPLES))
+    module = importlib.import_module(script)
+    with pytest.raises(SystemExit) as exit_info:
+        module.main(argv)
+    assert exit_info.value.code == 2
+    assert expected in capsys.readouterr().err
