@@ -2,9 +2,9 @@
 
 ``ImageNetLabels()`` reads ``imagenet_class_index.json``, the Keras file that maps each class
 index to its WordNet id and name (``{"0": ["n01440764", "tench"], ...}``), from
-``$MINIDL_HOME/datasets/imagenet/``. The first use downloads it (md5 checked) from Keras' server:
-it is the file DL4J's ``ImageNetLabels`` fetches from its own server (now gone) and checks with
-the same md5. Offline, the error says where to put it by hand.
+``$MINIDL_HOME/datasets/imagenet/``. The first use downloads it (md5 checked) from Keras' server,
+where the weights come from too: it is the file DL4J's ``ImageNetLabels`` fetches from DL4J's
+resource server, and checks with the same md5. Offline, the error says where to put it by hand.
 
 ``decode_predictions(predictions)`` is DL4J's text (the five likeliest classes of each example,
 as percentages); ``decode_predictions(predictions, n)`` gives the n likeliest as
