@@ -306,11 +306,26 @@ def _frozen_until(helper):
     return [name for name in helper.graph_inputs if name in helper.frozen]
 
 
+def _check_layer_name(args):
+    """For a pretrained zoo model, check --layer against its layout before the weights are
+    loaded (maybe downloaded: 528 MB for VGG16)."""
+    if args.layer is None or os.path.exists(args.model) or args.model.endswith(".zip"):
+        return
+    model = zoo_model(args.model)
+    if not model.pretrained_available() or not hasattr(model, "pretrained_conf"):
+        return
+    known = model.pretrained_conf(1000, include_top=not args.no_top).known_names()
+    if args.layer not in known:
+        raise UsageError(f"{args.model}{' --no-top' if args.no_top else ''} has no vertex "
+                         f"{args.layer!r}; vertices: {', '.join(known)}")
+
+
 def cmd_featurize(args):
     from transfer import featurize_to_disk
     from transfer.featurized import FeaturesMismatchError
     _check_data(args)
     _check_out_folder(args)
+    _check_layer_name(args)
     net = _load(args)
     helper = _frozen_part(net, args.layer)
     train, test = _image_iterators(net, args)

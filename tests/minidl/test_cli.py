@@ -348,3 +348,16 @@ def test_an_interrupted_featurize_says_how_to_resume(small_model, monkeypatch, c
                      str(d / "images"), "--out", str(d / "f")]) == 130
     assert one_error_line(capsys) == \
         "minidl featurize: interrupted: run the same command again to resume"
+
+
+def test_an_unknown_layer_of_a_pretrained_zoo_model_fails_before_the_download(monkeypatch,
+                                                                              tmp_path, capsys):
+    import zoo
+    monkeypatch.setattr(zoo.VGG16, "init_pretrained",
+                        lambda *a, **k: pytest.fail("weights loaded before --layer was checked"))
+    (tmp_path / "images").mkdir()
+    assert cli.main(["featurize", "vgg16", "--no-top", "--layer", "fc2", "--data",
+                     str(tmp_path / "images"), "--out", str(tmp_path / "f")]) == 1
+    line = one_error_line(capsys)
+    assert "vgg16 --no-top has no vertex 'fc2'; vertices: input_1, block1_conv1" in line
+    assert "block5_pool" in line and "fc1" not in line
