@@ -2,46 +2,141 @@
 
 The DL4J pipeline, line by line::
 
-    split = FileSplit(root, ALLOWED_FORMATS, seed=13)          # every image under root, shuffled
-    path_filter = BalancedPathFilter(seed, ALLOWED_FORMATS, ParentPathLabelGenerator())
-    train, test = split.sample(path_filter, 80, 20)            # same count per label, 80/20
+    formats = BaseImageLoader.ALLOWED_FORMATS
+    split = FileSplit(root, formats, rng)                       # every image under root, shuffled
+    path_filter = BalancedPathFilter(rng, formats, ParentPathLabelGenerator())
+    train, test = split.sample(path_filter, 80, 20)             # same count per label, 80/20
     reader = ImageRecordReader(224, 224, 3, ParentPathLabelGenerator())
-    reader.initialize(train)                                   # labels = sorted folder names
+    reader.initialize(train)                                    # labels = sorted folder names
     it = RecordReaderDataSetIterator(reader, batch_size, 1, num_classes)
 
+The splits and filters take DL4J's constructor overloads (``FileSplit(root, formats, False)``,
+``RandomPathFilter(rng, "jpg", "png")``, ...), matched by argument kinds in ``_bind``.
+Extensions match case-sensitively, as in DataVec (its lists hold both cases). Without a label
+generator the reader gives features-only records, and ``RecordReaderDataSetIterator(reader, n)``
+features-only DataSets, for inference over an unlabelled folder.
+
 A file that cannot be decoded is skipped with a warning and recorded in ``reader.skipped``;
-an epoch never stops half-way because of one bad JPEG.
+an epoch never stops half-way because of one bad JPEG. A missing file raises, as in DL4J.
 """
 
 import math
+import numbers
 import random
 import warnings
+from collections.abc import Collection
 from pathlib import Path
 
 import numpy as np
 
 from minidl.data.dataset import DataSet
-from minidl.data.image import ImageDecodeError, NativeImageLoader
+from minidl.data.image import BaseImageLoader, ImageDecodeError, NativeImageLoader
 from minidl.data.iterators import DataSetIterator
 from minidl.naming import Dl4jNames
 
-# DL4J's BaseImageLoader.ALLOWED_FORMATS
-ALLOWED_FORMATS = ("bmp", "gif", "jpg", "jpeg", "jp2", "pbm", "pgm", "ppm", "pnm", "png", "tif",
-                   "tiff", "exr", "webp")
+# What DL4J's examples list images with (FlowerDataSetIterator: BaseImageLoader.ALLOWED_FORMATS).
+ALLOWED_FORMATS = BaseImageLoader.ALLOWED_FORMATS
+
+
+# -- DL4J's overloaded constructors --------------------------------------------------------------
+def _is_count(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
+def _is_rng(value):
+    """DL4J's ``Random`` (null allowed); a seed stands for ``new Random(seed)``."""
+    return value is None or isinstance(value, random.Random) or _is_count(value)
+
+
+def _is_names(value):
+    """DL4J's ``String[]`` (null allowed); one string is one name."""
+    return value is None or isinstance(value, str) or (
+        isinstance(value, Collection) and all(isinstance(item, str) for item in value))
+
+
+def _is_label_generator(value):
+    return value is None or callable(getattr(value, "get_label_for_path", None))
+
+
+# Each parameter name the splits and filters take, with the kind of value it accepts.
+_KINDS = {
+    "rng": (_is_rng, "a random.Random or an int seed"),
+    "seed": (_is_rng, "an int seed"),
+    "allowed_extensions": (_is_names, "a list of extensions or one extension"),
+    "extensions": (_is_names, "a list of extensions or one extension"),
+    "recursive": (lambda value: isinstance(value, (bool, np.bool_)), "a bool"),
+    "label_generator": (_is_label_generator, "a label generator, e.g. ParentPathLabelGenerator()"),
+    "labels": (_is_names, "a list of label names"),
+    "max_paths": (_is_count, "an int"),
+    "max_labels": (_is_count, "an int"),
+    "min_paths_per_label": (_is_count, "an int"),
+    "max_paths_per_label": (_is_count, "an int"),
+}
+
+
+def _bind(owner, forms, args, keywords, defaults, leading=()):
+    """Match positional ``args`` to the first of DL4J's overloads ``forms`` (tuples of parameter
+    names) whose kinds they fit, add ``keywords``, and return every parameter's value.
+
+    Java picks an overload by argument types; Python cannot, so a ``False`` meant as
+    ``recursive`` would otherwise land in a seed's place. Anything no form accepts is a
+    ``TypeError`` listing the forms.
+    """
+    form = next((form for form in forms if len(form) == len(args) and all(
+        _KINDS[name][0](value) for name, value in zip(form, args))), None)
+    if form is None:
+        got = ", ".join(type(value).__name__ for value in args)
+        raise TypeError(f"{owner}: no constructor takes ({', '.join((*leading, got))}); "
+                        f"{_describe_forms(owner, forms, leading)}")
+    for name, value in keywords.items():
+        if name not in defaults:
+            raise TypeError(f"{owner}: unknown keyword {name!r}; keywords: {', '.join(defaults)}")
+        if name in form:
+            raise TypeError(f"{owner}: {name!r} given both by position and by keyword")
+        if not _KINDS[name][0](value):
+            raise TypeError(f"{owner}: {name} must be {_KINDS[name][1]}, got {value!r}")
+    return {**defaults, **keywords, **dict(zip(form, args))}
+
+
+def _describe_forms(owner, forms, leading):
+    signatures = "; ".join(f"{owner}({', '.join((*leading, *form))})" for form in forms)
+    kinds = "; ".join(f"{name}: {_KINDS[name][1]}"
+                      for name in sorted({name for form in forms for name in form}))
+    return f"accepted: {signatures} ({kinds})"
+
+
+def _gather_varargs(args, start):
+    """Java's ``String...`` tail: the strings from position ``start`` on become one tuple."""
+    tail = args[start:]
+    if tail and all(isinstance(value, str) for value in tail):
+        return (*args[:start], tuple(tail))
+    return args
+
+
+def _names(value):
+    """None, one string or a collection of strings -> None or a tuple of strings."""
+    if value is None:
+        return None
+    return (value,) if isinstance(value, str) else tuple(value)
 
 
 def _rng(rng_or_seed):
     """A ``random.Random``: pass one through, or seed a new one (None: unseeded)."""
-    return rng_or_seed if isinstance(rng_or_seed, random.Random) else random.Random(rng_or_seed)
+    if isinstance(rng_or_seed, random.Random):
+        return rng_or_seed
+    return random.Random(None if rng_or_seed is None else int(rng_or_seed))
 
 
 def _extension_filter(extensions):
-    if extensions is None:
+    """DataVec's test: the file name ends with "." + an allowed extension, case-sensitively (so
+    DataVec's lists hold "jpg" and "JPG"); a leading dot is optional. None or none: every file."""
+    if not extensions:
         return lambda path: True
-    allowed = {ext.lower().lstrip(".") for ext in extensions}
-    return lambda path: path.suffix.lower().lstrip(".") in allowed
+    suffixes = tuple("." + extension.lstrip(".") for extension in _names(extensions))
+    return lambda path: Path(path).name.endswith(suffixes)
 
 
+# -- paths and splits ----------------------------------------------------------------------------
 class ParentPathLabelGenerator(Dl4jNames):
     """The label of ``.../daisy/123.jpg`` is its parent folder's name, ``"daisy"``."""
 
@@ -84,30 +179,64 @@ class InputSplit(Dl4jNames):
 
 
 class FileSplit(InputSplit):
-    """Every file under ``root`` (recursively) whose extension is allowed, in a seeded random order.
+    """Every file under ``root`` whose extension is allowed, in a seeded random order.
 
-    ``allowed_extensions`` like ``("jpg", "png")`` (case-insensitive, dot optional; None: all);
-    ``rng`` is a ``random.Random`` or a seed. Without one the order is sorted (reproducible).
+    DL4J's constructors: ``FileSplit(root)``, ``(root, rng)``, ``(root, allowed_extensions)``,
+    ``(root, allowed_extensions, rng)``, ``(root, allowed_extensions, recursive)``; the same
+    names work as keywords, and ``seed=`` stands for ``rng``. ``allowed_extensions`` is a list
+    such as ``BaseImageLoader.ALLOWED_FORMATS`` or one extension (``"jpg"``), matched
+    case-sensitively as in DataVec; None lists every file. ``rng`` is a ``random.Random`` or a
+    seed; without one the order is sorted (reproducible; DL4J's is the file system's).
+    ``recursive=False`` lists only the files directly in ``root``. A ``root`` that is a file
+    gives a split of that one file, as in DL4J.
     """
 
-    def __init__(self, root, allowed_extensions=None, rng=None, *, seed=None):
+    _FORMS = ((), ("rng",), ("allowed_extensions",), ("allowed_extensions", "rng"),
+              ("allowed_extensions", "recursive"))
+
+    def __init__(self, root, *args, **keywords):
+        options = _bind("FileSplit", self._FORMS, args, keywords, leading=("root",), defaults=dict(
+            allowed_extensions=None, rng=None, recursive=True, seed=None))
+        if options["rng"] is not None and options["seed"] is not None:
+            raise TypeError("FileSplit: give rng or seed, not both")
         self.root = Path(root)
-        if not self.root.is_dir():
-            raise FileNotFoundError(f"FileSplit: {self.root} is not a folder")
-        keep = _extension_filter(allowed_extensions)
-        paths = sorted(p for p in self.root.rglob("*") if p.is_file() and keep(p))
-        chosen = rng if rng is not None else seed
-        if chosen is not None:
-            _rng(chosen).shuffle(paths)
+        paths = self._list_files(options["allowed_extensions"], options["recursive"])
+        rng = options["rng"] if options["rng"] is not None else options["seed"]
+        if rng is not None:
+            _rng(rng).shuffle(paths)
         super().__init__(paths)
+
+    def _list_files(self, allowed_extensions, recursive):
+        if self.root.is_file():
+            return [self.root]
+        if not self.root.is_dir():
+            raise FileNotFoundError(f"FileSplit: no such file or folder: {self.root}")
+        keep = _extension_filter(allowed_extensions)
+        candidates = self.root.rglob("*") if recursive else self.root.iterdir()
+        return sorted(path for path in candidates if path.is_file() and keep(path))
+
+    def get_root_dir(self):
+        return self.root
 
 
 class RandomPathFilter(Dl4jNames):
-    """Shuffles paths, keeps allowed extensions, and at most ``max_paths`` of them (0: all)."""
+    """Shuffles paths, keeps allowed extensions, and at most ``max_paths`` of them (0: all).
 
-    def __init__(self, rng=None, extensions=None, max_paths=0):
-        self.rng, self.max_paths = _rng(rng), max_paths
-        self._keep = _extension_filter(extensions)
+    DL4J's constructors: ``RandomPathFilter(rng, *extensions)`` (``(rng, "jpg", "png")`` or
+    ``(rng, ["jpg", "png"])``) and ``(rng, extensions, max_paths)``; keywords ``rng``,
+    ``extensions``, ``max_paths`` too. ``rng`` is a ``random.Random`` or a seed.
+    """
+
+    _FORMS = ((), ("rng",), ("rng", "extensions"), ("rng", "extensions", "max_paths"))
+
+    def __init__(self, *args, **keywords):
+        options = _bind("RandomPathFilter", self._FORMS, _gather_varargs(args, 1), keywords,
+                        defaults=dict(rng=None, extensions=None, max_paths=0))
+        self._set_random_part(**options)
+
+    def _set_random_part(self, rng, extensions, max_paths):
+        self.rng, self.extensions, self.max_paths = _rng(rng), _names(extensions), max_paths
+        self._keep = _extension_filter(self.extensions)
 
     def filter(self, paths):
         paths = [Path(p) for p in paths]
@@ -122,20 +251,48 @@ class BalancedPathFilter(RandomPathFilter):
     After the random shuffle the paths are grouped by label; every label keeps as many as the
     rarest label has (or ``max_paths_per_label`` if smaller), so classes are balanced and data
     of the larger classes is dropped. The output interleaves labels (a, b, c, a, b, c, ...), so
-    any consecutive cut, such as ``sample``'s 80/20, is balanced too.
+    any consecutive cut, such as ``sample``'s 80/20, is balanced too. ``labels``, if given,
+    keeps only paths with those labels; ``max_labels`` keeps the first labels met.
+
+    DL4J's constructors (``rng`` first, then):
+    ``(extensions, label_generator)``, ``(label_generator, max_paths_per_label)``,
+    ``(extensions, label_generator, max_paths_per_label)``,
+    ``(label_generator, max_paths, max_labels, max_paths_per_label)``,
+    ``(extensions, label_generator, max_labels, max_paths_per_label)``,
+    ``(extensions, label_generator, max_paths, max_labels, min_paths_per_label,
+    max_paths_per_label, *labels)``; ``(rng)`` and ``(rng, extensions)`` too, and every name
+    works as a keyword. The label generator defaults to ``ParentPathLabelGenerator()``.
     """
 
-    def __init__(self, rng=None, extensions=None, label_generator=None, max_paths=0, max_labels=0,
-                 min_paths_per_label=0, max_paths_per_label=0):
-        super().__init__(rng, extensions, max_paths)
-        self.label_generator = label_generator or ParentPathLabelGenerator()
-        self.max_labels = max_labels
-        self.min_paths_per_label, self.max_paths_per_label = min_paths_per_label, max_paths_per_label
+    _FULL = ("rng", "extensions", "label_generator", "max_paths", "max_labels",
+             "min_paths_per_label", "max_paths_per_label")
+    _FORMS = ((), ("rng",), ("rng", "extensions"),
+              ("rng", "extensions", "label_generator"),
+              ("rng", "label_generator", "max_paths_per_label"),
+              ("rng", "extensions", "label_generator", "max_paths_per_label"),
+              ("rng", "label_generator", "max_paths", "max_labels", "max_paths_per_label"),
+              ("rng", "extensions", "label_generator", "max_labels", "max_paths_per_label"),
+              _FULL, (*_FULL, "labels"))
+
+    def __init__(self, *args, **keywords):
+        options = _bind("BalancedPathFilter", self._FORMS, _gather_varargs(args, len(self._FULL)),
+                        keywords, defaults=dict(
+                            rng=None, extensions=None, label_generator=None, max_paths=0,
+                            max_labels=0, min_paths_per_label=0, max_paths_per_label=0,
+                            labels=None))
+        self._set_random_part(options["rng"], options["extensions"], options["max_paths"])
+        self.label_generator = options["label_generator"] or ParentPathLabelGenerator()
+        self.max_labels = options["max_labels"]
+        self.min_paths_per_label = options["min_paths_per_label"]
+        self.max_paths_per_label = options["max_paths_per_label"]
+        self.labels = _names(options["labels"])
 
     def filter(self, paths):
         by_label = {}
         for path in super().filter(paths):
             label = self.label_generator.get_label_for_path(path)
+            if self.labels and str(label) not in self.labels:
+                continue
             if label not in by_label and 0 < self.max_labels <= len(by_label):
                 continue
             by_label.setdefault(label, []).append(path)
@@ -148,18 +305,23 @@ class BalancedPathFilter(RandomPathFilter):
         return [group[i] for i in range(per_label) for group in by_label.values() if i < len(group)]
 
 
+# -- records and batches -------------------------------------------------------------------------
 class ImageRecordReader(Dl4jNames):
-    """Reads (image [1, c, h, w], label index, path) records from an ``InputSplit``.
+    """Reads image records from an ``InputSplit``: image float32 [1, c, h, w] and label index.
 
+    ``next()`` gives DL4J's record, ``[image, label_index]``, or ``[image]`` for a reader without
+    a label generator; ``next_record()`` gives ``(image, label_index or None, path)``.
     Labels are the sorted distinct names the label generator gives for the split's paths (DL4J
     sorts them too), so ``get_labels()[i]`` is the class of one-hot column ``i``. Files that fail
-    to decode are skipped with a ``UserWarning`` and listed in ``skipped`` as (path, reason).
+    to decode are skipped with a ``UserWarning`` and listed in ``skipped`` as (path, reason); a
+    missing file raises ``FileNotFoundError``, as in DL4J.
     """
 
     def __init__(self, height, width, channels=3, label_generator=None, *, channel_order="BGR"):
         self.loader = NativeImageLoader(height, width, channels, channel_order=channel_order)
         self.label_generator = label_generator
         self.paths, self.labels, self.skipped = [], [], []
+        self._label_index = {}
         self._position, self._pending = 0, None
 
     def initialize(self, split):
@@ -193,7 +355,13 @@ class ImageRecordReader(Dl4jNames):
             self._pending = self._read_next_good()
         return self._pending is not None
 
+    def next(self):
+        """DL4J's record: ``[image, label_index]``, or ``[image]`` without a label generator."""
+        image, label, _ = self.next_record()
+        return [image] if self.label_generator is None else [image, label]
+
     def next_record(self):
+        """The next record with its file: ``(image, label_index or None, path)``."""
         if not self.has_next():
             raise StopIteration("ImageRecordReader: no more records; call reset()")
         record, self._pending = self._pending, None
@@ -227,23 +395,54 @@ class ImageRecordReader(Dl4jNames):
 
 class RecordReaderDataSetIterator(DataSetIterator):
     """Batches of an ``ImageRecordReader`` as ``DataSet``\\ s: features float32 [n, c, h, w],
-    labels one-hot float32 [n, num_classes], label names from the reader.
+    labels one-hot float32 [n, num_classes] (None for an unlabelled reader), label names from
+    the reader.
 
-    ``label_index`` is the position of the label in a record [image, label]; only 1 exists for
-    image records (kept for DL4J's signature). ``num_classes`` defaults to the reader's label
-    count. Iteration, ``has_next()`` / ``next()`` / ``reset()`` and the pre-processor work as
-    for every ``DataSetIterator``.
+    As in DL4J, ``RecordReaderDataSetIterator(reader, batch_size)`` (``label_index`` -1) gives
+    labels when the reader has a label generator and features-only DataSets when it has none,
+    e.g. to run a network over a folder of unlabelled images. ``(reader, batch_size, 1,
+    num_classes)`` asks for labels (1 is the label's place in an [image, label] record) and
+    raises if the reader has no label generator. ``num_classes`` None (or DL4J's -1) means the
+    reader's label count, read at every batch, as ``get_labels()`` is: the iterator may be made
+    before ``reader.initialize(split)``. Iteration, ``has_next()`` / ``next()`` / ``reset()``
+    and the pre-processor work as for every ``DataSetIterator``.
     """
 
-    def __init__(self, reader, batch_size, label_index=1, num_classes=None):
-        if label_index != 1:
+    def __init__(self, reader, batch_size, label_index=-1, num_classes=None):
+        if label_index not in (-1, 1):
             raise ValueError(f"RecordReaderDataSetIterator: image records are [image, label], so "
-                             f"label_index must be 1, got {label_index}")
+                             f"label_index must be 1 (or -1: the label if the reader has one), "
+                             f"got {label_index}")
         if batch_size < 1:
             raise ValueError(f"RecordReaderDataSetIterator: batch_size must be >= 1, got {batch_size}")
-        super().__init__(labels=reader.get_labels() or None)
+        if num_classes not in (None, -1) and num_classes < 1:
+            raise ValueError(f"RecordReaderDataSetIterator: num_classes must be >= 1 (or None: "
+                             f"the reader's label count), got {num_classes}")
+        super().__init__()
         self.reader, self.batch_size = reader, int(batch_size)
-        self.num_classes = reader.num_labels() if num_classes is None else int(num_classes)
+        self._num_classes = None if num_classes in (None, -1) else int(num_classes)
+        self._labelled = label_index == 1 or self._num_classes is not None \
+            or reader.label_generator is not None
+        if self._labelled and reader.label_generator is None:
+            raise ValueError(
+                f"RecordReaderDataSetIterator: labels asked for (label_index={label_index}, "
+                f"num_classes={num_classes}) but the reader has no label generator: make it "
+                f"ImageRecordReader(height, width, channels, ParentPathLabelGenerator()), or use "
+                f"RecordReaderDataSetIterator(reader, batch_size) for features-only batches")
+
+    @property
+    def num_classes(self):
+        """The one-hot width: as given, else the reader's label count now; 0 without labels."""
+        if not self._labelled:
+            return 0
+        return self._num_classes if self._num_classes is not None else self.reader.num_labels()
+
+    def get_labels(self):
+        """The reader's label names, asked at every call (DL4J's ``getLabels()``); None if none."""
+        return self.reader.get_labels() or None
+
+    def set_labels(self, labels):
+        self.reader.set_labels(labels)
 
     def has_next(self):
         return self.reader.has_next()
@@ -255,14 +454,19 @@ class RecordReaderDataSetIterator(DataSetIterator):
             images.append(image)
             labels.append(label)
             paths.append(path)
-        return DataSet(np.concatenate(images), self._one_hot(labels, paths))
+        if not self._labelled:
+            return DataSet(np.concatenate(images))
+        batch = DataSet(np.concatenate(images), self._one_hot(labels, paths))
+        batch.set_label_names(self.get_labels())
+        return batch
 
     def _one_hot(self, labels, paths):
-        one_hot = np.zeros((len(labels), self.num_classes), np.float32)
+        num_classes = self.num_classes
+        one_hot = np.zeros((len(labels), num_classes), np.float32)
         for row, (label, path) in enumerate(zip(labels, paths)):
-            if label is None or not 0 <= label < self.num_classes:
+            if not 0 <= label < num_classes:
                 raise ValueError(f"RecordReaderDataSetIterator: {path} has label index {label}, "
-                                 f"expected 0..{self.num_classes - 1} (num_classes={self.num_classes})")
+                                 f"expected 0..{num_classes - 1} (num_classes={num_classes})")
             one_hot[row, label] = 1.0
         return one_hot
 
