@@ -150,7 +150,8 @@ def test_numpy_array_channels_are_taken_in_the_loaders_order():
     assert out.shape == (1, 3, 2, 3) and out.dtype == np.float32
     np.testing.assert_array_equal(out[0].transpose(1, 2, 0), bgr)
     rgb = bgr[..., ::-1]
-    np.testing.assert_array_equal(NativeImageLoader(channel_order="RGB").as_matrix(rgb), out[:, ::-1])
+    from_rgb = NativeImageLoader(channel_order="RGB").as_matrix(rgb)
+    np.testing.assert_array_equal(from_rgb, out[:, ::-1])
     gray = NativeImageLoader(channels=1).as_matrix(bgr)  # luma needs red told from blue
     assert abs(gray[0, 0, 0, 0] - (0.299 * 200 + 0.587 * 100 + 0.114 * 50)) <= 1
     assert NativeImageLoader(4, 4).as_matrix(np.full((2, 2), 7, np.uint8)).shape == (1, 1, 4, 4)
