@@ -1,7 +1,7 @@
 """Data: DataSet, iterators, normalizers, images and record readers."""
 
 from minidl.data.dataset import DataSet, MultiDataSet, SplitTestAndTrain
-from minidl.data.image import ImageDecodeError, NativeImageLoader
+from minidl.data.image import BaseImageLoader, ImageDecodeError, NativeImageLoader
 from minidl.data.records import (BalancedPathFilter, FileSplit, ImageRecordReader, InputSplit,
                                  ParentPathLabelGenerator, RandomPathFilter,
                                  RecordReaderDataSetIterator)
