@@ -66,7 +66,8 @@ class ImageNetLabels(Dl4jNames):
     def get_label(self, n):
         """The name of class ``n`` (0-based)."""
         if not 0 <= n < len(self.labels):
-            raise IndexError(f"ImageNetLabels: no class {n}; classes are 0 to {len(self.labels) - 1}")
+            raise IndexError(f"ImageNetLabels: no class {n}; classes are 0 to "
+                             f"{len(self.labels) - 1}")
         return self.labels[n]
 
     def decode_predictions(self, predictions, n=None):
@@ -80,7 +81,8 @@ class ImageNetLabels(Dl4jNames):
         """
         rows = self._rows(predictions)
         if n is None:
-            return "\n".join(self._describe(row, index, len(rows)) for index, row in enumerate(rows))
+            return "\n".join(self._describe(row, index, len(rows))
+                             for index, row in enumerate(rows))
         return [[ClassPrediction(int(k), self.labels[k], float(row[k])) for k in _likeliest(row, n)]
                 for row in rows]
 
