@@ -1,7 +1,8 @@
 """Network configuration: global settings, layers, vertices, input types, preprocessors, enums."""
 
 from minidl.nn.conf.enums import (Activation, LossFunction, LossFunctions, PoolingType,
-                                  ConvolutionMode, OptimizationAlgorithm, GradientNormalization)
+                                  ConvolutionMode, OptimizationAlgorithm, GradientNormalization,
+                                  WorkspaceMode, CacheMode)
 from minidl.nn.conf.input_type import InputType
 from minidl.nn.conf.preprocessors import (InputPreProcessor, CnnToFeedForwardPreProcessor,
                                           FeedForwardToCnnPreProcessor)

@@ -43,9 +43,13 @@ class Builder:
         self._values.update(zip(spec, args))
 
     def _field(self, name):
+        """The field a setter ``name`` sets; None for a setting in the target's
+        ``builder_ignored`` (DL4J tuning knobs with no meaning here: accepted, then dropped)."""
         names = {f.name for f in dataclasses.fields(self.target)}
         key = snake_case(name)
         key = getattr(self.target, "builder_aliases", {}).get(key, key)
+        if key in getattr(self.target, "builder_ignored", ()):
+            return None
         if key not in names:
             raise AttributeError(f"{self.target.__name__}.Builder has no setting {name!r}; "
                                  f"settings: {', '.join(sorted(names))}; "
@@ -58,8 +62,9 @@ class Builder:
                       and inspect.isfunction(getattr(cls, n)))
 
     def _set(self, name, values):
-        value = values[0] if len(values) == 1 else tuple(values)
-        self._values[self._field(name)] = value
+        key = self._field(name)
+        if key is not None:
+            self._values[key] = values[0] if len(values) == 1 else tuple(values)
         return self
 
     def __getattr__(self, name):

@@ -47,6 +47,9 @@ class NeuralNetConfiguration(LayerSettings, Dl4jNames):
 
     builder_aliases = {"drop_out": "dropout", "dist": "weight_init",
                        "optimization_algorithm": "optimization_algo"}
+    # DL4J's memory and cuDNN knobs (see enums.WorkspaceMode): set by ported code, no use here
+    builder_ignored = ("training_workspace_mode", "inference_workspace_mode", "cache_mode",
+                       "cudnn_algo_mode")
 
     def __post_init__(self):
         super().__post_init__()

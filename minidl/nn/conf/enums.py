@@ -102,3 +102,32 @@ class GradientNormalization(Dl4jEnum):
 
 
 GradientNormalization.None_ = GradientNormalization.NONE  # DL4J's GradientNormalization.None
+
+
+# DL4J's memory and cuDNN tuning knobs. minidl has no workspaces (NumPy and CuPy manage memory),
+# no activation cache and no cuDNN, so the builders accept these settings and drop them: ported
+# code runs unchanged.
+
+class WorkspaceMode(Dl4jEnum):
+    """DL4J's ``trainingWorkspaceMode`` / ``inferenceWorkspaceMode``; accepted, ignored."""
+
+    NONE = "none"
+    ENABLED = "enabled"
+    SINGLE = "single"
+    SEPARATE = "separate"
+
+
+class CacheMode(Dl4jEnum):
+    """DL4J's ``cacheMode``; accepted, ignored."""
+
+    NONE = "none"
+    HOST = "host"
+    DEVICE = "device"
+
+
+class AlgoMode(Dl4jEnum):
+    """DL4J's ``ConvolutionLayer.AlgoMode`` (cuDNN algorithm choice); accepted, ignored."""
+
+    NO_WORKSPACE = "no_workspace"
+    PREFER_FASTEST = "prefer_fastest"
+    USER_SPECIFIED = "user_specified"

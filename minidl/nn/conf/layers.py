@@ -25,8 +25,8 @@ from minidl.autograd import Tensor, no_grad
 from minidl.backend import get_array_module
 from minidl.naming import Dl4jNames
 from minidl.nn.conf.builder import with_builder
-from minidl.nn.conf.enums import Activation, ConvolutionMode, GradientNormalization, LossFunction, \
-    PoolingType
+from minidl.nn.conf.enums import (Activation, AlgoMode, ConvolutionMode, GradientNormalization,
+                                  LossFunction, PoolingType)
 from minidl.nn.conf.input_type import InputType
 from minidl.nn.conf.settings import LayerSettings
 from minidl.ops._checks import pair
@@ -391,6 +391,8 @@ class ConvolutionLayer(FeedForwardLayer, _SlidingWindow):
     builder_args = ("kernel_size", "stride", "padding")
     pair_fields = ("kernel_size", "stride", "padding", "dilation")
     builder_aliases = {**FeedForwardLayer.builder_aliases, "kernel": "kernel_size"}
+    builder_ignored = ("cudnn_algo_mode", "cudnn_allow_fallback")  # no cuDNN: see enums
+    AlgoMode = AlgoMode  # DL4J spells it ConvolutionLayer.AlgoMode.PREFER_FASTEST
     has_params = True
     input_kind = "convolutional"
 

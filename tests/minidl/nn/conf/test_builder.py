@@ -115,3 +115,28 @@ def test_unknown_builder_name_lists_settings_and_methods():
                                              r"'graphBuildr'; settings: .*seed.*; methods: build, "
                                              r"graph_builder, list"):
         NeuralNetConfiguration.Builder().graphBuildr()
+
+
+def test_dl4j_memory_and_cudnn_settings_are_accepted_and_dropped():
+    """Ported DL4J code sets workspace, cache and cuDNN modes; minidl has none of them, so the
+    builders accept them and the configuration is the one built without them."""
+    from minidl import (Activation, CacheMode, ConvolutionLayer, InputType, LossFunction,
+                        NeuralNetConfiguration, OutputLayer, WorkspaceMode)
+
+    def conf(tuned):
+        builder = NeuralNetConfiguration.Builder().seed(1)
+        conv = ConvolutionLayer.Builder(3, 3).nOut(4)
+        if tuned:
+            builder = (builder.trainingWorkspaceMode(WorkspaceMode.ENABLED)
+                       .inferenceWorkspaceMode(WorkspaceMode.SINGLE).cacheMode(CacheMode.DEVICE)
+                       .cudnnAlgoMode(ConvolutionLayer.AlgoMode.PREFER_FASTEST))
+            conv = conv.cudnnAlgoMode(ConvolutionLayer.AlgoMode.NO_WORKSPACE)
+        return (builder.list().layer(conv.build())
+                .layer(OutputLayer.Builder(LossFunction.MCXENT).nOut(2)
+                       .activation(Activation.SOFTMAX).build())
+                .setInputType(InputType.convolutional(8, 8, 1)).build())
+
+    assert conf(True) == conf(False)
+    assert conf(True).to_json() == conf(False).to_json()
+    with pytest.raises(AttributeError, match="no setting 'cacheModes'"):
+        NeuralNetConfiguration.Builder().cacheModes(CacheMode.NONE)
