@@ -131,17 +131,18 @@ class ModelSerializer(Dl4jNames):
     def restore_multi_layer_network_and_normalizer(path, load_updater=True):
         """``(network, normalizer)`` from ``path``: its MultiLayerNetwork and its normalizer
         (None when none was saved)."""
-        path = _seekable(path)  # read twice
-        return (ModelSerializer.restore_multi_layer_network(path, load_updater),
-                ModelSerializer.restore_normalizer_from_file(path))
+        return _with_normalizer(ModelSerializer.restore_multi_layer_network, path, load_updater)
 
     @staticmethod
     def restore_computation_graph_and_normalizer(path, load_updater=True):
         """``(network, normalizer)`` from ``path``: its ComputationGraph and its normalizer
         (None when none was saved)."""
-        path = _seekable(path)  # read twice
-        return (ModelSerializer.restore_computation_graph(path, load_updater),
-                ModelSerializer.restore_normalizer_from_file(path))
+        return _with_normalizer(ModelSerializer.restore_computation_graph, path, load_updater)
+
+
+def _with_normalizer(restore, path, load_updater):
+    path = _seekable(path)  # read twice
+    return restore(path, load_updater), ModelSerializer.restore_normalizer_from_file(path)
 
 
 # -- writing ------------------------------------------------------------------------------------
