@@ -1,4 +1,6 @@
-"""The ``minidl`` command: a thin layer over the library (every command is a few calls).
+"""The ``minidl`` command: a thin layer over the library. Each command is a few library calls,
+after checks of what the user asked for (paths, numbers, layer names), so that a mistake fails
+in one line before any long work (a download, a featurization).
 
     minidl demo [--fast] [--plot curves.png]      the offline transfer-learning demo
     minidl zoo list | download | convert | info    pretrained weights in the cache
@@ -85,24 +87,14 @@ def restore_model(path):
     return net
 
 
-def _image_size(net):
-    types = getattr(net.conf, "input_types", None) or [getattr(net.conf, "input_type", None)]
-    if not types or types[0] is None or not types[0].height:
-        raise UsageError("the model does not declare an image input type (height, width)")
-    return types[0].height, types[0].width, types[0].channels or 3
+def _n_outputs(net):
+    """The size of the network's (first) output."""
+    if hasattr(net.conf, "vertices"):
+        return net.layer_size(net.output_names[0])
+    return net.layer_size(len(net.conf.layers) - 1)
 
 
-def _pre_processor(net, name):
-    """The normalizer ``--preprocess name`` means for ``net``'s images."""
-    from minidl.data import ImagePreProcessingScaler, VGG16ImagePreProcessor
-    if name == "auto":
-        own = getattr(net, "pre_processor", None)  # zoo weights' own, or saved with the model
-        if own is not None:
-            return own
-        name = "vgg16" if _image_size(net)[2] == 3 else "scale"  # VGG's means need BGR
-    return {"vgg16": VGG16ImagePreProcessor(), "scale": ImagePreProcessingScaler(),
-            "none": None}[name]
-
+# -- checks: what the user asked for, before any long work --------------------------------------
 
 def _check_data(args):
     """Fail on a missing data folder before a model is loaded (which may mean a download)."""
@@ -129,6 +121,56 @@ def _check_output_file(path):
     if os.path.isdir(path):
         raise UsageError(f"{path!r} is a folder: expected a file name for the model (OUT.zip)")
     _check_writable(path)
+
+
+def _check_writable(path):
+    """Fail now, not after minutes of work, if ``path`` cannot be written (a missing folder is
+    created, as for every output of the command)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as error:
+        raise UsageError(f"cannot create the folder of {path!r}: {error.strerror}") from None
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        raise UsageError(f"cannot write in the folder of {path!r}: {error.strerror}") from None
+
+
+def _check_layer_name(args):
+    """For a pretrained zoo model, check --layer against its layout before the weights are
+    loaded (maybe downloaded: 528 MB for VGG16)."""
+    if args.layer is None or os.path.exists(args.model) or args.model.endswith(".zip"):
+        return
+    model = zoo_model(args.model)
+    if not model.pretrained_available() or not hasattr(model, "pretrained_conf"):
+        return
+    known = model.pretrained_conf(1000, include_top=not args.no_top).known_names()
+    if args.layer not in known:
+        raise UsageError(f"{args.model}{' --no-top' if args.no_top else ''} has no vertex "
+                         f"{args.layer!r}; vertices: {', '.join(known)}")
+
+
+# -- images -------------------------------------------------------------------------------------
+
+def _image_size(net):
+    types = getattr(net.conf, "input_types", None) or [getattr(net.conf, "input_type", None)]
+    if not types or types[0] is None or not types[0].height:
+        raise UsageError("the model does not declare an image input type (height, width)")
+    return types[0].height, types[0].width, types[0].channels or 3
+
+
+def _pre_processor(net, name):
+    """The normalizer ``--preprocess name`` means for ``net``'s images."""
+    from minidl.data import ImagePreProcessingScaler, VGG16ImagePreProcessor
+    if name == "auto":
+        own = getattr(net, "pre_processor", None)  # zoo weights' own, or saved with the model
+        if own is not None:
+            return own
+        name = "vgg16" if _image_size(net)[2] == 3 else "scale"  # VGG's means need BGR
+    return {"vgg16": VGG16ImagePreProcessor(), "scale": ImagePreProcessingScaler(),
+            "none": None}[name]
 
 
 def _describe(pre_processor):
@@ -182,6 +224,44 @@ def _balanced_split(files, args):
     return train, test
 
 
+# -- frozen parts -------------------------------------------------------------------------------
+
+def _frozen_part(net, layer):
+    """A TransferLearningHelper for ``net`` frozen up to ``layer`` (a vertex name, or a layer
+    index of a MultiLayerNetwork), or up to its frozen layers when ``layer`` is None."""
+    from transfer import TransferLearningHelper
+    if layer is None:
+        if not any(l.frozen for _, l in net.layer_items()):
+            raise UsageError("the model has no frozen layers: pass --layer, the last layer to "
+                             "freeze (a vertex name, or a layer index for a MultiLayerNetwork)")
+        return TransferLearningHelper(net)
+    if not hasattr(net.conf, "vertices"):
+        layer = _layer_index(net, layer)
+    helper = TransferLearningHelper(net, layer)
+    # Layers frozen when the model was saved stay frozen: a --layer below them cannot thaw them.
+    if _frozen_until(helper) != [layer]:
+        raise UsageError(f"the model is already frozen up to "
+                         f"{', '.join(map(str, _frozen_until(helper)))}, above --layer {layer}: "
+                         f"omit --layer to featurize there")
+    return helper
+
+
+def _layer_index(net, layer):
+    """``--layer`` of a MultiLayerNetwork: an index below the output layer."""
+    last = len(net.conf.layers) - 2  # the output layer itself always trains
+    if not layer.isdigit() or int(layer) > last:
+        raise UsageError(f"the model is a MultiLayerNetwork: --layer takes a layer index "
+                         f"0..{last} (below the output layer), got {layer!r}")
+    return int(layer)
+
+
+def _frozen_until(helper):
+    """Where a helper's frozen part ends: vertex names, or a MultiLayerNetwork's layer index."""
+    if hasattr(helper, "frozen_till"):
+        return [helper.frozen_till]
+    return [name for name in helper.graph_inputs if name in helper.frozen]
+
+
 # -- commands -----------------------------------------------------------------------------------
 
 def cmd_demo(args):
@@ -190,21 +270,6 @@ def cmd_demo(args):
         _check_writable(args.plot)
     run_demo(seed=args.seed, fast=args.fast, plot=args.plot, progress=not args.quiet)
     return 0  # the demo reports who won; a seed where transfer loses is a result, not an error
-
-
-def _check_writable(path):
-    """Fail now, not after minutes of work, if ``path`` cannot be written (a missing folder is
-    created, as for every output of the command)."""
-    folder = os.path.dirname(os.path.abspath(path))
-    try:
-        os.makedirs(folder, exist_ok=True)
-    except OSError as error:
-        raise UsageError(f"cannot create the folder of {path!r}: {error.strerror}") from None
-    try:
-        with tempfile.TemporaryFile(dir=folder):
-            pass
-    except OSError as error:
-        raise UsageError(f"cannot write in the folder of {path!r}: {error.strerror}") from None
 
 
 def cmd_zoo_list(args):
@@ -268,56 +333,6 @@ def cmd_zoo_info(args):
 def cmd_summary(args):
     print(load_model(args.model, pretrained=args.pretrained, progress=not args.quiet).summary())
     return 0
-
-
-def _frozen_part(net, layer):
-    """A TransferLearningHelper for ``net`` frozen up to ``layer`` (a vertex name, or a layer
-    index of a MultiLayerNetwork), or up to its frozen layers when ``layer`` is None."""
-    from transfer import TransferLearningHelper
-    if layer is None:
-        if not any(l.frozen for _, l in net.layer_items()):
-            raise UsageError("the model has no frozen layers: pass --layer, the last layer to "
-                             "freeze (a vertex name, or a layer index for a MultiLayerNetwork)")
-        return TransferLearningHelper(net)
-    if not hasattr(net.conf, "vertices"):
-        layer = _layer_index(net, layer)
-    helper = TransferLearningHelper(net, layer)
-    # Layers frozen when the model was saved stay frozen: a --layer below them cannot thaw them.
-    if _frozen_until(helper) != [layer]:
-        raise UsageError(f"the model is already frozen up to "
-                         f"{', '.join(map(str, _frozen_until(helper)))}, above --layer {layer}: "
-                         f"omit --layer to featurize there")
-    return helper
-
-
-def _layer_index(net, layer):
-    """``--layer`` of a MultiLayerNetwork: an index below the output layer."""
-    last = len(net.conf.layers) - 2  # the output layer itself always trains
-    if not layer.isdigit() or int(layer) > last:
-        raise UsageError(f"the model is a MultiLayerNetwork: --layer takes a layer index "
-                         f"0..{last} (below the output layer), got {layer!r}")
-    return int(layer)
-
-
-def _frozen_until(helper):
-    """Where a helper's frozen part ends: vertex names, or a MultiLayerNetwork's layer index."""
-    if hasattr(helper, "frozen_till"):
-        return [helper.frozen_till]
-    return [name for name in helper.graph_inputs if name in helper.frozen]
-
-
-def _check_layer_name(args):
-    """For a pretrained zoo model, check --layer against its layout before the weights are
-    loaded (maybe downloaded: 528 MB for VGG16)."""
-    if args.layer is None or os.path.exists(args.model) or args.model.endswith(".zip"):
-        return
-    model = zoo_model(args.model)
-    if not model.pretrained_available() or not hasattr(model, "pretrained_conf"):
-        return
-    known = model.pretrained_conf(1000, include_top=not args.no_top).known_names()
-    if args.layer not in known:
-        raise UsageError(f"{args.model}{' --no-top' if args.no_top else ''} has no vertex "
-                         f"{args.layer!r}; vertices: {', '.join(known)}")
 
 
 def cmd_featurize(args):
@@ -407,13 +422,6 @@ def cmd_evaluate(args):
     print(f"{args.data}: {evaluation.get_num_row_counter()} images")
     print(evaluation.stats())
     return 0
-
-
-def _n_outputs(net):
-    """The size of the network's (first) output."""
-    if hasattr(net.conf, "vertices"):
-        return net.layer_size(net.output_names[0])
-    return net.layer_size(len(net.conf.layers) - 1)
 
 
 # -- the parser ---------------------------------------------------------------------------------
@@ -575,6 +583,8 @@ def build_parser():
     evaluate.set_defaults(run=cmd_evaluate)
     return parser
 
+
+# -- running a command --------------------------------------------------------------------------
 
 @contextlib.contextmanager
 def _one_line_warnings(command):
