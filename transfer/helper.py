@@ -165,10 +165,9 @@ class TransferLearningHelper(Dl4jNames):
             if len(features) != 1:
                 raise ValueError("featurize: a MultiLayerNetwork takes a DataSet with one "
                                  "features array")
-            with no_grad():  # only the boundary's activation is kept
-                boundary = self.network._forward(features[0], self.network._context(train=False),
-                                                 self.frozen_till)
-            return DataSet(boundary.data, data.labels)
+            # only the boundary's activation is kept, never the layers' below it
+            boundary = self.network.activate_selected_layers(0, self.frozen_till, features[0])
+            return DataSet(boundary, data.labels)
         out = self._graph_features(features)
         if len(out) == 1 and not isinstance(data.labels, (list, tuple)):
             return DataSet(out[0], data.labels)

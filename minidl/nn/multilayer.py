@@ -71,8 +71,9 @@ class MultiLayerNetwork(Network):
         preprocessor = self.conf.input_preprocessors.get(i)
         return x if preprocessor is None else preprocessor.pre_process(x)
 
-    def _layer_outputs(self, x, ctx, upto):
-        """Yields the input as a Tensor, then the output of layers 0..``upto`` one by one.
+    def _layer_outputs(self, x, ctx, upto, start=0):
+        """Yields the input as a Tensor, then the output of layers ``start``..``upto`` one by one
+        (``x`` is what layer ``start`` reads).
 
         A generator holds only the activation it last yielded, so a caller that keeps only the
         latest lets each go as soon as the next layer has read it: under ``no_grad()`` that
@@ -82,7 +83,7 @@ class MultiLayerNetwork(Network):
         upto = len(self.conf.layers) - 1 if upto is None else upto
         a = Tensor(to_device(x, self.device))
         yield a
-        for i in range(upto + 1):
+        for i in range(start, upto + 1):
             a = self.conf.layers[i].forward(self._layer_input(i, a), self.param_tables[str(i)],
                                             ctx)
             yield a
@@ -107,6 +108,18 @@ class MultiLayerNetwork(Network):
         """[x, a0, ..., a(layer_index)] (arrays)."""
         with no_grad():
             return [a.data for a in self._activations(x, self._context(train), layer_index)]
+
+    def activate_selected_layers(self, from_layer, to_layer, x, train=False):
+        """The output array of layer ``to_layer`` when ``x`` goes into layer ``from_layer``
+        (DL4J's ``activateSelectedLayers``); no earlier activation is kept meanwhile."""
+        n = len(self.conf.layers)
+        if not 0 <= from_layer <= to_layer < n:
+            raise IndexError(f"activate_selected_layers({from_layer}, {to_layer}): need "
+                             f"0 <= from <= to < {n} (the number of layers)")
+        with no_grad():
+            for a in self._layer_outputs(x, self._context(train), to_layer, from_layer):
+                pass
+        return a.data
 
     def output(self, x, train=False):
         """The network's output array for input ``x`` (inference mode unless ``train``)."""

@@ -355,3 +355,18 @@ def test_uninitialised_network():
 def test_wrong_configuration_type():
     with pytest.raises(TypeError, match="MultiLayerNetwork needs a MultiLayerConfiguration"):
         MultiLayerNetwork(NeuralNetConfiguration())
+
+
+def test_activate_selected_layers_is_a_slice_of_feed_forward():
+    """DL4J's activateSelectedLayers(from, to, input): ``input`` goes into layer ``from``."""
+    from minidl import DenseLayer, MultiLayerNetwork, NeuralNetConfiguration, OutputLayer
+    conf = (NeuralNetConfiguration.Builder().seed(3).list()
+            .layer(DenseLayer(n_in=4, n_out=5)).layer(DenseLayer(n_in=5, n_out=6))
+            .layer(OutputLayer(n_in=6, n_out=2)).build())
+    net = MultiLayerNetwork(conf).init()
+    x = np.random.default_rng(0).random((3, 4), dtype=np.float32)
+    acts = net.feed_forward(x)  # [x, a0, a1, a2]
+    np.testing.assert_array_equal(net.activate_selected_layers(0, 1, x), acts[2])
+    np.testing.assert_array_equal(net.activate_selected_layers(1, 2, acts[1]), acts[3])
+    with pytest.raises(IndexError, match="need 0 <= from <= to < 3"):
+        net.activate_selected_layers(2, 1, x)
