@@ -30,7 +30,7 @@ import numpy as np
 
 from minidl.backend import to_cpu
 from minidl.data.dataset import DataSet, MultiDataSet, as_list
-from minidl.data.iterators import DataSetIterator
+from minidl.data.iterators import DataSetIterator, reset_if_supported
 from minidl.data.normalizers import DataNormalization
 from minidl.io import atomic_write
 
@@ -143,8 +143,7 @@ def _write_shards(helper, iterator, directory, manifest, progress):
     """Featurize and save every batch the manifest does not list yet, recording each one in the
     manifest as soon as its shard is on disk (so an interrupted run resumes after it)."""
     done = {shard["file"] for shard in manifest["shards"]}
-    if hasattr(iterator, "reset"):
-        iterator.reset()
+    reset_if_supported(iterator)
     bar = _progress(iterator, progress, len(done))
     for index, batch in enumerate(iterator):
         name = _shard_name(index)

@@ -235,6 +235,13 @@ class INDArrayDataSetIterator(ArrayDataSetIterator):
         super().__init__(features, labels, batch_size)
 
 
+def reset_if_supported(iterator):
+    """Start ``iterator`` over when it can be: before a pass that must see every batch. A
+    plain iterable (a list of DataSets) or a one-pass iterator is used as it is."""
+    if hasattr(iterator, "reset") and getattr(iterator, "reset_supported", lambda: True)():
+        iterator.reset()
+
+
 def _stack_pairs(pairs):
     """(features, labels): the pairs' arrays stacked along a new example axis 0."""
     if hasattr(pairs, "shape"):
@@ -488,6 +495,16 @@ def _put(batches, item, stop):
     return False
 
 
+def _leave_only_the_end(batches):
+    """Drop what ``batches`` holds and put the end marker in it."""
+    while True:
+        try:
+            batches.get_nowait()
+        except queue.Empty:
+            break
+    batches.put_nowait(_END)
+
+
 class AsyncDataSetIterator(_WrappedIterator):
     """DL4J's ``AsyncDataSetIterator``: the batches of ``iterator``, read ahead on a thread.
 
@@ -549,6 +566,7 @@ class AsyncDataSetIterator(_WrappedIterator):
         if self._thread is not None:
             self._stop_thread()
             self._thread.join()
+            _leave_only_the_end(self._queue)  # wakes a has_next() waiting on another thread
             self._thread = self._queue = None
         self._peeked = _END
 

@@ -26,6 +26,7 @@ import numpy as np
 
 from minidl.backend import get_array_module, to_cpu
 from minidl.data.dataset import DataSet
+from minidl.data.iterators import reset_if_supported
 from minidl.naming import Dl4jNames
 
 STD_FLOOR = 1e-5  # ND4J's EPS_THRESHOLD: a constant column is divided by this, not by 0
@@ -66,14 +67,9 @@ def _datasets(data):
     if isinstance(data, DataSet):
         yield data
         return
-    _reset(data)
+    reset_if_supported(data)
     yield from data
-    _reset(data)
-
-
-def _reset(iterator):
-    if hasattr(iterator, "reset") and getattr(iterator, "reset_supported", lambda: True)():
-        iterator.reset()
+    reset_if_supported(data)
 
 
 class DataNormalization(Dl4jNames):

@@ -21,6 +21,8 @@ import numbers
 import numpy as np
 
 from minidl.autograd import Tensor, no_grad
+from minidl.data.dataset import as_list
+from minidl.data.iterators import reset_if_supported
 from minidl.backend import device_of, get_array_module, get_device, to_cpu, to_device
 from minidl.io.model_serializer import ModelSerializer
 from minidl.learning.step import compute_update
@@ -309,8 +311,7 @@ class Network(Dl4jNames):
         return self.last_score
 
     def _fit_epoch(self, iterator):
-        if hasattr(iterator, "reset") and getattr(iterator, "reset_supported", lambda: True)():
-            iterator.reset()
+        reset_if_supported(iterator)
         for listener in self.listeners:
             getattr(listener, "on_epoch_start", lambda model: None)(self)
         for batch in iterator:
@@ -324,17 +325,11 @@ class Network(Dl4jNames):
         if not is_dataset(data):
             raise TypeError(f"{type(self).__name__}: expected a DataSet or MultiDataSet "
                             f"(features with their labels), got {type(data).__name__}")
-        features, labels = data.features, data.labels
-        if not isinstance(features, (list, tuple)):
-            features = [features]
-        if not isinstance(labels, (list, tuple)):
-            labels = [labels] if labels is not None else []
-        return list(features), list(labels)
+        return self._unpack_arrays(data.features, data.labels)
 
     def _unpack_arrays(self, features, labels):
-        features = list(features) if isinstance(features, (list, tuple)) else [features]
-        labels = list(labels) if isinstance(labels, (list, tuple)) else [labels]
-        return features, labels
+        """(list of feature arrays, list of label arrays; none for no labels)."""
+        return as_list(features), as_list(labels)
 
     def evaluate(self, iterator, labels_list=None):
         """An Evaluation of the (first) output over every batch of ``iterator`` (or of one
@@ -346,8 +341,7 @@ class Network(Dl4jNames):
             labels_list = getattr(iterator, "label_names", None) if is_dataset(iterator) else \
                 getattr(iterator, "get_labels", lambda: None)()
         evaluation = Evaluation(labels=labels_list)
-        if hasattr(iterator, "reset"):
-            iterator.reset()
+        reset_if_supported(iterator)
         batches = [iterator] if is_dataset(iterator) else iterator
         for batch in batches:
             features, labels = self._unpack(batch)

@@ -417,3 +417,22 @@ def test_a_network_fitted_on_multiple_epochs_counts_one_epoch():
     net = MultiLayerNetwork(conf).init()
     net.fit(MultipleEpochsIterator(3, ArrayDataSetIterator(X, Y, 5)))
     assert (net.get_iteration_count(), net.get_epoch_count()) == (6, 1)
+
+
+def test_async_iterator_shutdown_wakes_a_consumer_waiting_on_another_thread():
+    import threading
+    import time
+
+    class Slow(ArrayDataSetIterator):
+        def _next_batch(self, num=None):
+            time.sleep(1.0)
+            return super()._next_batch(num)
+
+    batches = AsyncDataSetIterator(Slow(np.zeros((4, 2), "f"), np.zeros((4, 1), "f"), 1))
+    answers = []
+    waiting = threading.Thread(target=lambda: answers.append(batches.has_next()), daemon=True)
+    waiting.start()
+    time.sleep(0.2)  # the consumer now waits for the first batch
+    batches.shutdown()
+    waiting.join(5)
+    assert not waiting.is_alive() and answers == [False]

@@ -347,3 +347,14 @@ def test_evaluate_takes_the_class_names_from_the_iterator(make_net, device):
     assert evaluation.get_confusion_matrix().sum() == 9
     data.set_label_names(None)
     assert net.evaluate(ListDataSetIterator(data, batch_size=4)).labels_list == ["0", "1", "2"]
+
+
+def test_a_one_pass_iterator_can_be_evaluated():
+    """evaluate() starts an iterator over only when it can be (as fit() does): a one-pass
+    iterator over a generator is evaluated as it comes."""
+    from minidl.data import ExistingDataSetIterator
+    net, data = _adam_mlp(), _data(n=8)
+    one_pass = ExistingDataSetIterator(batch for batch in data.batch_by(4))
+    assert not one_pass.reset_supported()
+    expected = net.evaluate(data).accuracy()
+    assert net.evaluate(one_pass).accuracy() == expected
