@@ -88,10 +88,12 @@ def restore_model(path):
 
 
 def _n_outputs(net):
-    """The size of the network's (first) output."""
+    """The size of the network's (first) output (from the inferred types: a LossLayer has no
+    n_out of its own)."""
+    types = net.conf.infer_types()
     if hasattr(net.conf, "vertices"):
-        return net.layer_size(net.output_names[0])
-    return net.layer_size(len(net.conf.layers) - 1)
+        return types[net.output_names[0]].size
+    return net.conf.layers[-1].output_type(types[-1]).size
 
 
 # -- checks: what the user asked for, before any long work --------------------------------------
@@ -191,10 +193,14 @@ def _image_iterators(net, args, split=True):
     parts = {"data": files}
     if split:
         parts = dict(zip(("train", "test"), _balanced_split(files, args)))
-    iterators = []
+    iterators, labels = [], None
     for name, part in parts.items():
         reader = ImageRecordReader(height, width, channels, ParentPathLabelGenerator())
         reader.initialize(part)
+        if labels is None:
+            labels = reader.get_labels()
+        else:  # the test part uses the train part's one-hot columns, even if it lacks a class
+            reader.set_labels(labels)
         if not len(reader):  # only a split can be empty here
             used = sum(p.length() for p in parts.values())
             raise UsageError(f"the {name} part of {args.data!r} is empty: --train-percent "
@@ -388,17 +394,21 @@ def cmd_fit_featurized(args):
     if fingerprint(helper) != train.manifest.get("fingerprint"):
         raise UsageError(f"the features in {args.features} were not made by this model's frozen "
                          f"part (boundary {train.manifest.get('boundary')}); featurize again")
+    # The model remembers how its training images were prepared, for `evaluate` (read now: a
+    # record that cannot be turned back into a normalizer fails before the training).
+    normalizer = train.source_pre_processor()
     for _ in tqdm(range(args.epochs), desc="fit-featurized", unit="epoch", disable=args.quiet):
         helper.fit_featurized(train)
+    ModelSerializer.write_model(net, args.output, save_updater=False, normalizer=normalizer)
+    print(f"model saved to {args.output}")
+    if normalizer is None:
+        print("note: the features were made from unscaled pixels: evaluate the model with "
+              "--preprocess none")
     if os.path.isdir(test_dir):
         test = FeaturizedDataSetIterator(test_dir)
         print(f"Evaluation of the test part ({test.manifest['num_examples']} examples):")
         head = helper.unfrozen_graph() if hasattr(net.conf, "vertices") else helper.unfrozen_mln()
         print(head.evaluate(test, train.get_labels()).stats())
-    # The model remembers how its training images were prepared, for `evaluate`.
-    ModelSerializer.write_model(net, args.output, save_updater=False,
-                                normalizer=train.source_pre_processor())
-    print(f"model saved to {args.output}")
     return 0
 
 
@@ -413,8 +423,8 @@ def cmd_evaluate(args):
     # Any iterable of DataSets will do for evaluate(): this one shows progress (VGG16 reads a
     # few images a second on a CPU).
     from tqdm import tqdm
-    batches = tqdm(iterator, total=-(-len(iterator.reader) // args.batch_size), desc="evaluate",
-                   unit="batch", disable=args.quiet)
+    batches = tqdm(iterator, total=len(iterator), desc="evaluate", unit="batch",
+                   disable=args.quiet)
     evaluation = net.evaluate(batches, iterator.get_labels())
     if evaluation.get_num_row_counter() == 0:
         raise UsageError(f"no image under {args.data!r} could be read "

@@ -77,18 +77,17 @@ class ZooModel(Dl4jNames):
     """Base of the zoo models: ``conf()``, ``init()``, and pretrained weights where they exist.
 
     ``num_classes`` sizes the output layer of ``init()``; ``input_shape`` is (channels, height,
-    width); ``seed`` seeds the random initialisation. ``cache_mode``, ``workspace_mode`` and
-    ``cudnn_algo_mode`` are DL4J builder settings that ported code may set: they are accepted
-    and ignored, as minidl has no activation cache, no workspaces and no cuDNN.
+    width); ``seed`` seeds the random initialisation. The builder also takes DL4J's
+    ``cacheMode``, ``workspaceMode`` and ``cudnnAlgoMode``, and drops them: minidl has no
+    activation cache, no workspaces and no cuDNN.
     """
 
     num_classes: int = 1000
     seed: int = 1234
     input_shape: tuple = (3, 224, 224)
     updater: object = None
-    cache_mode: object = None
-    workspace_mode: object = None
-    cudnn_algo_mode: object = None
+
+    builder_ignored = ("cache_mode", "workspace_mode", "cudnn_algo_mode")  # see the docstring
 
     pretrained = {}  # PretrainedType -> how to get the weights (see zoo.pretrained.SOURCES)
     pretrained_input_shape = None  # (channels, height, width) the pretrained weights expect

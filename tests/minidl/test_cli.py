@@ -361,3 +361,17 @@ def test_an_unknown_layer_of_a_pretrained_zoo_model_fails_before_the_download(mo
     line = one_error_line(capsys)
     assert "vgg16 --no-top has no vertex 'fc2'; vertices: input_1, block1_conv1" in line
     assert "block5_pool" in line and "fc1" not in line
+
+
+def test_the_test_part_keeps_the_train_parts_classes(small_model, tmp_path, capsys):
+    """With 3 images a class, the 80/20 split leaves classes out of the test part: its labels
+    must still be one-hot over all four classes, in the train part's order."""
+    import json
+    from transfer.demo import SOURCE_SHAPES, write_image_folder
+    write_image_folder(tmp_path / "few", SOURCE_SHAPES[:4], 3, seed=3)
+    assert cli.main(["--quiet", "featurize", str(small_model / "source.zip"), "--layer", "fc2",
+                     "--data", str(tmp_path / "few"), "--out", str(tmp_path / "f")]) == 0
+    for part in ("train", "test"):
+        manifest = json.loads((tmp_path / "f" / part / "manifest.json").read_text())
+        assert manifest["label_shapes"] == [[4]]
+        assert manifest["label_names"] == sorted(SOURCE_SHAPES[:4])

@@ -269,9 +269,10 @@ def test_set_input_shape_takes_dl4j_int_2d_array():
 
 
 def test_cache_and_workspace_modes_are_accepted_and_ignored():
-    ported = (LeNet.builder().cacheMode("NONE").workspaceMode("ENABLED")
-              .cudnnAlgoMode("PREFER_FASTEST").build())
-    assert ported.conf().to_json() == LeNet().conf().to_json()
+    from minidl import CacheMode, ConvolutionLayer, WorkspaceMode
+    ported = (LeNet.builder().cacheMode(CacheMode.NONE).workspaceMode(WorkspaceMode.ENABLED)
+              .cudnnAlgoMode(ConvolutionLayer.AlgoMode.PREFER_FASTEST).build())
+    assert ported == LeNet() and ported.conf().to_json() == LeNet().conf().to_json()
 
 
 def test_vgg_preprocessor_default_is_dl4j_vgg16_mean():
