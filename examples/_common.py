@@ -18,7 +18,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from minidl.cli import percentage, positive  # the CLI's checks of numeric options
+# the CLI's checks of numeric options and its reporting of user errors
+from minidl.cli import percentage, positive, run_reporting_errors
 
 # The DL4J examples hard-code numClasses = 5 (the flower photos) and build the new output layer
 # before reading any data; the examples keep that, and check a --data folder against it up front
@@ -132,30 +133,12 @@ def check_class_folders(data_dir):
                          f"of images, found {len(found)}{names}")
 
 
-def user_errors():
-    """The exceptions that mean a user mistake or an environment problem, as ``minidl``'s CLI
-    counts them: OSError (a missing file, zoo/io's DownloadError), ValueError (bad data, zoo's
-    WeightFileError), KeyError (an unknown name) and DeviceError (no usable GPU)."""
-    from minidl.backend import DeviceError
-    return (OSError, ValueError, KeyError, DeviceError)
-
-
 def run(main, argv=None):
-    """Run an example's ``main(argv)`` as a program and exit: 0 on success, 1 with one line on
-    stderr for a user or environment error, 130 on Ctrl-C. Anything else is a bug in the
-    program, so it keeps its traceback."""
+    """Run an example's ``main(argv)`` as a program and exit as the ``minidl`` command does: 0 on
+    success, 1 with one line on stderr for a user or environment error, 130 on Ctrl-C; a bug
+    keeps its traceback."""
     prog = os.path.basename(sys.argv[0])
-    try:
-        main(argv)
-    except user_errors() as error:
-        # a KeyError's str() is the repr of its key, quotes and all: show the message itself
-        message = error.args[0] if isinstance(error, KeyError) and error.args else error
-        print(f"{prog}: error: {message}", file=sys.stderr)
-        sys.exit(1)
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
-        sys.exit(130)
-    sys.exit(0)
+    sys.exit(run_reporting_errors(prog, lambda: main(argv) and 0))
 
 
 def load_vgg16(args):

@@ -616,20 +616,31 @@ def main(argv=None):
         return 0
     args.quiet = getattr(args, "quiet", False)
     command = " ".join(filter(None, ("minidl", args.command, getattr(args, "zoo_command", None))))
+
+    def run():
+        if args.device:
+            minidl.set_device(args.device)
+        minidl.backend.get_device()  # a bad MINIDL_DEVICE fails here, before any work
+        return args.run(args)
+    return run_reporting_errors(command, run, on_interrupt=getattr(args, "on_interrupt", ""))
+
+
+def run_reporting_errors(prog, function, on_interrupt=""):
+    """``function()``'s exit status, as a program named ``prog`` reports it: user mistakes and
+    environment problems (a missing file, bad data, no network, no GPU) are one line on stderr
+    and status 1, Ctrl-C is status 130 (``on_interrupt`` is added to its line). Anything else
+    is a bug in the program, so it keeps its traceback. The examples use it too."""
     try:
-        with _one_line_warnings(command):
-            if args.device:
-                minidl.set_device(args.device)
-            minidl.backend.get_device()  # a bad MINIDL_DEVICE fails here, before any work
-            return args.run(args)
+        with _one_line_warnings(prog):
+            return function() or 0
     except (UsageError, FileNotFoundError, ValueError, KeyError, OSError,
             minidl.backend.DeviceError) as error:
-        # user mistakes and environment problems (missing file, bad data, offline): one line
+        # a KeyError's str() is the repr of its key, quotes and all: show the message itself
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
-        print(f"{command}: error: {message}", file=sys.stderr)
+        print(f"{prog}: error: {message}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print(f"{command}: interrupted{getattr(args, 'on_interrupt', '')}", file=sys.stderr)
+        print(f"{prog}: interrupted{on_interrupt}", file=sys.stderr)
         return 130
 
 
