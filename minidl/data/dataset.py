@@ -221,6 +221,9 @@ class _RowData(Dl4jNames):
         """Write this object to ``path`` (a file name, written atomically, or a binary file
         object) as one ``.npz`` of host arrays; the module docstring lists its entries."""
         entries = {name: to_cpu(a) for name, a in self._arrays() if a is not None}
+        if not entries:
+            raise ValueError(f"{type(self).__name__}.save: nothing to save (no features, no "
+                             f"labels)")
         for name in self._fields:
             value = getattr(self, name)
             if isinstance(value, (list, tuple)):  # keeps the length: a list may hold None

@@ -520,7 +520,8 @@ class AsyncDataSetIterator(_WrappedIterator):
       made); ``reset()`` stops it, resets ``iterator`` and starts again.
     - Stopping early: ``shutdown()`` (DL4J's), or the end of a ``with AsyncDataSetIterator(it)
       as batches:`` block, stops the thread at once; then ``has_next()`` is False until
-      ``reset()``. An iterator left mid-epoch holds at most ``queue_size`` batches and a waiting
+      ``reset()``. An iterator left mid-epoch holds at most ``queue_size`` + 2 batches (the
+      queue's, one the thread is putting in, one ``has_next()`` took out) and a waiting
       thread until it is reset, shut down or garbage-collected (which stops the thread too). The
       thread is a daemon: it never keeps Python from exiting.
     - ``next(num)`` is not supported, as in DL4J. A pre-processor set here is applied as batches

@@ -350,3 +350,9 @@ def test_numpy_rng_rules():
     for bad in (True, 1.5, "7"):
         with pytest.raises(TypeError, match="an int seed, a random.Random, a NumPy Generator"):
             numpy_rng(bad)
+
+
+def test_an_empty_dataset_is_not_saved(tmp_path):
+    with pytest.raises(ValueError, match="nothing to save"):
+        DataSet().save(tmp_path / "empty.bin")
+    assert not (tmp_path / "empty.bin").exists()
