@@ -423,8 +423,8 @@ def cmd_evaluate(args):
     # Any iterable of DataSets will do for evaluate(): this one shows progress (VGG16 reads a
     # few images a second on a CPU).
     from tqdm import tqdm
-    batches = tqdm(iterator, total=len(iterator), desc="evaluate", unit="batch",
-                   disable=args.quiet)
+    bar = tqdm(iterator, total=len(iterator), desc="evaluate", unit="batch", disable=args.quiet)
+    batches = (batch for batch in bar)  # a generator: evaluate() has nothing to reset
     evaluation = net.evaluate(batches, iterator.get_labels())
     if evaluation.get_num_row_counter() == 0:
         raise UsageError(f"no image under {args.data!r} could be read "
