@@ -4,6 +4,7 @@ Classes that users reach through DL4J code derive from ``Dl4jNames``. Asking one
 instance) for a camelCase name it does not have, such as ``setFeatureExtractor`` or ``nOut``,
 looks up the snake_case name (``set_feature_extractor``, ``n_out``) instead. Python only calls
 ``__getattr__`` for names that normal lookup cannot find, so the Pythonic names cost nothing.
+DL4J's getters of plain fields need no method either: ``getLabel()`` returns ``label``.
 
 The rule also runs the other way for subclasses a user writes: a method defined under its DL4J
 name (``iterationDone`` in a ``TrainingListener``) overrides the snake_case method the engine
@@ -36,8 +37,17 @@ def _lookup(owner, name, getter):
     try:
         return getter(snake)
     except AttributeError:
-        raise AttributeError(f"{owner!r} object has no attribute {name!r} "
-                             f"(nor its snake_case form {snake!r})") from None
+        pass
+    if snake.startswith("get_"):  # DL4J's (Lombok's) getter of a field: getLabel() -> .label
+        try:
+            value = getter(snake[len("get_"):])
+        except AttributeError:
+            pass
+        else:
+            if not callable(value):
+                return lambda: value
+    raise AttributeError(f"{owner!r} object has no attribute {name!r} "
+                         f"(nor its snake_case form {snake!r})")
 
 
 class _Dl4jNamesMeta(type):

@@ -36,15 +36,6 @@ class ClassPrediction(Dl4jNames):
     label: str
     probability: float
 
-    def get_number(self):
-        return self.number
-
-    def get_label(self):
-        return self.label
-
-    def get_probability(self):
-        return self.probability
-
     def __str__(self):  # DL4J's toString
         return (f"ClassPrediction(number={self.number},label={self.label},"
                 f"probability={self.probability})")

@@ -62,14 +62,6 @@ class ModelMetaData(Dl4jNames):
     def use_mds(self):
         return len(self.input_shape) > 1
 
-    def get_input_shape(self):
-        return self.input_shape
-
-    def get_num_outputs(self):
-        return self.num_outputs
-
-    def get_zoo_type(self):
-        return self.zoo_type
 
 
 @dataclasses.dataclass

@@ -59,6 +59,12 @@ class BaseIterator(Dl4jNames):
     def _next_batch(self, num):
         raise NotImplementedError
 
+    def _own(self, batch):
+        """``batch`` to hand out, for an iterator that hands out stored batches: a pre-processor
+        changes batches in place, so it gets a copy, or the stored ones would be normalised
+        again every epoch."""
+        return batch.copy() if self.pre_processor is not None else batch
+
     def reset(self):
         raise NotImplementedError
 
@@ -305,9 +311,7 @@ class ExistingDataSetIterator(DataSetIterator):
             raise ValueError("ExistingDataSetIterator hands out its DataSets as they are; "
                              "next(num) is not supported")
         batch, self._peeked = self._peeked, None
-        # A pre-processor changes batches in place: give it a copy, or the stored DataSets would
-        # be normalised again every epoch.
-        return batch.copy() if self.pre_processor is not None else batch
+        return self._own(batch)
 
     def reset(self):
         if not self._resettable:
@@ -437,9 +441,6 @@ class _WrappedIterator(DataSetIterator):
             raise TypeError(f"{type(self).__name__} wraps an iterator with has_next(), next() "
                             f"and reset() (a DataSetIterator), got {type(iterator).__name__}")
         self.iterator = iterator
-
-    def _own(self, batch):
-        return batch.copy() if self.pre_processor is not None else batch
 
     def get_labels(self):
         return getattr(self.iterator, "get_labels", lambda: None)()

@@ -68,3 +68,19 @@ def test_only_overrides_are_aliased():
 
     assert Ported().do_it() == "ported"
     assert "something_new" not in vars(Ported) and Ported().somethingNew() == "new"
+
+
+def test_dl4j_getters_of_plain_fields_need_no_method():
+    class Prediction(Dl4jNames):
+        def __init__(self):
+            self.label, self.n_out = "rose", 3
+
+        def describe(self):
+            return "a method"
+
+    p = Prediction()
+    assert p.getLabel() == "rose" and p.getNOut() == 3
+    with pytest.raises(AttributeError, match="getColour"):
+        p.getColour()
+    with pytest.raises(AttributeError):  # a method is not a field: getDescribe is no getter
+        p.getDescribe()
