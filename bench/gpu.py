@@ -306,6 +306,40 @@ def speed_featurize_fit(net, torch, cupy, n_images=128, batch=32, epochs=20, lr=
     record("featurize + fit total", o_feat + o_fit, t_feat + t_fit)
 
 
+@section("profile: VGG16 inference layer by layer")
+def profile_layers(net, torch, cupy, batch, repeat):
+    """Each layer of VGG16's features alone (minidl's op on the previous minidl output, PyTorch's
+    on its own), so that a gap in the whole-network figure can be traced to a layer."""
+    from minidl.autograd import no_grad
+    from minidl.ops.conv import conv2d
+    from minidl.ops.pooling import max_pool2d
+
+    F = torch.nn.functional
+    params, w = net.param_table(), torch_weights(torch, net)
+    x = cupy.asarray(images(batch))
+    xt = torch.from_numpy(images(batch)).cuda()
+    sync_ours, sync_theirs = cupy.cuda.Device().synchronize, torch.cuda.synchronize
+    layers = []
+    for b, n in enumerate(BLOCKS, 1):
+        layers += [(f"block{b}_conv{k}", "conv") for k in range(1, n + 1)]
+        layers.append((f"block{b}_pool", "pool"))
+    with no_grad(), torch.no_grad():
+        for name, kind in layers:
+            if kind == "conv":
+                ours = lambda x=x, n=name: conv2d(x, params[f"{n}_W"], params[f"{n}_b"],
+                                                  padding=1, activation="relu")
+                theirs = lambda xt=xt, n=name: F.relu(F.conv2d(xt, w[f"{n}_W"], w[f"{n}_b"],
+                                                              padding=1))
+            else:
+                ours = lambda x=x: max_pool2d(x, 2)
+                theirs = lambda xt=xt: F.max_pool2d(xt, 2)
+            shape = tuple(xt.shape)
+            record(f"{name} {shape[1]}x{shape[2]}x{shape[3]}",
+                   median_time(ours, sync_ours, repeat, warmup=1),
+                   median_time(theirs, sync_theirs, repeat, warmup=1))
+            x, xt = ours(), theirs()
+
+
 # -- report ----------------------------------------------------------------------------------
 def table():
     lines = [f"{'benchmark':<46} {'minidl ms':>10} {'PyTorch ms':>11} {'ratio':>6}"]
@@ -366,6 +400,7 @@ def main(argv=None):
             speed_inference(gpu_net, torch, cupy, args.batch, args.repeat)
             speed_train_step(gpu_net, torch, cupy, 16, args.repeat)
             speed_featurize_fit(gpu_net, torch, cupy)
+            profile_layers(gpu_net, torch, cupy, args.batch, args.repeat)
         pool = cupy.get_default_memory_pool()
         RESULTS["environment"]["cupy_pool_peak_bytes"] = pool.total_bytes()
     text = table()

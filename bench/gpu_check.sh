@@ -5,7 +5,7 @@
 #
 # 0. dependencies: minidl's and pytest's, each only if it does not import, from the wheels in
 #    .gpu_wheels (filled beforehand by bench/gpu_wheels.sh, carried with the working tree),
-#    unpacked into $OUT/site; nothing is downloaded;
+#    unpacked into a scratch folder; nothing is downloaded;
 # 1. environment: nvidia-smi, Python, NumPy, CuPy, PyTorch (CuPy and PyTorch with CUDA must
 #    already be there; a missing one is reported and skipped);
 # 2. python -m bench.gpu: CPU-GPU agreement on VGG16 (forward and one training step) and the
@@ -24,12 +24,14 @@ mkdir -p "$OUT"
 export OUT
 PY="${PYTHON:-python3}"
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
-export MINIDL_HOME="${MINIDL_HOME:-$OUT/minidl_home}"   # no download can be needed, but keep
-                                                        # the cache out of the user's home
+# Scratch space (unpacked wheels, minidl's cache) outside $OUT, which holds only the results.
+SCRATCH="$(mktemp -d "${TMPDIR:-/tmp}/minidl_gpu_check.XXXXXX")"
+export MINIDL_HOME="${MINIDL_HOME:-$SCRATCH/minidl_home}"  # no download can be needed, but
+                                                           # keep the cache out of the user's home
 status=0
 
 echo "== dependencies"
-SITE="$OUT/site"
+SITE="$SCRATCH/site"
 "$PY" - "$SITE" <<'PY'
 import glob, importlib.util, os, sys, zipfile
 
@@ -88,7 +90,11 @@ timeout 240 "$PY" -m bench.gpu 2>&1 | tee "$OUT/bench_gpu.txt"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 
 echo "== tests marked gpu (and the nvcc compile test)"
-timeout 170 "$PY" -m pytest tests -q -p no:cacheprovider -o addopts="" -m gpu --durations=10 \
+# Spread over 8 processes when pytest-xdist is there: most of a first run's time is CuPy
+# compiling its kernels, which the processes share through CuPy's on-disk kernel cache.
+PARALLEL=""
+"$PY" -c "import xdist" 2>/dev/null && PARALLEL="-n 8"
+timeout 170 "$PY" -m pytest tests -q -p no:cacheprovider -o addopts="" -m gpu --durations=10 $PARALLEL \
   2>&1 | tee "$OUT/pytest_gpu.txt" | tail -40
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 timeout 30 "$PY" -m pytest tests/minidl/ops/test_cuda_compile.py -q -p no:cacheprovider \
