@@ -107,7 +107,8 @@ def device_of(a):
 
 
 def to_cpu(a):
-    """A NumPy array with the data of ``a`` (a NumPy or CuPy array, or a scalar)."""
+    """A NumPy array with the data of ``a`` (a NumPy or CuPy array, a Tensor, or a scalar)."""
+    a = _unwrap(a)
     if is_gpu_array(a):
         return a.get()
     return np.asarray(a)

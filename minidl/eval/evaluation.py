@@ -52,10 +52,6 @@ class EvaluationAveraging(Dl4jEnum):
     Micro = "micro"
 
 
-def _to_numpy(a):
-    return to_cpu(getattr(a, "data", a))  # accepts a Tensor, a CuPy or a NumPy array
-
-
 def _ratio(num, den, edge):
     return num / den if den else edge
 
@@ -133,7 +129,7 @@ class Evaluation(Dl4jNames):
         """Add a batch. DL4J's ``eval(int predictedIdx, int actualIdx)`` works too."""
         if isinstance(labels, (int, np.integer)) and isinstance(predictions, (int, np.integer)):
             return self._eval_one(int(labels), int(predictions))
-        labels, predictions = _to_numpy(labels), _to_numpy(predictions)
+        labels, predictions = to_cpu(labels), to_cpu(predictions)
         if labels.ndim != 2 or labels.shape != predictions.shape:
             raise ValueError(f"Evaluation.eval: labels and predictions must both be [batch, "
                              f"classes] arrays of the same shape, got labels "
@@ -142,7 +138,7 @@ class Evaluation(Dl4jNames):
             raise ValueError(f"Evaluation.eval: {int(np.isnan(predictions).sum())} NaN values in "
                              f"the predictions")
         if mask is not None:
-            keep = _to_numpy(mask).reshape(len(labels), -1)[:, 0] != 0
+            keep = to_cpu(mask).reshape(len(labels), -1)[:, 0] != 0
             labels, predictions = labels[keep], predictions[keep]
         n_cols = labels.shape[1]
         if self.confusion is None:

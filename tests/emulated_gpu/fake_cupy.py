@@ -136,6 +136,12 @@ class ndarray:
         """A NumPy copy on the host."""
         return self._data.copy()
 
+    @property
+    def data(self):
+        """CuPy's ``.data`` is the device address (a MemoryPointer), not the contents: code that
+        reads ``a.data`` meaning a Tensor's array gets an opaque object here as on a GPU."""
+        return MemoryPointer(self)
+
     def __array__(self, dtype=None, copy=None):
         raise TypeError("Implicit conversion to a NumPy array is not allowed. Please use "
                         "`.get()` to construct a NumPy array explicitly.")
@@ -194,6 +200,15 @@ class ndarray:
         return ndarray(self._data.copy())
 
     __hash__ = None
+
+
+class MemoryPointer:
+    """Stands in for ``cupy.cuda.MemoryPointer``: an address, no array inside."""
+
+    __slots__ = ("ptr",)
+
+    def __init__(self, array):
+        self.ptr = id(array)
 
 
 def _operator(function):

@@ -45,3 +45,14 @@ def test_asking_for_the_gpu_without_one_raises_a_clear_error():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env={**_env(), "MINIDL_DEVICE": "gpu"})
     assert out.returncode != 0 and "GPU was asked for" in out.stderr
+
+
+def test_to_cpu_takes_arrays_and_tensors_from_either_device(device):
+    from minidl.autograd import Tensor
+
+    host = np.arange(6, dtype=np.float32).reshape(2, 3)
+    a = backend.to_device(host, device)
+    for value in (a, Tensor(a)):  # (a CuPy array's .data is its address, not its contents)
+        back = backend.to_cpu(value)
+        assert isinstance(back, np.ndarray)
+        np.testing.assert_array_equal(back, host)
