@@ -10,9 +10,11 @@ Sections, each reported on its own (one failing section does not stop the others
    and softmax outputs within 1e-5 absolute. float32 both sides; the tolerance allows for
    cuBLAS and the CPU BLAS summing the 25088-long dot products in different orders.
 2. agreement, one training step: the same network with a new 5-class OutputLayer on top of fc2
-   (all layers trainable, SGD), one fit() on the same batch on each device. Pass: scores within
-   1e-4 relative, and every parameter's update within 1e-2 of the CPU's update in L2 norm
-   (relative), 1e-3 on the median parameter. ReLU kinks make a few near-zero units differ.
+   (all layers trainable, SGD), one fit() on the same batch on each device, and in float64 on
+   the CPU as the truth. Pass: scores within 1e-4 relative, and the GPU's updates as accurate as
+   the CPU's: each parameter's update error against float64 (L2, relative) within 3x the CPU's,
+   worst and median parameter. (Float32 itself is off by ~1e-3 there on either device: the
+   weight gradients are sums of ~10^5 terms that mostly cancel.)
 3. speed, against PyTorch + cuDNN in fp32 with TF32 off (both convolutions and matmuls; minidl
    uses cuBLAS fp32, CuPy's default, no TF32) in this same process, on the same weights:
    - VGG16 inference, batch ``--batch`` (32), 224x224, no gradient;
@@ -20,6 +22,8 @@ Sections, each reported on its own (one failing section does not stop the others
    - featurize + fit: featurize 128 images at fc2 (batch 32, frozen up to fc2) then 20 epochs
      of fit_featurized on a 4096 -> 5 head (batch 32), as DL4J's TransferLearningHelper does.
    Median of ``--repeat`` runs after warm-up; ratio = minidl / PyTorch (goal: <= 2).
+4. profiles, to trace a gap: each VGG16 layer alone against PyTorch's, and the steps of the
+   largest convolution (padding, im2col, GEMM, bias + ReLU) timed apart.
 
 Prints a table and writes ``gpu_results.json`` (and the table) to ``$OUT`` when it is set.
 Installs and downloads nothing.
@@ -41,7 +45,7 @@ from minidl import (Activation, ComputationGraph, DataSet, LossFunction, OutputL
 from minidl.backend import set_device, to_cpu
 
 SIZE = 224  # image side; VGG16's dense layers are sized for it
-RESULTS = {"agreement": {}, "speed": [], "errors": {}, "environment": {}}
+RESULTS = {"agreement": {}, "speed": [], "profile": {}, "errors": {}, "environment": {}}
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -146,25 +150,48 @@ def agreement_forward(nets):
     return ok
 
 
+def in_float64(net):
+    """A float64 CPU copy of ``net`` (same configuration and weights): the reference step."""
+    conf = net.conf.clone()
+    conf.defaults.data_type = "float64"
+    return type(net)(conf).init_from_tables(
+        {key: {name: to_cpu(t.data).astype(np.float64) for name, t in table.items()}
+         for key, table in net.param_tables.items()})
+
+
+def one_step(net, x, y):
+    """(score, {param: update}) of one fit() on (x, y), for the parameters it changed."""
+    before = {k: to_cpu(v).copy() for k, v in net.param_table().items()}
+    score = net.fit(DataSet(x, y))
+    after = {k: to_cpu(v) for k, v in net.param_table().items()}
+    return score, {k: after[k] - before[k] for k in before if np.any(after[k] != before[k])}
+
+
 @section("agreement: one VGG16 training step, CPU vs GPU")
 def agreement_step(nets):
     x, y = images(2, seed=3), labels(2)
-    before, after, scores = {}, {}, {}
+    scores, updates = {}, {}
     for device, net in nets.items():
         trainable = with_head(net, device)
-        before[device] = {k: to_cpu(v).copy() for k, v in trainable.param_table().items()}
-        scores[device] = trainable.fit(DataSet(x, y))
-        after[device] = {k: to_cpu(v) for k, v in trainable.param_table().items()}
+        if device == "cpu":
+            reference = in_float64(trainable)
+        scores[device], updates[device] = one_step(trainable, x, y)
+    _, truth = one_step(reference, x.astype(np.float64), y.astype(np.float64))
     ok = check("train step score (rel)", abs(scores["gpu"] - scores["cpu"]) / abs(scores["cpu"]),
                1e-4)
-    errors = {k: l2_relative(after["gpu"][k] - before["gpu"][k],
-                             after["cpu"][k] - before["cpu"][k])
-              for k in before["cpu"] if np.any(after["cpu"][k] != before["cpu"][k])}
-    worst = max(errors, key=errors.get)
-    print(f"   {len(errors)} parameters updated; worst {worst}", flush=True)
-    ok &= check("train step update (L2 rel, worst param)", errors[worst], 1e-2)
-    ok &= check("train step update (L2 rel, median param)",
-                float(np.median(list(errors.values()))), 1e-3)
+    # Each update's error against the float64 step, per parameter, on each device. In float32
+    # the weight gradients (sums of ~10^5 terms that mostly cancel) are off by ~1e-3 on the CPU
+    # too, so the GPU is held to the CPU's own accuracy: within 3x its error, worst and median.
+    errors = {device: {k: l2_relative(updates[device][k], truth[k]) for k in truth}
+              for device in ("cpu", "gpu")}
+    worst = {device: max(e.values()) for device, e in errors.items()}
+    median = {device: float(np.median(list(e.values()))) for device, e in errors.items()}
+    print(f"   {len(truth)} parameters updated; float32 vs float64 update, CPU: worst "
+          f"{worst['cpu']:.2e}, median {median['cpu']:.2e}", flush=True)
+    ok &= check("train step update vs float64 (L2 rel, worst param)", worst["gpu"],
+                3 * worst["cpu"])
+    ok &= check("train step update vs float64 (L2 rel, median param)", median["gpu"],
+                3 * median["cpu"])
     return ok
 
 
@@ -340,12 +367,50 @@ def profile_layers(net, torch, cupy, batch, repeat):
             x, xt = ours(), theirs()
 
 
+@section("profile: block1_conv2 step by step")
+def profile_conv_steps(net, cupy, batch, repeat, name="block1_conv2"):
+    """The steps of minidl's largest convolution, timed apart: padding, im2col, the cuBLAS
+    GEMMs and the fused bias + ReLU, each over the whole batch, block by block as in the op."""
+    from minidl.ops import activations
+    from minidl.ops.conv import _block_columns, _block_rows, _column_buffer, blocks, kernel_matrix
+    from minidl.ops.window import Window, channels_last
+
+    W, b = net.param_table()[f"{name}_W"], net.param_table()[f"{name}_b"]
+    x = cupy.asarray(np.random.default_rng(0).standard_normal(
+        (batch, W.shape[1], SIZE, SIZE), dtype=np.float32))
+    window = Window("conv2d", x.shape, W.shape[2:], 1, 1)
+    xpad, w_mat = window.pad(channels_last(x)), kernel_matrix(W)
+    out = cupy.empty((batch, window.oh, window.ow, W.shape[0]), np.float32)
+    buffer, parts = _column_buffer(xpad), blocks(window, xpad)
+    cols = [_block_columns(window, xpad, block, buffer).copy() for block in parts[:1]]
+
+    def im2col():
+        for block in parts:
+            _block_columns(window, xpad, block, buffer)
+
+    def gemm():  # the same GEMM for every block, on the first block's columns
+        for block in parts:
+            cupy.matmul(cols[0][:len(_block_rows(out, block))], w_mat, out=_block_rows(out, block))
+
+    sync = cupy.cuda.Device().synchronize
+    steps = {"pad (channels-last copy + zero border)": lambda: window.pad(channels_last(x)),
+             f"im2col, {len(parts)} blocks": im2col,
+             f"GEMM, {len(parts)} blocks": gemm,
+             "bias + ReLU": lambda: activations.apply(out, "relu", None, b, out=out)}
+    for step, fn in steps.items():
+        t = median_time(fn, sync, repeat, warmup=1)
+        RESULTS["profile"][f"{name} {step}"] = t
+        print(f"   {step}: {t * 1e3:.2f} ms", flush=True)
+
+
 # -- report ----------------------------------------------------------------------------------
 def table():
     lines = [f"{'benchmark':<46} {'minidl ms':>10} {'PyTorch ms':>11} {'ratio':>6}"]
     for row in RESULTS["speed"]:
         lines.append(f"{row['name']:<46} {row['minidl_s'] * 1e3:>10.1f} "
                      f"{row['torch_s'] * 1e3:>11.1f} {row['ratio']:>6.2f}")
+    for name, t in RESULTS["profile"].items():
+        lines.append(f"{name:<57} {t * 1e3:>10.2f}")
     lines.append("")
     for name, a in RESULTS["agreement"].items():
         verdict = "" if "pass" not in a else ("PASS" if a["pass"] else "FAIL")
@@ -401,6 +466,7 @@ def main(argv=None):
             speed_train_step(gpu_net, torch, cupy, 16, args.repeat)
             speed_featurize_fit(gpu_net, torch, cupy)
             profile_layers(gpu_net, torch, cupy, args.batch, args.repeat)
+            profile_conv_steps(gpu_net, cupy, args.batch, args.repeat)
         pool = cupy.get_default_memory_pool()
         RESULTS["environment"]["cupy_pool_peak_bytes"] = pool.total_bytes()
     text = table()

@@ -47,6 +47,7 @@ ACTIVATIONS = {"identity": 0, "relu": 1, "sigmoid": 2, "tanh": 3, "leakyrelu": 4
 THREADS = 256  # threads per block of the elementwise (grid-stride) kernels
 ROW_BLOCK = 256  # threads per block of the row kernels: common.cuh's ROW_BLOCK
 MAX_BLOCKS = 65535 * 8  # enough to fill any current GPU; the loops stride over the rest
+SEGMENT_LANES = 32  # threads per segment of im2col_nhwc: im2col.cu's SEGMENT_LANES
 
 
 def name_expressions(filename):
@@ -142,8 +143,9 @@ def im2col(window, xpad, rows=None, out=None):
         col = cupy.empty(shape, dtype=xpad.dtype)
     else:
         col = out
-    _launch(_kernel("im2col.cu", "im2col_nhwc", xpad.dtype), col.size,
-            [xpad, col, np.int64(col.size), *_ints(hp, wp, c, oy1 - oy0, window.ow),
+    lanes = (col.size // (window.kw * c)) * SEGMENT_LANES  # threads: a group per segment
+    _launch(_kernel("im2col.cu", "im2col_nhwc", xpad.dtype), lanes,
+            [xpad, col, np.int64(lanes), *_ints(hp, wp, c, oy1 - oy0, window.ow),
              *_geometry(window), np.int32(oy0)])
     if out is not None and col is not out:
         out[...] = col
