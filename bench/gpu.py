@@ -23,7 +23,7 @@ Sections, each reported on its own (one failing section does not stop the others
      of fit_featurized on a 4096 -> 5 head (batch 32), as DL4J's TransferLearningHelper does.
    Median of ``--repeat`` runs after warm-up; ratio = minidl / PyTorch (goal: <= 2).
 4. profiles, to trace a gap: each VGG16 layer alone against PyTorch's, and the steps of the
-   largest convolution (padding, im2col, GEMM, bias + ReLU) timed apart.
+   largest convolution timed apart, forward (padding, im2col, GEMM, bias + ReLU) and backward.
 
 Prints a table and writes ``gpu_results.json`` (and the table) to ``$OUT`` when it is set.
 Installs and downloads nothing.
@@ -186,8 +186,9 @@ def agreement_step(nets):
               for device in ("cpu", "gpu")}
     worst = {device: max(e.values()) for device, e in errors.items()}
     median = {device: float(np.median(list(e.values()))) for device, e in errors.items()}
-    print(f"   {len(truth)} parameters updated; float32 vs float64 update, CPU: worst "
-          f"{worst['cpu']:.2e}, median {median['cpu']:.2e}", flush=True)
+    for device, e in errors.items():
+        print(f"   {device}: float32 vs float64 update, worst {worst[device]:.2e} "
+              f"({max(e, key=e.get)}), median {median[device]:.2e}", flush=True)
     ok &= check("train step update vs float64 (L2 rel, worst param)", worst["gpu"],
                 3 * worst["cpu"])
     ok &= check("train step update vs float64 (L2 rel, median param)", median["gpu"],
@@ -403,6 +404,68 @@ def profile_conv_steps(net, cupy, batch, repeat, name="block1_conv2"):
         print(f"   {step}: {t * 1e3:.2f} ms", flush=True)
 
 
+@section("profile: block1_conv2 backward step by step")
+def profile_conv_backward(net, torch, cupy, batch, repeat, name="block1_conv2", splits=16):
+    """The backward of minidl's largest convolution (with its ReLU) step by step, PyTorch's
+    whole backward of the same layer, and one alternative for the weight gradient's GEMMs: each
+    block's col^T @ gy ([KH*KW*C, rows] @ [rows, n_out], a tiny output over a long sum) split
+    into ``splits`` GEMMs of one batched call, whose partial sums are then added."""
+    from minidl.autograd import Tensor
+    from minidl.ops import activations
+    from minidl.ops.conv import Conv2d, _block_columns, _block_rows, _column_buffer, blocks
+    from minidl.ops.window import channels_last
+
+    params = net.param_table()
+    W, b = params[f"{name}_W"], params[f"{name}_b"]
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((batch, W.shape[1], SIZE, SIZE), dtype=np.float32)
+    gy = rng.standard_normal((batch, W.shape[0], SIZE, SIZE), dtype=np.float32)
+    fn = Conv2d(1, 1, 1, "truncate", activations.resolve("relu"))
+    fn(Tensor(cupy.asarray(x), requires_grad=True), Tensor(W, requires_grad=True),
+       Tensor(b, requires_grad=True))
+    gy_l = cupy.ascontiguousarray(channels_last(cupy.asarray(gy)))
+    buffer, parts = _column_buffer(fn.xpad), blocks(fn.window, fn.xpad)
+    col = _block_columns(fn.window, fn.xpad, parts[0], buffer).copy()
+    rows = len(col) // splits * splits
+
+    def gemms():
+        for block in parts:
+            col.T @ _block_rows(gy_l, block)[:len(col)]
+
+    def batched_gemms():
+        for block in parts:
+            g = _block_rows(gy_l, block)[:rows].reshape(splits, rows // splits, -1)
+            cupy.matmul(col[:rows].reshape(splits, rows // splits, -1).transpose(0, 2, 1),
+                        g).sum(axis=0)
+
+    def im2cols():
+        for block in parts:
+            _block_columns(fn.window, fn.xpad, block, buffer)
+
+    sync = cupy.cuda.Device().synchronize
+    steps = {"ReLU gradient": lambda: activations.gradient(fn.y_l, gy_l, "relu"),
+             "gx (stride 1: convolution of the padded gy)": lambda: fn._grad_input(gy_l),
+             f"gW, {len(parts)} blocks": lambda: fn._grad_weights(gy_l),
+             "gW: im2col alone": im2cols,
+             "gW: GEMMs alone": gemms,
+             f"gW: GEMMs as {splits}-way batched GEMMs": batched_gemms,
+             "gb (sum over N, OH, OW)": lambda: gy_l.sum(axis=(0, 1, 2))}
+    for step, fn_step in steps.items():
+        t = median_time(fn_step, sync, repeat, warmup=1)
+        RESULTS["profile"][f"{name} backward: {step}"] = t
+        print(f"   {step}: {t * 1e3:.2f} ms", flush=True)
+
+    F = torch.nn.functional
+    xt = torch.from_numpy(x).cuda().requires_grad_()
+    wt, bt = (torch.from_numpy(to_cpu(a)).cuda().requires_grad_() for a in (W, b))
+    yt = F.relu(F.conv2d(xt, wt, bt, padding=1))
+    gyt = torch.from_numpy(gy).cuda()
+    t = median_time(lambda: torch.autograd.grad(yt, (xt, wt, bt), gyt, retain_graph=True),
+                    torch.cuda.synchronize, repeat, warmup=1)
+    RESULTS["profile"][f"{name} backward: PyTorch, whole"] = t
+    print(f"   PyTorch's whole backward: {t * 1e3:.2f} ms", flush=True)
+
+
 # -- report ----------------------------------------------------------------------------------
 def table():
     lines = [f"{'benchmark':<46} {'minidl ms':>10} {'PyTorch ms':>11} {'ratio':>6}"]
@@ -467,6 +530,7 @@ def main(argv=None):
             speed_featurize_fit(gpu_net, torch, cupy)
             profile_layers(gpu_net, torch, cupy, args.batch, args.repeat)
             profile_conv_steps(gpu_net, cupy, args.batch, args.repeat)
+            profile_conv_backward(gpu_net, torch, cupy, 16, args.repeat)
         pool = cupy.get_default_memory_pool()
         RESULTS["environment"]["cupy_pool_peak_bytes"] = pool.total_bytes()
     text = table()

@@ -47,7 +47,7 @@ ACTIVATIONS = {"identity": 0, "relu": 1, "sigmoid": 2, "tanh": 3, "leakyrelu": 4
 THREADS = 256  # threads per block of the elementwise (grid-stride) kernels
 ROW_BLOCK = 256  # threads per block of the row kernels: common.cuh's ROW_BLOCK
 MAX_BLOCKS = 65535 * 8  # enough to fill any current GPU; the loops stride over the rest
-SEGMENT_LANES = 32  # threads per segment of im2col_nhwc: im2col.cu's SEGMENT_LANES
+SEGMENT_LANES = 32  # threads per segment of im2col_nhwc at most (a warp)
 
 
 def name_expressions(filename):
@@ -143,10 +143,12 @@ def im2col(window, xpad, rows=None, out=None):
         col = cupy.empty(shape, dtype=xpad.dtype)
     else:
         col = out
-    lanes = (col.size // (window.kw * c)) * SEGMENT_LANES  # threads: a group per segment
-    _launch(_kernel("im2col.cu", "im2col_nhwc", xpad.dtype), lanes,
-            [xpad, col, np.int64(lanes), *_ints(hp, wp, c, oy1 - oy0, window.ow),
-             *_geometry(window), np.int32(oy0)])
+    run = window.kw * c  # numbers per segment (see im2col.cu)
+    lane_bits = min(SEGMENT_LANES, run).bit_length() - 1  # 2^lane_bits threads per segment
+    threads = (col.size // run) << lane_bits
+    _launch(_kernel("im2col.cu", "im2col_nhwc", xpad.dtype), threads,
+            [xpad, col, np.int64(threads), *_ints(hp, wp, c, oy1 - oy0, window.ow),
+             *_geometry(window), *_ints(oy0, lane_bits)])
     if out is not None and col is not out:
         out[...] = col
         return out

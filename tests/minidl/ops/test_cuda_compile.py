@@ -74,6 +74,5 @@ def test_activation_codes_match_the_source():
         assert f"#define ACT_{name.upper()} {code}\n" in text
 
 
-def test_launch_constants_match_the_source():
+def test_row_block_matches_the_source():
     assert f"#define ROW_BLOCK {cuda.ROW_BLOCK}\n" in cuda.source("softmax_xent.cu")
-    assert f"#define SEGMENT_LANES {cuda.SEGMENT_LANES}\n" in cuda.source("im2col.cu")
