@@ -412,6 +412,7 @@ def profile_conv_backward(net, torch, cupy, batch, repeat, name="block1_conv2", 
     into ``splits`` GEMMs of one batched call, whose partial sums are then added."""
     from minidl.autograd import Tensor
     from minidl.ops import activations
+    from minidl.ops._checks import sum_rows
     from minidl.ops.conv import Conv2d, _block_columns, _block_rows, _column_buffer, blocks
     from minidl.ops.window import channels_last
 
@@ -449,7 +450,8 @@ def profile_conv_backward(net, torch, cupy, batch, repeat, name="block1_conv2", 
              "gW: im2col alone": im2cols,
              "gW: GEMMs alone": gemms,
              f"gW: GEMMs as {splits}-way batched GEMMs": batched_gemms,
-             "gb (sum over N, OH, OW)": lambda: gy_l.sum(axis=(0, 1, 2))}
+             "gb (sum over N, OH, OW: ones @ gy)": lambda: sum_rows(gy_l),
+             "gb as CuPy's sum(axis=(0, 1, 2))": lambda: gy_l.sum(axis=(0, 1, 2))}
     for step, fn_step in steps.items():
         t = median_time(fn_step, sync, repeat, warmup=1)
         RESULTS["profile"][f"{name} backward: {step}"] = t

@@ -3,6 +3,8 @@ the shapes, int-or-pair arguments, and the gradients of an optional bias."""
 
 import numpy as np
 
+from minidl.backend import get_array_module, is_gpu_array
+
 
 def require_float(op, name, a):
     """Raise ValueError unless array ``a`` holds floating-point numbers."""
@@ -38,12 +40,27 @@ def pair(value, name="value"):
     return value
 
 
-def with_bias_gradient(needs_input_grad, gx, gW, bias_gradient):
+def with_bias_gradient(needs_input_grad, gx, gW, gy):
     """The gradients of an op called as f(x, W) or f(x, W, b): (gx, gW), or (gx, gW, gb).
 
     ``needs_input_grad`` is the op's (one flag per input, so its length says whether b was
-    given); ``bias_gradient()`` computes gb, and is called only when b needs it.
+    given); gy is the gradient of the output, channels-last ([..., n_out]), and gb, computed only
+    when b needs it, is gy summed over every axis but the last.
     """
     if len(needs_input_grad) == 2:
         return gx, gW
-    return gx, gW, bias_gradient() if needs_input_grad[2] else None
+    return gx, gW, sum_rows(gy) if needs_input_grad[2] else None
+
+
+def sum_rows(a):
+    """a [..., k] summed over every axis but the last: [k].
+
+    On the GPU this is ones @ a, one cuBLAS matrix-vector product. CuPy's own reduction over
+    leading axes gives each of the k sums to one block of threads walking a long strided column:
+    18 ms for VGG16's block1_conv2 bias gradient at batch 16 on an H200, 100x the time to read
+    the array once.
+    """
+    rows = a.reshape(-1, a.shape[-1])
+    if is_gpu_array(rows):
+        return get_array_module(rows).ones(len(rows), rows.dtype) @ rows
+    return rows.sum(axis=0)

@@ -175,7 +175,7 @@ class Conv2d(Function):
         need_x, need_W = self.needs_input_grad[:2]
         gx = self._grad_input(gy_l) if need_x else None
         gW = self._grad_weights(gy_l) if need_W else None
-        return with_bias_gradient(self.needs_input_grad, gx, gW, lambda: gy_l.sum(axis=(0, 1, 2)))
+        return with_bias_gradient(self.needs_input_grad, gx, gW, gy_l)
 
     def _grad_weights(self, gy_l):
         """gW_mat = col^T @ gy_mat, summed over blocks; returned as [n_out, C, KH, KW]."""
