@@ -57,8 +57,8 @@ def sum_rows(a):
 
     On the GPU this is ones @ a, one cuBLAS matrix-vector product. CuPy's own reduction over
     leading axes gives each of the k sums to one block of threads walking a long strided column:
-    18 ms for VGG16's block1_conv2 bias gradient at batch 16 on an H200, 100x the time to read
-    the array once.
+    for VGG16's block1_conv2 bias gradient at batch 16 on an H200 it took 18 ms, the product
+    0.09 ms.
     """
     rows = a.reshape(-1, a.shape[-1])
     if is_gpu_array(rows):
