@@ -23,7 +23,8 @@ Sections, each reported on its own (one failing section does not stop the others
      of fit_featurized on a 4096 -> 5 head (batch 32), as DL4J's TransferLearningHelper does.
    Median of ``--repeat`` runs after warm-up; ratio = minidl / PyTorch (goal: <= 2).
 4. profiles, to trace a gap: each VGG16 layer alone against PyTorch's, and the steps of the
-   largest convolution timed apart, forward (padding, im2col, GEMM, bias + ReLU) and backward.
+   largest convolution timed apart, forward (padding, im2col, GEMM, bias + ReLU) and backward;
+   batch normalization's training step, and the batch sums under it.
 
 Prints a table and writes ``gpu_results.json`` (and the table) to ``$OUT`` when it is set.
 Installs and downloads nothing.
@@ -412,7 +413,7 @@ def profile_conv_backward(net, torch, cupy, batch, repeat, name="block1_conv2", 
     into ``splits`` GEMMs of one batched call, whose partial sums are then added."""
     from minidl.autograd import Tensor
     from minidl.ops import activations
-    from minidl.ops._checks import sum_rows
+    from minidl.ops._reduce import sum_rows
     from minidl.ops.conv import Conv2d, _block_columns, _block_rows, _column_buffer, blocks
     from minidl.ops.window import channels_last
 
@@ -466,6 +467,44 @@ def profile_conv_backward(net, torch, cupy, batch, repeat, name="block1_conv2", 
                     torch.cuda.synchronize, repeat, warmup=1)
     RESULTS["profile"][f"{name} backward: PyTorch, whole"] = t
     print(f"   PyTorch's whole backward: {t * 1e3:.2f} ms", flush=True)
+
+
+@section("profile: batch normalization, training")
+def profile_batch_norm(torch, cupy, repeat, shape=(16, 64, 112, 112)):
+    """BatchNormalization's training forward + backward on a conv output (NHWC memory seen as
+    NCHW) against PyTorch's (NCHW), and the batch sums alone: minidl's sum_over against CuPy's."""
+    from minidl.ops._reduce import sum_over
+    from minidl.ops.batch_norm import BatchNormTrain
+
+    rng = np.random.default_rng(0)
+    x, gy = (rng.standard_normal(shape, dtype=np.float32) for _ in range(2))
+    on_gpu = [cupy.asarray(np.ascontiguousarray(a.transpose(0, 2, 3, 1))).transpose(0, 3, 1, 2)
+              for a in (x, gy)]
+    gamma, beta = cupy.ones(shape[1], np.float32), cupy.zeros(shape[1], np.float32)
+
+    def ours():
+        fn = BatchNormTrain(1e-5)
+        fn.forward(on_gpu[0], gamma, beta)
+        fn.backward(on_gpu[1])
+
+    F = torch.nn.functional
+    xt = torch.from_numpy(x).cuda().requires_grad_()
+    wt = torch.ones(shape[1]).cuda().requires_grad_()
+    bt = torch.zeros(shape[1]).cuda().requires_grad_()
+    gyt = torch.from_numpy(gy).cuda()
+
+    def theirs():
+        y = F.batch_norm(xt, None, None, wt, bt, training=True, eps=1e-5)
+        torch.autograd.grad(y, (xt, wt, bt), gyt)
+
+    sync = cupy.cuda.Device().synchronize
+    record(f"batch norm train fwd+bwd {shape}", median_time(ours, sync, repeat),
+           median_time(theirs, torch.cuda.synchronize, repeat))
+    for name, fn in (("sum_over", lambda: sum_over(on_gpu[0], (0, 2, 3))),
+                     ("CuPy's sum", lambda: on_gpu[0].sum(axis=(0, 2, 3)))):
+        t = median_time(fn, sync, repeat, warmup=1)
+        RESULTS["profile"][f"batch sums over (0, 2, 3), {name}"] = t
+        print(f"   batch sums over (0, 2, 3), {name}: {t * 1e3:.2f} ms", flush=True)
 
 
 # -- report ----------------------------------------------------------------------------------
@@ -533,6 +572,7 @@ def main(argv=None):
             profile_layers(gpu_net, torch, cupy, args.batch, args.repeat)
             profile_conv_steps(gpu_net, cupy, args.batch, args.repeat)
             profile_conv_backward(gpu_net, torch, cupy, 16, args.repeat)
+            profile_batch_norm(torch, cupy, args.repeat)
         pool = cupy.get_default_memory_pool()
         RESULTS["environment"]["cupy_pool_peak_bytes"] = pool.total_bytes()
     text = table()

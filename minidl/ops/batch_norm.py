@@ -8,6 +8,7 @@ Input [batch, features] normalises per feature; [batch, channels, h, w] per chan
 
 from minidl.autograd import Function
 from minidl.backend import get_array_module
+from minidl.ops._reduce import sum_over
 
 
 def _axes_and_shape(x):
@@ -29,23 +30,25 @@ class BatchNormTrain(Function):
         xp = get_array_module(x)
         axes, shape = _axes_and_shape(x)
         self.axes, self.shape = axes, shape
-        self.mean = x.mean(axis=axes)
-        self.var = x.var(axis=axes)
+        m = x.size // x.shape[1]
+        self.mean = sum_over(x, axes) / m
+        centered = x - self.mean.reshape(shape)
+        self.var = sum_over(centered * centered, axes) / m
         self.inv_std = 1.0 / xp.sqrt(self.var + self.eps)
-        self.x_hat = (x - self.mean.reshape(shape)) * self.inv_std.reshape(shape)
+        self.x_hat = centered * self.inv_std.reshape(shape)
         self.gamma = gamma
         return gamma.reshape(shape) * self.x_hat + beta.reshape(shape)
 
     def backward(self, gy):
         axes, shape = self.axes, self.shape
         m = gy.size // gy.shape[1]
-        g_beta = gy.sum(axis=axes)
-        g_gamma = (gy * self.x_hat).sum(axis=axes)
+        g_beta = sum_over(gy, axes)
+        g_gamma = sum_over(gy * self.x_hat, axes)
         # The textbook simplification of d/dx through mean and variance of the batch.
         g_xhat = gy * self.gamma.reshape(shape)
         gx = (self.inv_std.reshape(shape) / m) * (
-            m * g_xhat - g_xhat.sum(axis=axes).reshape(shape)
-            - self.x_hat * (g_xhat * self.x_hat).sum(axis=axes).reshape(shape))
+            m * g_xhat - sum_over(g_xhat, axes).reshape(shape)
+            - self.x_hat * sum_over(g_xhat * self.x_hat, axes).reshape(shape))
         return gx, g_gamma, g_beta
 
 

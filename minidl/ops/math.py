@@ -10,6 +10,7 @@ import numpy as np
 from minidl.autograd import Function, Tensor, as_tensor
 from minidl.backend import get_array_module
 from minidl.ops._checks import broadcast_shape, require_float
+from minidl.ops._reduce import sum_over
 
 
 def sum_to(gx, shape):
@@ -19,7 +20,7 @@ def sum_to(gx, shape):
     lead = gx.ndim - len(shape)
     axes = tuple(range(lead)) + tuple(
         lead + i for i, n in enumerate(shape) if n == 1 and gx.shape[lead + i] != 1)
-    y = gx.sum(axis=axes, keepdims=True)
+    y = sum_over(gx, axes, keepdims=True)
     return y.reshape(shape) if lead else y
 
 
@@ -200,7 +201,7 @@ class Sum(Function):
 
     def forward(self, x):
         self.x_shape = x.shape
-        return x.sum(axis=self.axis, keepdims=self.keepdims)
+        return sum_over(x, _axes(self.axis, x.ndim), self.keepdims)
 
     def backward(self, gy):
         xp = get_array_module(gy)

@@ -1,0 +1,68 @@
+"""Sums over axes that are fast on the GPU too: the reduction behind every bias gradient,
+broadcast gradient and batch statistic.
+
+On the CPU these are NumPy's ``sum``. On the GPU, CuPy's ``sum`` over the leading axes of an
+array whose kept axis is short, a [rows, channels] gradient summed into [channels], gives each of
+the few sums to one block of threads walking a long strided column: for VGG16's block1_conv2
+bias gradient at batch 16 on an H200 it took 18 ms. The same sum as a matrix-vector product,
+ones [rows] @ a [rows, channels], is one cuBLAS call that reads the array once at full
+bandwidth: 0.09 ms there.
+
+Any layout reduces that way. Seen in memory order, the axes form runs, summed or kept (an NCHW
+array summed over N, H and W: summed N, kept C, summed H*W). Each summed run is one product with
+a vector of ones, the last run first: [N*C, H*W] @ ones, then ones @ [N, C].
+"""
+
+import math
+
+from minidl.backend import get_array_module, is_gpu_array
+
+
+def sum_over(a, axes, keepdims=False):
+    """``a.sum(axis=axes, keepdims=keepdims)`` for axes >= 0; on the GPU as products with ones."""
+    axes = tuple(sorted(axes))
+    kept = [i for i in range(a.ndim) if i not in axes]
+    if not (is_gpu_array(a) and a.dtype.kind == "f" and axes and kept):
+        return a.sum(axis=axes, keepdims=keepdims)
+    order = sorted(range(a.ndim), key=lambda i: -a.strides[i])  # axes in memory order
+    in_memory = a.transpose(order)
+    if not in_memory.flags.c_contiguous:  # a strided slice: no product reads it as it lies
+        return a.sum(axis=axes, keepdims=keepdims)
+    total = _sum_runs(in_memory, _runs([(a.shape[i], i in axes) for i in order]))
+    kept_in_memory = [i for i in order if i not in axes]
+    total = total.reshape([a.shape[i] for i in kept_in_memory])
+    total = total.transpose([kept_in_memory.index(i) for i in kept])  # back to a's axis order
+    if keepdims:
+        total = total.reshape([1 if i in axes else n for i, n in enumerate(a.shape)])
+    return total
+
+
+def sum_rows(a):
+    """a [..., k] summed over every axis but the last: [k]."""
+    return sum_over(a, range(a.ndim - 1))
+
+
+def _runs(axes):
+    """[(size, summed)] of consecutive axes, merged where neighbours are summed alike."""
+    runs = []
+    for size, summed in axes:
+        if runs and runs[-1][1] == summed:
+            runs[-1][0] *= size
+        else:
+            runs.append([size, summed])
+    return runs
+
+
+def _sum_runs(values, runs):
+    """Sum contiguous ``values`` over its summed runs, the last first: [kept sizes...] flat."""
+    xp = get_array_module(values)
+    sizes = [size for size, _ in runs]
+    for i in reversed([i for i, (_, summed) in enumerate(runs) if summed]):
+        before, size, after = math.prod(sizes[:i]), sizes[i], math.prod(sizes[i + 1:])
+        ones = xp.ones(size, values.dtype)
+        if after == 1:  # the last run: [before, size] @ ones
+            values = values.reshape(before, size) @ ones
+        else:  # ones @ [size, after], for each of the `before` blocks
+            values = xp.matmul(ones, values.reshape(before, size, after))
+        del sizes[i]
+    return values
