@@ -282,7 +282,7 @@ def speed_train_step(net, torch, cupy, batch, repeat, lr=1e-4):
 
 
 @section("speed: featurize + fit_featurized")
-def speed_featurize_fit(net, torch, cupy, n_images=128, batch=32, epochs=20, lr=1e-3):
+def speed_featurize_fit(net, torch, cupy, repeat, n_images=128, batch=32, epochs=20, lr=1e-3):
     from transfer import TransferLearningHelper
 
     set_device("gpu")
@@ -328,8 +328,8 @@ def speed_featurize_fit(net, torch, cupy, n_images=128, batch=32, epochs=20, lr=
 
     for fn, sync in ((ours, sync_ours), (theirs, sync_theirs)):  # warm-up
         split(fn, sync)
-    o_feat, o_fit = split(ours, sync_ours)
-    t_feat, t_fit = split(theirs, sync_theirs)
+    o_feat, o_fit = np.median([split(ours, sync_ours) for _ in range(repeat)], axis=0)
+    t_feat, t_fit = np.median([split(theirs, sync_theirs) for _ in range(repeat)], axis=0)
     record(f"featurize {n_images} images at fc2 (batch {batch})", o_feat, t_feat)
     record(f"fit_featurized {epochs} epochs x {n_images // batch} batches", o_fit, t_fit)
     record("featurize + fit total", o_feat + o_fit, t_feat + t_fit)
@@ -568,7 +568,7 @@ def main(argv=None):
         else:
             speed_inference(gpu_net, torch, cupy, args.batch, args.repeat)
             speed_train_step(gpu_net, torch, cupy, 16, args.repeat)
-            speed_featurize_fit(gpu_net, torch, cupy)
+            speed_featurize_fit(gpu_net, torch, cupy, args.repeat)
             profile_layers(gpu_net, torch, cupy, args.batch, args.repeat)
             profile_conv_steps(gpu_net, cupy, args.batch, args.repeat)
             profile_conv_backward(gpu_net, torch, cupy, 16, args.repeat)

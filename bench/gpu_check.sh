@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The GPU check, for a machine with an NVIDIA GPU: run from the repository root as
 #
-#     bash bench/gpu_check.sh            (75 s on an H200; at most 8 minutes)
+#     bash bench/gpu_check.sh            (90 s on an H200; at most 8 minutes)
 #
 # 0. dependencies: minidl's and pytest's, each only if it does not import, from the wheels in
 #    .gpu_wheels (filled beforehand by bench/gpu_wheels.sh, carried with the working tree),
