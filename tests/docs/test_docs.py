@@ -1,5 +1,6 @@
-"""The Python in the docs runs as written: every ```python block of docs/how-it-works.md, and
-the DL4J-to-Python translation in README.md (on VGG16 with random weights: no download)."""
+"""The docs hold: every ```python block of docs/how-it-works.md and the DL4J-to-Python
+translation in README.md run as written (on VGG16 with random weights: no download), and their
+links to the project's files lead somewhere."""
 
 import re
 from pathlib import Path
@@ -58,3 +59,27 @@ def test_readme_translation_of_dl4j_runs(monkeypatch):
     after = {k: to_cpu(v) for k, v in net.param_table().items()}
     changed = sorted(k for k in before if not np.array_equal(before[k], after[k]))
     assert changed == ["predictions_W", "predictions_b"]  # the new head trained, nothing else
+
+
+@pytest.mark.parametrize("name", ["README.md", "docs/how-it-works.md",
+                                  "docs/differences-from-dl4j.md"])
+def test_relative_links_point_to_files_in_the_repository(name):
+    """A Markdown link to a file of the project names one that git keeps (not an ignored one,
+    which a fresh clone lacks)."""
+    import subprocess
+
+    try:
+        tracked = set(subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True,
+                                     text=True, check=True).stdout.split())
+    except (OSError, subprocess.CalledProcessError):
+        tracked = set()
+    if not tracked:
+        pytest.skip("not a git checkout")
+    text = (ROOT / name).read_text(encoding="utf-8")
+    base = (ROOT / name).parent
+    for target in re.findall(r"\]\(([^)#\s]+)\)", text):
+        if "://" in target or target.startswith("mailto:"):
+            continue
+        path = (base / target).resolve().relative_to(ROOT).as_posix()
+        assert path in tracked or any(t.startswith(path + "/") for t in tracked), \
+            f"{name} links to {target}, which is not in the repository"
