@@ -41,3 +41,12 @@ def test_sum_rows_sums_every_axis_but_the_last(device, shape):
     got = to_cpu(sum_rows(to_device(a, device)))
     assert got.shape == shape[-1:]
     np.testing.assert_allclose(got, a.reshape(-1, shape[-1]).sum(axis=0), rtol=1e-12)
+
+
+@pytest.mark.parametrize("shape, axes", [((0, 3), (0,)), ((3, 0), (0,)), ((4, 1, 5), (0, 2)),
+                                         ((1, 6, 1), (0,)), ((2, 3, 1, 4), (0, 2, 3))])
+def test_sum_over_empty_and_unit_axes(device, shape, axes):
+    a = np.random.default_rng(2).standard_normal(shape)
+    for keepdims in (False, True):
+        got = to_cpu(sum_over(to_device(a, device), axes, keepdims))
+        np.testing.assert_allclose(got, a.sum(axis=axes, keepdims=keepdims), atol=1e-12)
