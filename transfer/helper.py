@@ -16,7 +16,6 @@ exactly the parameters that fitting the whole frozen network would (same updater
 
 import copy
 
-from minidl.autograd import no_grad
 from minidl.data.dataset import DataSet, MultiDataSet, as_list
 from minidl.naming import Dl4jNames
 from minidl.nn.conf.configuration import ComputationGraphConfiguration, MultiLayerConfiguration
@@ -174,11 +173,8 @@ class TransferLearningHelper(Dl4jNames):
         return MultiDataSet(out, as_list(data.labels))
 
     def _graph_features(self, features):
-        graph = self.network
-        with no_grad():
-            acts = graph._activations(features, graph._context(train=False),
-                                      until=self.graph_inputs)
-        return [acts[name].data for name in self.graph_inputs]
+        acts = self.network.feed_forward(*features, until=self.graph_inputs)
+        return [acts[name] for name in self.graph_inputs]
 
     def fit_featurized(self, data, epochs=1):
         """Train the unfrozen part on featurized data (DataSet, MultiDataSet or an iterator),

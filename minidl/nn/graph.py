@@ -141,12 +141,18 @@ class ComputationGraph(Network):
                 readers.setdefault(name, []).append(source)
         return readers
 
-    def feed_forward(self, *inputs, train=False):
+    def feed_forward(self, *inputs, train=False, until=None):
         """{vertex name: activation array} for every input and vertex. As in DL4J's
-        ``feedForward(INDArray[] input, boolean train)``, the train flag may come last."""
+        ``feedForward(INDArray[] input, boolean train)``, the train flag may come last.
+
+        ``until`` (vertex names) asks for those activations alone: only their ancestors run,
+        and every other activation is freed as soon as nothing more reads it, so the peak memory
+        is a few activations (what featurizing through a frozen VGG16 needs).
+        """
         train, inputs = _train_flag(inputs, train, "feed_forward", position=-1)
         with no_grad():
-            acts = self._activations(inputs, self._context(train))
+            acts = self._activations(inputs, self._context(train),
+                                     until=None if until is None else list(until))
         return {name: a.data for name, a in acts.items()}
 
     def output(self, *inputs, train=False):

@@ -9,7 +9,7 @@ from minidl import (Activation, Adam, BatchNormalization, CnnToFeedForwardPrePro
                     ComputationGraph, ConvolutionLayer, DenseLayer, ElementWiseVertex,
                     InputType, LossFunction, MergeVertex, MultiDataSet, NeuralNetConfiguration,
                     OutputLayer, PreprocessorVertex, SubsetVertex)
-from minidl.autograd import Tensor, no_grad
+from minidl.autograd import Tensor
 from minidl.backend import to_device
 
 RNG = np.random.default_rng(0)
@@ -150,8 +150,9 @@ def test_graph_score_is_the_sum_of_output_losses(device):
 
 
 def test_inference_lets_go_of_activations_no_later_vertex_reads():
-    """output() keeps only what is still to be read: after the merge, da and db are gone, so a
-    deep network's inference holds a few activations, not all (the featurization peak)."""
+    """feed_forward(until=...), like output(), keeps only what is still to be read: after the
+    merge, da and db are gone, so a deep network's inference holds a few activations, not all
+    (the featurization peak)."""
     import weakref
 
     net = _two_headed()
@@ -167,13 +168,12 @@ def test_inference_lets_go_of_activations_no_later_vertex_reads():
             seen["da"] = out
         return out
     net._vertex_forward = spy
-    with no_grad():
-        acts = net._activations(list(data.features), net._context(False), until=["class", "reg"])
+    acts = net.feed_forward(*data.features, until=["class", "reg"])
     assert seen["alive"] == ["merge"]  # the inputs went too, after da and db read them
     assert seen["da_ref"]() is None  # freed, not only forgotten by the dict
     assert sorted(acts) == ["class", "reg"]
     classes, _ = host(net.output(*data.features))
-    np.testing.assert_allclose(host(acts["class"].data), classes, rtol=1e-6)
+    np.testing.assert_allclose(host(acts["class"]), classes, rtol=1e-6)
 
 
 def test_graph_determinism_and_api(device):
