@@ -1,4 +1,5 @@
-"""Max and average pooling over sliding windows, and global pooling, on NCHW arrays.
+"""Max, average, sum and p-norm pooling over sliding windows, and global pooling, on NCHW
+arrays.
 
 Both pools walk the KH x KW kernel taps (``Window.tap``: the [N, OH, OW, C] slice of the input
 each tap sees) and combine them elementwise: a running maximum, or a running sum. That touches
@@ -7,7 +8,8 @@ like convolution (see ``minidl.ops.window``), so a conv -> relu -> pool chain ne
 layout. Max pooling remembers which tap won each window (the argmax, first one on ties as in
 PyTorch); its backward sends each output gradient to that element only. Average pooling spreads
 the gradient evenly over the window. The loops over taps are the GPU seam: on the GPU one CUDA
-kernel (``minidl/ops/cuda/pool.cu``) does each forward and backward in one pass.
+kernel (``minidl/ops/cuda/pool.cu``) does each forward and backward in one pass. Sum and p-norm
+pooling are built on average pooling from differentiable ops, so they need no kernel of their own.
 
 DL4J facts mirrored here: max pooling pads with -inf (padding never wins); for average pooling
 DL4J's ``avgPoolIncludePadInDivisor`` defaults to false in every model built since 1.0.0-beta5,
@@ -20,7 +22,7 @@ import numpy as np
 from minidl.autograd import Function
 from minidl.backend import get_array_module, is_gpu_array
 from minidl.ops import _memory, cuda
-from minidl.ops._checks import require_float, require_ndim
+from minidl.ops._checks import pair, require_float, require_ndim
 from minidl.ops.window import Window, channels_first, channels_last
 
 
@@ -168,6 +170,57 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, mode="truncate", include_
     return AvgPool2d(kernel_size, stride, padding, mode, include_pad)(x)
 
 
+def sum_pool2d(x, kernel_size, stride=None, padding=0, mode="truncate"):
+    """The sum of each window of x [N, C, H, W] (DL4J's SUM pooling): its mean over the whole
+    kernel area, padded zeros counted (they add nothing to a sum), times that area."""
+    kh, kw = pair(kernel_size, "kernel_size")
+    return avg_pool2d(x, kernel_size, stride, padding, mode, include_pad=True) * float(kh * kw)
+
+
+def pnorm_pool2d(x, p, kernel_size, stride=None, padding=0, mode="truncate"):
+    """(sum of |x|^p over each window)^(1/p) of x [N, C, H, W] (DL4J's PNORM pooling)."""
+    _require_norm("pnorm_pool2d", p)
+    return PNormRoot(p)(sum_pool2d(AbsPower(p)(x), kernel_size, stride, padding, mode))
+
+
+def _require_norm(op, p):
+    if not p >= 1:
+        raise ValueError(f"{op}: the norm p must be >= 1 (DL4J's pnorm), got {p}")
+
+
+class AbsPower(Function):
+    """|x|^p elementwise (p >= 1); its gradient p |x|^(p-1) sign(x) is 0 at x = 0."""
+
+    def __init__(self, p):
+        self.p = p
+
+    def forward(self, x):
+        self.x = x
+        return get_array_module(x).abs(x) ** self.p
+
+    def backward(self, gy):
+        xp = get_array_module(gy)
+        return gy * self.p * xp.abs(self.x) ** (self.p - 1) * xp.sign(self.x)
+
+
+class PNormRoot(Function):
+    """s^(1/p) of sums s >= 0 of p-th powers. Where s = 0 (a window of zeros) the true gradient
+    is infinite; it is taken as 0 there, the subgradient that leaves such windows alone."""
+
+    def __init__(self, p):
+        self.p = p
+
+    def forward(self, s):
+        self.s = s
+        self.y = s ** (1.0 / self.p)
+        return self.y
+
+    def backward(self, gy):
+        xp = get_array_module(gy)
+        positive = self.s > 0
+        return xp.where(positive, gy * self.y / (self.p * xp.where(positive, self.s, 1)), 0)
+
+
 def global_pool(x, pooling="avg", pnorm=2):
     """Pool [N, C, H, W] over H and W -> [N, C] (DL4J's GlobalPoolingLayer: MAX, AVG, SUM, PNORM)."""
     from minidl.ops import math
@@ -181,7 +234,6 @@ def global_pool(x, pooling="avg", pnorm=2):
     if kind == "sum":
         return math.sum(x, axis=axes)
     if kind == "pnorm":
-        # (sum |x|^p)^(1/p); |x| as sqrt(x^2 + tiny) keeps the gradient defined at 0.
-        absx = math.power(x * x + 1e-12, 0.5)
-        return math.power(math.sum(math.power(absx, pnorm), axis=axes), 1.0 / pnorm)
+        _require_norm("global_pool", pnorm)
+        return PNormRoot(pnorm)(math.sum(AbsPower(pnorm)(x), axis=axes))
     raise ValueError(f"global_pool: unknown pooling type {pooling!r}; expected MAX, AVG, SUM or PNORM")

@@ -436,12 +436,13 @@ Convolution2D = ConvolutionLayer
 @with_builder
 @dataclasses.dataclass
 class SubsamplingLayer(Layer, _SlidingWindow):
-    """Max, average or sum pooling: [batch, c, h, w] -> [batch, c, oh, ow]; no parameters.
+    """Max, average, sum or p-norm pooling: [batch, c, h, w] -> [batch, c, oh, ow]; no
+    parameters.
 
     ``avg_pool_include_pad_in_divisor`` (AVG only): True divides every window by the kernel area,
     counting padded zeros; False (DL4J's default since 1.0.0-beta5) divides by the number of real
-    pixels under the window. SUM adds the real pixels, whatever the flag. PNORM pooling is
-    GlobalPoolingLayer's only (``pnorm`` is kept for DL4J's configurations).
+    pixels under the window. SUM adds the real pixels, whatever the flag; PNORM is
+    (sum of |x|^pnorm)^(1/pnorm) over them.
     """
 
     pooling_type: PoolingType = PoolingType.MAX
@@ -478,13 +479,8 @@ class SubsamplingLayer(Layer, _SlidingWindow):
             return ops.avg_pool2d(x, self.kernel_size, self.stride, self.padding, mode,
                                   self.avg_pool_include_pad_in_divisor)
         if kind == PoolingType.SUM:
-            # The window's sum: its mean over the whole kernel area (padded zeros add nothing
-            # to the sum) times that area.
-            mean = ops.avg_pool2d(x, self.kernel_size, self.stride, self.padding, mode,
-                                  include_pad=True)
-            return mean * float(self.kernel_size[0] * self.kernel_size[1])
-        raise ValueError(f"layer {self.describe()}: PNORM pooling is supported by "
-                         f"GlobalPoolingLayer only")
+            return ops.sum_pool2d(x, self.kernel_size, self.stride, self.padding, mode)
+        return ops.pnorm_pool2d(x, self.pnorm, self.kernel_size, self.stride, self.padding, mode)
 
 
 @with_builder

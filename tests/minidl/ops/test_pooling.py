@@ -5,7 +5,7 @@ import pytest
 
 from minidl import Tensor, gradcheck, no_grad
 from minidl.backend import to_cpu, to_device
-from minidl.ops import avg_pool2d, global_pool, max_pool2d
+from minidl.ops import avg_pool2d, global_pool, max_pool2d, pnorm_pool2d
 
 
 def pool_loop(x, k, s, p, kind, include_pad=False):
@@ -101,6 +101,31 @@ def test_max_pool_under_no_grad_keeps_no_argmax_and_padding_never_wins(device):
         y = max_pool2d(Tensor(x, requires_grad=True), 2, 2, 1)
     assert y.creator is None
     np.testing.assert_array_equal(y.numpy(), -np.ones((1, 1, 2, 2)))
+
+
+@pytest.mark.parametrize("p", [2, 3])
+def test_pnorm_pool_matches_torch_lp_pool_and_gradcheck(device, p):
+    """PyTorch's lp_pool2d is (sum x^p)^(1/p): DL4J's PNORM for even p; on |x| for any p."""
+    torch = pytest.importorskip("torch")
+    x = np.random.default_rng(4).standard_normal((2, 3, 6, 5))
+    y = pnorm_pool2d(to_device(x), p, (2, 3), (2, 1)).numpy()
+    expected = torch.nn.functional.lp_pool2d(torch.tensor(np.abs(x)), p, (2, 3), (2, 1))
+    np.testing.assert_allclose(y, expected.numpy(), rtol=1e-6)
+    assert gradcheck(lambda x: pnorm_pool2d(x, p, 2, 1, padding=1), x[:1, :2], atol=1e-5)
+
+
+def test_pnorm_of_a_window_of_zeros_is_zero_with_a_zero_gradient(device):
+    x = np.zeros((1, 1, 4, 4))
+    x[0, 0, 0, 0] = -2.0  # only the first 2x2 window has a nonzero pixel
+    t = Tensor(to_device(x), requires_grad=True)
+    y = pnorm_pool2d(t, 3, 2)
+    np.testing.assert_allclose(y.numpy()[0, 0], [[2.0, 0.0], [0.0, 0.0]], rtol=1e-12, atol=0)
+    y.backward(to_device(np.ones((1, 1, 2, 2))))
+    expected = np.zeros((4, 4))
+    expected[0, 0] = -1.0  # d|x|/dx for a window with one nonzero pixel
+    np.testing.assert_allclose(to_cpu(t.grad)[0, 0], expected, atol=1e-12)
+    with pytest.raises(ValueError, match=r"pnorm_pool2d: the norm p must be >= 1.*got 0"):
+        pnorm_pool2d(t, 0, 2)
 
 
 @pytest.mark.parametrize("kind", ["max", "avg", "sum", "pnorm"])

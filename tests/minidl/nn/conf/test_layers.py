@@ -176,13 +176,15 @@ def test_convolution_wrong_channels_names_the_layer():
         _run(layer, np.zeros((1, 75)), _params(layer))
 
 
-@pytest.mark.parametrize("kind", [PoolingType.MAX, PoolingType.AVG, PoolingType.SUM])
+@pytest.mark.parametrize("kind", [PoolingType.MAX, PoolingType.AVG, PoolingType.SUM,
+                                  PoolingType.PNORM])
 def test_subsampling_against_a_loop(kind, device):
-    layer = _ready(SubsamplingLayer(pooling_type=kind, kernel_size=(2, 3), stride=(2, 2)),
-                   InputType.convolutional(6, 7, 2))
+    layer = _ready(SubsamplingLayer(pooling_type=kind, kernel_size=(2, 3), stride=(2, 2),
+                                    pnorm=3), InputType.convolutional(6, 7, 2))
     x = RNG.normal(size=(2, 2, 6, 7))
     out = _run(layer, x, {}).numpy()
-    reduce = {PoolingType.MAX: np.max, PoolingType.AVG: np.mean, PoolingType.SUM: np.sum}[kind]
+    reduce = {PoolingType.MAX: np.max, PoolingType.AVG: np.mean, PoolingType.SUM: np.sum,
+              PoolingType.PNORM: lambda w: (np.abs(w) ** 3).sum() ** (1 / 3)}[kind]
     expected = np.array([[[[reduce(x[n, c, 2 * i:2 * i + 2, 2 * j:2 * j + 3])
                             for j in range(3)] for i in range(3)] for c in range(2)]
                          for n in range(2)])
@@ -206,15 +208,16 @@ POOL_HAND = {
 
 @pytest.mark.parametrize("mode", list(POOL_HAND))
 @pytest.mark.parametrize("kind, include_pad", [(PoolingType.AVG, False), (PoolingType.AVG, True),
-                                               (PoolingType.SUM, False), (PoolingType.SUM, True)])
+                                               (PoolingType.SUM, False), (PoolingType.SUM, True),
+                                               (PoolingType.PNORM, False)])
 def test_padded_pooling_by_hand(mode, kind, include_pad, device):
     layer = _ready(SubsamplingLayer(pooling_type=kind, kernel_size=2, stride=1, padding=1,
-                                    convolution_mode=mode,
+                                    convolution_mode=mode, pnorm=1,
                                     avg_pool_include_pad_in_divisor=include_pad),
                    InputType.convolutional(3, 3, 1))
     sums, real_pixels = POOL_HAND[mode]
-    if kind == PoolingType.SUM:
-        expected = sums  # padded zeros add nothing, whatever the flag
+    if kind in (PoolingType.SUM, PoolingType.PNORM):
+        expected = sums  # padded zeros add nothing, whatever the flag (and p = 1 on x > 0: sums)
     else:
         expected = sums / 4 if include_pad else sums / real_pixels
     np.testing.assert_allclose(_run(layer, POOL_INPUT, {}).numpy()[0, 0], expected, rtol=1e-12)
