@@ -145,15 +145,16 @@ class ComputationGraph(Network):
         """{vertex name: activation array} for every input and vertex. As in DL4J's
         ``feedForward(INDArray[] input, boolean train)``, the train flag may come last.
 
-        ``until`` (vertex names) asks for those activations alone: only their ancestors run,
-        and every other activation is freed as soon as nothing more reads it, so the peak memory
-        is a few activations (what featurizing through a frozen VGG16 needs).
+        ``until`` (a vertex or input name, or several) asks for those activations alone: only
+        their ancestors run, and every other activation is freed as soon as nothing more reads
+        it, so the peak memory is a few activations (what featurizing through a frozen VGG16
+        needs).
         """
         train, inputs = _train_flag(inputs, train, "feed_forward", position=-1)
+        names = None if until is None else [until] if isinstance(until, str) else list(until)
         with no_grad():
-            acts = self._activations(inputs, self._context(train),
-                                     until=None if until is None else list(until))
-        return {name: a.data for name, a in acts.items()}
+            acts = self._activations(inputs, self._context(train), until=names)
+        return {name: acts[name].data for name in (acts if names is None else names)}
 
     def output(self, *inputs, train=False):
         """A list of output arrays, one per output vertex, in ``set_outputs`` order; inference

@@ -50,4 +50,3 @@ def with_bias_gradient(needs_input_grad, gx, gW, gy):
     if len(needs_input_grad) == 2:
         return gx, gW
     return gx, gW, sum_rows(gy) if needs_input_grad[2] else None
-

@@ -30,7 +30,7 @@ class BatchNormTrain(Function):
         xp = get_array_module(x)
         axes, shape = _axes_and_shape(x)
         self.axes, self.shape = axes, shape
-        m = x.size // x.shape[1]
+        self.m = m = x.size // x.shape[1]  # numbers per feature
         self.mean = sum_over(x, axes) / m
         centered = x - self.mean.reshape(shape)
         self.var = sum_over(centered * centered, axes) / m
@@ -40,8 +40,7 @@ class BatchNormTrain(Function):
         return gamma.reshape(shape) * self.x_hat + beta.reshape(shape)
 
     def backward(self, gy):
-        axes, shape = self.axes, self.shape
-        m = gy.size // gy.shape[1]
+        axes, shape, m = self.axes, self.shape, self.m
         g_beta = sum_over(gy, axes)
         g_gamma = sum_over(gy * self.x_hat, axes)
         # The textbook simplification of d/dx through mean and variance of the batch.

@@ -10,7 +10,7 @@ import numpy as np
 from minidl.autograd import Function, Tensor, as_tensor
 from minidl.backend import get_array_module
 from minidl.ops._checks import broadcast_shape, require_float
-from minidl.ops._reduce import sum_over
+from minidl.ops._reduce import normalize_axes, sum_over
 
 
 def sum_to(gx, shape):
@@ -184,14 +184,6 @@ class MatMul(Function):
         return ga, gb
 
 
-def _axes(axis, ndim):
-    """The reduced axes of ``axis`` (int, tuple or None: all) as a sorted list of axes >= 0."""
-    if axis is None:
-        return list(range(ndim))
-    axes = (axis,) if isinstance(axis, int) else axis
-    return sorted(a % ndim for a in axes)
-
-
 class Sum(Function):
     """Sum over ``axis`` (all axes by default); the gradient is gy copied back over
     the summed axes."""
@@ -201,12 +193,12 @@ class Sum(Function):
 
     def forward(self, x):
         self.x_shape = x.shape
-        return sum_over(x, _axes(self.axis, x.ndim), self.keepdims)
+        return sum_over(x, self.axis, self.keepdims)
 
     def backward(self, gy):
         xp = get_array_module(gy)
         if not self.keepdims and self.axis is not None:
-            for a in _axes(self.axis, len(self.x_shape)):
+            for a in normalize_axes(self.axis, len(self.x_shape)):
                 gy = xp.expand_dims(gy, a)
         return xp.broadcast_to(gy, self.x_shape).copy()
 
@@ -231,7 +223,7 @@ class Max(Function):
     def backward(self, gy):
         xp = get_array_module(gy)
         x = self.x
-        reduced = _axes(self.axis, x.ndim)
+        reduced = list(normalize_axes(self.axis, x.ndim))
         order = [a for a in range(x.ndim) if a not in reduced] + reduced
         # Move the reduced axes to the end and flatten them into one: each row of ``rows`` holds
         # the elements of one maximum, in C order, and argmax gives the first maximum of a row.

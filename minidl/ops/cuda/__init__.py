@@ -143,6 +143,8 @@ def im2col(window, xpad, rows=None, out=None):
         col = cupy.empty(shape, dtype=xpad.dtype)
     else:
         col = out
+    if col.size == 0:
+        return col if out is None else out
     run = window.kw * c  # numbers per segment (see im2col.cu)
     lane_bits = min(SEGMENT_LANES, run).bit_length() - 1  # 2^lane_bits threads per segment
     threads = (col.size // run) << lane_bits

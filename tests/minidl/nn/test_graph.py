@@ -299,3 +299,14 @@ def test_graph_evaluate_uses_the_first_output(device):
     predicted = host(net.output(*data.features)[0]).argmax(1)
     assert evaluation.accuracy() == pytest.approx(np.mean(predicted == data.labels[0].argmax(1)))
     assert evaluation.get_confusion_matrix().sum() == 20
+
+
+def test_feed_forward_until_returns_exactly_the_names_asked_for(device):
+    net = _two_headed()
+    data = _two_headed_data(n=3)
+    full = net.feed_forward(*data.features)
+    one = net.feed_forward(*data.features, until="merge")  # a single name
+    assert list(one) == ["merge"]
+    np.testing.assert_allclose(host(one["merge"]), host(full["merge"]), rtol=1e-6)
+    some = net.feed_forward(*data.features, until=["reg", "da"])
+    assert list(some) == ["reg", "da"]

@@ -6,6 +6,7 @@ import pytest
 from minidl import Tensor, gradcheck
 from minidl import ops
 from minidl.backend import to_cpu, to_device
+from minidl.ops._reduce import AxisError
 
 rng = np.random.default_rng(0)
 
@@ -149,3 +150,12 @@ def test_bad_inputs_name_the_op_and_shapes():
         ops.matmul(np.zeros((2, 3), dtype=np.int64), np.zeros((3, 5)))
     with pytest.raises(ValueError, match=r"reshape: cannot reshape an array of shape \(2, 3\)"):
         ops.reshape(np.zeros((2, 3)), (4, 2))
+
+
+def test_sum_reads_axes_as_numpy_does(device):
+    x = np.arange(6.0).reshape(2, 3)
+    t = Tensor(to_device(x))
+    np.testing.assert_array_equal(ops.sum(t, axis=np.int64(1)).numpy(), [3.0, 12.0])
+    np.testing.assert_array_equal(ops.sum(t, axis=-2).numpy(), [3.0, 5.0, 7.0])
+    with pytest.raises(AxisError):
+        ops.sum(t, axis=2)  # not wrapped around to axis 0

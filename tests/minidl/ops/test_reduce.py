@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from minidl.backend import to_cpu, to_device
-from minidl.ops._reduce import sum_over, sum_rows
+from minidl.ops._reduce import AxisError, sum_over, sum_rows
 
 
 def _nchw_view_of_channels_last(a, device):
@@ -50,3 +50,17 @@ def test_sum_over_empty_and_unit_axes(device, shape, axes):
     for keepdims in (False, True):
         got = to_cpu(sum_over(to_device(a, device), axes, keepdims))
         np.testing.assert_allclose(got, a.sum(axis=axes, keepdims=keepdims), atol=1e-12)
+
+
+def test_axes_are_read_as_numpy_reads_them(device):
+    a = np.random.default_rng(3).standard_normal((2, 3, 4))
+    on_device = to_device(a, device)
+    for axes in [(-1,), (0, -1), np.int64(1), (np.int32(-3), 2), 1]:
+        np.testing.assert_allclose(to_cpu(sum_over(on_device, axes)), a.sum(axis=axes),
+                                   rtol=1e-12)
+    with pytest.raises(AxisError):
+        sum_over(on_device, (3,))
+    with pytest.raises(AxisError):
+        sum_over(on_device, -4)
+    with pytest.raises(ValueError, match="repeated axis"):
+        sum_over(on_device, (1, -2))

@@ -208,19 +208,33 @@ POOL_HAND = {
 
 @pytest.mark.parametrize("mode", list(POOL_HAND))
 @pytest.mark.parametrize("kind, include_pad", [(PoolingType.AVG, False), (PoolingType.AVG, True),
-                                               (PoolingType.SUM, False), (PoolingType.SUM, True),
-                                               (PoolingType.PNORM, False)])
+                                               (PoolingType.SUM, False), (PoolingType.SUM, True)])
 def test_padded_pooling_by_hand(mode, kind, include_pad, device):
     layer = _ready(SubsamplingLayer(pooling_type=kind, kernel_size=2, stride=1, padding=1,
-                                    convolution_mode=mode, pnorm=1,
+                                    convolution_mode=mode,
                                     avg_pool_include_pad_in_divisor=include_pad),
                    InputType.convolutional(3, 3, 1))
     sums, real_pixels = POOL_HAND[mode]
-    if kind in (PoolingType.SUM, PoolingType.PNORM):
-        expected = sums  # padded zeros add nothing, whatever the flag (and p = 1 on x > 0: sums)
+    if kind == PoolingType.SUM:
+        expected = sums  # padded zeros add nothing, whatever the flag
     else:
         expected = sums / 4 if include_pad else sums / real_pixels
     np.testing.assert_allclose(_run(layer, POOL_INPUT, {}).numpy()[0, 0], expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("mode, pad", [(ConvolutionMode.Truncate, ((1, 1), (1, 1))),
+                                       (ConvolutionMode.Same, ((0, 1), (0, 1)))])
+def test_padded_pnorm_pooling_against_a_loop(mode, pad, device):
+    """PNORM over the real pixels of each window (padding adds nothing), on signed input."""
+    layer = _ready(SubsamplingLayer(pooling_type=PoolingType.PNORM, kernel_size=2, stride=1,
+                                    padding=1, convolution_mode=mode, pnorm=3),
+                   InputType.convolutional(3, 3, 1))
+    x = POOL_INPUT - 5.0  # -4 .. 4
+    padded = np.pad(x[0, 0], pad)
+    size = padded.shape[0] - 1
+    expected = [[(np.abs(padded[i:i + 2, j:j + 2]) ** 3).sum() ** (1 / 3) for j in range(size)]
+                for i in range(size)]
+    np.testing.assert_allclose(_run(layer, x, {}).numpy()[0, 0], expected, rtol=1e-12)
 
 
 def test_average_pooling_leaves_padding_out_of_the_divisor_by_default():
