@@ -240,6 +240,14 @@ def record(name, ours, theirs):
           f"ratio {ratio:.2f}", flush=True)
 
 
+def profile(steps, sync, repeat):
+    """Time each of ``steps`` ({label: function}) on its own; record and print it."""
+    for label, fn in steps.items():
+        t = median_time(fn, sync, repeat, warmup=1)
+        RESULTS["profile"][label] = t
+        print(f"   {label}: {t * 1e3:.2f} ms", flush=True)
+
+
 @section("speed: VGG16 inference")
 def speed_inference(net, torch, cupy, batch, repeat):
     set_device("gpu")
@@ -384,7 +392,7 @@ def profile_conv_steps(net, cupy, batch, repeat, name="block1_conv2"):
     xpad, w_mat = window.pad(channels_last(x)), kernel_matrix(W)
     out = cupy.empty((batch, window.oh, window.ow, W.shape[0]), np.float32)
     buffer, parts = _column_buffer(xpad), blocks(window, xpad)
-    cols = [_block_columns(window, xpad, block, buffer).copy() for block in parts[:1]]
+    first = _block_columns(window, xpad, parts[0], buffer).copy()
 
     def im2col():
         for block in parts:
@@ -392,17 +400,15 @@ def profile_conv_steps(net, cupy, batch, repeat, name="block1_conv2"):
 
     def gemm():  # the same GEMM for every block, on the first block's columns
         for block in parts:
-            cupy.matmul(cols[0][:len(_block_rows(out, block))], w_mat, out=_block_rows(out, block))
+            rows = _block_rows(out, block)
+            cupy.matmul(first[:len(rows)], w_mat, out=rows)
 
-    sync = cupy.cuda.Device().synchronize
-    steps = {"pad (channels-last copy + zero border)": lambda: window.pad(channels_last(x)),
-             f"im2col, {len(parts)} blocks": im2col,
-             f"GEMM, {len(parts)} blocks": gemm,
-             "bias + ReLU": lambda: activations.apply(out, "relu", None, b, out=out)}
-    for step, fn in steps.items():
-        t = median_time(fn, sync, repeat, warmup=1)
-        RESULTS["profile"][f"{name} {step}"] = t
-        print(f"   {step}: {t * 1e3:.2f} ms", flush=True)
+    profile({f"{name} pad (channels-last copy + zero border)":
+             lambda: window.pad(channels_last(x)),
+             f"{name} im2col, {len(parts)} blocks": im2col,
+             f"{name} GEMM, {len(parts)} blocks": gemm,
+             f"{name} bias + ReLU": lambda: activations.apply(out, "relu", None, b, out=out)},
+            cupy.cuda.Device().synchronize, repeat)
 
 
 @section("profile: block1_conv2 backward step by step")
@@ -444,7 +450,6 @@ def profile_conv_backward(net, torch, cupy, batch, repeat, name="block1_conv2", 
         for block in parts:
             _block_columns(fn.window, fn.xpad, block, buffer)
 
-    sync = cupy.cuda.Device().synchronize
     steps = {"ReLU gradient": lambda: activations.gradient(fn.y_l, gy_l, "relu"),
              "gx (stride 1: convolution of the padded gy)": lambda: fn._grad_input(gy_l),
              f"gW, {len(parts)} blocks": lambda: fn._grad_weights(gy_l),
@@ -453,20 +458,17 @@ def profile_conv_backward(net, torch, cupy, batch, repeat, name="block1_conv2", 
              f"gW: GEMMs as {splits}-way batched GEMMs": batched_gemms,
              "gb (sum over N, OH, OW: ones @ gy)": lambda: sum_rows(gy_l),
              "gb as CuPy's sum(axis=(0, 1, 2))": lambda: gy_l.sum(axis=(0, 1, 2))}
-    for step, fn_step in steps.items():
-        t = median_time(fn_step, sync, repeat, warmup=1)
-        RESULTS["profile"][f"{name} backward: {step}"] = t
-        print(f"   {step}: {t * 1e3:.2f} ms", flush=True)
+    profile({f"{name} backward: {step}": f for step, f in steps.items()},
+            cupy.cuda.Device().synchronize, repeat)
 
     F = torch.nn.functional
     xt = torch.from_numpy(x).cuda().requires_grad_()
     wt, bt = (torch.from_numpy(to_cpu(a)).cuda().requires_grad_() for a in (W, b))
     yt = F.relu(F.conv2d(xt, wt, bt, padding=1))
     gyt = torch.from_numpy(gy).cuda()
-    t = median_time(lambda: torch.autograd.grad(yt, (xt, wt, bt), gyt, retain_graph=True),
-                    torch.cuda.synchronize, repeat, warmup=1)
-    RESULTS["profile"][f"{name} backward: PyTorch, whole"] = t
-    print(f"   PyTorch's whole backward: {t * 1e3:.2f} ms", flush=True)
+    profile({f"{name} backward: PyTorch, whole":
+             lambda: torch.autograd.grad(yt, (xt, wt, bt), gyt, retain_graph=True)},
+            torch.cuda.synchronize, repeat)
 
 
 @section("profile: batch normalization, training")
@@ -500,11 +502,9 @@ def profile_batch_norm(torch, cupy, repeat, shape=(16, 64, 112, 112)):
     sync = cupy.cuda.Device().synchronize
     record(f"batch norm train fwd+bwd {shape}", median_time(ours, sync, repeat),
            median_time(theirs, torch.cuda.synchronize, repeat))
-    for name, fn in (("sum_over", lambda: sum_over(on_gpu[0], (0, 2, 3))),
-                     ("CuPy's sum", lambda: on_gpu[0].sum(axis=(0, 2, 3)))):
-        t = median_time(fn, sync, repeat, warmup=1)
-        RESULTS["profile"][f"batch sums over (0, 2, 3), {name}"] = t
-        print(f"   batch sums over (0, 2, 3), {name}: {t * 1e3:.2f} ms", flush=True)
+    profile({"batch sums over (0, 2, 3), sum_over": lambda: sum_over(on_gpu[0], (0, 2, 3)),
+             "batch sums over (0, 2, 3), CuPy's sum": lambda: on_gpu[0].sum(axis=(0, 2, 3))},
+            sync, repeat)
 
 
 # -- report ----------------------------------------------------------------------------------
