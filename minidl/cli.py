@@ -245,7 +245,7 @@ def _frozen_part(net, layer):
         layer = _layer_index(net, layer)
     helper = TransferLearningHelper(net, layer)
     # Layers frozen when the model was saved stay frozen: a --layer below them cannot thaw them.
-    if _frozen_until(helper) != [layer]:
+    if _frozen_until(helper) != [str(layer)]:
         raise UsageError(f"the model is already frozen up to "
                          f"{', '.join(map(str, _frozen_until(helper)))}, above --layer {layer}: "
                          f"omit --layer to featurize there")
@@ -262,10 +262,8 @@ def _layer_index(net, layer):
 
 
 def _frozen_until(helper):
-    """Where a helper's frozen part ends: vertex names, or a MultiLayerNetwork's layer index."""
-    if hasattr(helper, "frozen_till"):
-        return [helper.frozen_till]
-    return [name for name in helper.graph_inputs if name in helper.frozen]
+    """Where a helper's frozen part ends: vertex names (a MultiLayerNetwork's are indices)."""
+    return [name for name in helper.boundary if name in helper.frozen]
 
 
 # -- commands -----------------------------------------------------------------------------------

@@ -52,10 +52,9 @@ def fingerprint(helper):
 
 
 def boundary_of(helper):
-    """The names of the activations the features are: graph vertices, or the last frozen layer."""
-    if hasattr(helper, "graph_inputs"):
-        return list(helper.graph_inputs)
-    return [helper.network.conf.layers[helper.frozen_till].name]
+    """The names of the activations the features are (a graph's vertices, a MultiLayerNetwork's
+    last frozen layer by its name)."""
+    return helper.boundary_names()
 
 
 def _shard_name(index):

@@ -183,8 +183,10 @@ def _npz_bytes(arrays):
 
 
 def _flat_updater_state(updater_state):
-    """{param key: {state name: array}} -> {"<param key>/<state name>": array} on the CPU."""
-    return {f"{key}/{name}": to_cpu(array)
+    """{(layer, param): {state name: array}} -> {"<layer>_<param>/<state name>": array} on the
+    CPU: the file names parameters as DL4J does."""
+    from minidl.nn.parameters import flat_key
+    return {f"{flat_key(*key)}/{name}": to_cpu(array)
             for key, state in updater_state.items() for name, array in state.items()}
 
 
@@ -299,12 +301,15 @@ def _configuration_class(network_class):
 
 def _network_from_coefficients(net, coefficients, path):
     """``net`` with its parameters made from the saved arrays (no random initialisation)."""
+    from minidl.nn.parameters import flat_key
+    expected = {flat_key(key, param): (key, param)
+                for key, layer in net.layer_items() for param in layer.param_shapes()}
     tables = {}
-    for key, value in coefficients.items():
-        layer, _, param = key.rpartition("_")  # parameter names (W, b, gamma, ...) have no "_"
-        tables.setdefault(layer, {})[param] = value
-    expected = {f"{k}_{p}" for k, layer in net.layer_items() for p in layer.param_shapes()}
-    extra = sorted(set(coefficients) - expected)
+    for name, value in coefficients.items():
+        if name in expected:
+            key, param = expected[name]
+            tables.setdefault(key, {})[param] = value
+    extra = sorted(set(coefficients) - set(expected))
     try:
         if extra:
             raise ValueError(f"unexpected parameters {extra}")
@@ -315,13 +320,17 @@ def _network_from_coefficients(net, coefficients, path):
 
 
 def _nested_updater_state(net, flat, path):
-    """{"<param key>/<state name>": array} -> {param key: {state name: array}} on the device."""
-    params = net.param_table()
+    """{"<layer>_<param>/<state name>": array} -> {(layer, param): {state name: array}} on the
+    device."""
+    from minidl.nn.parameters import flat_key
+    params = {flat_key(key, param): (key, param, t.data) for key, param, t in net.param_items()}
     state = {}
-    for flat_key, array in flat.items():
-        key, _, name = flat_key.rpartition("/")
-        if key not in params or array.shape != params[key].shape:
-            raise ValueError(f"{_describe(path)}: updater state {flat_key!r} does not "
+    for entry, array in flat.items():
+        name, _, state_name = entry.rpartition("/")  # state names (M, V, v) have no "/"
+        if name not in params or array.shape != params[name][2].shape:
+            raise ValueError(f"{_describe(path)}: updater state {entry!r} does not "
                              f"match any parameter of the configuration")
-        state.setdefault(key, {})[name] = to_device(array.astype(params[key].dtype, copy=False))
+        key, param, value = params[name]
+        state.setdefault((key, param), {})[state_name] = to_device(
+            array.astype(value.dtype, copy=False))
     return state

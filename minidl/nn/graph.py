@@ -2,13 +2,14 @@
 
 import numpy as np
 
-from minidl import ops
-from minidl.autograd import Tensor, no_grad
-from minidl.backend import to_device
+import copy
+
+from minidl.autograd import no_grad
 from minidl.io.model_serializer import ModelSerializer
 from minidl.nn.conf.configuration import ComputationGraphConfiguration
 from minidl.nn.conf.layers import Layer
 from minidl.nn.network import Network
+from minidl.nn.wiring import Wiring
 
 
 class ComputationGraph(Network):
@@ -29,10 +30,6 @@ class ComputationGraph(Network):
     @property
     def topological_order(self):
         return list(self._order)
-
-    def layer_items(self):
-        return [(name, self.conf.vertices[name]) for name in self._order
-                if isinstance(self.conf.vertices.get(name), Layer)]
 
     def get_vertex(self, name):
         if name not in self.conf.vertices:
@@ -73,7 +70,9 @@ class ComputationGraph(Network):
     def output_names(self):
         return list(self.conf.network_outputs)
 
-    get_configuration_inputs = input_names
+    def get_configuration_inputs(self):
+        """The names of the graph's inputs (DL4J's getConfiguration().getNetworkInputs())."""
+        return self.input_names
 
     @staticmethod
     def load(path, load_updater=True):
@@ -82,64 +81,44 @@ class ComputationGraph(Network):
         boolean)``)."""
         return ModelSerializer.restore_computation_graph(path, load_updater)
 
-    # -- forward ---------------------------------------------------------------------------
-    def _vertex_forward(self, name, acts, ctx):
-        vertex = self.conf.vertices[name]
-        if not isinstance(vertex, Layer):
-            return vertex.forward([acts[source] for source in self.conf.vertex_inputs[name]], ctx)
-        return vertex.forward(self._layer_input(name, acts), self.param_tables[name], ctx)
+    @property
+    def wiring(self):
+        conf = self.conf
+        return Wiring(conf.network_inputs, conf.network_outputs, conf.vertices, conf.vertex_inputs,
+                      conf.input_preprocessors, self._order)
 
-    def _layer_input(self, name, acts):
-        """What layer ``name`` reads: its inputs' activations (concatenated along the feature or
-        channel axis when several, as DL4J does), through its input preprocessor if it has one."""
-        inputs = [acts[source] for source in self.conf.vertex_inputs[name]]
-        x = inputs[0] if len(inputs) == 1 else ops.concat(inputs, axis=1)
-        preprocessor = self.conf.input_preprocessors.get(name)
-        return x if preprocessor is None else preprocessor.pre_process(x)
+    def _set_vertex(self, name, vertex):
+        self.conf.vertices[name] = vertex
 
-    def _check_inputs(self, inputs):
-        names = self.conf.network_inputs
-        if len(inputs) != len(names):
-            raise ValueError(f"the graph has {len(names)} input(s) {names}, got {len(inputs)} "
-                             f"array(s)")
+    def freeze_names(self, names, what):
+        """The vertices ``what`` (a helper, a builder) was asked to freeze up to: names."""
+        names = list(names)
+        self.wiring.check_names(names, what)
+        return names
 
-    def _activations(self, inputs, ctx, until=None):
-        """{name: Tensor} for the inputs and every vertex; or, given ``until`` (names), for
-        those alone, computing only their ancestors.
+    @staticmethod
+    def freeze_example(what):
+        return f"{what}(graph, 'fc2')"
 
-        With ``until``, an activation is dropped as soon as the last vertex that reads it has
-        run: under ``no_grad()`` (inference, featurization) that frees it, so the peak memory is
-        a few activations, not all of them. (With gradients on, the Functions that need an
-        input for their backward keep it alive themselves.)
-        """
-        self._require_init()
-        self._check_inputs(inputs)
-        acts = {name: Tensor(to_device(x, self.device))
-                for name, x in zip(self.conf.network_inputs, inputs)}
-        if until is None:
-            order, last_reader = self._order, {}
-        else:
-            needed = self.conf.ancestors(until)
-            order = [name for name in self._order if name in needed]
-            last_reader = self._last_readers(order, keep=set(until))
-        for name in order:
-            if name not in acts:
-                acts[name] = self._vertex_forward(name, acts, ctx)
-            for source in last_reader.get(name, ()):
-                del acts[source]
-        return acts
-
-    def _last_readers(self, order, keep):
-        """{vertex: the activations no vertex after it in ``order`` reads}, except ``keep``."""
-        last = {}
-        for name in order:
-            for source in self.conf.vertex_inputs.get(name, ()):
-                last[source] = name
-        readers = {}
-        for source, name in last.items():
-            if source not in keep:
-                readers.setdefault(name, []).append(source)
-        return readers
+    def unfrozen_network(self, frozen_names):
+        """(the ComputationGraph of the vertices outside ``frozen_names``, {key: same key})."""
+        conf, inputs = self.conf, self.wiring.boundary(frozen_names)
+        types = conf.infer_types()
+        sub = ComputationGraphConfiguration(
+            vertices={n: copy.deepcopy(v) for n, v in conf.vertices.items() if n not in frozen_names},
+            network_inputs=inputs,
+            network_outputs=list(conf.network_outputs),
+            input_types=[types[n] for n in inputs] if all(types[n] for n in inputs) else [],
+            defaults=copy.deepcopy(conf.defaults))
+        sub.vertex_inputs = {n: list(conf.vertex_inputs[n]) for n in sub.vertices}
+        sub.input_preprocessors = {n: copy.deepcopy(p) for n, p in conf.input_preprocessors.items()
+                                   if n in sub.vertices}
+        sub.validate()
+        # where this network is, which need not be the default device
+        unfrozen = ComputationGraph(sub).init().to(self.device)
+        key_map = {key: key for key, _ in unfrozen.layer_items()}
+        unfrozen.copy_params_from(self, key_map)
+        return unfrozen, key_map
 
     def feed_forward(self, *inputs, train=False, until=None):
         """{vertex name: activation array} for every input and vertex. As in DL4J's
@@ -151,20 +130,20 @@ class ComputationGraph(Network):
         needs).
         """
         train, inputs = _train_flag(inputs, train, "feed_forward", position=-1)
-        names = None if until is None else [until] if isinstance(until, str) else list(until)
+        if until is not None:
+            names = [until] if isinstance(until, str) else list(until)
+            self.wiring.check_names(names, "feed_forward(until=...)")
+            return dict(zip(names, self.activations_at(names, inputs, train)))
         with no_grad():
-            acts = self._activations(inputs, self._context(train), until=names)
-        return {name: acts[name].data for name in (acts if names is None else names)}
+            acts = self._activations(self._given(inputs), self._context(train))
+        return {name: a.data for name, a in acts.items()}
 
     def output(self, *inputs, train=False):
         """A list of output arrays, one per output vertex, in ``set_outputs`` order; inference
         mode unless ``train``. As in DL4J's ``output(boolean train, INDArray... input)``, the
         train flag may come first: ``output(False, x)``."""
         train, inputs = _train_flag(inputs, train, "output", position=0)
-        with no_grad():
-            acts = self._activations(inputs, self._context(train),
-                                     until=self.conf.network_outputs)
-        return [acts[name].data for name in self.conf.network_outputs]
+        return self.output_arrays(inputs, train)
 
     def output_single(self, *inputs, train=False):
         """The output array of a graph with one output: ``output(...)[0]``, and the same
@@ -173,38 +152,6 @@ class ComputationGraph(Network):
             raise ValueError(f"output_single: the graph has {len(self.conf.network_outputs)} "
                              f"outputs {self.conf.network_outputs}; use output()")
         return self.output(*inputs, train=train)[0]
-
-    def _predict(self, features):
-        return self.output(*features)[0]
-
-    def _loss_and_outputs(self, inputs, labels, ctx):
-        outputs = self.conf.network_outputs
-        if len(labels) != len(outputs):
-            raise ValueError(f"the graph has {len(outputs)} output(s) {outputs}, got "
-                             f"{len(labels)} label array(s)")
-        for name in outputs:
-            if not self.conf.vertices[name].is_output:
-                raise ValueError(f"cannot fit: output vertex {self.conf.vertices[name].describe()} "
-                                 f"is not an output layer (OutputLayer or LossLayer) and has no loss")
-        acts = self._activations(inputs, ctx, until=self._loss_inputs())
-        total, results = None, []
-        for name, y in zip(outputs, labels):
-            loss, out = self._output_loss(name, acts, Tensor(y), ctx)
-            total = loss if total is None else total + loss
-            results.append(out)
-        return total, results
-
-    def _loss_inputs(self):
-        return [s for name in self.conf.network_outputs for s in self.conf.vertex_inputs[name]]
-
-    def _output_loss(self, name, acts, labels, ctx):
-        return self.conf.vertices[name].compute_loss(self._layer_input(name, acts),
-                                                     self.param_tables[name], labels, ctx)
-
-    def _summary_vertices(self):
-        for name in self._order:
-            inputs = self.conf.vertex_inputs.get(name)
-            yield name, self.conf.vertices.get(name), ", ".join(inputs) if inputs else "-"
 
 
 def _as_list(inputs):

@@ -1,10 +1,16 @@
 """MultiLayerNetwork: a stack of layers, each feeding the next (DL4J's sequential network)."""
 
+import copy
+
 from minidl.autograd import Tensor, no_grad
 from minidl.backend import to_cpu, to_device
 from minidl.io.model_serializer import ModelSerializer
 from minidl.nn.conf.configuration import MultiLayerConfiguration
-from minidl.nn.network import Network, is_dataset
+from minidl.nn.fitting import is_dataset
+from minidl.nn.network import Network
+from minidl.nn.wiring import Wiring
+
+INPUT = "input"  # the name of the chain's input: never a layer key, which are indices
 
 
 class MultiLayerNetwork(Network):
@@ -12,7 +18,13 @@ class MultiLayerNetwork(Network):
 
     Input: [batch, n_in] for dense networks or [batch, channels, height, width] for images.
     Parameter keys are "<index>_<param>" ("0_W", "3_b").
+
+    A façade over the engine (``minidl.nn.network``): the stack is run as the chain
+    "input" -> "0" -> "1" -> ..., and the methods here keep DL4J's index API on top of it.
     """
+
+    accepts_multi_dataset = False
+    noun, output_noun = "network", "last layer"
 
     def __init__(self, conf):
         if not isinstance(conf, MultiLayerConfiguration):
@@ -20,8 +32,61 @@ class MultiLayerNetwork(Network):
                             f".list()...build()), got {type(conf).__name__}")
         super().__init__(conf)
 
-    def layer_items(self):
-        return [(str(i), layer) for i, layer in enumerate(self.conf.layers)]
+    # -- the chain the engine runs ----------------------------------------------------------
+    @property
+    def wiring(self):
+        """The layers as the chain "input" -> "0" -> "1" -> ...: vertex names are the indices,
+        which are also the parameter keys ("0_W")."""
+        layers = self.conf.layers
+        names = [str(i) for i in range(len(layers))]
+        return Wiring(inputs=[INPUT], outputs=names[-1:], vertices=dict(zip(names, layers)),
+                      vertex_inputs={name: [source] for name, source in zip(names, [INPUT] + names)},
+                      preprocessors={str(i): p for i, p in self.conf.input_preprocessors.items()},
+                      order=[INPUT] + names)
+
+    def _set_vertex(self, name, vertex):
+        self.conf.layers[int(name)] = vertex
+
+    def display_name(self, name):
+        return self.conf.layers[int(name)].name if name != INPUT else name
+
+    def _reads(self, index):
+        """The name of the activation layer ``index`` reads."""
+        return INPUT if index == 0 else str(index - 1)
+
+    def freeze_names(self, indices, what):
+        """The layers ``what`` was asked to freeze up to: at most one index k (layers 0..k),
+        below the output layer, which always trains."""
+        if len(indices) > 1:
+            raise ValueError(f"{what}(mln, k) takes one layer index")
+        if not indices:
+            return []
+        k, last = indices[0], len(self.conf.layers) - 2
+        if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k <= last:
+            raise IndexError(f"{what}(mln, {k!r}): freeze layers 0..k with k in 0..{last} "
+                             f"(the output layer trains)")
+        return [str(k)]
+
+    @staticmethod
+    def freeze_example(what):
+        return f"{what}(mln, 1)"
+
+    def unfrozen_network(self, frozen_names):
+        """(the MultiLayerNetwork of the layers above the last frozen one, {its key: key here})."""
+        layers, conf = self.conf.layers, self.conf
+        k = max(int(name) for name in frozen_names if name != INPUT)
+        types = conf.infer_types()
+        sub = MultiLayerConfiguration(
+            layers=[copy.deepcopy(layer) for layer in layers[k + 1:]],
+            input_preprocessors={i - k - 1: copy.deepcopy(p)
+                                 for i, p in conf.input_preprocessors.items() if i > k},
+            input_type=layers[k].output_type(types[k]) if types[k] is not None else None,
+            defaults=copy.deepcopy(conf.defaults))
+        sub.infer_types()
+        unfrozen = MultiLayerNetwork(sub).init().to(self.device)
+        key_map = {key: str(int(key) + k + 1) for key, _ in unfrozen.layer_items()}
+        unfrozen.copy_params_from(self, key_map)
+        return unfrozen, key_map
 
     @property
     def layers(self):
@@ -65,49 +130,17 @@ class MultiLayerNetwork(Network):
         boolean)``)."""
         return ModelSerializer.restore_multi_layer_network(path, load_updater)
 
-    # -- forward ---------------------------------------------------------------------------
-    def _layer_input(self, i, x):
-        """What layer ``i`` reads: ``x`` through the layer's input preprocessor, if it has one."""
-        preprocessor = self.conf.input_preprocessors.get(i)
-        return x if preprocessor is None else preprocessor.pre_process(x)
-
-    def _layer_outputs(self, x, ctx, upto, start=0):
-        """Yields the input as a Tensor, then the output of layers ``start``..``upto`` one by one
-        (``x`` is what layer ``start`` reads).
-
-        A generator holds only the activation it last yielded, so a caller that keeps only the
-        latest lets each go as soon as the next layer has read it: under ``no_grad()`` that
-        frees it.
-        """
-        self._require_init()
-        upto = len(self.conf.layers) - 1 if upto is None else upto
-        a = Tensor(to_device(x, self.device))
-        yield a
-        for i in range(start, upto + 1):
-            a = self.conf.layers[i].forward(self._layer_input(i, a), self.param_tables[str(i)],
-                                            ctx)
-            yield a
-
-    def _activations(self, x, ctx, upto=None):
-        """[input, output of layer 0, ..., output of layer ``upto``] as Tensors."""
-        return list(self._layer_outputs(x, ctx, upto))
-
-    def _forward(self, x, ctx, upto=None):
-        """The output of layer ``upto`` (default: the last) as a Tensor, keeping no earlier
-        activation alive."""
-        for a in self._layer_outputs(x, ctx, upto):
-            pass
-        return a
-
+    # -- forward: DL4J's index API over the chain -----------------------------------------
     def feed_forward(self, x, train=False):
         """Activations of every layer, input first: [x, a0, a1, ..., a(n-1)] (arrays)."""
-        with no_grad():
-            return [a.data for a in self._activations(x, self._context(train))]
+        return self.feed_forward_to_layer(len(self.conf.layers) - 1, x, train)
 
     def feed_forward_to_layer(self, layer_index, x, train=False):
         """[x, a0, ..., a(layer_index)] (arrays)."""
+        names = [INPUT] + [str(i) for i in range(layer_index + 1)]
         with no_grad():
-            return [a.data for a in self._activations(x, self._context(train), layer_index)]
+            acts = self._activations(self._given([x]), self._context(train), until=names)
+        return [acts[name].data for name in names]
 
     def activate_selected_layers(self, from_layer, to_layer, x, train=False):
         """The output array of layer ``to_layer`` when ``x`` goes into layer ``from_layer``
@@ -116,15 +149,14 @@ class MultiLayerNetwork(Network):
         if not 0 <= from_layer <= to_layer < n:
             raise IndexError(f"activate_selected_layers({from_layer}, {to_layer}): need "
                              f"0 <= from <= to < {n} (the number of layers)")
+        given = {self._reads(from_layer): Tensor(to_device(x, self.device))}
         with no_grad():
-            for a in self._layer_outputs(x, self._context(train), to_layer, from_layer):
-                pass
-        return a.data
+            acts = self._activations(given, self._context(train), until=[str(to_layer)])
+        return acts[str(to_layer)].data
 
     def output(self, x, train=False):
         """The network's output array for input ``x`` (inference mode unless ``train``)."""
-        with no_grad():
-            return self._forward(x, self._context(train)).data
+        return self.output_arrays([x], train)[0]
 
     def predict(self, x):
         """The index of the highest output per example: a NumPy int array ``[batch]`` (DL4J's
@@ -142,22 +174,6 @@ class MultiLayerNetwork(Network):
                              f"{self.conf.layers[-1].describe()} gives {tuple(out.shape)}. Use "
                              f"output() for the activations")
         return to_cpu(out.argmax(axis=1))
-
-    def _predict(self, features):
-        return self.output(features[0])
-
-    def _loss_and_outputs(self, inputs, labels, ctx):
-        if len(inputs) != 1 or len(labels) != 1:
-            raise ValueError(f"MultiLayerNetwork takes one features array and one labels array, "
-                             f"got {len(inputs)} and {len(labels)}")
-        last = len(self.conf.layers) - 1
-        out_layer = self.conf.layers[last]
-        if not out_layer.is_output:
-            raise ValueError(f"cannot fit: the last layer {out_layer.describe()} is not an output "
-                             f"layer (OutputLayer or LossLayer) and has no loss")
-        x = self._layer_input(last, self._forward(inputs[0], ctx, last - 1))
-        loss, out = out_layer.compute_loss(x, self.param_tables[str(last)], Tensor(labels[0]), ctx)
-        return loss, [out]
 
     def _summary_vertices(self):
         for i, layer in enumerate(self.conf.layers):

@@ -1,8 +1,13 @@
-"""What MultiLayerNetwork and ComputationGraph share: parameters, training, scoring, summary.
+"""The engine: one executor that runs, trains and freezes every network.
 
-A network owns its configuration and one Tensor per parameter, kept in ``param_tables`` as
-``{layer key: {param name: Tensor}}`` (layer key = index for a MultiLayerNetwork, vertex name
-for a ComputationGraph). One training iteration (``fit`` on a minibatch) is:
+A network is a Wiring (``minidl.nn.wiring``: inputs, vertices, what each reads, outputs) plus
+one Tensor per parameter (``minidl.nn.parameters``). ComputationGraph hands over its graph as it
+is; MultiLayerNetwork is a façade that presents its stack of layers as the chain "input" -> "0"
+-> "1" -> ... and keeps DL4J's index API on top. Everything below is written once for both.
+
+A forward pass visits the vertices in topological order; each reads the activations of its
+inputs (a layer's through its input preprocessor) and adds its own. One training iteration
+(``fit`` on a minibatch) is:
 
 1. forward in training mode with the graph recorded, ending in the output layers' losses;
 2. ``loss.backward()``: autograd fills ``grad`` on every trainable parameter. Frozen layers'
@@ -11,33 +16,41 @@ for a ComputationGraph). One training iteration (``fit`` on a minibatch) is:
 3. for each trainable parameter, in DL4J's order: gradient normalisation, L1/L2 added to the
    gradient, the updater turns the gradient into an update, weight decay added to the update,
    then ``param -= update``.
-
-Subclasses supply the wiring: which layers exist in which order, and how a forward pass runs.
 """
 
 import copy
-import numbers
 
 import numpy as np
 
+from minidl import ops
 from minidl.autograd import Tensor, no_grad
+from minidl.backend import get_array_module, to_cpu, to_device
 from minidl.data.dataset import as_list
 from minidl.data.iterators import reset_if_supported
-from minidl.backend import device_of, get_array_module, get_device, to_cpu, to_device
 from minidl.io.model_serializer import ModelSerializer
 from minidl.learning.step import compute_update
 from minidl.learning.step import regularization_score as param_penalty
 from minidl.naming import Dl4jNames
-from minidl.nn.conf.enums import GradientNormalization, OptimizationAlgorithm
-from minidl.nn.conf.layers import Context
+from minidl.nn import fitting
+from minidl.nn.conf.enums import OptimizationAlgorithm
+from minidl.nn.conf.layers import Context, Layer
+from minidl.nn.freezing import frozen
+from minidl.nn.parameters import ParameterStore, flat_key
+from minidl.nn.summary import summary_table
 
 
-class Network(Dl4jNames):
-    """Base class of MultiLayerNetwork and ComputationGraph (see the module docstring)."""
+class Network(ParameterStore, Dl4jNames):
+    """Base of MultiLayerNetwork and ComputationGraph (see the module docstring).
+
+    A subclass supplies ``wiring`` (its Wiring) and ``_set_vertex`` (how a vertex of its
+    configuration is replaced); the index API of a MultiLayerNetwork is a layer over that.
+    """
+
+    accepts_multi_dataset = True  # a MultiLayerNetwork takes DataSets only, as in DL4J
+    noun, output_noun = "graph", "output vertex"  # how errors name the network and its outputs
 
     def __init__(self, conf):
         self.conf = conf
-        self.param_tables = None
         self.updater_state = {}
         self.listeners = []
         self.iteration_count = 0
@@ -45,153 +58,149 @@ class Network(Dl4jNames):
         self.last_score = None
         self._rng = None
 
-    # -- to be supplied by subclasses ------------------------------------------------------
+    @property
+    def wiring(self):
+        raise NotImplementedError
+
+    def _set_vertex(self, name, vertex):
+        raise NotImplementedError
+
     def layer_items(self):
         """[(key, layer)] in topological order, for every layer (not parameter-free vertices)."""
-        raise NotImplementedError
+        wiring = self.wiring
+        return [(name, wiring.vertices[name]) for name in wiring.order
+                if isinstance(wiring.vertices.get(name), Layer)]
 
+    def display_name(self, name):
+        """How users name vertex ``name`` (its layer name; a graph's vertex names are that)."""
+        return name
+
+    # -- forward ---------------------------------------------------------------------------
+    def _context(self, train):
+        return Context(train=train, rng=self._rng)
+
+    def _given(self, inputs):
+        """{input name: Tensor on the network's device} for the list of input arrays."""
+        names = self.wiring.inputs
+        if len(inputs) != len(names):
+            raise ValueError(f"the {self.noun} has {len(names)} input(s) {names}, got "
+                             f"{len(inputs)} array(s)")
+        return {name: Tensor(to_device(x, self.device)) for name, x in zip(names, inputs)}
+
+    def _activations(self, given, ctx, until=None):
+        """{name: Tensor} for ``given`` ({name: Tensor}) and every vertex computed from them;
+        or, with ``until`` (names), for those alone, computing only what they need. ``given``
+        itself is filled and returned (a copy would keep the inputs alive to the end).
+
+        With ``until``, an activation is dropped as soon as the last vertex that reads it has
+        run: under ``no_grad()`` (inference, featurization) that frees it, so the peak memory is
+        a few activations, not all of them. (With gradients on, the Functions that need an
+        input for their backward keep it alive themselves.)
+        """
+        self._require_init()
+        wiring, acts = self.wiring, given
+        if until is None:
+            order, last_reader = [n for n in wiring.order if n not in acts], {}
+        else:
+            needed = wiring.ancestors(until, given=acts)
+            order = [n for n in wiring.order if n in needed and n not in acts]
+            last_reader = wiring.last_readers(order, keep=set(until))
+        for name in order:
+            acts[name] = self._vertex_forward(name, acts, ctx)
+            for source in last_reader.get(name, ()):
+                del acts[source]
+        return acts
+
+    def _vertex_forward(self, name, acts, ctx):
+        vertex = self.wiring.vertices[name]
+        if not isinstance(vertex, Layer):
+            return vertex.forward([acts[s] for s in self.wiring.vertex_inputs[name]], ctx)
+        return vertex.forward(self._layer_input(name, acts), self.param_tables[name], ctx)
+
+    def _layer_input(self, name, acts):
+        """What layer ``name`` reads: its inputs' activations (concatenated along the feature or
+        channel axis when several, as DL4J does), through its input preprocessor if it has one."""
+        wiring = self.wiring
+        inputs = [acts[source] for source in wiring.vertex_inputs[name]]
+        x = inputs[0] if len(inputs) == 1 else ops.concat(inputs, axis=1)
+        preprocessor = wiring.preprocessors.get(name)
+        return x if preprocessor is None else preprocessor.pre_process(x)
+
+    def activations_at(self, names, inputs, train=False):
+        """The activation arrays of ``names`` (vertices or inputs) for the list ``inputs``,
+        computing only their ancestors and keeping nothing else alive (featurization)."""
+        with no_grad():
+            acts = self._activations(self._given(inputs), self._context(train), until=names)
+        return [acts[name].data for name in names]
+
+    def output_arrays(self, inputs, train=False):
+        """One output array per output vertex for the list of input arrays ``inputs``."""
+        return self.activations_at(self.wiring.outputs, inputs, train)
+
+    # -- losses ----------------------------------------------------------------------------
     def _loss_and_outputs(self, inputs, labels, ctx):
         """(total loss Tensor, list of output Tensors) for lists of input and label arrays."""
+        outputs = self.wiring.outputs
+        if len(labels) != len(outputs):
+            raise ValueError(f"the {self.noun} has {len(outputs)} output(s) {outputs}, got "
+                             f"{len(labels)} label array(s)")
+        for name in outputs:
+            if not self.wiring.vertices[name].is_output:
+                raise ValueError(f"cannot fit: {self.output_noun} "
+                                 f"{self.wiring.vertices[name].describe()} is not an output layer (OutputLayer or LossLayer) and has no loss")
+        loss_inputs = [s for name in outputs for s in self.wiring.vertex_inputs[name]]
+        acts = self._activations(self._given(inputs), ctx, until=loss_inputs)
+        total, results = None, []
+        for name, y in zip(outputs, labels):
+            loss, out = self.wiring.vertices[name].compute_loss(
+                self._layer_input(name, acts), self.param_tables[name], Tensor(y), ctx)
+            total = loss if total is None else total + loss
+            results.append(out)
+        return total, results
+
+    # -- freezing --------------------------------------------------------------------------
+    def freeze(self, names):
+        """Freeze, in place, the named vertices, those frozen already, and all their ancestors:
+        their parameters stay, get no gradient and lose their updater state. Returns the set of
+        frozen names (inputs included)."""
+        wiring = self.wiring
+        already = [name for name, vertex in wiring.vertices.items() if vertex.frozen]
+        frozen_names = wiring.ancestors(list(names) + already)
+        for name in wiring.order:
+            vertex = wiring.vertices.get(name)
+            if name in frozen_names and vertex is not None and not vertex.frozen:
+                self._set_vertex(name, frozen(vertex))
+                self.stop_training(name)
+        return frozen_names
+
+    def frozen_names(self):
+        """The frozen vertices and everything they read (what ``freeze([])`` would freeze)."""
+        wiring = self.wiring
+        return wiring.ancestors([n for n, v in wiring.vertices.items() if v.frozen])
+
+    def unfrozen_network(self, frozen_names):
+        """(network of the unfrozen part, {its layer key: this network's layer key}).
+
+        Its inputs are ``wiring.boundary(frozen_names)``: the frozen activations the unfrozen
+        vertices read, and the inputs only they read. Parameters are copied from this network.
+        """
         raise NotImplementedError
 
-    # -- initialisation --------------------------------------------------------------------
-    @property
-    def dtype(self):
-        return np.dtype(self.conf.defaults.data_type or "float32")
-
-    def init(self, params=None, clone_params=True):
-        """Create the parameters: drawn from the configuration's seed, or copied from ``params``
-        (a flat vector as ``params()`` returns). Returns self. On a network that has parameters
-        already, nothing is drawn again (DL4J's init() returns at once); ``params``, if given,
-        are copied in (DL4J would ignore them).
-
-        ``clone_params`` is accepted for DL4J's ``init(INDArray parameters, boolean
-        cloneParametersArray)``, where ``False`` makes the network use the given array itself as
-        the storage of its parameters. minidl keeps one array per parameter, not views into one
-        flat vector, so it cannot share ``params``' memory: the values are always copied, whatever
-        ``clone_params`` says.
-        """
-        if self.param_tables is None:  # as DL4J, a second init() keeps the parameters: code
-            # that calls init() on a restored or trained network must not lose its weights
-            rng = np.random.default_rng(self.conf.seed)
-            self._build_tables({key: layer.init_params(rng, self.dtype)
-                                for key, layer in self.layer_items()})
-        if params is not None:
-            self.set_params(params)
-        return self
-
-    def init_from_tables(self, tables):
-        """Create the parameters from ``{layer key: {param: array}}`` with no random draws.
-
-        Loading pretrained weights this way skips initialising 138 million numbers only to
-        overwrite them. Every parameter of every layer must be given, with its exact shape.
-        """
-        arrays = {}
-        for key, layer in self.layer_items():
-            given = tables.get(key, {})
-            for name, shape in layer.param_shapes().items():
-                if name not in given:
-                    raise ValueError(f"layer {layer.describe()}: no array given for parameter "
-                                     f"'{key}_{name}'")
-                if tuple(given[name].shape) != tuple(shape):
-                    raise ValueError(f"layer {layer.describe()}: parameter '{key}_{name}' has shape "
-                                     f"{tuple(given[name].shape)}, expected {tuple(shape)}")
-            arrays[key] = {name: np.asarray(given[name], dtype=self.dtype)
-                           for name in layer.param_shapes()}
-        self._build_tables(arrays)
-        return self
-
-    def _build_tables(self, arrays):
-        self.param_tables = {
-            key: {name: Tensor(to_device(value), requires_grad=self._trainable(layer, name),
-                               name=f"{key}_{name}")
-                  for name, value in arrays[key].items()}
-            for key, layer in self.layer_items()}
-        # Dropout masks draw from their own generator: seeded like the weights (so reproducible)
-        # but not with the same seed, or the masks would replay the weight initialisation's draws.
-        self._rng = np.random.default_rng(self.conf.seed + 1)
-        self.updater_state = {}
-
-    @staticmethod
-    def _trainable(layer, name):
-        return not layer.frozen and layer.param_kind(name) != "state"
-
-    def _require_init(self):
-        if self.param_tables is None:
-            raise RuntimeError(f"{type(self).__name__} has no parameters yet: call init() first")
-
-    # -- parameters ------------------------------------------------------------------------
-    def _param_items(self):
-        self._require_init()
-        for key, table in self.param_tables.items():
-            for name, tensor in table.items():
-                yield f"{key}_{name}", tensor
-
-    def param_table(self, backprop_params_only=False):
-        """{"<layer>_<param>": array} of the live parameter arrays (not copies)."""
-        return {k: t.data for k, t in self._param_items()
-                if not backprop_params_only or t.requires_grad}
-
-    def get_param(self, key):
-        return self._tensor(key).data
-
-    def set_param(self, key, value):
-        """Copy ``value`` into parameter ``key`` (shape checked)."""
-        tensor = self._tensor(key)
-        value = to_device(np.asarray(to_cpu(value)), device_of(tensor.data))
-        if value.shape != tensor.data.shape:
-            raise ValueError(f"set_param({key!r}): expected shape {tuple(tensor.data.shape)}, got "
-                             f"{tuple(value.shape)}")
-        tensor.data[...] = value
-
-    def _tensor(self, key):
-        for k, tensor in self._param_items():
-            if k == key:
-                return tensor
-        raise KeyError(f"no parameter {key!r}; parameters: {[k for k, _ in self._param_items()]}")
-
-    def params(self):
-        """All parameters as one flat copy, layer by layer in order (W then b)."""
-        arrays = [t.data.ravel() for _, t in self._param_items()]
-        xp = get_array_module(*arrays) if arrays else np
-        return xp.concatenate(arrays) if arrays else np.zeros(0, self.dtype)
-
-    def set_params(self, flat):
-        """Copy a flat vector (as returned by ``params()``) into the parameters."""
-        flat = flat.data if isinstance(flat, Tensor) else flat
-        expected = self.num_params()
-        if flat.size != expected:
-            raise ValueError(f"set_params: expected {expected} values, got {flat.size}")
-        offset = 0
-        for _, tensor in self._param_items():
-            n = tensor.data.size
-            chunk = to_device(to_cpu(flat.ravel()[offset:offset + n]), device_of(tensor.data))
-            tensor.data[...] = chunk.reshape(tensor.data.shape)
-            offset += n
-
-    def num_params(self, backprop_only=False):
-        return int(sum(t.data.size for _, t in self._param_items()
-                       if not backprop_only or t.requires_grad))
-
-    def layer_num_params(self, key):
-        return int(sum(t.data.size for t in self.param_tables[key].values()))
-
-    # -- listeners -------------------------------------------------------------------------
+    # -- training --------------------------------------------------------------------------
     def set_listeners(self, *listeners):
         """Replace the training listeners: ``set_listeners(a, b)`` or ``set_listeners([a, b])``;
         ``set_listeners(None)`` or ``set_listeners()`` removes them all."""
-        self.listeners = _flatten_listeners(listeners)
+        self.listeners = fitting.flatten_listeners(listeners)
 
     def add_listeners(self, *listeners):
         """Append training listeners to those already set (DL4J's addListeners)."""
-        self.listeners.extend(_flatten_listeners(listeners))
+        self.listeners.extend(fitting.flatten_listeners(listeners))
 
     def get_listeners(self):
         """The training listeners, in call order: the network's own list, as DL4J returns its
         collection (changing it changes the listeners)."""
         return self.listeners
 
-    # -- training --------------------------------------------------------------------------
     def get_iteration_count(self):
         """Iterations (minibatches) fitted so far."""
         return self.iteration_count
@@ -199,9 +208,6 @@ class Network(Dl4jNames):
     def get_epoch_count(self):
         """Epochs (passes over an iterator) fitted so far."""
         return self.epoch_count
-
-    def _context(self, train):
-        return Context(train=train, rng=self._rng)
 
     def _check_algorithm(self):
         algo = self.conf.defaults.optimization_algo
@@ -224,8 +230,7 @@ class Network(Dl4jNames):
         """Forward in training mode, then backward: fills ``grad`` on the trainable parameters.
         Returns the loss (without regularization)."""
         self._require_init()
-        inputs = [to_device(np.asarray(x) if not hasattr(x, "shape") else x, self.device)
-                  for x in inputs]
+        inputs = [np.asarray(x) if not hasattr(x, "shape") else x for x in inputs]
         labels = [to_device(y, self.device) for y in labels]
         loss, _ = self._loss_and_outputs(inputs, labels, self._context(train=True))
         if loss.requires_grad:
@@ -242,9 +247,9 @@ class Network(Dl4jNames):
             else self._unpack(data)
         loss = self._forward_backward(inputs, labels)
         gradients = {}
-        for key, tensor in self._param_items():
+        for key, name, tensor in self.param_items():
             if tensor.grad is not None:
-                gradients[key], tensor.grad = tensor.grad, None
+                gradients[flat_key(key, name)], tensor.grad = tensor.grad, None
         return gradients, float(loss.item()) + self.regularization_score()
 
     def _apply_updates(self):
@@ -253,16 +258,15 @@ class Network(Dl4jNames):
                 continue
             table = self.param_tables[key]
             grads = {name: t.grad for name, t in table.items() if t.grad is not None}
-            grads = _normalize(layer, grads)
-            for name, gradient in grads.items():
-                self._update_param(f"{key}_{name}", layer, name, table[name], gradient)
+            for name, gradient in fitting.normalize_gradients(layer, grads).items():
+                self._update_param(key, layer, name, table[name], gradient)
 
-    def _update_param(self, full_key, layer, name, tensor, gradient):
+    def _update_param(self, key, layer, name, tensor, gradient):
         w = tensor.data
         updater = layer.updater_for(name)
-        state = self.updater_state.get(full_key)
+        state = self.updater_state.get((key, name))
         if state is None:
-            state = self.updater_state[full_key] = updater.init_state(
+            state = self.updater_state[(key, name)] = updater.init_state(
                 w.shape, w.dtype, get_array_module(w))
         update = compute_update(updater, state, w, gradient, layer.regularization_for(name),
                                 self.iteration_count, self.epoch_count)
@@ -281,8 +285,7 @@ class Network(Dl4jNames):
             return self.last_score
         inputs, labels = self._unpack(dataset)
         with no_grad():
-            loss, _ = self._loss_and_outputs([to_device(x, self.device) for x in inputs],
-                                             [to_device(y, self.device) for y in labels],
+            loss, _ = self._loss_and_outputs(inputs, [to_device(y, self.device) for y in labels],
                                              self._context(train=training))
         return float(loss.item()) + self.regularization_score()
 
@@ -298,9 +301,9 @@ class Network(Dl4jNames):
         On a single minibatch (a DataSet or arrays), ``epochs`` (or ``fit(dataset, n)``) repeats
         the iteration ``n`` times; it is not counted as an epoch.
         """
-        labels, epochs = _fit_arguments(data, labels, epochs)
-        if _is_batch_source(data):
-            _check_repeatable(data, epochs)
+        labels, epochs = fitting.fit_arguments(data, labels, epochs)
+        if fitting.is_batch_source(data):
+            fitting.check_repeatable(data, epochs)
             for _ in range(epochs):
                 self._fit_epoch(data)
             return self.last_score
@@ -322,7 +325,7 @@ class Network(Dl4jNames):
 
     def _unpack(self, data):
         """(list of feature arrays, list of label arrays) from a DataSet or MultiDataSet."""
-        if not is_dataset(data):
+        if not fitting.is_dataset(data):
             raise TypeError(f"{type(self).__name__}: expected a DataSet or MultiDataSet "
                             f"(features with their labels), got {type(data).__name__}")
         return self._unpack_arrays(data.features, data.labels)
@@ -337,29 +340,25 @@ class Network(Dl4jNames):
         ``iterator.get_labels()`` (a DataSet's from its label names), so ``stats()`` names them."""
         from minidl.eval import Evaluation
 
+        single = fitting.is_dataset(iterator)
         if labels_list is None:  # DL4J: labelsList = iterator.getLabels()
-            labels_list = getattr(iterator, "label_names", None) if is_dataset(iterator) else \
+            labels_list = getattr(iterator, "label_names", None) if single else \
                 getattr(iterator, "get_labels", lambda: None)()
         evaluation = Evaluation(labels=labels_list)
         reset_if_supported(iterator)
-        batches = [iterator] if is_dataset(iterator) else iterator
-        for batch in batches:
+        for batch in [iterator] if single else iterator:
             features, labels = self._unpack(batch)
-            predictions = self._predict(features)
+            predictions = self.output_arrays(features)[0]
             evaluation.eval(to_cpu(labels[0]), to_cpu(predictions))
         return evaluation
 
-    def _predict(self, features):
-        raise NotImplementedError
-
-    # -- files -----------------------------------------------------------------------------
+    # -- files, copies, summary ------------------------------------------------------------
     def save(self, path, save_updater=True):
         """Write this network to the zip ``path`` (DL4J's ``save(File, boolean)``), with the
         updater's state when ``save_updater``; ``ModelSerializer.write_model`` does the work.
         Read it back with ``MultiLayerNetwork.load`` / ``ComputationGraph.load``."""
         ModelSerializer.write_model(self, path, save_updater)
 
-    # -- copies and devices ----------------------------------------------------------------
     def clone(self):
         """An independent copy: configuration, parameters, updater state and counters, on the
         device of this network (not the default device: a copy stays where its original is)."""
@@ -369,149 +368,14 @@ class Network(Dl4jNames):
         other.iteration_count, other.epoch_count = self.iteration_count, self.epoch_count
         return other
 
-    @property
-    def device(self):
-        """Where the parameters live, ``"cpu"`` or ``"gpu"``: input batches are moved there.
-
-        Following the parameters (not the default device) lets ``net.to("gpu")`` alone put a
-        network and its data on the GPU.
-        """
-        for _, tensor in self._param_items():
-            return device_of(tensor.data)
-        return get_device()
-
-    def to(self, device):
-        """Move parameters and updater state to ``"cpu"`` or ``"gpu"``; returns self."""
-        for _, tensor in self._param_items():
-            tensor.data = to_device(tensor.data, device)
-        self.updater_state = {k: {n: to_device(a, device) for n, a in s.items()}
-                              for k, s in self.updater_state.items()}
-        return self
-
-    # -- summary ---------------------------------------------------------------------------
     def summary(self):
         """A DL4J-style table of layers, sizes, parameter counts and shapes, plus totals."""
-        rows = [("VertexName (VertexType)", "nIn,nOut", "TotalParams", "ParamsShape",
-                 "Vertex Inputs")]
-        for name, vertex, inputs in self._summary_vertices():
-            n_in, n_out = getattr(vertex, "n_in", None), getattr(vertex, "n_out", None)
-            sizes = f"{n_in},{n_out}" if n_out is not None else "-"
-            table = (self.param_tables or {}).get(name, {})
-            total = sum(int(t.data.size) for t in table.values())
-            shapes = ", ".join(f"{p}:{tuple(t.shape)}" for p, t in table.items()) or "-"
-            kind = vertex.describe().split("(", 1)[-1].rstrip(")") if hasattr(vertex, "describe") \
-                else type(vertex).__name__
-            if vertex is None:
-                kind = "InputVertex"
-            rows.append((f"{name} ({kind})", sizes, str(total) if total else "-", shapes,
-                         inputs))
-        widths = [max(len(r[i]) for r in rows) for i in range(5)]
-        line = "=" * (sum(widths) + 8)
-        out = [line]
-        for i, row in enumerate(rows):
-            out.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
-            if i == 0:
-                out.append(line)
-        # As DL4J counts: frozen = the parameters of frozen layers; batch norm's running
-        # statistics get no gradient but belong to a trainable layer.
-        frozen = sum(self.layer_num_params(key) for key, layer in self.layer_items() if layer.frozen)
-        total = self.num_params()
-        out += ["-" * (sum(widths) + 8),
-                f"            Total Parameters:  {total}",
-                f"        Trainable Parameters:  {total - frozen}",
-                f"           Frozen Parameters:  {frozen}", line]
-        return "\n".join(out)
+        return summary_table(self, self._summary_vertices())
 
     def _summary_vertices(self):
-        raise NotImplementedError
+        """(name, vertex or None for an input, its inputs as text) per row of ``summary()``."""
+        wiring = self.wiring
+        for name in wiring.order:
+            inputs = wiring.vertex_inputs.get(name)
+            yield name, wiring.vertices.get(name), ", ".join(inputs) if inputs else "-"
 
-
-def is_dataset(obj):
-    """A DataSet or MultiDataSet: features with their labels."""
-    return hasattr(obj, "features") and hasattr(obj, "labels")
-
-
-def _is_batch_source(obj):
-    """An iterator of minibatches: a DataSetIterator or MultiDataSetIterator, a generator, or a
-    list of DataSets. Not one minibatch, an array, or a list of arrays (a graph's inputs)."""
-    if isinstance(obj, (list, tuple)):
-        return all(is_dataset(item) for item in obj)
-    if is_dataset(obj) or hasattr(obj, "shape") or isinstance(obj, (str, bytes)):
-        return False
-    return hasattr(obj, "reset") or hasattr(obj, "__iter__")
-
-
-def _is_count(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def _fit_arguments(data, labels, epochs):
-    """(labels, epochs) of a ``fit`` call, DL4J's ``fit(iterator, int numEpochs)`` read as such;
-    a call that means nothing clear raises instead of failing deep in a layer."""
-    carries_labels = is_dataset(data) or _is_batch_source(data)
-    if _is_count(labels):
-        if not carries_labels:
-            raise TypeError(f"fit({type(data).__name__}, {labels}): labels must be an array; a "
-                            f"number of epochs follows an iterator or a DataSet, as in DL4J's "
-                            f"fit(iterator, num_epochs)")
-        if epochs is not None:
-            raise TypeError(f"fit: the number of epochs is given twice ({labels} and "
-                            f"epochs={epochs})")
-        labels, epochs = None, labels
-    if carries_labels and labels is not None:
-        raise TypeError(f"fit: a {type(data).__name__} carries its own labels; got labels "
-                        f"({type(labels).__name__}) too")
-    if not carries_labels and labels is None:
-        raise TypeError(f"fit({type(data).__name__}): features need their labels: "
-                        f"fit(features, labels), or a DataSet, or an iterator")
-    epochs = 1 if epochs is None else epochs
-    if not _is_count(epochs) or epochs < 1:
-        raise ValueError(f"fit: the number of epochs must be a positive integer, got {epochs!r}")
-    return labels, int(epochs)
-
-
-def _check_repeatable(source, epochs):
-    """Several epochs need an iterator that starts again (as DL4J checks resetSupported())."""
-    if epochs == 1:
-        return
-    if hasattr(source, "reset_supported"):
-        repeatable = source.reset_supported()
-    else:
-        repeatable = hasattr(source, "reset") or iter(source) is not source
-    if not repeatable:
-        raise ValueError(f"fit: {epochs} epochs need an iterator that can start again; this "
-                         f"{type(source).__name__} cannot be reset (pass a list, or fit one epoch "
-                         f"at a time with a fresh iterator)")
-
-
-def _flatten_listeners(groups):
-    """Listeners given one by one or as lists, None left out (DL4J's setListeners(null))."""
-    return [listener for group in groups
-            for listener in (group if isinstance(group, (list, tuple)) else [group])
-            if listener is not None]
-
-
-def _normalize(layer, grads):
-    """DL4J's per-layer gradient normalisation, applied before regularization and updater."""
-    mode = getattr(layer, "gradient_normalization", None)
-    if not grads or mode in (None, GradientNormalization.NONE):
-        return grads
-    threshold = layer.gradient_normalization_threshold or 1.0
-    xp = get_array_module(*grads.values())
-    if mode == GradientNormalization.ClipElementWiseAbsoluteValue:
-        return {k: xp.clip(g, -threshold, threshold) for k, g in grads.items()}
-    if mode in (GradientNormalization.RenormalizeL2PerParamType,
-                GradientNormalization.ClipL2PerParamType):
-        groups = [{k: g} for k, g in grads.items()]
-    else:
-        groups = [grads]
-    out = {}
-    for group in groups:
-        norm = float(sum(float((g * g).sum()) for g in group.values())) ** 0.5
-        if mode in (GradientNormalization.RenormalizeL2PerLayer,
-                    GradientNormalization.RenormalizeL2PerParamType):
-            scale = 1.0 / norm if norm > 0 else 1.0
-        else:
-            scale = threshold / norm if norm > threshold else 1.0
-        out.update({k: g * scale for k, g in group.items()})
-    return out

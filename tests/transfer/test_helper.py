@@ -178,3 +178,72 @@ def test_clear_errors():
     masked = DataSet(batch.features, batch.labels, features_mask=np.ones((4, 1), np.float32))
     with pytest.raises(ValueError, match="feature masks"):
         mln_helper.featurize(masked)
+
+
+def _keras_named_graph():
+    """``dense`` and ``dense_1`` (Keras' names: one a prefix of the other) side by side, Adam."""
+    from minidl import Adam, MergeVertex
+    conf = (NeuralNetConfiguration.Builder().seed(4).updater(Adam(1e-2)).graph_builder()
+            .add_inputs("in")
+            .add_layer("dense", DenseLayer(n_out=4, activation=Activation.TANH), "in")
+            .add_layer("dense_1", DenseLayer(n_out=3, activation=Activation.TANH), "in")
+            .add_vertex("merge", MergeVertex(), "dense", "dense_1")
+            .add_layer("out", OutputLayer(loss=LossFunction.MCXENT, n_out=2,
+                                          activation=Activation.SOFTMAX), "merge")
+            .set_outputs("out").set_input_types(InputType.feed_forward(5)).build())
+    return ComputationGraph(conf).init()
+
+
+def test_freezing_dense_keeps_the_updater_state_of_dense_1():
+    """Keys are (layer, parameter) pairs: freezing ``dense`` drops its Adam moments and nobody
+    else's. One step later ``dense_1`` and ``out`` equal the same network trained whole (where
+    ``dense`` still trains, but within one step it changes nothing the others see)."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((6, 5)).astype(np.float32)
+    y = np.eye(2, dtype=np.float32)[rng.integers(0, 2, 6)]
+    whole = _keras_named_graph()
+    for _ in range(2):  # Adam's moments are non-zero from here on
+        whole.fit([x], [y])
+    partly_frozen = whole.clone()
+    TransferLearningHelper(partly_frozen, "dense")
+    assert sorted({key for key, _ in partly_frozen.updater_state}) == ["dense_1", "out"]
+    whole.fit([x], [y])
+    partly_frozen.fit([x], [y])
+    for key in ("dense_1_W", "dense_1_b", "out_W", "out_b"):
+        np.testing.assert_array_equal(host(partly_frozen.get_param(key)),
+                                      host(whole.get_param(key)), err_msg=key)
+    assert not np.array_equal(host(partly_frozen.get_param("dense_W")),
+                              host(whole.get_param("dense_W")))
+
+
+def test_featurize_keeps_label_masks_of_a_dataset_and_a_multidataset():
+    batch = _mln_batches()[0]
+    mask = np.array([[1], [0], [1], [1]], np.float32)
+    featurized = TransferLearningHelper(_mln(), 1).featurize(
+        DataSet(batch.features, batch.labels, labels_mask=mask))
+    np.testing.assert_array_equal(host(featurized.labels_mask), mask)
+
+    net = _two_branch_graph()
+    helper = TransferLearningHelper(net, "mid")
+    rng = np.random.default_rng(1)
+    z, a = rng.random((3, 3), np.float32), rng.random((3, 2), np.float32)
+    y = rng.random((3, 2), np.float32)
+    masks = [np.array([[1.0], [0.0], [1.0]], np.float32)]
+    featurized = helper.featurize(MultiDataSet([z, a], [y], labels_masks=masks))
+    np.testing.assert_array_equal(host(featurized.labels_masks[0]), masks[0])
+
+
+def test_featurize_refuses_feature_masks_for_both_kinds_of_dataset():
+    net = _two_branch_graph()
+    helper = TransferLearningHelper(net, "mid")
+    rng = np.random.default_rng(1)
+    z, a = rng.random((3, 3), np.float32), rng.random((3, 2), np.float32)
+    with pytest.raises(ValueError, match="feature masks"):
+        helper.featurize(MultiDataSet([z, a], [rng.random((3, 2), np.float32)],
+                                      features_masks=[np.ones((3, 1), np.float32), None]))
+
+
+def test_a_multilayer_helper_refuses_a_multidataset():
+    batch = _mln_batches()[0]
+    with pytest.raises(TypeError, match="MultiLayerNetwork takes a DataSet"):
+        TransferLearningHelper(_mln(), 1).featurize(MultiDataSet([batch.features], [batch.labels]))

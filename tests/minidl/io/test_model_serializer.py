@@ -71,7 +71,7 @@ def test_zip_holds_the_documented_entries(tmp_path, device):
         assert sorted(coefficients.files) == sorted(net.param_table())
         np.testing.assert_array_equal(coefficients["1_W"], host(net.get_param("1_W")))
         assert sorted(state.files) == sorted(f"{k}/{s}" for k in net.param_table() for s in "MV")
-        np.testing.assert_array_equal(state["0_W/M"], host(net.updater_state["0_W"]["M"]))
+        np.testing.assert_array_equal(state["0_W/M"], host(net.updater_state[("0", "W")]["M"]))
     assert meta["network_type"] == "MultiLayerNetwork"
     assert meta["iteration_count"] == 1 and meta["epoch_count"] == 0
     assert meta["format_version"] == 1 and meta["minidl_version"]
@@ -471,8 +471,8 @@ def test_write_and_restore_through_file_objects(tmp_path, device):
         buffer.seek(0)
         restored = restore(buffer)
         np.testing.assert_array_equal(host(restored.output(x)), host(net.output(x)))
-        np.testing.assert_array_equal(host(restored.updater_state["0_W"]["M"]),
-                                      host(net.updater_state["0_W"]["M"]))
+        np.testing.assert_array_equal(host(restored.updater_state[("0", "W")]["M"]),
+                                      host(net.updater_state[("0", "W")]["M"]))
     buffer.seek(0)
     again, restored_normalizer = \
         ModelSerializer.restore_multi_layer_network_and_normalizer(buffer)

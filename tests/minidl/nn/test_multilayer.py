@@ -242,13 +242,15 @@ def test_inference_keeps_one_activation_at_a_time():
     seen = []
     real = net._layer_input
 
-    def spy(i, x):
-        seen.append((i, weakref.ref(x), [ref() is not None for _, ref, _ in seen]))
-        return real(i, x)
+    def spy(name, acts):
+        x = real(name, acts)
+        seen.append((name, weakref.ref(x), [ref() is not None for _, ref, _ in seen]))
+        return x
     net._layer_input = spy
     out = net.output(_data().features)
     # when layer i reads its input, no earlier layer's input is alive any more
-    assert [(i, alive) for i, _, alive in seen] == [(0, []), (1, [False]), (2, [False, False])]
+    assert [(i, alive) for i, _, alive in seen] == [("0", []), ("1", [False]),
+                                                    ("2", [False, False])]
     assert all(ref() is None for _, ref, _ in seen)  # nor afterwards
     assert out.shape == (8, 3)
 

@@ -57,7 +57,7 @@ def test_frozen_layer_does_not_change_and_trains_the_rest(device):
         net.fit(_data(seed=i))
     np.testing.assert_array_equal(host(net.get_param("0_W")), frozen_before)
     assert not np.allclose(host(net.get_param("2_W")), out_before)
-    assert "0_W" not in net.updater_state and "2_W" in net.updater_state
+    assert ("0", "W") not in net.updater_state and ("2", "W") in net.updater_state
     assert sorted(net.param_table(backprop_params_only=True)) == \
         ["1_beta", "1_gamma", "2_W", "2_b"]
 
