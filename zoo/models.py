@@ -246,15 +246,11 @@ class _VGG(ZooModel):
                                   "these weights")
         n_classes = weights["predictions_b"].shape[0] if include_top else 0
         graph = ComputationGraph(self.pretrained_conf(n_classes, include_top))
-        tables = {}
-        for name, value in weights.items():
-            vertex, _, param = name.rpartition("_")
-            tables.setdefault(vertex, {})[param] = value
+        tables, unknown = graph.tables_from_flat(weights)
         # Missing or misshapen arrays are caught by init_from_tables; extra ones would be
         # silently ignored (a VGG19 file fits VGG16's shapes), so refuse them here.
-        unknown = sorted(set(tables) - {key for key, _ in graph.layer_items()})
         if unknown:
-            raise ValueError(f"{type(self).__name__}: the weights have vertices {unknown} that "
+            raise ValueError(f"{type(self).__name__}: the weights have parameters {unknown} that "
                              f"this network does not have (weights of another architecture? "
                              f"source: {metadata.get('source', {}).get('file', '?')})")
         graph.init_from_tables(tables)

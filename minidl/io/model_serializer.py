@@ -294,22 +294,12 @@ def _check_meta(meta, path, network_class):
 
 
 def _configuration_class(network_class):
-    from minidl.nn.conf.configuration import ComputationGraphConfiguration, MultiLayerConfiguration
-    return MultiLayerConfiguration if network_class.__name__ == "MultiLayerNetwork" else \
-        ComputationGraphConfiguration
+    return network_class.configuration_class
 
 
 def _network_from_coefficients(net, coefficients, path):
     """``net`` with its parameters made from the saved arrays (no random initialisation)."""
-    from minidl.nn.parameters import flat_key
-    expected = {flat_key(key, param): (key, param)
-                for key, layer in net.layer_items() for param in layer.param_shapes()}
-    tables = {}
-    for name, value in coefficients.items():
-        if name in expected:
-            key, param = expected[name]
-            tables.setdefault(key, {})[param] = value
-    extra = sorted(set(coefficients) - set(expected))
+    tables, extra = net.tables_from_flat(coefficients)
     try:
         if extra:
             raise ValueError(f"unexpected parameters {extra}")

@@ -20,6 +20,8 @@ class ComputationGraph(Network):
     Parameter keys are "<vertex name>_<param>" ("fc2_W").
     """
 
+    configuration_class = ComputationGraphConfiguration
+
     def __init__(self, conf):
         if not isinstance(conf, ComputationGraphConfiguration):
             raise TypeError(f"ComputationGraph needs a ComputationGraphConfiguration (from "

@@ -24,6 +24,7 @@ class MultiLayerNetwork(Network):
     """
 
     accepts_multi_dataset = False
+    configuration_class = MultiLayerConfiguration
     noun, output_noun = "network", "last layer"
 
     def __init__(self, conf):

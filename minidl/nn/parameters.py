@@ -81,6 +81,21 @@ class ParameterStore:
         self._build_tables(arrays)
         return self
 
+    def tables_from_flat(self, arrays):
+        """({layer key: {param: array}}, sorted unknown names) from DL4J's flat
+        {"<layer>_<param>": array}, as files hold them: matched against this network's own
+        parameters, never split at an underscore (``conv2_block1_1_conv_W`` has five)."""
+        expected = {flat_key(key, param): (key, param)
+                    for key, layer in self.layer_items() for param in layer.param_shapes()}
+        tables, unknown = {}, []
+        for name, value in arrays.items():
+            if name in expected:
+                key, param = expected[name]
+                tables.setdefault(key, {})[param] = value
+            else:
+                unknown.append(name)
+        return tables, sorted(unknown)
+
     def _build_tables(self, arrays):
         self.param_tables = {
             key: {name: Tensor(to_device(value), requires_grad=_trainable(layer, name),

@@ -1,4 +1,5 @@
-"""DL4J's FrozenLayerTest, ported (reference §6.9).
+"""DL4J's FrozenLayerTest, ported
+(deeplearning4j-nn/src/test/java/.../nn/layers/FrozenLayerTest.java).
 
 Ported, all six: testFrozen, cloneMLNFrozen, testFrozenCompGraph, cloneCompGraphFrozen,
 testFrozenLayerInstantiation, testFrozenLayerInstantiationCompGraph.

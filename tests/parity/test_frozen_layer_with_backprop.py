@@ -1,4 +1,5 @@
-"""DL4J's FrozenLayerWithBackpropTest, ported (reference §6.10).
+"""DL4J's FrozenLayerWithBackpropTest, ported
+(deeplearning4j-nn/src/test/java/.../nn/layers/FrozenLayerWithBackpropTest.java).
 
 Ported, all six: testFrozenWithBackpropLayerInstantiation, testFrozenLayerInstantiationCompGraph,
 testMultiLayerNetworkFrozenLayerParamsAfterBackprop,

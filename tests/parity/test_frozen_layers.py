@@ -1,4 +1,5 @@
-"""DL4J's TestFrozenLayers, ported (reference §6.6).
+"""DL4J's TestFrozenLayers, ported
+(deeplearning4j-nn/src/test/java/.../nn/transferlearning/TestFrozenLayers.java).
 
 Ported, both: testFrozenMLN, testFrozenCG. For every L1 in {0, 0.3} x L2 in {0, 0.4} on the
 fine-tune configuration, the transferred network is frozen up to layer 4 (pooling included);

@@ -1,4 +1,6 @@
-"""DL4J's TransferLearningCompGraphTest, ported (reference §6.1), with the same assertions.
+"""DL4J's TransferLearningCompGraphTest, ported
+(deeplearning4j-nn/src/test/java/.../nn/transferlearning/TransferLearningCompGraphTest.java),
+with the same assertions.
 
 Ported: simpleFineTune (plus TransferLearningCompGraphIsolationTest's output-shape and
 gradient-length checks), testNoutChanges, testRemoveAndAdd, testAllWithCNN, testObjectOverrides,

@@ -1,4 +1,6 @@
-"""DL4J's TransferLearningComplex, ported (reference §6.4), with the same assertions.
+"""DL4J's TransferLearningComplex, ported
+(deeplearning4j-nn/src/test/java/.../nn/transferlearning/TransferLearningComplex.java),
+with the same assertions.
 
 Ported, all four of the current suite: testMergeAndFreeze, testSimplerMergeBackProp,
 testLessSimpleMergeBackProp, testAddOutput.

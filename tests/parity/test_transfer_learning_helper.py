@@ -1,4 +1,6 @@
-"""DL4J's TransferLearningHelperTest, ported (reference §6.3), with the same assertions.
+"""DL4J's TransferLearningHelperTest, ported
+(deeplearning4j-nn/src/test/java/.../nn/transferlearning/TransferLearningHelperTest.java),
+with the same assertions.
 
 Ported, all three: tesUnfrozenSubset (DL4J's spelling), testFitUnFrozen, testMLN.
 

@@ -1,4 +1,5 @@
-"""DL4J's TestTransferLearningJson, ported (reference §6.8).
+"""DL4J's TestTransferLearningJson, ported
+(deeplearning4j-nn/src/test/java/.../nn/transferlearning/TestTransferLearningJson.java).
 
 Ported: testJsonYaml, JSON half. A FineTuneConfiguration with an activation, an updater and a
 bias updater round-trips through JSON to an equal object, and re-serialising gives the same

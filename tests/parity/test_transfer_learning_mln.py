@@ -1,4 +1,6 @@
-"""DL4J's TransferLearningMLNTest, ported (reference §6.2), with the same assertions.
+"""DL4J's TransferLearningMLNTest, ported
+(deeplearning4j-nn/src/test/java/.../nn/transferlearning/TransferLearningMLNTest.java),
+with the same assertions.
 
 Ported: simpleFineTune (plus the isolation test's gradient-length check), testNoutChanges,
 testRemoveAndAdd, testAllWithCNN, testFineTuneOverride, testAllWithCNNNew, testObjectOverrides,

@@ -1,4 +1,5 @@
-"""DL4J's TestTransferLearningModelSerializer, ported (reference §6.7).
+"""DL4J's TestTransferLearningModelSerializer, ported
+(deeplearning4j-nn/src/test/java/.../nn/transferlearning/TestTransferLearningModelSerializer.java).
 
 Ported, both: testModelSerializerFrozenLayers, testModelSerializerFrozenLayersCompGraph. A
 network made by the transfer builders keeps its frozen layers through ModelSerializer's zip
