@@ -6,7 +6,7 @@ A frozen layer keeps its parameters, runs in inference mode and passes no gradie
 network freezes itself in place with them (``Network.freeze``), so both mean the same thing.
 """
 
-from minidl.nn.conf.layers import FrozenLayer, Layer
+from minidl.nn.layers import FrozenLayer, Layer
 from minidl.nn.conf.vertices import FrozenVertex
 
 

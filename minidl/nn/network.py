@@ -33,7 +33,7 @@ from minidl.learning.step import regularization_score as param_penalty
 from minidl.naming import Dl4jNames
 from minidl.nn import fitting
 from minidl.nn.conf.enums import OptimizationAlgorithm
-from minidl.nn.conf.layers import Context, Layer
+from minidl.nn.layers import Context, Layer
 from minidl.nn.freezing import frozen
 from minidl.nn.parameters import ParameterStore, flat_key
 from minidl.nn.summary import summary_table

@@ -17,7 +17,7 @@ from minidl.nn.layers.pooling import GlobalPoolingLayer, SubsamplingLayer
 from minidl.nn.layers.normalization import BatchNormalization
 from minidl.nn.layers.activation import ActivationLayer
 from minidl.nn.layers.dropout import DropoutLayer
-from minidl.nn.layers.freezing import FrozenLayer, FrozenLayerWithBackprop, frozen, thawed, unwrap
+from minidl.nn.layers.freezing import FrozenLayer, FrozenLayerWithBackprop, unwrap
 
 
 def _layer_names(namespace):

@@ -1,8 +1,7 @@
 """Frozen layers: FrozenLayer and FrozenLayerWithBackprop wrap a layer whose parameters are fixed.
 
-``frozen(layer)`` and ``thawed(layer)`` add and remove the FrozenLayer mark on one layer (what
-freezing a feature extractor does to each of its layers); ``unwrap(layer)`` reaches the layer
-inside any wrappers.
+``unwrap(layer)`` reaches the layer inside any wrappers; ``minidl.nn.freezing`` puts the mark on
+and takes it off (for layers and parameter-free vertices alike).
 """
 
 import dataclasses
@@ -114,17 +113,6 @@ class FrozenLayerWithBackprop(_FrozenBase):
 
     def compute_loss(self, x, params, labels, ctx):
         return self.layer.compute_loss(x, params, labels, self._inference(ctx))
-
-
-def frozen(layer):
-    """``layer`` wrapped in a FrozenLayer (same name), or ``layer`` itself if already frozen."""
-    return layer if layer.frozen else FrozenLayer(layer=layer, name=layer.name)
-
-
-def thawed(layer):
-    """``layer`` without its FrozenLayer wrapper. A FrozenLayerWithBackprop stays: it is a
-    deliberate part of a network's design, not the mark of a frozen feature extractor."""
-    return layer.layer if isinstance(layer, FrozenLayer) else layer
 
 
 def unwrap(layer):

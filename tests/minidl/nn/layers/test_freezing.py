@@ -12,7 +12,7 @@ from devices import host
 from minidl import (Activation, DenseLayer, FrozenLayer, FrozenLayerWithBackprop, InputType,
                     OutputLayer, Tensor)
 from minidl.backend import to_device
-from minidl.nn.layers import Context, frozen, thawed, unwrap
+from minidl.nn.layers import Context, unwrap
 
 from .helpers import device_params, host_params, ready
 
@@ -45,15 +45,3 @@ def test_frozen_layer_with_backprop_passes_the_gradient_through(device):
 def test_output_layers_cannot_be_frozen_without_backprop():
     with pytest.raises(ValueError, match="Output layers are not allowed to be frozen"):
         FrozenLayer(OutputLayer(name="out", n_in=2, n_out=2))
-
-
-def test_frozen_wraps_a_layer_once_and_thawed_removes_only_that_mark():
-    dense = DenseLayer(name="fc", n_in=2, n_out=3)
-    wrapped = frozen(dense)
-    assert type(wrapped) is FrozenLayer and wrapped.layer is dense and wrapped.name == "fc"
-    assert frozen(wrapped) is wrapped
-    with_backprop = FrozenLayerWithBackprop(dense)
-    assert frozen(with_backprop) is with_backprop  # already frozen: not wrapped again
-    assert thawed(wrapped) is dense and thawed(dense) is dense
-    assert thawed(with_backprop) is with_backprop  # a deliberate design choice, kept
-    assert unwrap(FrozenLayer(with_backprop)) is dense
