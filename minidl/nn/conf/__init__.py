@@ -1,5 +1,7 @@
 """Network configuration: global settings, layers, vertices, input types, preprocessors, enums."""
 
+from types import ModuleType as _ModuleType
+
 from minidl.nn.conf.enums import (Activation, LossFunction, LossFunctions, PoolingType,
                                   ConvolutionMode, OptimizationAlgorithm, GradientNormalization,
                                   WorkspaceMode, CacheMode)
@@ -15,3 +17,8 @@ from minidl.nn.conf.vertices import (GraphVertex, MergeVertex, ElementWiseVertex
                                      PreprocessorVertex, FrozenVertex)
 from minidl.nn.conf.configuration import (NeuralNetConfiguration, MultiLayerConfiguration,
                                           ComputationGraphConfiguration, ListBuilder, GraphBuilder)
+
+# `from minidl.nn.conf import *` (minidl.nn, minidl) brings the names above, never this package's
+# submodules: its `layers` would otherwise hide the package minidl.nn.layers.
+__all__ = sorted(name for name, value in globals().items()
+                 if not name.startswith("_") and not isinstance(value, _ModuleType))
