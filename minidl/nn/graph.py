@@ -98,6 +98,15 @@ class ComputationGraph(Network):
         self.wiring.check_names(names, what)
         return names
 
+    def vertex_types(self):
+        """{input or vertex name: the InputType of its output} (None where unknown)."""
+        return self.conf.infer_types()
+
+    def vertex_from_text(self, text):
+        """The vertex a user typed (a command-line ``--layer``): a graph's are names."""
+        self.wiring.check_names([text], "--layer")
+        return text
+
     @staticmethod
     def freeze_example(what):
         return f"{what}(graph, 'fc2')"

@@ -68,6 +68,22 @@ class MultiLayerNetwork(Network):
                              f"(the output layer trains)")
         return [str(k)]
 
+    def vertex_types(self):
+        """{"input" or layer index: the InputType of its output} (None where unknown)."""
+        types = {INPUT: self.conf.input_type}
+        for i, (layer, reads) in enumerate(zip(self.conf.layers, self.conf.infer_types())):
+            types[str(i)] = layer.output_type(reads) if reads is not None else None
+        return types
+
+    def vertex_from_text(self, text):
+        """The layer a user typed (a command-line ``--layer``): an index below the output layer,
+        as ``freeze_names`` takes it."""
+        last = len(self.conf.layers) - 2  # the output layer itself always trains
+        if not text.isdigit() or int(text) > last:
+            raise ValueError(f"the model is a MultiLayerNetwork: --layer takes a layer index "
+                             f"0..{last} (below the output layer), got {text!r}")
+        return int(text)
+
     @staticmethod
     def freeze_example(what):
         return f"{what}(mln, 1)"

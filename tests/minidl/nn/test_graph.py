@@ -310,3 +310,11 @@ def test_feed_forward_until_returns_exactly_the_names_asked_for(device):
     np.testing.assert_allclose(host(one["merge"]), host(full["merge"]), rtol=1e-6)
     some = net.feed_forward(*data.features, until=["reg", "da"])
     assert list(some) == ["reg", "da"]
+
+
+def test_vertex_types_and_a_typed_vertex_name():
+    net = _vertex_graph(MergeVertex())
+    assert net.vertex_types()["v"].size == 6
+    assert net.vertex_from_text("v") == "v"
+    with pytest.raises(ValueError, match="no vertex named 'w'"):
+        net.vertex_from_text("w")

@@ -372,3 +372,15 @@ def test_activate_selected_layers_is_a_slice_of_feed_forward():
     np.testing.assert_array_equal(net.activate_selected_layers(1, 2, acts[1]), acts[3])
     with pytest.raises(IndexError, match="need 0 <= from <= to < 3"):
         net.activate_selected_layers(2, 1, x)
+
+
+def test_vertex_types_and_a_typed_layer_index():
+    conf = (NeuralNetConfiguration.Builder().list()
+            .layer(DenseLayer(n_out=5)).layer(DenseLayer(n_out=6)).layer(OutputLayer(n_out=3))
+            .set_input_type(InputType.feed_forward(4)).build())
+    net = MultiLayerNetwork(conf).init()
+    assert {k: t.size for k, t in net.vertex_types().items()} == {"input": 4, "0": 5, "1": 6, "2": 3}
+    assert net.vertex_from_text("1") == 1
+    for text in ("2", "x", "-1"):  # the output layer, a name, a negative index
+        with pytest.raises(ValueError, match=r"layer index 0\.\.1"):
+            net.vertex_from_text(text)
