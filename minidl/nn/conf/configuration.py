@@ -425,7 +425,7 @@ class GraphBuilder(OutputLayerValidation, Dl4jNames):
         conf.vertex_inputs.pop(name, None)
         if name in conf.network_inputs:
             position = conf.network_inputs.index(name)
-            conf.network_inputs.remove(name)
+            del conf.network_inputs[position]
             if position < len(conf.input_types):
                 del conf.input_types[position]
         if remove_connections:
@@ -445,8 +445,8 @@ class GraphBuilder(OutputLayerValidation, Dl4jNames):
 
 
 def _check_input_types(conf):
-    """DL4J ignores input types beyond the inputs; here they are refused (a wrong count means
-    the types are not the ones the user thinks they are)."""
+    """Refuse more input types than inputs: the extra ones would be silently ignored, and the
+    others are then probably not the types of the inputs they land on."""
     types, inputs = conf.input_types, conf.network_inputs
     if len(types) > len(inputs):
         raise ValueError(f"set_input_types: {len(types)} input types {[str(t) for t in types]} "
