@@ -14,6 +14,10 @@ the fields those layers leave unset, so ``OutputLayer(updater=Adam(0.1))`` keeps
 DL4J's regularization quirks are kept: a fine-tune configuration that sets any of L1/L2/weight
 decay replaces the layer's whole set of those (so setting L2 drops an existing L1), and
 ``l1(0)`` leaves L1 alone where ``l2(0)`` removes L2.
+
+Like every configuration it round-trips through ``to_json`` / ``from_json``; DL4J's
+``toYaml`` / ``fromYaml`` have no counterpart, as no minidl configuration has YAML. DL4J's
+workspace and cuDNN modes are accepted by the builder and ignored.
 """
 
 import copy
@@ -60,6 +64,13 @@ class FineTuneConfiguration(LayerSettings, JsonConfig, Dl4jNames):
 
     builder_aliases = {"drop_out": "dropout", "dist": "weight_init",
                        "optimization_algorithm": "optimization_algo"}
+    # DL4J's workspace and cuDNN modes: accepted and dropped, as by NeuralNetConfiguration.Builder
+    builder_ignored = NeuralNetConfiguration.builder_ignored
+
+    @classmethod
+    def builder(cls):
+        """DL4J's static ``FineTuneConfiguration.builder()``: a ``FineTuneConfiguration.Builder()``."""
+        return cls.Builder()
 
     def __post_init__(self):
         from minidl.nn.conf.weight_init import WeightInit

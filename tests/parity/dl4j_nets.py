@@ -48,9 +48,11 @@ def mln(layers, input_type=None, params=None, preprocessors=None, **settings):
     return MultiLayerNetwork(builder.build()).init(params)
 
 
-def graph_conf(inputs, vertices, outputs, input_types=(), **settings):
+def graph_conf(inputs, vertices, outputs, input_types=(), validate_output_layer_config=True,
+               **settings):
     """A ComputationGraphConfiguration; ``vertices`` is a list of (name, layer/vertex, inputs)."""
-    builder = global_conf(**settings).graph_builder().add_inputs(*inputs)
+    builder = global_conf(**settings).graph_builder().add_inputs(*inputs) \
+        .validate_output_layer_config(validate_output_layer_config)
     for name, vertex, vertex_inputs in vertices:
         if isinstance(vertex, GraphVertex):
             builder.add_vertex(name, vertex, *vertex_inputs)

@@ -38,7 +38,8 @@ def test_merge_and_freeze():
         ("C", DenseLayer(n_in=7, n_out=6), ["in2"]),
         ("D", DenseLayer(n_in=14, n_out=5), ["B", "C"]),  # DL4J: 15, never checked there
         ("out", OutputLayer(n_in=5, n_out=4, activation=Activation.LEAKYRELU), ["D"])],
-        ["out"], updater=Adam(1e-4), activation=Activation.LEAKYRELU)
+        ["out"], updater=Adam(1e-4), activation=Activation.LEAKYRELU,
+        validate_output_layer_config=False)  # as DL4J's: LEAKYRELU + the default MCXENT
     net = (TransferLearning.GraphBuilder(orig)
            .fine_tune_configuration(FineTuneConfiguration.Builder().updater(Adam(2e-2)).build())
            .set_feature_extractor("C")

@@ -16,8 +16,9 @@ Adapted:
   point (after remove_layers_from_output + add_layer, each layer's configuration equals a
   hand-built network's: fine-tune values fill only what added layers leave unset) survives.
   TBPTT settings do not exist in minidl.
-- testFineTuneOverride: minidl has no HARDSIGMOID (HARDTANH instead) and no TruncatedBPTT, so
-  the backprop-type part is left out.
+- testFineTuneOverride: minidl has no HARDSIGMOID; SOFTMAX stands in, bounded to 0..1 like it, as
+  the default MCXENT loss needs (HARDTANH is refused, as DL4J would). No TruncatedBPTT, so the
+  backprop-type part is left out.
 - testObjectOverrides: dropout and L2 are checked; weight noise and constraints do not exist.
 - testTransferLearningSameDiffLayers: the LSTM + SelfAttentionLayer become two convolutions before
   the same GlobalPooling(MAX) and output layer, in float64 as DL4J's test: replacing the output
@@ -293,7 +294,7 @@ def test_all_with_cnn_new(cnn_original, cnn_data, device):
 
 def test_fine_tune_override():
     orig = mln([DenseLayer(n_in=10, n_out=5),
-                OutputLayer(n_in=5, n_out=4, activation=Activation.HARDTANH)],
+                OutputLayer(n_in=5, n_out=4, activation=Activation.SOFTMAX)],
                updater=Adam(1e-4), activation=Activation.TANH, weight_init=WeightInit.RELU,
                l1=0.1, l2=0.2)
     ftc = FineTuneConfiguration.Builder().updater(Adam(2e-2)).build()
@@ -302,13 +303,13 @@ def test_fine_tune_override():
     # The original is unchanged ...
     first, second = orig.layers
     assert first.updater == Adam(1e-4) and second.updater == Adam(1e-4)
-    assert first.activation is Activation.TANH and second.activation is Activation.HARDTANH
+    assert first.activation is Activation.TANH and second.activation is Activation.SOFTMAX
     assert first.weight_init is WeightInit.RELU
     assert first.l1 == 0.1 and second.l2 == 0.2
     # ... and the new network has the new updater and everything else kept.
     first, second = net.layers
     assert first.updater == Adam(2e-2) and second.updater == Adam(2e-2)
-    assert first.activation is Activation.TANH and second.activation is Activation.HARDTANH
+    assert first.activation is Activation.TANH and second.activation is Activation.SOFTMAX
     assert first.weight_init is WeightInit.RELU and second.weight_init is WeightInit.RELU
     assert first.l1 == 0.1 and second.l2 == 0.2
 

@@ -261,7 +261,7 @@ def _dense_mln():
 
 
 @pytest.mark.parametrize("edit", [
-    lambda b: b.set_feature_extractor("fc9"),
+    lambda b: b.set_feature_extractor("fc9").build(),  # checked at build: added names count
     lambda b: b.remove_vertex_keep_connections("fc9"),
     lambda b: b.remove_vertex_and_connections("fc9"),
     lambda b: b.n_out_replace("fc9", 3, WeightInit.XAVIER),

@@ -130,3 +130,23 @@ def test_json_round_trip_keeps_the_three_states():
     assert back.l2 is REMOVE and back.dropout is REMOVE and back.weight_init is None
     with pytest.raises(ValueError, match="not a FineTuneConfiguration"):
         FineTuneConfiguration.from_json(Sgd(0.1).to_json())
+
+
+def test_workspace_and_cudnn_modes_are_accepted_and_ignored():
+    """As by NeuralNetConfiguration.Builder (minidl has no workspaces and no cuDNN)."""
+    from minidl import WorkspaceMode
+    from minidl.nn.conf.enums import AlgoMode
+    ported = (FineTuneConfiguration.Builder().updater(Adam(0.01))
+              .trainingWorkspaceMode(WorkspaceMode.ENABLED)
+              .inferenceWorkspaceMode(WorkspaceMode.SEPARATE)
+              .cudnnAlgoMode(AlgoMode.PREFER_FASTEST).seed(3).build())
+    assert ported == FineTuneConfiguration(updater=Adam(0.01), seed=3)
+    with pytest.raises(AttributeError, match="no setting 'trainingWorkspaceNode'"):
+        FineTuneConfiguration.Builder().trainingWorkspaceNode(WorkspaceMode.NONE)  # misspelt
+
+
+def test_static_builder_is_the_builder():
+    """DL4J's FineTuneConfiguration.builder() (Lombok) and new FineTuneConfiguration.Builder()."""
+    assert FineTuneConfiguration.builder().updater(Sgd(0.2)).l2(0.1).build() == \
+        FineTuneConfiguration.Builder().updater(Sgd(0.2)).l2(0.1).build() == \
+        FineTuneConfiguration(updater=Sgd(0.2), l2=0.1)

@@ -25,6 +25,7 @@ from minidl.nn.conf.builder import Builder
 from minidl.nn.conf.enums import ConvolutionMode, OptimizationAlgorithm
 from minidl.nn.conf.input_type import InputType
 from minidl.nn.conf.layers import Layer
+from minidl.nn.conf.output_validation import OutputLayerValidation, validate_output_layers
 from minidl.nn.conf.preprocessors import InputPreProcessor, preprocessor_between
 from minidl.nn.conf.settings import LayerSettings
 from minidl.nn.conf.vertices import GraphVertex
@@ -178,7 +179,7 @@ def _implied_input_type(layers):
     return None
 
 
-class ListBuilder(Dl4jNames):
+class ListBuilder(OutputLayerValidation, Dl4jNames):
     """``.list()``: add layers in order, optionally an input type, then ``build()``."""
 
     def __init__(self, defaults):
@@ -211,6 +212,7 @@ class ListBuilder(Dl4jNames):
         conf = MultiLayerConfiguration(layers, dict(self._preprocessors), self._input_type,
                                        self._defaults.network_settings())
         conf.infer_types()
+        validate_output_layers(conf.layers, self._validate_output)
         return conf
 
 
@@ -346,7 +348,7 @@ class ComputationGraphConfiguration(JsonConfig, Dl4jNames):
         return types
 
 
-class GraphBuilder(Dl4jNames):
+class GraphBuilder(OutputLayerValidation, Dl4jNames):
     """``.graph_builder()``: inputs, named layers and vertices with their inputs, outputs.
 
     Also edits a copy of an existing configuration (``GraphBuilder.from_configuration``), which is
@@ -412,7 +414,9 @@ class GraphBuilder(Dl4jNames):
         return self
 
     def remove_vertex(self, name, remove_connections=True):
-        """Remove ``name``; with ``remove_connections`` also every reference to it (DL4J)."""
+        """Remove ``name``, a vertex or a network input; with ``remove_connections`` also every
+        reference to it (DL4J). An input takes its input type with it (the types are
+        positional), so ``add_inputs(name)`` and ``set_input_types`` can replace it."""
         conf = self._conf
         if name not in conf.vertices and name not in conf.network_inputs:
             raise ValueError(f"cannot remove {name!r}: no such vertex; vertices: "
@@ -420,7 +424,10 @@ class GraphBuilder(Dl4jNames):
         conf.vertices.pop(name, None)
         conf.vertex_inputs.pop(name, None)
         if name in conf.network_inputs:
-            conf.network_inputs.remove(name)
+            position = conf.network_inputs.index(name)
+            del conf.network_inputs[position]
+            if position < len(conf.input_types):
+                del conf.input_types[position]
         if remove_connections:
             conf.network_outputs = [o for o in conf.network_outputs if o != name]
             conf.input_preprocessors.pop(name, None)
@@ -430,9 +437,21 @@ class GraphBuilder(Dl4jNames):
 
     def build(self):
         conf = copy.deepcopy(self._conf)
+        _check_input_types(conf)
         order = conf.validate()
         conf.infer_types(order)
+        validate_output_layers(conf.vertices.values(), self._validate_output)
         return conf
+
+
+def _check_input_types(conf):
+    """Refuse more input types than inputs: the extra ones would be silently ignored, and the
+    others are then probably not the types of the inputs they land on."""
+    types, inputs = conf.input_types, conf.network_inputs
+    if len(types) > len(inputs):
+        raise ValueError(f"set_input_types: {len(types)} input types {[str(t) for t in types]} "
+                         f"for {len(inputs)} network inputs {inputs}; give one type per input, "
+                         f"in the order of the inputs")
 
 
 def _flat(items):

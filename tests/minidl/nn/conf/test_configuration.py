@@ -21,6 +21,11 @@ def _list(*layers, input_type=None, **defaults):
     return lb.build()
 
 
+def _out():
+    """A valid output layer (the default MCXENT loss needs a softmax; see output_validation)."""
+    return OutputLayer(n_out=2, activation=Activation.SOFTMAX)
+
+
 def _weight_decay_net(*weight_decay):
     builder = NeuralNetConfiguration.Builder().seed(7).updater(Sgd(0.5))
     if weight_decay:
@@ -37,7 +42,8 @@ def test_weight_decay_keeps_dl4j_apply_lr_flag():
     assert _weight_decay_net(1e-2).conf.layers[0].regularization_for("W") == [WeightDecay(1e-2)]
     # A layer's own weight_decay(c) means DL4J's weightDecay(c): apply_lr=True.
     conf = (NeuralNetConfiguration.Builder().weightDecay(1e-2, False).list()
-            .layer(OutputLayer.Builder().nIn(3).nOut(2).weightDecay(3e-2).build()).build())
+            .layer(OutputLayer.Builder().nIn(3).nOut(2).weightDecay(3e-2)
+                   .activation(Activation.SOFTMAX).build()).build())
     assert conf.layers[0].regularization_for("W") == [WeightDecay(3e-2, apply_lr=True)]
 
 
@@ -90,32 +96,32 @@ def test_dl4j_defaults_when_nothing_is_set():
 
 def test_the_layer_objects_passed_in_are_not_changed():
     dense = DenseLayer(n_out=4)
-    _list(dense, OutputLayer(n_out=2), input_type=InputType.feed_forward(3),
+    _list(dense, _out(), input_type=InputType.feed_forward(3),
           activation=Activation.RELU)
     assert dense.n_in is None and dense.activation is None and dense.name is None
 
 
 def test_n_in_is_inferred_layer_by_layer():
-    conf = _list(DenseLayer(n_out=7), DenseLayer(n_out=5), OutputLayer(n_out=2),
+    conf = _list(DenseLayer(n_out=7), DenseLayer(n_out=5), _out(),
                  input_type=InputType.feed_forward(3))
     assert [(l.n_in, l.n_out) for l in conf.layers] == [(3, 7), (7, 5), (5, 2)]
 
 
 def test_first_layer_n_in_implies_the_input_type():
-    conf = _list(DenseLayer(n_in=3, n_out=7), OutputLayer(n_out=2))
+    conf = _list(DenseLayer(n_in=3, n_out=7), _out())
     assert conf.layers[1].n_in == 7
 
 
 def test_n_in_mismatch_names_the_layer():
     with pytest.raises(ValueError, match=r"layer '1' \(DenseLayer\): n_in=6 but its input has 7"):
-        _list(DenseLayer(n_out=7), DenseLayer(n_in=6, n_out=5), OutputLayer(n_out=2),
+        _list(DenseLayer(n_out=7), DenseLayer(n_in=6, n_out=5), _out(),
               input_type=InputType.feed_forward(3))
 
 
 def test_cnn_to_feed_forward_preprocessor_is_inserted():
     conf = _list(ConvolutionLayer(kernel_size=(3, 3), n_out=4),
                  SubsamplingLayer(kernel_size=(2, 2), stride=(2, 2)),
-                 DenseLayer(n_out=5), OutputLayer(n_out=2),
+                 DenseLayer(n_out=5), _out(),
                  input_type=InputType.convolutional(10, 10, 3))
     assert conf.layers[0].n_in == 3
     assert conf.input_preprocessors == {2: CnnToFeedForwardPreProcessor(4, 4, 4)}
@@ -124,7 +130,7 @@ def test_cnn_to_feed_forward_preprocessor_is_inserted():
 
 def test_convolutional_flat_input_gets_reshaped_for_the_first_convolution():
     conf = _list(ConvolutionLayer(kernel_size=(3, 3), n_out=2, activation=Activation.IDENTITY),
-                 OutputLayer(n_out=2), input_type=InputType.convolutional_flat(5, 4, 1))
+                 _out(), input_type=InputType.convolutional_flat(5, 4, 1))
     assert conf.input_preprocessors[0] == FeedForwardToCnnPreProcessor(5, 4, 1)
     assert conf.input_preprocessors[1] == CnnToFeedForwardPreProcessor(3, 2, 2)
     net = MultiLayerNetwork(conf).init()
@@ -139,19 +145,19 @@ def test_convolutional_flat_input_gets_reshaped_for_the_first_convolution():
 
 def test_convolution_fed_plain_feed_forward_data_is_an_error():
     with pytest.raises(ValueError, match=r"layer '0' \(ConvolutionLayer\): expects convolutional"):
-        _list(ConvolutionLayer(kernel_size=(3, 3), n_out=2), OutputLayer(n_out=2),
+        _list(ConvolutionLayer(kernel_size=(3, 3), n_out=2), _out(),
               input_type=InputType.feed_forward(20))
 
 
 def test_missing_sizes_are_reported_at_init():
-    conf = _list(DenseLayer(n_out=3), OutputLayer(n_out=2))  # no n_in, no input type
+    conf = _list(DenseLayer(n_out=3), _out())  # no n_in, no input type
     with pytest.raises(ValueError, match=r"layer '0' \(DenseLayer\): n_in and n_out must be set"):
         MultiLayerNetwork(conf).init()
 
 
 def test_layer_indices_must_not_have_gaps():
     builder = NeuralNetConfiguration.Builder().list().layer(0, DenseLayer(n_in=2, n_out=2)) \
-        .layer(2, OutputLayer(n_out=2))
+        .layer(2, _out())
     with pytest.raises(ValueError, match="without gaps"):
         builder.build()
 
@@ -160,10 +166,6 @@ def test_layer_indices_must_not_have_gaps():
 
 def _graph():
     return NeuralNetConfiguration.Builder().seed(1).graph_builder().add_inputs("in")
-
-
-def _out():
-    return OutputLayer(n_out=2, activation=Activation.SOFTMAX)
 
 
 def test_graph_defaults_inference_and_preprocessor():
@@ -250,3 +252,21 @@ def test_ancestors_are_the_named_vertices_and_everything_they_depend_on():
     assert conf.ancestors(["out"]) == set(conf.known_names())
     with pytest.raises(ValueError, match=r"no vertex or input named 'bb'.*'side'"):
         conf.ancestors(["bb"])
+
+
+def test_removing_an_input_takes_its_type_with_it():
+    """Input types are positional: the removed input's goes, the others stay with theirs."""
+    conf = (_graph().add_inputs("b")
+            .set_input_types(InputType.feed_forward(2), InputType.feed_forward(3))
+            .add_layer("out", _out(), "b").remove_vertex("in", False)
+            .set_outputs("out").build())
+    assert conf.network_inputs == ["b"] and conf.input_types == [InputType.feed_forward(3)]
+    assert conf.vertices["out"].n_in == 3
+
+
+def test_more_input_types_than_inputs_are_refused():
+    builder = (_graph().set_input_types(InputType.feed_forward(3), InputType.feed_forward(3))
+               .add_layer("out", _out(), "in").set_outputs("out"))
+    with pytest.raises(ValueError, match=r"set_input_types: 2 input types .* for 1 network "
+                                         r"inputs \['in'\]; give one type per input"):
+        builder.build()
