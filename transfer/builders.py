@@ -30,6 +30,7 @@ from minidl.nn.conf.layers import FrozenLayer, Layer, unwrap
 from minidl.nn.conf.output_validation import OutputLayerValidation, validate_output_layers
 from minidl.nn.conf.settings import layer_setting_names
 from minidl.nn.conf.vertices import FrozenVertex
+from minidl.nn.freezing import frozen, thawed
 from minidl.nn.graph import ComputationGraph
 from minidl.nn.multilayer import MultiLayerNetwork
 from transfer.fine_tune import FineTuneConfiguration
@@ -64,21 +65,6 @@ def _weight_init(scheme, distribution=None):
         raise ValueError(f"a distribution ({distribution}) is only used with "
                          f"WeightInit.DISTRIBUTION, not with {scheme}; pass one or the other")
     return scheme
-
-
-def _copy_kept_params(new_net, original, kept_keys):
-    """Copy parameters of ``kept_keys`` (new key -> original key) from ``original`` into ``new_net``."""
-    for new_key, old_key in kept_keys.items():
-        new_table = new_net.param_tables[new_key]
-        old_table = original.param_tables[old_key]
-        for name, tensor in new_table.items():
-            value = old_table[name].data
-            if value.shape != tensor.data.shape:
-                raise ValueError(f"layer {new_key!r}: parameter {name} of the original has shape "
-                                 f"{tuple(value.shape)} but the edited layer needs "
-                                 f"{tuple(tensor.data.shape)}; use n_out_replace / n_in_replace "
-                                 f"to change sizes")
-            tensor.data[...] = value
 
 
 def _require_feed_forward(layer, what, where):
@@ -154,22 +140,15 @@ class _Resizes:
                                      f"in its place takes its sizes from its own settings")
 
 
-def _as_frozen(vertex, frozen, name):
-    """``vertex`` as part of the feature extractor (``frozen``) or outside it.
+def _as_frozen(vertex, is_frozen):
+    """``vertex`` as part of the feature extractor (``is_frozen``) or outside it.
 
     Inside it gets a FrozenLayer / FrozenVertex wrapper; outside it loses one, so a network
     restored frozen further up (saved from an earlier transfer) trains again above the new
-    boundary. FrozenLayerWithBackprop, a deliberate part of a design rather than a
-    feature-extractor mark, stays either way.
+    boundary (``minidl.nn.freezing``: FrozenLayerWithBackprop, a deliberate part of a design
+    rather than a feature-extractor mark, stays either way).
     """
-    if frozen:
-        if vertex.frozen:
-            return vertex
-        return FrozenLayer(layer=vertex, name=name) if isinstance(vertex, Layer) \
-            else FrozenVertex(vertex=vertex)
-    if isinstance(vertex, FrozenLayer):
-        return vertex.layer
-    return vertex.vertex if isinstance(vertex, FrozenVertex) else vertex
+    return frozen(vertex) if is_frozen else thawed(vertex)
 
 
 def _warn_untrainable(vertices, inputs_of, outputs):
@@ -303,7 +282,7 @@ class Builder(OutputLayerValidation, Dl4jNames):
         preprocessors.update(self._preprocessors)
         if self._frozen_till is not None:
             self._check_frozen_till(len(layers))
-            layers = [_as_frozen(layer, i <= self._frozen_till, layer.name)
+            layers = [_as_frozen(layer, i <= self._frozen_till)
                       for i, layer in enumerate(layers)]
         conf = MultiLayerConfiguration(layers, preprocessors, original.conf.input_type,
                                        ftc.network_settings(original.conf.defaults))
@@ -312,7 +291,7 @@ class Builder(OutputLayerValidation, Dl4jNames):
         _warn_untrainable(dict(enumerate(conf.layers)), lambda i: [i - 1] if i else [],
                           [len(conf.layers) - 1])
         net = MultiLayerNetwork(conf).init().to(original.device)  # where the original is
-        _copy_kept_params(net, original, {str(i): str(i) for i in range(kept) if i not in resized})
+        net.copy_params_from(original, {str(i): str(i) for i in range(kept) if i not in resized})
         return net
 
     def _check_frozen_till(self, n_layers):
@@ -523,7 +502,7 @@ class GraphBuilder(OutputLayerValidation, Dl4jNames):
         fresh = graph.added | set(resized)
         kept = {name: name for name, _ in net.layer_items()
                 if name not in fresh and name in self._original.param_tables}
-        _copy_kept_params(net, self._original, kept)
+        net.copy_params_from(self._original, kept)
         return net
 
     def _freeze(self, conf):
@@ -532,11 +511,11 @@ class GraphBuilder(OutputLayerValidation, Dl4jNames):
         if not self._frozen:
             return
         try:
-            frozen = conf.ancestors(self._frozen)
+            frozen_names = conf.ancestors(self._frozen)
         except ValueError as error:  # an unknown name, listing the known ones
             raise ValueError(f"set_feature_extractor: {error}") from None
         for name, vertex in conf.vertices.items():
-            conf.vertices[name] = _as_frozen(vertex, name in frozen, name)
+            conf.vertices[name] = _as_frozen(vertex, name in frozen_names)
 
 
 class TransferLearning:

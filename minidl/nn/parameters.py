@@ -185,8 +185,9 @@ class ParameterStore:
                 value = source[name].data
                 if value.shape != tensor.data.shape:
                     raise ValueError(f"layer {key!r}: parameter {name} of the original has shape "
-                                     f"{tuple(value.shape)} but this layer needs "
-                                     f"{tuple(tensor.data.shape)}")
+                                     f"{tuple(value.shape)} but the edited layer needs "
+                                     f"{tuple(tensor.data.shape)}; use n_out_replace / "
+                                     f"n_in_replace to change sizes")
                 tensor.data[...] = value
 
     # -- devices ---------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from minidl import MultiLayerNetwork, NeuralNetConfiguration, DenseLayer, OutputLayer
+from minidl import Activation, MultiLayerNetwork, NeuralNetConfiguration, DenseLayer, OutputLayer
 from minidl.naming import Dl4jNames, camel_case, snake_case
 from minidl.nn.listeners import TrainingListener
 
@@ -26,7 +26,8 @@ def test_camel_case_inverts_snake_case():
 
 def tiny_network():
     conf = (NeuralNetConfiguration.Builder().seed(1).list()
-            .layer(DenseLayer(n_in=3, n_out=4)).layer(OutputLayer(n_in=4, n_out=2)).build())
+            .layer(DenseLayer(n_in=3, n_out=4))
+            .layer(OutputLayer(n_in=4, n_out=2, activation=Activation.SOFTMAX)).build())
     return MultiLayerNetwork(conf).init()
 
 

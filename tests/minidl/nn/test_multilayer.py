@@ -236,7 +236,8 @@ def test_inference_keeps_one_activation_at_a_time():
     import weakref
 
     conf = (NeuralNetConfiguration.Builder().list()
-            .layer(DenseLayer(n_out=5)).layer(DenseLayer(n_out=5)).layer(OutputLayer(n_out=3))
+            .layer(DenseLayer(n_out=5)).layer(DenseLayer(n_out=5))
+            .layer(OutputLayer(n_out=3, activation=Activation.SOFTMAX))
             .set_input_type(InputType.feed_forward(4)).build())
     net = MultiLayerNetwork(conf).init()
     seen = []
@@ -364,7 +365,7 @@ def test_activate_selected_layers_is_a_slice_of_feed_forward():
     from minidl import DenseLayer, MultiLayerNetwork, NeuralNetConfiguration, OutputLayer
     conf = (NeuralNetConfiguration.Builder().seed(3).list()
             .layer(DenseLayer(n_in=4, n_out=5)).layer(DenseLayer(n_in=5, n_out=6))
-            .layer(OutputLayer(n_in=6, n_out=2)).build())
+            .layer(OutputLayer(n_in=6, n_out=2, activation=Activation.SOFTMAX)).build())
     net = MultiLayerNetwork(conf).init()
     x = np.random.default_rng(0).random((3, 4), dtype=np.float32)
     acts = net.feed_forward(x)  # [x, a0, a1, a2]
@@ -376,7 +377,8 @@ def test_activate_selected_layers_is_a_slice_of_feed_forward():
 
 def test_vertex_types_and_a_typed_layer_index():
     conf = (NeuralNetConfiguration.Builder().list()
-            .layer(DenseLayer(n_out=5)).layer(DenseLayer(n_out=6)).layer(OutputLayer(n_out=3))
+            .layer(DenseLayer(n_out=5)).layer(DenseLayer(n_out=6))
+            .layer(OutputLayer(n_out=3, activation=Activation.SOFTMAX))
             .set_input_type(InputType.feed_forward(4)).build())
     net = MultiLayerNetwork(conf).init()
     assert {k: t.size for k, t in net.vertex_types().items()} == {"input": 4, "0": 5, "1": 6, "2": 3}

@@ -155,7 +155,7 @@ def test_to_moves_parameters_and_updater_state_and_keeps_outputs(device):
 def test_unsupported_optimization_algorithm_is_refused():
     from minidl import OptimizationAlgorithm
     conf = (NeuralNetConfiguration.Builder().optimization_algo(OptimizationAlgorithm.LBFGS).list()
-            .layer(OutputLayer(n_in=4, n_out=3)).build())
+            .layer(OutputLayer(n_in=4, n_out=3, activation=Activation.SOFTMAX)).build())
     with pytest.raises(NotImplementedError, match="LBFGS is not implemented"):
         MultiLayerNetwork(conf).init().fit(_data())
 

@@ -86,14 +86,16 @@ def test_builder_methods_answer_to_dl4j_spelling_too():
              .addLayer("b", DenseLayer(n_out=3), "conv")
              .addLayer("gone", DenseLayer(n_out=3), "conv").removeVertex("gone")
              .addVertex("merge", MergeVertex(), "a", "b")
-             .addLayer("out", OutputLayer(n_out=2), "merge").setOutputs("out").build())
+             .addLayer("out", OutputLayer(n_out=2, activation=Activation.SOFTMAX), "merge")
+             .setOutputs("out").build())
     snake = (NeuralNetConfiguration.Builder().seed(3).graph_builder()
              .add_inputs("in").set_input_types(InputType.convolutional(4, 4, 1))
              .add_layer("conv", ConvolutionLayer(kernel_size=(3, 3), n_out=2), "in")
              .add_layer("a", DenseLayer(n_out=3), CnnToFeedForwardPreProcessor(2, 2, 2), "conv")
              .add_layer("b", DenseLayer(n_out=3), "conv")
              .add_vertex("merge", MergeVertex(), "a", "b")
-             .add_layer("out", OutputLayer(n_out=2), "merge").set_outputs("out").build())
+             .add_layer("out", OutputLayer(n_out=2, activation=Activation.SOFTMAX), "merge")
+             .set_outputs("out").build())
     assert camel == snake and camel.toJson() == snake.to_json()
 
 
