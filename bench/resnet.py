@@ -14,9 +14,9 @@ import argparse
 
 import numpy as np
 
-from bench.harness import Bench, try_torch
+from bench.harness import Bench
 from minidl.nn.graph import ComputationGraph
-from zoo.resnet import BN_EPSILON, STAGES, ResNet50
+from zoo.resnet import KERAS, STAGES, ResNet50
 
 
 def random_resnet50(size, seed=0):
@@ -51,7 +51,7 @@ def torch_forward(torch, x, p):
     def conv_bn(name, x, stride=1, padding=0):
         x = F.conv2d(x, p[f"{name}_conv_W"], p[f"{name}_conv_b"], stride, padding)
         return F.batch_norm(x, p[f"{name}_bn_mean"], p[f"{name}_bn_var"], p[f"{name}_bn_gamma"],
-                            p[f"{name}_bn_beta"], False, 0.0, BN_EPSILON)
+                            p[f"{name}_bn_beta"], False, 0.0, KERAS.bn_eps)
 
     with torch.no_grad():
         x = F.relu(conv_bn("conv1", F.pad(x, (3, 3, 3, 3)), 2))

@@ -1,4 +1,4 @@
-"""Convert Keras and torchvision weights (VGG; Keras ResNet50 through ``zoo.resnet``) to
+"""Convert Keras and torchvision weights (VGG here; ResNet50 through ``zoo.resnet_weights``) to
 minidl's layouts and DL4J's vertex names.
 
 Our layouts (DESIGN.md §4): conv W [n_out, n_in, kh, kw], dense W [n_in, n_out], bias [n_out],
@@ -170,23 +170,37 @@ def load_weights(path):
         return load_converted(path)
     if kind == "keras_h5":
         return _from_keras_file(path)
-    from zoo.torch_pth import read_state_dict
-    weights = from_torchvision(read_state_dict(path), path)
-    return weights, _metadata(weights, path, "torchvision_pth", TORCHVISION_PREPROCESSING)
+    return _from_torch_file(path)
 
+
+# zoo.resnet_weights is imported inside the two readers below: it imports zoo.models, which
+# imports this module.
 
 def _from_keras_file(path):
     """A Keras .h5 -> (weights, metadata): ResNet50's layer names go to its own checked
     converter, anything else is read as a VGG."""
+    from zoo import resnet_weights
     from zoo.keras_h5 import read_keras_h5
-    from zoo import resnet  # here: zoo.resnet imports zoo.models, which imports this module
     layers = read_keras_h5(path)
-    if resnet.is_keras_resnet50(layers):
-        weights, include_top = resnet.weights_from_keras(layers, path)
+    if resnet_weights.is_keras_resnet50(layers):
+        weights, include_top = resnet_weights.weights_from_keras(layers, path)
         return weights, _metadata(weights, path, "keras_h5", KERAS_PREPROCESSING,
-                                  ("resnet50", include_top))
+                                  (resnet_weights.KERAS.architecture, include_top))
     weights = from_keras(layers, path)
     return weights, _metadata(weights, path, "keras_h5", KERAS_PREPROCESSING)
+
+
+def _from_torch_file(path):
+    """A torchvision .pth -> (weights, metadata): a ResNet-50 (v1.5) or a VGG."""
+    from zoo import resnet_weights
+    from zoo.torch_pth import read_state_dict
+    state_dict = read_state_dict(path)
+    if resnet_weights.is_torchvision_resnet(state_dict):
+        weights, include_top = resnet_weights.weights_from_torchvision(state_dict, path)
+        return weights, _metadata(weights, path, "torchvision_pth", TORCHVISION_PREPROCESSING,
+                                  (resnet_weights.TORCHVISION.architecture, include_top))
+    weights = from_torchvision(state_dict, path)
+    return weights, _metadata(weights, path, "torchvision_pth", TORCHVISION_PREPROCESSING)
 
 
 def convert(src, out=None):

@@ -18,8 +18,9 @@ Block ``conv{S}_block{B}`` on input x, with f filters:
     _add (shortcut + main) - _out (ReLU)
 
 This is ResNet "v1" as in the original Caffe model: the stride sits on the first 1x1 conv, every
-conv has a bias, and batch norm uses epsilon 1.001e-5. (torchvision's ResNet-50 is "v1.5", the
-stride on the 3x3 conv: a different network, which these weights do not fit.) The vertex names
+conv has a bias, and batch norm uses epsilon 1.001e-5. torchvision's ResNet-50 is "v1.5", the
+stride on the 3x3 conv and no conv biases: a different network, built from ``Variant``
+``TORCHVISION`` for its weights (``zoo.resnet_weights`` reads both files). The vertex names
 are Keras' layer names, so the ImageNet weights load by name and ``set_feature_extractor``
 takes the names Keras users know. Global average pooling makes every input size >= 32 work,
 with or without the top.
@@ -34,48 +35,62 @@ from minidl.nn.conf import (Activation, ActivationLayer, BatchNormalization, Con
                             ZeroPaddingLayer)
 from minidl.nn.conf.weight_init import WeightInit
 from minidl.nn.graph import ComputationGraph
-from zoo.formats import WeightFileError
 from zoo.models import PretrainedType, ZooModel
 
 # (stage, bottleneck filters, blocks, stride of the first block); blocks output 4x the filters
 STAGES = ((2, 64, 3, 1), (3, 128, 4, 2), (4, 256, 6, 2), (5, 512, 3, 2))
 EXPANSION = 4
-BN_EPSILON = 1.001e-5  # Keras' ResNet (the default would be 1e-3)
-BN_DECAY = 0.99  # Keras' momentum: running = 0.99 running + 0.01 batch, as DL4J's decay
-FEATURES = "conv5_block3_out"  # the last feature map: where include_top=False ends
 
 # Layer names of the *older* Keras ResNet50 (keras_applications/resnet50.py), whose weight files
 # have the same names as the current ones but other layer names and batch-norm epsilon 1e-3.
 OLD_KERAS_LAYERS = ("conv1", "bn_conv1", "res2a_branch2a", "bn2a_branch2a", "fc1000")
 
 
-def _conv(n_out, kernel, stride=1):
-    # A 3x3 conv in Same mode at stride 1 pads 1 on every side, as Keras' "same"; the 1x1 convs
-    # need no padding, and the stem pads with its own ZeroPaddingLayers.
-    mode = ConvolutionMode.Same if kernel > 1 and stride == 1 else ConvolutionMode.Truncate
-    return ConvolutionLayer(kernel_size=(kernel, kernel), stride=(stride, stride), n_out=n_out,
-                            convolution_mode=mode, activation=Activation.IDENTITY)
+@dataclasses.dataclass(frozen=True)
+class Variant:
+    """What tells ResNet50 v1 (Keras, after the Caffe model) from v1.5 (torchvision): where a
+    stage's stride sits, whether convolutions have biases, and the batch norms' epsilon and
+    decay (DL4J's decay = Keras' momentum = 1 - torch's momentum). Same topology otherwise."""
+
+    architecture: str  # the name the converted weights' metadata records
+    stride_on_3x3: bool
+    conv_bias: bool
+    bn_eps: float
+    bn_decay: float
 
 
-def _bn():
-    return BatchNormalization(eps=BN_EPSILON, decay=BN_DECAY)
+KERAS = Variant("resnet50", stride_on_3x3=False, conv_bias=True, bn_eps=1.001e-5, bn_decay=0.99)
+TORCHVISION = Variant("resnet50_v1.5", stride_on_3x3=True, conv_bias=False, bn_eps=1e-5,
+                      bn_decay=0.9)
+VARIANTS = {v.architecture: v for v in (KERAS, TORCHVISION)}
+
+
+def _conv(variant, n_out, kernel, stride=1):
+    # A 3x3 conv pads 1 on every side (Keras' "same" at stride 1, torchvision's padding=1 at
+    # any stride); the 1x1 convs need none; the stem pads with its own ZeroPaddingLayers.
+    pad = (kernel // 2,) * 2 if kernel == 3 else (0, 0)
+    return ConvolutionLayer(kernel_size=(kernel, kernel), stride=(stride, stride), padding=pad,
+                            n_out=n_out, has_bias=variant.conv_bias,
+                            convolution_mode=ConvolutionMode.Truncate,
+                            activation=Activation.IDENTITY)
 
 
 def _relu():
     return ActivationLayer(activation=Activation.RELU)
 
 
-def _conv_bn(builder, name, n_out, kernel, stride, x):
+def _conv_bn(builder, variant, name, n_out, kernel, stride, x):
     """``{name}_conv`` then ``{name}_bn``; returns the batch norm's name."""
-    builder.add_layer(f"{name}_conv", _conv(n_out, kernel, stride), x)
-    builder.add_layer(f"{name}_bn", _bn(), f"{name}_conv")
+    builder.add_layer(f"{name}_conv", _conv(variant, n_out, kernel, stride), x)
+    builder.add_layer(f"{name}_bn", BatchNormalization(eps=variant.bn_eps,
+                                                       decay=variant.bn_decay), f"{name}_conv")
     return f"{name}_bn"
 
 
-def add_stem(builder, x):
+def add_stem(builder, variant, x):
     """conv1_pad ... pool1_pool after ``x``; returns "pool1_pool"."""
     builder.add_layer("conv1_pad", ZeroPaddingLayer(padding=3), x)
-    _conv_bn(builder, "conv1", 64, 7, 2, "conv1_pad")
+    _conv_bn(builder, variant, "conv1", 64, 7, 2, "conv1_pad")
     builder.add_layer("conv1_relu", _relu(), "conv1_bn")
     # Zero padding before a max pool is -inf padding here: its input is a ReLU's, >= 0.
     builder.add_layer("pool1_pad", ZeroPaddingLayer(padding=1), "conv1_relu")
@@ -85,27 +100,29 @@ def add_stem(builder, x):
     return "pool1_pool"
 
 
-def add_block(builder, prefix, x, filters, stride, projection):
+def add_block(builder, variant, prefix, x, filters, stride, projection):
     """The bottleneck block ``prefix`` (e.g. "conv3_block1") after ``x``; returns
     "{prefix}_out". ``projection``: a 1x1 conv shortcut (each stage's first block)."""
-    shortcut = _conv_bn(builder, f"{prefix}_0", EXPANSION * filters, 1, stride, x) \
+    shortcut = _conv_bn(builder, variant, f"{prefix}_0", EXPANSION * filters, 1, stride, x) \
         if projection else x
-    main = _conv_bn(builder, f"{prefix}_1", filters, 1, stride, x)
+    stride_1x1, stride_3x3 = (1, stride) if variant.stride_on_3x3 else (stride, 1)
+    main = _conv_bn(builder, variant, f"{prefix}_1", filters, 1, stride_1x1, x)
     builder.add_layer(f"{prefix}_1_relu", _relu(), main)
-    main = _conv_bn(builder, f"{prefix}_2", filters, 3, 1, f"{prefix}_1_relu")
+    main = _conv_bn(builder, variant, f"{prefix}_2", filters, 3, stride_3x3, f"{prefix}_1_relu")
     builder.add_layer(f"{prefix}_2_relu", _relu(), main)
-    main = _conv_bn(builder, f"{prefix}_3", EXPANSION * filters, 1, 1, f"{prefix}_2_relu")
+    main = _conv_bn(builder, variant, f"{prefix}_3", EXPANSION * filters, 1, 1,
+                    f"{prefix}_2_relu")
     builder.add_vertex(f"{prefix}_add", ElementWiseVertex(ElementWiseVertex.Op.Add), shortcut, main)
     builder.add_layer(f"{prefix}_out", _relu(), f"{prefix}_add")
     return f"{prefix}_out"
 
 
-def add_backbone(builder, x):
+def add_backbone(builder, x, variant=KERAS):
     """The stem and the four stages after ``x``; returns "conv5_block3_out"."""
-    x = add_stem(builder, x)
+    x = add_stem(builder, variant, x)
     for stage, filters, blocks, stride in STAGES:
         for block in range(1, blocks + 1):
-            x = add_block(builder, f"conv{stage}_block{block}", x, filters,
+            x = add_block(builder, variant, f"conv{stage}_block{block}", x, filters,
                           stride if block == 1 else 1, projection=block == 1)
     return x
 
@@ -125,7 +142,10 @@ class ResNet50(ZooModel):
     names serve both.
     ``init_pretrained()``: Keras' ImageNet weights (BGR, minus the VGG mean: ``pre_processor``
     is a VGG16ImagePreProcessor), ``predictions`` a softmax DenseLayer as in Keras; without the
-    top it ends at ``conv5_block3_out`` [batch, 2048, h/32, w/32].
+    top it ends at ``conv5_block3_out`` [batch, 2048, h/32, w/32]. ``weights=`` also takes a
+    torchvision ResNet-50 ``.pth``: that is v1.5 (``TORCHVISION``), built with its own stride
+    placement, no conv biases and its epsilon, under the same vertex names, and it wants RGB
+    images normalised by torchvision's mean and std (its ``pre_processor`` does that).
     """
 
     weight_init: object = WeightInit.RELU  # a WeightInit or a Distribution (DL4J's weightInit)
@@ -145,15 +165,15 @@ class ResNet50(ZooModel):
                            activation=Activation.SOFTMAX)
         return self._graph(defaults, head)
 
-    def pretrained_conf(self, n_classes, include_top):
+    def pretrained_conf(self, n_classes, include_top, variant=KERAS):
         """The layout of Keras' ResNet50, sized for the given weights: ``predictions`` a softmax
         DenseLayer of ``n_classes``, or no top (the output is conv5_block3_out)."""
         head = DenseLayer(n_out=n_classes, activation=Activation.SOFTMAX) if include_top else None
-        return self._graph(self._defaults(Activation.IDENTITY), head)
+        return self._graph(self._defaults(Activation.IDENTITY), head, variant)
 
-    def _graph(self, defaults, head):
+    def _graph(self, defaults, head, variant=KERAS):
         builder = defaults.graph_builder().add_inputs("input_1")
-        x = add_backbone(builder, "input_1")
+        x = add_backbone(builder, "input_1", variant)
         if head is not None:
             builder.add_layer("avg_pool", GlobalPoolingLayer(pooling_type=PoolingType.AVG), x)
             builder.add_layer("predictions", head, "avg_pool")
@@ -163,28 +183,6 @@ class ResNet50(ZooModel):
 
     def pretrained_network(self, weights, metadata, include_top):
         n_classes = weights["predictions_b"].shape[0] if include_top else 0
-        graph = ComputationGraph(self.pretrained_conf(n_classes, include_top))
+        variant = VARIANTS.get(metadata.get("architecture"), KERAS)
+        graph = ComputationGraph(self.pretrained_conf(n_classes, include_top, variant))
         return self.load_into(graph, weights, metadata)
-
-
-def is_keras_resnet50(layer_names):
-    """Whether Keras layer names are ResNet50's, current or old (the old ones are refused by
-    ``weights_from_keras``, which says why)."""
-    return "conv1_conv" in layer_names or "bn_conv1" in layer_names
-
-
-def weights_from_keras(layers, path):
-    """Keras ResNet50 layers (``read_keras_h5``) -> (our flat weights, include_top), every name
-    and shape checked against the architecture (``zoo.keras_layers.weights_for_graph``)."""
-    old = [name for name in OLD_KERAS_LAYERS if name in layers]
-    if old:
-        raise WeightFileError(
-            f"{path}: this is the older Keras ResNet50 (keras_applications' resnet50.py, layers "
-            f"{old} ...; batch norm epsilon 1e-3), a different file under the same name; minidl "
-            f"reads the current one (layers conv1_conv, conv2_block1_1_conv, ...; md5 "
-            f"2cb95161c43110f7111970584f804107, notop 4d473c1dd8becc155b73f8504c6f6626)")
-    from zoo.keras_layers import weights_for_graph
-    include_top = "predictions" in layers
-    n_classes = layers["predictions"][-1].shape[0] if include_top else 0
-    conf = ResNet50().pretrained_conf(n_classes, include_top)
-    return weights_for_graph(layers, conf, path, "ResNet50"), include_top

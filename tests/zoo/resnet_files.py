@@ -126,3 +126,64 @@ def torch_resnet50(arrays):
     with torch.no_grad():
         model = KerasResNet50()
     return model.double().eval()
+
+
+def torchvision_resnet50(n_classes, seed=0):
+    """torchvision's ResNet-50 (v1.5: the stride on the 3x3 conv, no conv biases, eps 1e-5) in
+    torch.nn with torchvision's module names (conv1, bn1, layer1.0.conv1, ..., downsample, fc),
+    written from the reference's description; random weights and batch-norm statistics, float32,
+    eval mode. ``model(x)`` -> (layer4's output, pooled, softmax)."""
+    import torch
+    from torch import nn
+    F = torch.nn.functional
+
+    class Bottleneck(nn.Module):
+        def __init__(self, n_in, width, stride):
+            super().__init__()
+            self.conv1, self.bn1 = nn.Conv2d(n_in, width, 1, bias=False), nn.BatchNorm2d(width)
+            self.conv2 = nn.Conv2d(width, width, 3, stride, 1, bias=False)
+            self.bn2 = nn.BatchNorm2d(width)
+            self.conv3 = nn.Conv2d(width, 4 * width, 1, bias=False)
+            self.bn3 = nn.BatchNorm2d(4 * width)
+            self.downsample = None
+            if stride != 1 or n_in != 4 * width:
+                self.downsample = nn.Sequential(nn.Conv2d(n_in, 4 * width, 1, stride, bias=False),
+                                                nn.BatchNorm2d(4 * width))
+
+        def forward(self, x):
+            y = F.relu(self.bn1(self.conv1(x)))
+            y = self.bn3(self.conv3(F.relu(self.bn2(self.conv2(y)))))
+            return F.relu(y + (x if self.downsample is None else self.downsample(x)))
+
+    class ResNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1, self.bn1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64)
+            n_in = 64
+            for stage, width, count, stride in STAGES:
+                blocks = []
+                for b in range(count):
+                    blocks.append(Bottleneck(n_in, width, stride if b == 0 else 1))
+                    n_in = 4 * width
+                setattr(self, f"layer{stage - 1}", nn.Sequential(*blocks))
+            self.fc = nn.Linear(2048, n_classes) if n_classes else None
+
+        def forward(self, x):
+            x = F.max_pool2d(F.relu(self.bn1(self.conv1(x))), 3, 2, 1)
+            features = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+            pooled = features.mean(dim=(2, 3))
+            return features, pooled, None if self.fc is None else torch.softmax(self.fc(pooled), 1)
+
+    torch.manual_seed(seed)
+    model = ResNet()
+    with torch.no_grad():
+        for name, module in model.named_modules():
+            if isinstance(module, nn.BatchNorm2d):
+                c = module.num_features
+                low, high = (0.1, 0.3) if name.endswith("bn3") or name.endswith("downsample.1") \
+                    else (0.5, 1.5)
+                module.weight.uniform_(low, high), module.bias.uniform_(-0.2, 0.2)
+                module.running_mean.normal_(0, 0.2), module.running_var.uniform_(0.5, 2.0)
+            elif isinstance(module, nn.Linear):
+                module.weight.normal_(0, 0.01)
+    return model.eval()

@@ -22,7 +22,7 @@ from resnet_files import EPS, blocks, keras_layers, random_arrays, torch_resnet5
 from transfer import FineTuneConfiguration, TransferLearning, TransferLearningHelper
 from weight_files import KERAS_LAYERS, keras_arrays, write_keras_h5
 from zoo import MODELS, PretrainedType, ResNet50, WeightFileError, convert, load_converted
-from zoo.resnet import weights_from_keras
+from zoo.resnet_weights import weights_from_keras
 
 N_CLASSES = 10
 SIZE = 64
@@ -348,3 +348,52 @@ def test_download_checks_converts_once_then_loads_from_the_cache(files, arrays, 
     for key, value in first.param_table().items():
         np.testing.assert_array_equal(second.get_param(key), value)
     assert isinstance(second.pre_processor, VGG16ImagePreProcessor)
+
+
+# -- torchvision's ResNet-50 (v1.5) -------------------------------------------------------
+
+def test_torchvision_pth_builds_v1_5_and_matches_torch(tmp_path):
+    torch = pytest.importorskip("torch")
+    from minidl.data.normalizers import NormalizerStandardize
+    from resnet_files import torchvision_resnet50
+    model = torchvision_resnet50(N_CLASSES)
+    path = tmp_path / "resnet50-small.pth"
+    torch.save(model.state_dict(), path)  # with num_batches_tracked, as torchvision's files
+    net = ResNet50(input_shape=(3, SIZE, SIZE)).init_pretrained(weights=path)
+
+    vertices = net.conf.vertices
+    assert vertices["conv3_block1_1_conv"].stride == (1, 1)  # v1.5: the stride on the 3x3
+    assert vertices["conv3_block1_2_conv"].stride == (2, 2)
+    assert not vertices["conv1_conv"].has_bias and vertices["conv1_bn"].eps == 1e-5
+    np.testing.assert_array_equal(net.get_param("conv4_block2_3_conv_W"),
+                                  model.layer3[1].conv3.weight.detach().numpy())
+    np.testing.assert_array_equal(net.get_param("conv2_block1_0_bn_var"),
+                                  model.layer1[0].downsample[1].running_var.numpy())
+    np.testing.assert_array_equal(net.get_param("predictions_W"), model.fc.weight.detach().numpy().T)
+
+    x = np.random.default_rng(4).uniform(-1, 1, (2, 3, SIZE, SIZE)).astype(np.float32)
+    with torch.no_grad():
+        features, pooled, predictions = [t.numpy() for t in model.double()(
+            torch.from_numpy(x).double())]
+    acts = net.feed_forward(x)
+    np.testing.assert_allclose(acts["avg_pool"], pooled, rtol=1e-4, atol=1e-4 * np.abs(pooled).max())
+    np.testing.assert_allclose(acts["predictions"], predictions, rtol=0, atol=1e-5)
+    assert predictions.max() < 0.9 and not np.allclose(predictions, 1 / N_CLASSES, atol=1e-2)
+    # torchvision's weights want RGB (x / 255 - mean) / std
+    assert isinstance(net.pre_processor, NormalizerStandardize)
+    assert net.preprocessing["channel_order"] == "RGB"
+
+
+def test_a_torchvision_file_of_another_depth_is_refused(tmp_path):
+    torch = pytest.importorskip("torch")
+    from resnet_files import torchvision_resnet50
+    state = torchvision_resnet50(0).state_dict()
+    state["layer3.6.conv1.weight"] = state["layer3.5.conv1.weight"]  # a ResNet-101 has more
+    torch.save(state, tmp_path / "deeper.pth")
+    with pytest.raises(WeightFileError, match=r"keys \['layer3.6.conv1.weight'\] are not in "
+                                              r"torchvision's ResNet-50"):
+        ResNet50().init_pretrained(weights=tmp_path / "deeper.pth", include_top=False)
+    del state["layer3.6.conv1.weight"], state["layer2.3.bn2.running_var"]
+    torch.save(state, tmp_path / "cut.pth")
+    with pytest.raises(WeightFileError, match=r"no layer2.3.bn2.running_var \(conv3_block4_2_bn\)"):
+        ResNet50().init_pretrained(weights=tmp_path / "cut.pth", include_top=False)
