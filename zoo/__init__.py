@@ -1,4 +1,5 @@
-"""Model zoo: VGG16, VGG19, LeNet, SimpleCNN; pretrained VGG weights and their converters;
+"""Model zoo: VGG16, VGG19, ResNet50, LeNet, SimpleCNN; pretrained VGG and ResNet50 weights and
+their converters;
 ImageNet class names for predictions."""
 
 from zoo.converters import convert, load_weights, vgg_conv_names, vgg_vertex_names
@@ -6,3 +7,8 @@ from zoo.formats import MissingTopError, WeightFileError, load_converted, save_c
 from zoo.labels import ClassPrediction, ImageNetLabels
 from zoo.models import (ZooModel, ModelMetaData, PretrainedType, ZooType, VGG16, VGG19, LeNet,
                         SimpleCNN, image_preprocessor)
+from zoo.resnet import ResNet50
+
+# The zoo by name, as ``minidl zoo list`` shows it.
+MODELS = {"vgg16": VGG16, "vgg19": VGG19, "resnet50": ResNet50, "lenet": LeNet,
+          "simplecnn": SimpleCNN}

@@ -1,4 +1,5 @@
-"""Convert Keras and torchvision VGG weights to minidl's layouts and DL4J's vertex names.
+"""Convert Keras and torchvision weights (VGG here; ResNet50 through ``zoo.resnet_weights``) to
+minidl's layouts and DL4J's vertex names.
 
 Our layouts (DESIGN.md §4): conv W [n_out, n_in, kh, kw], dense W [n_in, n_out], bias [n_out],
 and a feature map is flattened in C, H, W order before the first dense layer (``fc1``).
@@ -21,6 +22,7 @@ from pathlib import Path
 
 from minidl.io.checksum import file_checksum
 from zoo.formats import METADATA_KEY, WeightFileError, load_converted, save_converted
+from zoo.keras_layers import conv_kernel
 
 # blocks of 3x3 convs between 2x2 max pools; channels per block
 VGG_BLOCKS = {"vgg16": (2, 2, 3, 3, 3), "vgg19": (2, 2, 4, 4, 4)}
@@ -75,7 +77,7 @@ def from_keras(layers, path="<keras>"):
                 raise WeightFileError(f"{path}: layer {name} kernel {kernel.shape} is not (kh, kw, "
                                       f"n_in, n_out) for {bias.shape[0]} outputs; only TF dim "
                                       f"ordering files are supported")
-            W, channels = kernel.transpose(3, 2, 0, 1), kernel.shape[3]
+            W, channels = conv_kernel(kernel), kernel.shape[3]
         elif kernel.ndim == 2:
             # the first dense layer after the convs sees the flattened map: HWC rows -> CHW
             W = chw_rows_from_hwc(kernel, channels) if channels and not flattened else kernel
@@ -130,9 +132,10 @@ def _vertex_names(weights):
     return [key[:-2] for key in weights if key.endswith("_W")]
 
 
-def _metadata(weights, path, source_format, preprocessing):
+def _metadata(weights, path, source_format, preprocessing, architecture=None):
+    """The converted file's metadata; ``architecture``: (name, include_top), else guessed."""
     names = _vertex_names(weights)
-    architecture, include_top = _architecture(names)
+    architecture, include_top = architecture or _architecture(names)
     return {"architecture": architecture, "include_top": include_top, "vertices": names,
             "source": {"file": Path(path).name, "format": source_format,
                        "sha256": file_checksum(path, "sha256")},
@@ -166,11 +169,37 @@ def load_weights(path):
     if kind == "minidl_npz":
         return load_converted(path)
     if kind == "keras_h5":
-        from zoo.keras_h5 import read_keras_h5
-        weights = from_keras(read_keras_h5(path), path)
-        return weights, _metadata(weights, path, "keras_h5", KERAS_PREPROCESSING)
+        return _from_keras_file(path)
+    return _from_torch_file(path)
+
+
+# zoo.resnet_weights is imported inside the two readers below: it imports zoo.models, which
+# imports this module.
+
+def _from_keras_file(path):
+    """A Keras .h5 -> (weights, metadata): ResNet50's layer names go to its own checked
+    converter, anything else is read as a VGG."""
+    from zoo import resnet_weights
+    from zoo.keras_h5 import read_keras_h5
+    layers = read_keras_h5(path)
+    if resnet_weights.is_keras_resnet50(layers):
+        weights, include_top = resnet_weights.weights_from_keras(layers, path)
+        return weights, _metadata(weights, path, "keras_h5", KERAS_PREPROCESSING,
+                                  (resnet_weights.KERAS.architecture, include_top))
+    weights = from_keras(layers, path)
+    return weights, _metadata(weights, path, "keras_h5", KERAS_PREPROCESSING)
+
+
+def _from_torch_file(path):
+    """A torchvision .pth -> (weights, metadata): a ResNet-50 (v1.5) or a VGG."""
+    from zoo import resnet_weights
     from zoo.torch_pth import read_state_dict
-    weights = from_torchvision(read_state_dict(path), path)
+    state_dict = read_state_dict(path)
+    if resnet_weights.is_torchvision_resnet(state_dict):
+        weights, include_top = resnet_weights.weights_from_torchvision(state_dict, path)
+        return weights, _metadata(weights, path, "torchvision_pth", TORCHVISION_PREPROCESSING,
+                                  (resnet_weights.TORCHVISION.architecture, include_top))
+    weights = from_torchvision(state_dict, path)
     return weights, _metadata(weights, path, "torchvision_pth", TORCHVISION_PREPROCESSING)
 
 

@@ -24,7 +24,7 @@ from minidl.nn.conf.enums import Dl4jEnum, OptimizationAlgorithm
 from minidl.nn.conf.weight_init import WeightInit
 from minidl.nn.graph import ComputationGraph
 from minidl.nn.multilayer import MultiLayerNetwork
-from zoo.converters import VGG_BLOCKS, VGG_CHANNELS
+from zoo.converters import DENSE_NAMES, VGG_BLOCKS, VGG_CHANNELS
 
 
 class PretrainedType(Dl4jEnum):
@@ -83,6 +83,7 @@ class ZooModel(Dl4jNames):
 
     pretrained = {}  # PretrainedType -> how to get the weights (see zoo.pretrained.SOURCES)
     pretrained_input_shape = None  # (channels, height, width) the pretrained weights expect
+    top_vertices = ()  # the pretrained layout's top: what include_top=False leaves out
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -168,6 +169,25 @@ class ZooModel(Dl4jNames):
     def pretrained_network(self, weights, metadata, include_top):
         raise NotImplementedError(f"{type(self).__name__} has no pretrained layout")
 
+    def load_into(self, graph, weights, metadata):
+        """``graph`` (a pretrained layout, no parameters yet) with ``weights`` (flat
+        "<vertex>_<param>" arrays) and the image preprocessing of their ``metadata``."""
+        tables, unknown = graph.tables_from_flat(weights)
+        source = metadata.get("source", {}).get("file", "?")
+        try:  # names the first layer whose array is missing or misshapen
+            graph.init_from_tables(tables)
+        except ValueError as error:
+            raise ValueError(f"{type(self).__name__}: {error} (the weights: "
+                             f"{metadata.get('architecture', '?')}, source: {source})") from None
+        # Extra arrays would be silently ignored (a VGG19 file has every VGG16 shape): refuse them.
+        if unknown:
+            raise ValueError(f"{type(self).__name__}: the weights have parameters {unknown} that "
+                             f"this network does not have (weights of another architecture? "
+                             f"source: {source})")
+        graph.pre_processor = image_preprocessor(metadata)
+        graph.preprocessing = {k: metadata.get(k) for k in ("channel_order", "mean", "std")}
+        return graph
+
     def _defaults(self, activation=Activation.RELU):
         return (NeuralNetConfiguration.Builder().seed(self.seed)
                 .updater(self.updater or Nesterovs())
@@ -189,6 +209,7 @@ class _VGG(ZooModel):
     """VGG: blocks of 3x3 convolutions (padding 1) separated by 2x2 max pools, then dense layers."""
 
     architecture = "vgg16"
+    top_vertices = DENSE_NAMES
     dense_layers = 2  # DL4J's VGG16 conf() has two Dense(4096) layers, VGG19's one
     pretrained_input_shape = (3, 224, 224)  # ImageNet; DL4J's pretrained zip is 224x224 too
 
@@ -246,17 +267,7 @@ class _VGG(ZooModel):
                                   "these weights")
         n_classes = weights["predictions_b"].shape[0] if include_top else 0
         graph = ComputationGraph(self.pretrained_conf(n_classes, include_top))
-        tables, unknown = graph.tables_from_flat(weights)
-        # Missing or misshapen arrays are caught by init_from_tables; extra ones would be
-        # silently ignored (a VGG19 file fits VGG16's shapes), so refuse them here.
-        if unknown:
-            raise ValueError(f"{type(self).__name__}: the weights have parameters {unknown} that "
-                             f"this network does not have (weights of another architecture? "
-                             f"source: {metadata.get('source', {}).get('file', '?')})")
-        graph.init_from_tables(tables)
-        graph.pre_processor = image_preprocessor(metadata)
-        graph.preprocessing = {k: metadata.get(k) for k in ("channel_order", "mean", "std")}
-        return graph
+        return self.load_into(graph, weights, metadata)
 
     def _top_input_size(self, fc1_inputs):
         """The square input whose last feature map (512 x side/32 x side/32) fc1 reads; the

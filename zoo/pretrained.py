@@ -29,6 +29,11 @@ SOURCES = {
                       "cbe5617147190e668d6c5d5026f83318"),
     ("vgg19", False): (f"{KERAS_BASE}/vgg19/vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5",
                        "253f8cb515780f3b799900260a226db6"),
+    # the current Keras ResNet50 (an older, different file has the same name: zoo.resnet)
+    ("resnet50", True): (f"{KERAS_BASE}/resnet/resnet50_weights_tf_dim_ordering_tf_kernels.h5",
+                         "2cb95161c43110f7111970584f804107"),
+    ("resnet50", False): (f"{KERAS_BASE}/resnet/resnet50_weights_tf_dim_ordering_tf_kernels_"
+                          f"notop.h5", "4d473c1dd8becc155b73f8504c6f6626"),
 }
 
 # Lets tests (and mirrors) point the downloads elsewhere: MINIDL_WEIGHTS_BASE_URL replaces
@@ -55,11 +60,11 @@ def load_pretrained(model, pretrained_type, include_top, weights=None, progress=
     """(weights dict, metadata) for ``model``: from ``weights``, the cache, or a download."""
     if weights is not None:
         values, metadata = load_weights(weights)
-        return _select(values, metadata, include_top, weights)
+        return _select(model, values, metadata, include_top, weights)
     cached = _cached_file(model.model_name(), pretrained_type, include_top)
     if cached is None:
         cached = _download_and_convert(model, pretrained_type, include_top, progress)
-    return load_converted(cached, keep=None if include_top else _is_conv)
+    return load_converted(cached, keep=None if include_top else _below_top(model))
 
 
 def _cached_file(model_name, pretrained_type, include_top):
@@ -83,15 +88,19 @@ def _download_and_convert(model, pretrained_type, include_top, progress):
     return cached
 
 
-def _is_conv(name):
-    return name.startswith("block")
+def _below_top(model):
+    """Whether a weight name ("fc1_W", "conv1_bn_gamma") is outside ``model``'s top."""
+    prefixes = tuple(f"{vertex}_" for vertex in model.top_vertices)
+    return lambda name: not name.startswith(prefixes)
 
 
-def _select(values, metadata, include_top, path):
-    """Drop the dense layers of a full weight file when the no-top network is asked for."""
-    if include_top and "fc1_W" not in values:
-        raise MissingTopError(f"{path}: these weights have no top (fc1, fc2, predictions); use "
+def _select(model, values, metadata, include_top, path):
+    """Drop the top's layers of a full weight file when the no-top network is asked for."""
+    top = model.top_vertices
+    if include_top and f"{top[0]}_W" not in values:
+        raise MissingTopError(f"{path}: these weights have no top ({', '.join(top)}); use "
                               f"include_top=False or a full weight file")
     if not include_top:
-        values = {k: v for k, v in values.items() if _is_conv(k)}
+        keep = _below_top(model)
+        values = {k: v for k, v in values.items() if keep(k)}
     return values, metadata

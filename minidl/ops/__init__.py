@@ -10,3 +10,4 @@ from minidl.ops.losses import (mse, mae, l2, binary_cross_entropy, cross_entropy
                                softmax_cross_entropy)
 from minidl.ops.dropout import dropout
 from minidl.ops.batch_norm import batch_norm
+from minidl.ops.padding import zero_pad2d

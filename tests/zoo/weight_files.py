@@ -15,8 +15,20 @@ def keras_arrays(seed=0, layers=KERAS_LAYERS):
             for name, shape in layers if shape is not None}
 
 
+# Keras' names of a layer's weights, by how many it has: Conv2D / Dense, BatchNormalization
+NESTED_NAMES = {2: ("kernel", "bias"), 4: ("gamma", "beta", "moving_mean", "moving_variance")}
+
+
+def _weight_name(layer, index, count, style):
+    if style == "flat":
+        return f"{layer}_{('W', 'b')[index] if count == 2 else index}_1:0"
+    nested = f"{layer}/{NESTED_NAMES[count][index]}"
+    return nested + (":0" if style == "nested" else "")
+
+
 def write_keras_h5(path, arrays, layer_names, style="flat", chunk_names=False):
-    """A legacy Keras weight file: 'flat' = 2016 names (fc1_W_1:0), 'nested' = Keras 2 (fc1/kernel:0)."""
+    """A legacy Keras weight file: 'flat' = 2016 names (fc1_W_1:0), 'nested' = Keras 2
+    (fc1/kernel:0), 'keras3' = Keras 3's legacy writer (fc1/kernel)."""
     h5py = pytest.importorskip("h5py")
     with h5py.File(path, "w") as f:
         encoded = [n.encode() for n in layer_names]
@@ -28,8 +40,9 @@ def write_keras_h5(path, arrays, layer_names, style="flat", chunk_names=False):
         for name in layer_names:
             group = f.create_group(name)
             weight_names = []
-            for value, short, nested in zip(arrays.get(name, []), ("W", "b"), ("kernel:0", "bias:0")):
-                weight_name = f"{name}_{short}_1:0" if style == "flat" else f"{name}/{nested}"
+            values = arrays.get(name, [])
+            for index, value in enumerate(values):
+                weight_name = _weight_name(name, index, len(values), style)
                 group.create_dataset(weight_name, data=value)
                 weight_names.append(weight_name.encode())
             group.attrs["weight_names"] = weight_names

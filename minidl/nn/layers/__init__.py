@@ -14,6 +14,7 @@ from minidl.nn.layers.dense import DenseLayer
 from minidl.nn.layers.output import BaseOutputLayer, LossLayer, LOSSES, OutputLayer, loss_and_output
 from minidl.nn.layers.convolution import Convolution2D, ConvolutionLayer
 from minidl.nn.layers.pooling import GlobalPoolingLayer, SubsamplingLayer
+from minidl.nn.layers.padding import ZeroPaddingLayer
 from minidl.nn.layers.normalization import BatchNormalization
 from minidl.nn.layers.activation import ActivationLayer
 from minidl.nn.layers.dropout import DropoutLayer
