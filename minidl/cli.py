@@ -81,7 +81,7 @@ def _load(args):
 def restore_model(path):
     """Whatever network the zip at ``path`` holds, with the normalizer saved with it (if any)
     as its ``pre_processor``, which ``--preprocess auto`` uses."""
-    from minidl.io.model_serializer import ModelSerializer
+    from minidl.nn.serializer import ModelSerializer
     net = ModelSerializer.restore_model(path)
     net.pre_processor = ModelSerializer.restore_normalizer_from_file(path)
     return net
@@ -371,7 +371,7 @@ def cmd_featurize(args):
 
 def cmd_fit_featurized(args):
     from transfer.demo import transfer_head
-    from minidl.io.model_serializer import ModelSerializer
+    from minidl.nn.serializer import ModelSerializer
     from transfer import FeaturizedDataSetIterator, TransferLearningHelper
     from transfer.featurized import fingerprint
     from tqdm import tqdm

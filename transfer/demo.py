@@ -35,7 +35,7 @@ from minidl.backend import get_device, to_cpu
 from minidl.data.dataset import DataSet
 from minidl.data.normalizers import ImagePreProcessingScaler
 from minidl.io import atomic_write, models_dir
-from minidl.io.model_serializer import ModelSerializer
+from minidl.nn.serializer import ModelSerializer
 from minidl.learning import Adam, Nesterovs
 from minidl.nn.conf import (Activation, CnnToFeedForwardPreProcessor, ConvolutionLayer,
                             DenseLayer, InputType, LossFunction, NeuralNetConfiguration,

@@ -5,7 +5,7 @@ import numpy as np
 from minidl import ops
 from minidl.autograd import Tensor, no_grad
 from minidl.backend import to_device
-from minidl.io.model_serializer import ModelSerializer
+from minidl.nn.serializer import ModelSerializer
 from minidl.nn.conf.configuration import ComputationGraphConfiguration
 from minidl.nn.conf.layers import Layer
 from minidl.nn.network import Network

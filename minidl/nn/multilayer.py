@@ -2,7 +2,7 @@
 
 from minidl.autograd import Tensor, no_grad
 from minidl.backend import to_cpu, to_device
-from minidl.io.model_serializer import ModelSerializer
+from minidl.nn.serializer import ModelSerializer
 from minidl.nn.conf.configuration import MultiLayerConfiguration
 from minidl.nn.network import Network, is_dataset
 

@@ -24,7 +24,7 @@ from minidl.autograd import Tensor, no_grad
 from minidl.data.dataset import as_list
 from minidl.data.iterators import reset_if_supported
 from minidl.backend import device_of, get_array_module, get_device, to_cpu, to_device
-from minidl.io.model_serializer import ModelSerializer
+from minidl.nn.serializer import ModelSerializer
 from minidl.learning.step import compute_update
 from minidl.learning.step import regularization_score as param_penalty
 from minidl.naming import Dl4jNames

@@ -36,10 +36,12 @@ import zlib
 
 import numpy as np
 
+from minidl._version import __version__
 from minidl.backend import to_cpu, to_device
 from minidl.data.normalizers import DataNormalization
 from minidl.io.atomic import atomic_write
 from minidl.naming import Dl4jNames
+from minidl.nn.conf.configuration import ComputationGraphConfiguration, MultiLayerConfiguration
 
 FORMAT_VERSION = 1
 CONFIGURATION = "configuration.json"
@@ -189,7 +191,6 @@ def _flat_updater_state(updater_state):
 
 
 def _meta(net):
-    from minidl import __version__
     rng = net._rng.bit_generator.state if net._rng is not None else None
     return {"format_version": FORMAT_VERSION, "network_type": type(net).__name__,
             "iteration_count": net.iteration_count, "epoch_count": net.epoch_count,
@@ -292,7 +293,6 @@ def _check_meta(meta, path, network_class):
 
 
 def _configuration_class(network_class):
-    from minidl.nn.conf.configuration import ComputationGraphConfiguration, MultiLayerConfiguration
     return MultiLayerConfiguration if network_class.__name__ == "MultiLayerNetwork" else \
         ComputationGraphConfiguration
 
