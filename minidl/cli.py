@@ -370,7 +370,7 @@ def cmd_featurize(args):
 
 
 def cmd_fit_featurized(args):
-    from transfer.demo import transfer_head
+    from transfer.heads import transfer_head
     from minidl.nn.serializer import ModelSerializer
     from transfer import FeaturizedDataSetIterator, TransferLearningHelper
     from transfer.featurized import fingerprint
