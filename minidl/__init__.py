@@ -4,10 +4,10 @@ Everything a user names is importable from here; the submodules hold the code:
 ``minidl.autograd`` (Tensor, Function), ``minidl.ops`` (differentiable operations),
 ``minidl.nn`` (configurations, layers, networks), ``minidl.learning`` (updaters,
 regularization), ``minidl.data`` (datasets, iterators, images), ``minidl.eval`` (Evaluation),
-``minidl.io`` (model files and downloads).
+``minidl.io`` (downloads, checksums, archives, atomic writes).
 """
 
-__version__ = "0.1.0"
+from minidl._version import __version__
 
 import sys
 
@@ -20,7 +20,7 @@ from minidl.nn.conf.weight_init import WeightInit, Distribution, NormalDistribut
 from minidl.learning import (Sgd, Nesterovs, Adam, RmsProp, AdaGrad, NoOp, L1Regularization,
                              L2Regularization, WeightDecay)
 from minidl.data import *  # noqa: F401,F403
-from minidl.io.model_serializer import ModelSerializer
+from minidl.nn.serializer import ModelSerializer
 from minidl.eval import Evaluation, EvaluationAveraging
 
 # `from minidl import *` (the port of Java's wildcard imports) brings the API's names, never the

@@ -24,8 +24,8 @@ import copy
 import dataclasses
 
 from minidl.naming import Dl4jNames
-from minidl.nn.conf import serde
-from minidl.nn.conf.serde import JsonConfig
+from minidl import serde
+from minidl.serde import JsonConfig
 from minidl.nn.conf.builder import with_builder
 from minidl.nn.conf.configuration import NETWORK_FIELDS, NeuralNetConfiguration
 from minidl.nn.conf.enums import ConvolutionMode, Dl4jEnum

@@ -2,7 +2,8 @@
 their converters;
 ImageNet class names for predictions."""
 
-from zoo.converters import convert, load_weights, vgg_conv_names, vgg_vertex_names
+from zoo.converters import convert, load_weights
+from zoo.vgg_names import vgg_conv_names, vgg_vertex_names
 from zoo.formats import MissingTopError, WeightFileError, load_converted, save_converted
 from zoo.labels import ClassPrediction, ImageNetLabels
 from zoo.models import (ZooModel, ModelMetaData, PretrainedType, ZooType, VGG16, VGG19, LeNet,

@@ -23,28 +23,13 @@ from pathlib import Path
 from minidl.io.checksum import file_checksum
 from zoo.formats import METADATA_KEY, WeightFileError, load_converted, save_converted
 from zoo.keras_layers import conv_kernel
-
-# blocks of 3x3 convs between 2x2 max pools; channels per block
-VGG_BLOCKS = {"vgg16": (2, 2, 3, 3, 3), "vgg19": (2, 2, 4, 4, 4)}
-VGG_CHANNELS = (64, 128, 256, 512, 512)
-DENSE_NAMES = ("fc1", "fc2", "predictions")
+from zoo.vgg_names import VGG_BLOCKS, vgg_vertex_names
 
 # preprocessing as (pixels_0_255 - mean) / std, in the file's channel order
 KERAS_PREPROCESSING = {"channel_order": "BGR", "mean": [103.939, 116.779, 123.68], "std": [1.0, 1.0, 1.0]}
 TORCHVISION_PREPROCESSING = {"channel_order": "RGB",
                              "mean": [0.485 * 255, 0.456 * 255, 0.406 * 255],
                              "std": [0.229 * 255, 0.224 * 255, 0.225 * 255]}
-
-
-def vgg_conv_names(architecture):
-    """``["block1_conv1", "block1_conv2", "block2_conv1", ...]`` for "vgg16" or "vgg19"."""
-    return [f"block{b}_conv{k}" for b, n in enumerate(VGG_BLOCKS[architecture], 1)
-            for k in range(1, n + 1)]
-
-
-def vgg_vertex_names(architecture, include_top=True):
-    """The parameterised vertices in order: the convs, then fc1, fc2, predictions if ``include_top``."""
-    return vgg_conv_names(architecture) + (list(DENSE_NAMES) if include_top else [])
 
 
 def _architecture(names):

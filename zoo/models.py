@@ -24,7 +24,7 @@ from minidl.nn.conf.enums import Dl4jEnum, OptimizationAlgorithm
 from minidl.nn.conf.weight_init import WeightInit
 from minidl.nn.graph import ComputationGraph
 from minidl.nn.multilayer import MultiLayerNetwork
-from zoo.converters import DENSE_NAMES, VGG_BLOCKS, VGG_CHANNELS
+from zoo.vgg_names import DENSE_NAMES, VGG_BLOCKS, VGG_CHANNELS
 
 
 class PretrainedType(Dl4jEnum):

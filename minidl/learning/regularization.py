@@ -18,7 +18,7 @@ import numbers
 
 from minidl.backend import get_array_module
 from minidl.naming import Dl4jNames
-from minidl.nn.conf.serde import JsonConfig
+from minidl.serde import JsonConfig
 
 BEFORE_UPDATER = "before_updater"
 AFTER_UPDATER = "after_updater"

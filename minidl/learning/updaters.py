@@ -24,7 +24,7 @@ NoOp       u = g (DL4J passes the gradient through unchanged; a parameter stays 
 =========  ===================================================================================
 
 Configurations round-trip through JSON with ``to_dict()`` / ``from_dict()`` (the shared
-configuration format of ``minidl.nn.conf.serde``: ``{"@class": "Adam", "learning_rate": ...}``).
+configuration format of ``minidl.serde``: ``{"@class": "Adam", "learning_rate": ...}``).
 """
 
 import dataclasses
@@ -35,7 +35,7 @@ import numpy as np
 
 from minidl.backend import get_array_module
 from minidl.naming import Dl4jNames
-from minidl.nn.conf.serde import JsonConfig
+from minidl.serde import JsonConfig
 
 
 class IUpdater(JsonConfig, Dl4jNames):

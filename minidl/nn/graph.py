@@ -1,11 +1,11 @@
 """ComputationGraph: named layers and vertices wired as a directed acyclic graph (DL4J's CG)."""
 
-import numpy as np
-
 import copy
 
+import numpy as np
+
 from minidl.autograd import no_grad
-from minidl.io.model_serializer import ModelSerializer
+from minidl.nn import model_file
 from minidl.nn.conf.configuration import ComputationGraphConfiguration
 from minidl.nn.conf.layers import Layer
 from minidl.nn.network import Network
@@ -81,7 +81,7 @@ class ComputationGraph(Network):
         """The ComputationGraph saved in the zip ``path`` by ``save`` or ModelSerializer, with its
         updater's state when ``load_updater`` (DL4J's ``ComputationGraph.load(File,
         boolean)``)."""
-        return ModelSerializer.restore_computation_graph(path, load_updater)
+        return model_file.restore(path, ComputationGraph, load_updater)
 
     @property
     def wiring(self):

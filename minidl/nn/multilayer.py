@@ -4,7 +4,7 @@ import copy
 
 from minidl.autograd import Tensor, no_grad
 from minidl.backend import to_cpu, to_device
-from minidl.io.model_serializer import ModelSerializer
+from minidl.nn import model_file
 from minidl.nn.conf.configuration import MultiLayerConfiguration
 from minidl.nn.fitting import is_dataset
 from minidl.nn.network import Network
@@ -145,7 +145,7 @@ class MultiLayerNetwork(Network):
         """The MultiLayerNetwork saved in the zip ``path`` by ``save`` or ModelSerializer, with
         its updater's state when ``load_updater`` (DL4J's ``MultiLayerNetwork.load(File,
         boolean)``)."""
-        return ModelSerializer.restore_multi_layer_network(path, load_updater)
+        return model_file.restore(path, MultiLayerNetwork, load_updater)
 
     # -- forward: DL4J's index API over the chain -----------------------------------------
     def feed_forward(self, x, train=False):

@@ -27,7 +27,7 @@ from minidl.autograd import Tensor, no_grad
 from minidl.backend import get_array_module, to_cpu, to_device
 from minidl.data.dataset import as_list
 from minidl.data.iterators import reset_if_supported
-from minidl.io.model_serializer import ModelSerializer
+from minidl.nn import model_file
 from minidl.learning.step import compute_update
 from minidl.learning.step import regularization_score as param_penalty
 from minidl.naming import Dl4jNames
@@ -357,7 +357,7 @@ class Network(ParameterStore, Dl4jNames):
         """Write this network to the zip ``path`` (DL4J's ``save(File, boolean)``), with the
         updater's state when ``save_updater``; ``ModelSerializer.write_model`` does the work.
         Read it back with ``MultiLayerNetwork.load`` / ``ComputationGraph.load``."""
-        ModelSerializer.write_model(self, path, save_updater)
+        model_file.write_model(self, path, save_updater)
 
     def clone(self):
         """An independent copy: configuration, parameters, updater state and counters, on the

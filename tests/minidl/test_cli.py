@@ -375,3 +375,21 @@ def test_the_test_part_keeps_the_train_parts_classes(small_model, tmp_path, caps
         manifest = json.loads((tmp_path / "f" / part / "manifest.json").read_text())
         assert manifest["label_shapes"] == [[4]]
         assert manifest["label_names"] == sorted(SOURCE_SHAPES[:4])
+
+
+@pytest.mark.parametrize("module", ["minidl", "minidl.cli"])
+def test_python_dash_m_runs_the_command(module):
+    """``python -m minidl`` (and ``-m minidl.cli``) is the ``minidl`` console script."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import minidl
+    root = Path(minidl.__file__).resolve().parents[1]  # this checkout, not an installed copy
+    done = subprocess.run([sys.executable, "-m", module, "--version"], cwd=root,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"minidl {minidl.__version__}"
+    bad = subprocess.run([sys.executable, "-m", module, "nonsense"], cwd=root,
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "invalid choice" in bad.stderr

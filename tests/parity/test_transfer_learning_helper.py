@@ -19,7 +19,7 @@ from devices import devices_of, host
 from dl4j_nets import graph, graph_conf, hstack_params, layer_params, mln, rand
 from minidl import (Activation, DataSet, DenseLayer, LossFunction, MergeVertex, MultiDataSet,
                     OptimizationAlgorithm, OutputLayer, Sgd, SubsetVertex)
-from minidl.nn.conf import serde
+from minidl import serde
 from transfer import TransferLearning, TransferLearningHelper
 
 SGD_ALGO = OptimizationAlgorithm.STOCHASTIC_GRADIENT_DESCENT

@@ -41,7 +41,7 @@ from minidl import (Activation, AdaGrad, Adam, CnnToFeedForwardPreProcessor, Con
                     GlobalPoolingLayer, GradientNormalization, InputType, LossFunction,
                     Nesterovs, NormalDistribution, OptimizationAlgorithm, OutputLayer, PoolingType,
                     RmsProp, Sgd, SubsamplingLayer, WeightInit)
-from minidl.nn.conf import serde
+from minidl import serde
 from transfer import FineTuneConfiguration, TransferLearning
 
 SGD_ALGO = OptimizationAlgorithm.STOCHASTIC_GRADIENT_DESCENT

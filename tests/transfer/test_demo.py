@@ -56,7 +56,7 @@ def test_save_plot_writes_a_png(tmp_path):
     with Image.open(path) as image:
         assert image.format == "PNG" and image.size == (640, 400)
         # a curve was drawn: some pixels have the first curve's colour
-        assert (np.asarray(image.convert("RGB")) == demo._COLOURS[0]).all(-1).any()
+        assert (np.asarray(image.convert("RGB")) == demo.plot._COLOURS[0]).all(-1).any()
 
 
 @pytest.fixture

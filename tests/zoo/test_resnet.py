@@ -15,8 +15,9 @@ import pytest
 import zoo.pretrained
 from minidl import Adam, DataSet, OutputLayer, RmsProp, Sgd, WeightInit
 from minidl.data.normalizers import VGG16ImagePreProcessor
+from minidl import serde
 from minidl.nn.conf import (BatchNormalization, DenseLayer, ElementWiseVertex, LossFunction,
-                            ZeroPaddingLayer, serde)
+                            ZeroPaddingLayer)
 from minidl.nn.conf.enums import Activation
 from resnet_files import EPS, blocks, keras_layers, random_arrays, torch_resnet50
 from transfer import FineTuneConfiguration, TransferLearning, TransferLearningHelper

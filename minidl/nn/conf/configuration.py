@@ -20,7 +20,7 @@ import dataclasses
 import heapq
 
 from minidl.naming import Dl4jNames
-from minidl.nn.conf.serde import JsonConfig
+from minidl.serde import JsonConfig
 from minidl.nn.conf.builder import Builder
 from minidl.nn.conf.enums import ConvolutionMode, OptimizationAlgorithm
 from minidl.nn.conf.input_type import InputType

@@ -35,7 +35,7 @@ import math
 import numpy as np
 
 from minidl.nn.conf.enums import Dl4jEnum
-from minidl.nn.conf.serde import JsonConfig
+from minidl.serde import JsonConfig
 
 
 class WeightInit(Dl4jEnum):

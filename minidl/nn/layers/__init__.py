@@ -8,7 +8,7 @@ A new layer is one class in one module here plus its import line below (see "Add
 in docs/how-it-works.md): the index makes it importable and readable back from saved JSON.
 """
 
-from minidl.nn.conf import serde
+from minidl import serde
 from minidl.nn.layers.base import DL4J_DEFAULTS, BaseLayer, Context, FeedForwardLayer, Layer
 from minidl.nn.layers.dense import DenseLayer
 from minidl.nn.layers.output import BaseOutputLayer, LossLayer, LOSSES, OutputLayer, loss_and_output

@@ -22,10 +22,13 @@ from types import SimpleNamespace
 import numpy as np
 
 from minidl import ops
+from minidl.learning.regularization import L1Regularization, L2Regularization, WeightDecay
+from minidl.learning.updaters import Sgd
 from minidl.naming import Dl4jNames
 from minidl.nn.conf.enums import Activation, ConvolutionMode, GradientNormalization
 from minidl.nn.conf.input_type import InputType
 from minidl.nn.conf.settings import LayerSettings
+from minidl.nn.conf.weight_init import WeightInit, init_weights
 
 # DL4J's defaults for fields that neither the layer nor the global configuration set.
 DL4J_DEFAULTS = {
@@ -42,16 +45,10 @@ DL4J_DEFAULTS = {
 
 
 def _default_weight_init():
-    # Imported here, not at the top: weight_init imports minidl.nn.conf.serde, whose package
-    # imports the layers (to be lifted once serde is the leaf module minidl/serde.py).
-    from minidl.nn.conf.weight_init import WeightInit
     return WeightInit.XAVIER
 
 
 def _default_updater():
-    # Imported here, not at the top: minidl.learning imports minidl.nn.conf.serde, whose package
-    # imports the layers (to be lifted once serde is the leaf module minidl/serde.py).
-    from minidl.learning.updaters import Sgd
     return Sgd()
 
 
@@ -157,9 +154,6 @@ class BaseLayer(LayerSettings, Layer):
         return self.bias_updater if self.param_kind(param) == "bias" else self.updater
 
     def regularization_for(self, param):
-        # Here, not at the top: minidl.learning imports minidl.nn.conf.serde (see _default_updater).
-        from minidl.learning.regularization import L1Regularization, L2Regularization, WeightDecay
-
         kind = self.param_kind(param)
         if kind == "state":
             return []
@@ -220,8 +214,6 @@ class FeedForwardLayer(BaseLayer):
         return self.n_in, self.n_out
 
     def init_params(self, rng, dtype=np.float32):
-        # Here, not at the top: weight_init imports minidl.nn.conf.serde (see _default_weight_init).
-        from minidl.nn.conf.weight_init import init_weights
         shapes = self.param_shapes()
         fan_in, fan_out = self.fans()
         params = {"W": init_weights(self.weight_init, shapes["W"], fan_in, fan_out, rng, dtype)}

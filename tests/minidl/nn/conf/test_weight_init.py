@@ -148,6 +148,6 @@ def test_distribution_json_round_trip(dist):
 
 
 def test_weight_init_json_round_trip():
-    from minidl.nn.conf import serde
+    from minidl import serde
     for scheme in WeightInit:
         assert serde.from_json(serde.to_json(scheme)) is scheme

@@ -13,7 +13,7 @@ import pytest
 import minidl
 import minidl.nn.conf
 import minidl.nn.conf.layers
-from minidl.nn.conf import serde
+from minidl import serde
 from minidl.nn.layers import DenseLayer, Layer
 
 LAYERS = sys.modules["minidl.nn.layers"]  # (minidl.nn's star import shadows the attribute)

@@ -7,7 +7,7 @@ import pytest
 
 from minidl import (Activation, ComputationGraph, ConvolutionLayer, InputType, LossFunction,
                     NeuralNetConfiguration, OutputLayer, Sgd, ZeroPaddingLayer, gradcheck)
-from minidl.nn.conf import serde
+from minidl import serde
 
 from .helpers import ready, run
 

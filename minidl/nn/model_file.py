@@ -1,33 +1,11 @@
-"""ModelSerializer: a trained network in one zip file, and back (DL4J's ``ModelSerializer``).
+"""The model zip, written and read for a network class it is given (``ModelSerializer``'s engine).
 
-The zip holds four entries, and two more when a normalizer was saved with the model:
-
-=====================  ============================================================================
-``configuration.json``  the full configuration (``conf.to_json()``): layers, vertices, frozen
-                        wrappers, preprocessors, updaters, seed and data type
-``coefficients.npz``    every parameter by key (``"0_W"``, ``"fc2_b"``), as plain arrays
-``updaterState.npz``    the updater's state per parameter, keyed ``"<param key>/<state name>"``
-                        (``"0_W/M"`` for Adam's first moment); only when the updater was saved
-``meta.json``           format version, network type, iteration and epoch counts, the dropout
-                        generator's state and the minidl version
-``normalizer.json``     the input normalizer the model was trained with (``normalizer.state()``'s
-                        settings: its ``"type"`` and scalar fields); only when one was saved
-``normalizer.npz``      that normalizer's statistics (NormalizerStandardize's ``mean``, ``std``,
-                        ``label_mean``, ``label_std``); only when it has some
-=====================  ============================================================================
-
-DL4J keeps the normalizer in the model zip too (its ``normalizer.bin``), so that whoever uses the
-model later feeds it data normalized the same way.
-
-Arrays are stored with ``np.savez`` and read with ``allow_pickle=False``, so opening a model file
-never runs code from it. The file is written to a temporary file beside the target and renamed
-over it, so a crash mid-write leaves the previous model intact.
-
-Like DL4J's ``writeModel(model, OutputStream, ...)`` and ``restore*(InputStream)``, every method
-that takes a file name also takes a binary file object (``io.BytesIO``, an open file): the zip
-is written to or read from it as it is, and it is left open. (``add_normalizer_to_model``
-rewrites a file, so it takes a file name only, as DL4J's.)
+The networks' own ``save`` and ``load`` use these functions directly; ``minidl.nn.serializer``
+puts DL4J's ``ModelSerializer`` front on them, which knows both network classes. Keeping the
+file format below the classes is what lets the networks save themselves without an import cycle.
+The entries of the zip are described in ``minidl.nn.serializer``.
 """
+
 
 import io
 import json
@@ -36,10 +14,10 @@ import zlib
 
 import numpy as np
 
+from minidl._version import __version__
 from minidl.backend import to_cpu, to_device
 from minidl.data.normalizers import DataNormalization
 from minidl.io.atomic import atomic_write
-from minidl.naming import Dl4jNames
 
 FORMAT_VERSION = 1
 CONFIGURATION = "configuration.json"
@@ -50,99 +28,64 @@ NORMALIZER = "normalizer.json"
 NORMALIZER_ARRAYS = "normalizer.npz"
 
 
-class ModelSerializer(Dl4jNames):
-    """Writes and restores MultiLayerNetwork / ComputationGraph zips (static methods only).
 
-    >>> ModelSerializer.write_model(net, "model.zip", save_updater=True)
-    >>> net = ModelSerializer.restore_multi_layer_network("model.zip")
-    """
-
-    @staticmethod
-    def write_model(net, path, save_updater=True, normalizer=None):
-        """Save ``net`` (initialised) to the zip ``path`` (a file name, written atomically, or a
-        binary file object), with the input ``normalizer`` (a DataNormalization, fitted) it was
-        trained with when given."""
-        net._require_init()
-        entries = {
-            CONFIGURATION: net.conf.to_json().encode("utf-8"),
-            COEFFICIENTS: _npz_bytes({k: to_cpu(a) for k, a in net.param_table().items()}),
-            META: json.dumps(_meta(net), indent=2, sort_keys=True).encode("utf-8"),
-        }
-        if save_updater:
-            entries[UPDATER_STATE] = _npz_bytes(_flat_updater_state(net.updater_state))
-        if normalizer is not None:
-            entries.update(_normalizer_entries(normalizer))
-        _write_zip(path, entries.items())
-
-    @staticmethod
-    def add_normalizer_to_model(path, normalizer):
-        """Add ``normalizer`` to the model zip ``path``, replacing any saved before; every other
-        entry is kept byte for byte. The zip is rewritten atomically."""
-        if _is_file_object(path):
-            raise TypeError("ModelSerializer.add_normalizer_to_model rewrites a model file, so it "
-                            "needs a file name, not a file object")
-        new_entries = _normalizer_entries(normalizer)  # refuses an unfitted one before any write
-        with _open_zip(path) as zf:
-            _read(zf, path, META)  # a model file, not any zip
-            kept = [(info, _read(zf, path, info.filename)) for info in zf.infolist()
-                    if info.filename not in (NORMALIZER, NORMALIZER_ARRAYS)]
-        _write_zip(path, kept + list(new_entries.items()))
-
-    @staticmethod
-    def restore_normalizer_from_file(path):
-        """The normalizer saved in the model zip ``path``, or None when it holds none."""
-        path = _seekable(path)
-        with _open_zip(path) as zf:
-            if NORMALIZER not in zf.namelist():
-                return None
-            settings = _read_json(zf, path, NORMALIZER)
-            has_arrays = NORMALIZER_ARRAYS in zf.namelist()
-            arrays = _read_npz(zf, path, NORMALIZER_ARRAYS) if has_arrays else {}
-        try:
-            return DataNormalization.from_state(settings, arrays)
-        except ValueError as e:
-            raise ValueError(f"{_describe(path)}: entries {NORMALIZER!r} / "
-                             f"{NORMALIZER_ARRAYS!r} do not describe a normalizer: {e}") from e
-
-    @staticmethod
-    def restore_multi_layer_network(path, load_updater=True):
-        """The MultiLayerNetwork saved in ``path`` (with its updater state when ``load_updater``)."""
-        from minidl.nn.multilayer import MultiLayerNetwork
-        return _restore(path, MultiLayerNetwork, load_updater)
-
-    @staticmethod
-    def restore_computation_graph(path, load_updater=True):
-        """The ComputationGraph saved in ``path`` (with its updater state when ``load_updater``)."""
-        from minidl.nn.graph import ComputationGraph
-        return _restore(path, ComputationGraph, load_updater)
-
-    @staticmethod
-    def restore_model(path, load_updater=True):
-        """Whichever network ``path`` holds (its meta.json says), like DL4J's ModelGuesser."""
-        from minidl.nn.graph import ComputationGraph
-        from minidl.nn.multilayer import MultiLayerNetwork
-        path = _seekable(path)
-        with _open_zip(path) as zf:
-            saved = _read_json(zf, path, META).get("network_type")
-        network_class = MultiLayerNetwork if saved == "MultiLayerNetwork" else ComputationGraph
-        return _restore(path, network_class, load_updater)
-
-    @staticmethod
-    def restore_multi_layer_network_and_normalizer(path, load_updater=True):
-        """``(network, normalizer)`` from ``path``: its MultiLayerNetwork and its normalizer
-        (None when none was saved)."""
-        return _with_normalizer(ModelSerializer.restore_multi_layer_network, path, load_updater)
-
-    @staticmethod
-    def restore_computation_graph_and_normalizer(path, load_updater=True):
-        """``(network, normalizer)`` from ``path``: its ComputationGraph and its normalizer
-        (None when none was saved)."""
-        return _with_normalizer(ModelSerializer.restore_computation_graph, path, load_updater)
+def write_model(net, path, save_updater=True, normalizer=None):
+    """Save ``net`` (initialised) to the zip ``path`` (a file name, written atomically, or a
+    binary file object), with the input ``normalizer`` (a DataNormalization, fitted) it was
+    trained with when given."""
+    net._require_init()
+    entries = {
+        CONFIGURATION: net.conf.to_json().encode("utf-8"),
+        COEFFICIENTS: _npz_bytes({k: to_cpu(a) for k, a in net.param_table().items()}),
+        META: json.dumps(_meta(net), indent=2, sort_keys=True).encode("utf-8"),
+    }
+    if save_updater:
+        entries[UPDATER_STATE] = _npz_bytes(_flat_updater_state(net.updater_state))
+    if normalizer is not None:
+        entries.update(_normalizer_entries(normalizer))
+    _write_zip(path, entries.items())
 
 
-def _with_normalizer(restore, path, load_updater):
-    path = _seekable(path)  # read twice
-    return restore(path, load_updater), ModelSerializer.restore_normalizer_from_file(path)
+def add_normalizer_to_model(path, normalizer):
+    """Add ``normalizer`` to the model zip ``path``, replacing any saved before; every other
+    entry is kept byte for byte. The zip is rewritten atomically."""
+    if _is_file_object(path):
+        raise TypeError("ModelSerializer.add_normalizer_to_model rewrites a model file, so it "
+                        "needs a file name, not a file object")
+    new_entries = _normalizer_entries(normalizer)  # refuses an unfitted one before any write
+    with _open_zip(path) as zf:
+        _read(zf, path, META)  # a model file, not any zip
+        kept = [(info, _read(zf, path, info.filename)) for info in zf.infolist()
+                if info.filename not in (NORMALIZER, NORMALIZER_ARRAYS)]
+    _write_zip(path, kept + list(new_entries.items()))
+
+
+def restore_normalizer_from_file(path):
+    """The normalizer saved in the model zip ``path``, or None when it holds none."""
+    path = _seekable(path)
+    with _open_zip(path) as zf:
+        if NORMALIZER not in zf.namelist():
+            return None
+        settings = _read_json(zf, path, NORMALIZER)
+        has_arrays = NORMALIZER_ARRAYS in zf.namelist()
+        arrays = _read_npz(zf, path, NORMALIZER_ARRAYS) if has_arrays else {}
+    try:
+        return DataNormalization.from_state(settings, arrays)
+    except ValueError as e:
+        raise ValueError(f"{_describe(path)}: entries {NORMALIZER!r} / "
+                         f"{NORMALIZER_ARRAYS!r} do not describe a normalizer: {e}") from e
+
+
+def restore(path, network_class, load_updater=True):
+    """The ``network_class`` network saved in ``path`` (with its updater state when
+    ``load_updater``)."""
+    return _restore(path, network_class, load_updater)
+
+
+def saved_network_type(path):
+    """The class name meta.json records (``"MultiLayerNetwork"`` or ``"ComputationGraph"``)."""
+    with _open_zip(path) as zf:
+        return _read_json(zf, path, META).get("network_type")
 
 
 # -- writing ------------------------------------------------------------------------------------
@@ -191,7 +134,6 @@ def _flat_updater_state(updater_state):
 
 
 def _meta(net):
-    from minidl import __version__
     rng = net._rng.bit_generator.state if net._rng is not None else None
     return {"format_version": FORMAT_VERSION, "network_type": type(net).__name__,
             "iteration_count": net.iteration_count, "epoch_count": net.epoch_count,

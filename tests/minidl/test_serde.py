@@ -12,7 +12,7 @@ from minidl import (Activation, ActivationLayer, AdaGrad, Adam, BatchNormalizati
                     Nesterovs, NeuralNetConfiguration, NormalDistribution, NoOp, OutputLayer,
                     PoolingType, PreprocessorVertex, RmsProp, Sgd, SubsamplingLayer,
                     SubsetVertex, UniformDistribution, WeightInit)
-from minidl.nn.conf import serde
+from minidl import serde
 
 
 def _multilayer():

@@ -1,0 +1,42 @@
+"""The ``minidl`` command: a thin layer over the library. Each command is a few library calls,
+after checks of what the user asked for (paths, numbers, layer names), so that a mistake fails
+in one line before any long work (a download, a featurization).
+
+    minidl demo [--fast] [--plot curves.png]      the offline transfer-learning demo
+    minidl zoo list | download | convert | info    pretrained weights in the cache
+    minidl summary MODEL                           layers, sizes, frozen/trainable parameters
+    minidl featurize MODEL --data DIR --out DIR    frozen-part activations to disk, once
+    minidl fit-featurized MODEL FEATURES -o OUT    train the head on them, save the model
+    minidl evaluate MODEL --data DIR               accuracy, precision, recall, F1, confusion
+
+MODEL is a saved model zip (ModelSerializer) or a zoo name (vgg16, vgg19, resnet50, lenet, simplecnn).
+Exit codes: 0 success, 1 failure (missing file, unknown model, bad data...), 2 bad usage.
+User mistakes are reported as one line on stderr, without a traceback.
+"""
+
+import minidl
+from minidl.cli.models import ZOO_MODELS, load_model, restore_model, zoo_model
+from minidl.cli.parser import build_parser, percentage, positive
+from minidl.cli.reporting import UsageError, run_reporting_errors
+from minidl.cli.demo import cmd_demo
+from minidl.cli.weights import cmd_zoo_convert, cmd_zoo_download, cmd_zoo_info, cmd_zoo_list
+from minidl.cli.evaluate import cmd_evaluate, cmd_summary
+from minidl.cli.featurize import cmd_featurize, cmd_fit_featurized
+
+
+def main(argv=None):
+    """Run the command line ``argv`` (default: sys.argv); returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    args.quiet = getattr(args, "quiet", False)
+    command = " ".join(filter(None, ("minidl", args.command, getattr(args, "zoo_command", None))))
+
+    def run():
+        if args.device:
+            minidl.set_device(args.device)
+        minidl.backend.get_device()  # a bad MINIDL_DEVICE fails here, before any work
+        return args.run(args)
+    return run_reporting_errors(command, run, on_interrupt=getattr(args, "on_interrupt", ""))
