@@ -6,8 +6,9 @@ import pytest
 
 from minidl import Tensor, gradcheck, no_grad
 from minidl.backend import gpu_available, to_cpu, to_device
-from minidl.ops import cuda, depthwise_conv2d
-from minidl.ops.depthwise import correlate, correlate_taps, from_torch, to_torch
+from minidl.ops import cuda, depthwise, depthwise_conv2d
+from minidl.ops.depthwise import (correlate, correlate_taps, from_torch, input_gradient,
+                                  scatter_taps, to_torch)
 from minidl.ops.window import Window, channels_first, channels_last
 
 
@@ -86,8 +87,17 @@ def test_gradcheck_with_an_activation(device, name):
     assert gradcheck(fn, x, W, b)
 
 
+@pytest.fixture(params=["whole", "split"])
+def border(request, monkeypatch):
+    """Both CPU block plans: small images padded whole, and (as large images are) the border
+    blocks split off the inside (``depthwise.GRID_MIN_POSITIONS``)."""
+    if request.param == "split":
+        monkeypatch.setattr(depthwise, "GRID_MIN_POSITIONS", 0)
+    return request.param
+
+
 @pytest.mark.parametrize("case", CASES)
-def test_forward_and_backward_match_torch(device, case):
+def test_forward_and_backward_match_torch(device, border, case):
     torch = pytest.importorskip("torch")
     F = torch.nn.functional
     x, W, b, args = _case(case, seed=3)
@@ -126,17 +136,29 @@ def test_mobilenet_shape_in_float32_matches_torch():
         np.testing.assert_allclose(y.numpy(), expected, rtol=1e-4, atol=1e-5)
 
 
-def test_the_fast_path_is_the_plain_sum_over_taps():
-    """``correlate`` (einsum over the windows view, split over threads) == ``correlate_taps``."""
-    for shape, stride, dilation in [((3, 5, 9, 8), 1, 1), ((1, 4, 11, 10), 2, 1),
-                                    ((2, 3, 9, 9), 1, 2)]:
-        rng = np.random.default_rng(6)
-        window = Window("t", shape, (3, 3), stride, 1, dilation)
-        xpad = window.pad(channels_last(rng.standard_normal(shape)))
-        w = rng.standard_normal((3, 3, shape[1]))
-        out = np.empty((shape[0], window.oh, window.ow, shape[1]))
-        np.testing.assert_allclose(correlate(window, xpad, w, out),
-                                   correlate_taps(window, xpad, w), rtol=1e-12, atol=1e-12)
+# (shape, stride, padding, dilation): blocks of whole images, bands of rows of one image,
+# dilated, and no border (the input read in place, through its NCHW strides)
+FAST_PATHS = [((3, 5, 9, 8), 1, 1, 1), ((1, 4, 11, 10), 2, 1, 1), ((2, 3, 9, 9), 1, 1, 2),
+              ((2, 3, 7, 7), 1, 0, 1), ((1, 2, 6, 7), 1, 4, 1)]  # padding past the kernel reach
+
+
+@pytest.mark.parametrize("shape, stride, padding, dilation", FAST_PATHS)
+def test_the_fast_paths_are_the_plain_sums_over_taps(border, shape, stride, padding, dilation):
+    """``correlate`` (einsum over the windows view, split over threads) == ``correlate_taps``;
+    the stride-1 input gradient (a correlation) == the tap scatter."""
+    rng = np.random.default_rng(6)
+    window = Window("t", shape, (3, 3), stride, padding, dilation)
+    if border == "split":
+        assert (len(depthwise._grid(window, slice(0, window.oh))) > 1) == bool(padding)
+    x_l = channels_last(rng.standard_normal(shape))
+    w = rng.standard_normal((3, 3, shape[1]))
+    out = np.empty((shape[0], window.oh, window.ow, shape[1]))
+    np.testing.assert_allclose(correlate(window, x_l, w, out),
+                               correlate_taps(window, window.pad(x_l), w), rtol=1e-12, atol=1e-12)
+    gy = rng.standard_normal(out.shape)
+    np.testing.assert_allclose(input_gradient(window, gy, w),
+                               window.interior(scatter_taps(window, gy, w)), rtol=1e-12,
+                               atol=1e-12)
 
 
 def test_layouts_keras_is_dl4j_and_torch_maps_both_ways():
