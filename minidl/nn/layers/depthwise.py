@@ -6,18 +6,17 @@ subclasses of ConvolutionLayer, and so here: the same kernel, stride, padding, d
 convolution mode and bias settings, and what fine-tuning does to a ConvolutionLayer it does to
 them.
 
-Weight layouts (DL4J's; the two layers differ, as they do in DL4J):
+Weight layouts (DL4J's; the two layers differ, as they do in DL4J), with m = depth_multiplier:
 
-    DepthwiseConvolution2D   W  [kh, kw, n_in, depth_multiplier]   Keras' DepthwiseConv2D kernel
-                                                                   as it is; torchvision's
-                                                                   [C*m, 1, kh, kw] through
-                                                                   ``ops.depthwise.from_torch``
-                             b  [n_in * depth_multiplier]
-    SeparableConvolution2D   W  [depth_multiplier, n_in, kh, kw]   Keras' depthwise_kernel
-                                                                   (kh, kw, C, m).transpose(3, 2, 0, 1)
-                             pW [n_out, n_in * depth_multiplier, 1, 1]   Keras' pointwise_kernel
-                                                                   (1, 1, C*m, F).transpose(3, 2, 0, 1)
-                             b  [n_out]
+    DepthwiseConvolution2D  W  [kh, kw, n_in, m]     Keras' DepthwiseConv2D kernel as it is;
+                                                     torchvision's [C*m, 1, kh, kw] through
+                                                     ``ops.depthwise.from_torch``
+                            b  [n_in * m]
+    SeparableConvolution2D  W  [m, n_in, kh, kw]     Keras' depthwise_kernel (kh, kw, C, m)
+                                                     .transpose(3, 2, 0, 1)
+                            pW [n_out, n_in * m, 1, 1]   Keras' pointwise_kernel (1, 1, C*m, F)
+                                                     .transpose(3, 2, 0, 1)
+                            b  [n_out]
 
 Output channel c*m + k of the depthwise step always comes from input channel c.
 """

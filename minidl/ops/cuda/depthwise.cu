@@ -3,8 +3,8 @@
 //
 // x is the *unpadded* input [n, H, W, C] (the border is handled by bounds checks, as in pool.cu),
 // weight is [KH, KW, C, m] (DL4J's layout), y and gy are [n, OH, OW, C*m]. Output channel
-// oc = c*m + k of output pixel (oy, ox) is
-//     sum over taps (i, j) of x[b, oy*sy + i*dy - pad_top, ox*sx + j*dx - pad_left, c] * weight[i, j, c, k]
+// oc = c*m + k of output pixel (oy, ox) is the sum over taps (i, j) of
+//     x[b, oy*sy + i*dy - pad_top, ox*sx + j*dx - pad_left, c] * weight[i, j, c, k]
 // and weight[i, j, c, k] lies at (i*KW + j) * C*m + oc: for one tap, consecutive output channels
 // read consecutive weights, as they read consecutive pixels of x and gy. Every kernel gives
 // consecutive threads consecutive channels, so all their reads are coalesced.
@@ -32,7 +32,8 @@ __global__ void depthwise_forward_nhwc(const T* __restrict__ x, const T* __restr
         for (int i = 0; i < kh; ++i) {
             for (int j = 0; j < kw; ++j) {
                 int yy, xx;
-                if (depthwise_tap(p.y, p.x, i, j, h, w, sy, sx, dy, dx, pad_top, pad_left, &yy, &xx))
+                if (depthwise_tap(p.y, p.x, i, j, h, w, sy, sx, dy, dx, pad_top, pad_left, &yy,
+                                  &xx))
                     sum += x[((p.b * h + yy) * w + xx) * c + ch] * weight[(i * kw + j) * cm + p.ch];
             }
         }
@@ -72,7 +73,8 @@ __global__ void depthwise_backward_input_nhwc(const T* __restrict__ gy,
 }
 
 // The weight gradient in two steps: this kernel sums over one chunk of output positions,
-//     partial[chunk, i, j, oc] = sum over positions q of the chunk of x[tap (i, j) of q, oc / m] * gy[q, oc]
+//     partial[chunk, i, j, oc] = sum over the chunk's positions q of
+//                                x[tap (i, j) of q, oc / m] * gy[q, oc]
 // (q = (b*OH + oy)*OW + ox; chunks of `chunk` consecutive positions), and the caller adds the
 // chunks up with a library reduction. Summing all positions in one thread per weight would
 // leave a GPU mostly idle: a 3x3 layer of 144 channels has only 1296 weights.

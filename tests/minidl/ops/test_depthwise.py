@@ -31,7 +31,8 @@ def depthwise_loop(x, W, b, stride, pads, dilation):
                         acc = 0.0 if b is None else b[ci * m + k]
                         for i in range(kh):
                             for j in range(kw):
-                                acc += xp[b_, ci, oy * sy + i * dy, ox * sx + j * dx] * W[i, j, ci, k]
+                                pixel = xp[b_, ci, oy * sy + i * dy, ox * sx + j * dx]
+                                acc += pixel * W[i, j, ci, k]
                         y[b_, ci * m + k, oy, ox] = acc
     return y
 

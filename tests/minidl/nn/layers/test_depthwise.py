@@ -38,8 +38,9 @@ def _depthwise_loop(x, W, stride, pads):
         for k in range(m):
             for i in range(kh):
                 for j in range(kw):
-                    y[:, ci * m + k] += W[i, j, ci, k] * \
-                        xp[:, ci, i:i + stride * (oh - 1) + 1:stride, j:j + stride * (ow - 1) + 1:stride]
+                    rows = slice(i, i + stride * (oh - 1) + 1, stride)
+                    cols = slice(j, j + stride * (ow - 1) + 1, stride)
+                    y[:, ci * m + k] += W[i, j, ci, k] * xp[:, ci, rows, cols]
     return y
 
 
