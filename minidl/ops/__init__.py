@@ -5,6 +5,7 @@ from minidl.ops.math import (add, sub, mul, div, neg, power, exp, log, matmul, s
 from minidl.ops.activations import activation, relu, sigmoid, tanh, softmax
 from minidl.ops.linear import linear
 from minidl.ops.conv import conv2d
+from minidl.ops.depthwise import depthwise_conv2d
 from minidl.ops.pooling import max_pool2d, avg_pool2d, sum_pool2d, pnorm_pool2d, global_pool
 from minidl.ops.losses import (mse, mae, l2, binary_cross_entropy, cross_entropy,
                                softmax_cross_entropy)

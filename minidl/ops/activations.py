@@ -9,8 +9,13 @@ and so on (each row of ``ACTIVATIONS``). Two savings follow:
   can overwrite it with f(z + b) in place, block by block while it is still in cache: no second
   activation-sized array and one pass over memory fewer (``apply``).
 
+Two exceptions, swish and hardswish (``NEEDS_INPUT``): they dip below zero and come back up,
+so two inputs share one output and y cannot tell f'(z). Their Function keeps z, their
+derivative rows read z, and an op must not apply them in place (``from_output``).
+
 On the GPU, the activations of ``minidl/ops/cuda/bias_activation.cu`` (identity, relu, sigmoid,
-tanh, leakyrelu, elu) run as one fused bias + activation kernel, forward and backward.
+tanh, leakyrelu, elu, relu6, hardsigmoid, swish, hardswish) run as one fused bias + activation
+kernel, forward and backward.
 Softmax is not elementwise and has its own Function.
 """
 
@@ -48,6 +53,37 @@ def _elu(z, out, alpha):
     return _into(out, xp.where(z > 0, z, alpha * xp.expm1(xp.minimum(z, 0))))
 
 
+def _hardsigmoid(z, out, alpha):
+    # DL4J's hard sigmoid: min(1, max(0, 0.2 z + 0.5)), a straight line from z = -2.5 to 2.5.
+    xp = _xp(z)
+    xp.multiply(z, 0.2, out=out)
+    out += 0.5
+    return xp.clip(out, 0, 1, out=out)
+
+
+def _swish(z, out, alpha):
+    # z * sigmoid(z), the sigmoid computed first (into out: z may be out itself).
+    s = _sigmoid(z, _xp(z).empty_like(z), alpha)
+    return _xp(z).multiply(z, s, out=out)
+
+
+def _swish_derivative(z, alpha):
+    # d/dz z s(z) = s + z s (1 - s) = s (1 + z (1 - s))
+    s = _sigmoid(z, _xp(z).empty_like(z), alpha)
+    return s * (1 + z * (1 - s))
+
+
+def _hardswish(z, out, alpha):
+    # z * relu6(z + 3) / 6 (MobileNetV3's; PyTorch's and Keras' hard_swish)
+    return _into(out, z * _xp(z).clip(z + 3, 0, 6) / 6)
+
+
+def _hardswish_derivative(z, alpha):
+    # 0 below -3, 1 above 3, (2 z + 3) / 6 between (negative down to -1.5)
+    xp = _xp(z)
+    return xp.where(z < -3, 0.0, xp.where(z > 3, 1.0, (2 * z + 3) / 6)).astype(z.dtype)
+
+
 # name -> (forward(z, out, alpha): writes f(z) into out, which may be z itself;
 #          derivative(y, alpha): f'(z) written through y = f(z), in y's dtype)
 ACTIVATIONS = {
@@ -68,7 +104,16 @@ ACTIVATIONS = {
     # softsign' = 1 / (1 + |z|)^2 = (1 - |y|)^2
     "softsign": (lambda z, out, alpha: _into(out, z / (1 + abs(z))),
                  lambda y, alpha: (1 - abs(y)) ** 2),
+    "relu6": (lambda z, out, alpha: _xp(z).clip(z, 0, 6, out=out),
+              lambda y, alpha: ((y > 0) & (y < 6)).astype(y.dtype)),
+    "hardsigmoid": (_hardsigmoid,
+                    lambda y, alpha: _xp(y).where((y > 0) & (y < 1), 0.2, 0.0).astype(y.dtype)),
+    # NEEDS_INPUT: these derivatives are written through z, not y.
+    "swish": (_swish, _swish_derivative),
+    "hardswish": (_hardswish, _hardswish_derivative),
 }
+# The activations whose derivative needs the input z (see the module docstring).
+NEEDS_INPUT = frozenset({"swish", "hardswish"})
 
 
 def resolve(name, alpha=None):
@@ -78,6 +123,12 @@ def resolve(name, alpha=None):
         known = sorted(list(ACTIVATIONS) + ["softmax"])
         raise ValueError(f"unknown activation {name!r}; known: {', '.join(known)}")
     return key, DEFAULT_ALPHA.get(key, 0.0) if alpha is None else alpha
+
+
+def from_output(name):
+    """True when activation ``name``'s derivative comes from its output alone, so that an op
+    may overwrite its pre-activation with f(z) in place (``apply(z, ..., out=z)``)."""
+    return resolve(name)[0] not in NEEDS_INPUT
 
 
 def apply(z, name, alpha=None, bias=None, out=None):
@@ -103,9 +154,15 @@ def apply(z, name, alpha=None, bias=None, out=None):
     return out
 
 
-def gradient(y, gy, name, alpha=None):
-    """gz = gy * f'(z), from the output y = f(z) alone."""
+def gradient(y, gy, name, alpha=None, z=None):
+    """gz = gy * f'(z), from the output y = f(z) alone (from ``z`` for ``NEEDS_INPUT``)."""
     key, alpha = resolve(name, alpha)
+    if key in NEEDS_INPUT:
+        if z is None:
+            raise ValueError(f"activation {name!r}: its derivative needs the input z, not only "
+                             f"y = f(z); apply it with ops.activation (which keeps z), not in "
+                             f"place inside conv2d or linear")
+        y = z  # the derivative rows of these read z
     if is_gpu_array(y) and cuda.supports_activation(key):
         return cuda.bias_activation_backward(y, gy, key, alpha)
     if key == "identity":
@@ -114,17 +171,19 @@ def gradient(y, gy, name, alpha=None):
 
 
 class Elementwise(Function):
-    """y = f(x) applied elementwise, any shape; the backward keeps only y."""
+    """y = f(x) applied elementwise, any shape; the backward keeps only y (and x for the
+    activations in ``NEEDS_INPUT``)."""
 
     def __init__(self, name, alpha=None):
         self.name, self.alpha = name, alpha
 
     def forward(self, x):
         self.y = apply(x, self.name, self.alpha)
+        self.x = x if self.name in NEEDS_INPUT else None
         return self.y
 
     def backward(self, gy):
-        return gradient(self.y, gy, self.name, self.alpha)
+        return gradient(self.y, gy, self.name, self.alpha, z=self.x)
 
 
 def activation(x, name, alpha=None):

@@ -39,6 +39,10 @@ class Activation(Dl4jEnum):
     SOFTPLUS = "softplus"
     HARDTANH = "hardtanh"
     SOFTSIGN = "softsign"
+    RELU6 = "relu6"  # min(max(x, 0), 6)
+    SWISH = "swish"  # x * sigmoid(x)
+    HARDSIGMOID = "hardsigmoid"  # DL4J's: min(1, max(0, 0.2 x + 0.5))
+    HARDSWISH = "hardswish"  # x * relu6(x + 3) / 6 (not in DL4J; MobileNetV3's)
 
 
 class LossFunction(Dl4jEnum):

@@ -13,6 +13,7 @@ from minidl.nn.layers.base import DL4J_DEFAULTS, BaseLayer, Context, FeedForward
 from minidl.nn.layers.dense import DenseLayer
 from minidl.nn.layers.output import BaseOutputLayer, LossLayer, LOSSES, OutputLayer, loss_and_output
 from minidl.nn.layers.convolution import Convolution2D, ConvolutionLayer
+from minidl.nn.layers.depthwise import DepthwiseConvolution2D, SeparableConvolution2D
 from minidl.nn.layers.pooling import GlobalPoolingLayer, SubsamplingLayer
 from minidl.nn.layers.padding import ZeroPaddingLayer
 from minidl.nn.layers.normalization import BatchNormalization

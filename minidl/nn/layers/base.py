@@ -170,9 +170,12 @@ class BaseLayer(LayerSettings, Layer):
 
     def _inner_activation(self):
         """The activation for a conv or dense op to apply inside itself (``activation=``), or
-        None: none at all (identity), or not elementwise (softmax, applied after the op)."""
+        None: none at all (identity), not elementwise (softmax), or one whose derivative needs
+        its input rather than its output (swish): those run after the op."""
         name = self.activation.value
-        return None if name in ("identity", "softmax") else name
+        if name in ("identity", "softmax") or not ops.activations.from_output(name):
+            return None
+        return name
 
 
 @dataclasses.dataclass

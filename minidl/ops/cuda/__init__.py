@@ -6,6 +6,7 @@ files beside this one (one concern per file):
 
     im2col.cu           im2col / col2im for channels-last arrays (``Window.im2col``/``col2im``)
     pool.cu             max pooling with argmax, average pooling; forward and backward
+    depthwise.cu        depthwise convolution: forward, input gradient, weight gradient
     bias_activation.cu  y = f(z + b) in one pass, and gz = gy * f'(.) from y
     softmax_xent.cu     softmax, its backward, softmax fused with cross-entropy
 
@@ -27,6 +28,8 @@ import os
 
 import numpy as np
 
+from minidl.ops._reduce import sum_rows
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 COMMON = "common.cuh"
 
@@ -35,6 +38,8 @@ KERNELS = {
     "im2col.cu": ("im2col_nhwc", "col2im_nhwc"),
     "pool.cu": ("max_pool_forward_nhwc", "max_pool_backward_nhwc",
                 "avg_pool_forward_nhwc", "avg_pool_backward_nhwc"),
+    "depthwise.cu": ("depthwise_forward_nhwc", "depthwise_backward_input_nhwc",
+                     "depthwise_weight_partial_nhwc"),
     "bias_activation.cu": ("bias_activation_forward", "bias_activation_backward"),
     "softmax_xent.cu": ("softmax_forward", "softmax_backward",
                         "softmax_xent_forward", "softmax_xent_backward"),
@@ -42,12 +47,14 @@ KERNELS = {
 TYPES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
 
 # Activation codes of bias_activation.cu (its ACT_* defines).
-ACTIVATIONS = {"identity": 0, "relu": 1, "sigmoid": 2, "tanh": 3, "leakyrelu": 4, "elu": 5}
+ACTIVATIONS = {"identity": 0, "relu": 1, "sigmoid": 2, "tanh": 3, "leakyrelu": 4, "elu": 5,
+               "relu6": 6, "hardsigmoid": 7, "swish": 8, "hardswish": 9}
 
 THREADS = 256  # threads per block of the elementwise (grid-stride) kernels
 ROW_BLOCK = 256  # threads per block of the row kernels: common.cuh's ROW_BLOCK
 MAX_BLOCKS = 65535 * 8  # enough to fill any current GPU; the loops stride over the rest
 SEGMENT_LANES = 32  # threads per segment of im2col_nhwc at most (a warp)
+WEIGHT_CHUNK = 64  # output positions per partial sum of depthwise_weight_partial_nhwc
 
 
 def name_expressions(filename):
@@ -222,6 +229,53 @@ def avg_pool_backward(window, gy_l, include_pad=False):
     return gx
 
 
+# -- depthwise convolution (minidl.ops.depthwise) --------------------------------------------
+def _depthwise_shape(window, x_shape, m):
+    """The ints after ``total`` in every depthwise kernel: sizes, m, geometry, padding."""
+    n, h, w, c = x_shape
+    return [*_ints(h, w, c, m, window.oh, window.ow), *_geometry(window),
+            *_ints(window.pad_top, window.pad_left)]
+
+
+def depthwise_forward(window, x_l, W):
+    """Channels-last x [N, H, W, C] (unpadded), W [KH, KW, C, m] -> y [N, OH, OW, C*m]."""
+    cupy = _cupy()
+    x_l = _contiguous(x_l)
+    W = _contiguous(W, x_l.dtype)
+    n, c, m = x_l.shape[0], x_l.shape[3], W.shape[3]
+    y = cupy.empty((n, window.oh, window.ow, c * m), dtype=x_l.dtype)
+    _launch(_kernel("depthwise.cu", "depthwise_forward_nhwc", x_l.dtype), y.size,
+            [x_l, W, y, np.int64(y.size), *_depthwise_shape(window, x_l.shape, m)])
+    return y
+
+
+def depthwise_backward_input(window, gy_l, W):
+    """gx [N, H, W, C] from gy [N, OH, OW, C*m] and W [KH, KW, C, m]."""
+    cupy = _cupy()
+    gy_l = _contiguous(gy_l)
+    W = _contiguous(W, gy_l.dtype)
+    c, m = W.shape[2], W.shape[3]
+    gx = cupy.empty((window.n, window.h, window.w, c), dtype=gy_l.dtype)
+    _launch(_kernel("depthwise.cu", "depthwise_backward_input_nhwc", gy_l.dtype), gx.size,
+            [gy_l, W, gx, np.int64(gx.size), *_depthwise_shape(window, gx.shape, m)])
+    return gx
+
+
+def depthwise_backward_weight(window, x_l, gy_l, m):
+    """gW [KH, KW, C, m] from x [N, H, W, C] (unpadded) and gy [N, OH, OW, C*m]."""
+    cupy = _cupy()
+    x_l = _contiguous(x_l)
+    gy_l = _contiguous(gy_l, x_l.dtype)
+    c = x_l.shape[3]
+    positions = gy_l.size // (c * m)  # N * OH * OW
+    chunks = (positions + WEIGHT_CHUNK - 1) // WEIGHT_CHUNK
+    partial = cupy.empty((chunks, window.kh, window.kw, c, m), dtype=x_l.dtype)
+    _launch(_kernel("depthwise.cu", "depthwise_weight_partial_nhwc", x_l.dtype), partial.size,
+            [x_l, gy_l, partial, np.int64(partial.size), *_depthwise_shape(window, x_l.shape, m),
+             np.int64(positions), np.int32(WEIGHT_CHUNK)])
+    return sum_rows(partial.reshape(chunks, -1)).reshape(partial.shape[1:])
+
+
 # -- fused bias + activation -----------------------------------------------------------------
 def supports_activation(name):
     """True when ``bias_activation`` has a kernel for activation ``name``."""
@@ -260,7 +314,10 @@ def bias_activation_forward(z, b, name, alpha=None, out=None):
 
 
 def bias_activation_backward(y, gy, name, alpha=None):
-    """gz = gy * f'(z + b), computed from the forward's output y. (gb = gz summed over rows.)"""
+    """gz = gy * f'(z + b), computed from the forward's output y. (gb = gz summed over rows.)
+
+    For swish and hardswish (``activations.NEEDS_INPUT``) ``y`` must be z + b itself.
+    """
     cupy = _cupy()
     y = _contiguous(y)
     gy = _contiguous(gy, y.dtype)

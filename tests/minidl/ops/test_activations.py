@@ -81,3 +81,63 @@ def test_softmax_matches_torch(device):
     torch = pytest.importorskip("torch")
     expected = torch.softmax(torch.tensor(X), dim=1).numpy()
     np.testing.assert_allclose(softmax(on_device(X)).numpy(), expected, rtol=1e-12)
+
+
+# -- RELU6, HARDSIGMOID, SWISH, HARDSWISH (MobileNet's) -------------------------------------------
+# Inputs on every piece of each, away from the kinks (0 and 6 for relu6, +-2.5 for hardsigmoid,
+# +-3 for hardswish): relu6's clip at 6, hardswish's dip below zero between -3 and 0 included.
+X_MOBILE = np.array([[-7.3, -3.4, -2.7, -1.1, -0.4, 0.6], [1.7, 2.2, 2.9, 3.6, 6.8, 9.1]])
+
+MOBILE_FORMULAS = {
+    "relu6": lambda x: np.minimum(np.maximum(x, 0), 6),
+    "hardsigmoid": lambda x: np.minimum(1, np.maximum(0, 0.2 * x + 0.5)),  # DL4J's definition
+    "swish": lambda x: x / (1 + np.exp(-x)),
+    "hardswish": lambda x: x * np.minimum(np.maximum(x + 3, 0), 6) / 6,
+}
+
+
+@pytest.mark.parametrize("name", sorted(MOBILE_FORMULAS))
+def test_mobile_activation_value_and_gradient(device, name):
+    np.testing.assert_allclose(activation(on_device(X_MOBILE), name).numpy(),
+                               MOBILE_FORMULAS[name](X_MOBILE), rtol=1e-12, atol=1e-12)
+    assert gradcheck(lambda x: activation(x, name), X_MOBILE)
+    assert activation(on_device(X_MOBILE.astype(np.float32)), name).dtype == np.float32
+
+
+def test_mobile_activations_by_dl4j_name():
+    from minidl import Activation
+    for member in (Activation.RELU6, Activation.SWISH, Activation.HARDSIGMOID,
+                   Activation.HARDSWISH):
+        assert Activation.parse(member.name.lower()) is member
+        np.testing.assert_allclose(activation(Tensor(X_MOBILE), member.value).numpy(),
+                                   MOBILE_FORMULAS[member.value](X_MOBILE), rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["relu6", "hardsigmoid"])
+def test_relu6_and_hardsigmoid_derivatives_come_from_the_output(device, name):
+    """They can be applied in place inside conv2d / linear, like relu."""
+    assert activations.from_output(name)
+    z = to_device(X_MOBILE.copy())
+    y = activations.apply(z, name, out=z)
+    gy = np.random.default_rng(4).standard_normal(X_MOBILE.shape)
+    t = Tensor(to_device(X_MOBILE), requires_grad=True)
+    activation(t, name).backward(to_device(gy))
+    np.testing.assert_allclose(to_cpu(activations.gradient(y, to_device(gy), name)),
+                               to_cpu(t.grad), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["swish", "hardswish"])
+def test_swish_derivatives_need_the_input(device, name):
+    """swish(-0.5) and swish(-2.5) are both about -0.19, with slopes +0.26 and -0.10: y cannot
+    give f'(z). The gradient is refused without z, and right with it (on the GPU too)."""
+    assert not activations.from_output(name)
+    z = to_device(X_MOBILE)
+    y = activations.apply(z, name)
+    gy = to_device(np.ones(X_MOBILE.shape))
+    with pytest.raises(ValueError, match="needs the input z"):
+        activations.gradient(y, gy, name)
+    eps = 1e-6
+    f = MOBILE_FORMULAS[name]
+    numeric = (f(X_MOBILE + eps) - f(X_MOBILE - eps)) / (2 * eps)
+    np.testing.assert_allclose(to_cpu(activations.gradient(y, gy, name, z=z)), numeric,
+                               rtol=1e-7, atol=1e-8)

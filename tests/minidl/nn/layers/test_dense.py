@@ -38,3 +38,16 @@ def test_dense_wrong_input_width_names_the_layer():
         run(layer, np.zeros((2, 5)), device_params(layer))
     with pytest.raises(ValueError, match=r"layer 'fc' \(DenseLayer\): expected input \[batch, 4\]"):
         run(layer, np.zeros((2, 1, 2, 2)), device_params(layer))
+
+
+def test_dense_layers_train_with_activations_that_need_their_input():
+    """Swish's derivative needs z, not y: the layer applies it after the op, and the gradient
+    is the float64 numerical one."""
+    from minidl import gradcheck, Tensor
+    from minidl.nn.layers import Context
+    layer = ready(DenseLayer(n_out=3, activation=Activation.SWISH), InputType.feed_forward(4))
+    rng = np.random.default_rng(0)
+    W, b = rng.standard_normal((4, 3)), rng.standard_normal(3)
+    ctx = Context(train=False, rng=None)
+    assert gradcheck(lambda x, w, c: layer.forward(x, {"W": w, "b": c}, ctx),
+                     rng.standard_normal((5, 4)), W, b)

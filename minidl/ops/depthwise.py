@@ -1,0 +1,334 @@
+"""Depthwise 2-d convolution: every input channel convolved with filters of its own.
+
+Shapes: x [N, C, H, W]; W [KH, KW, C, m] (DL4J's DepthwiseConvolution2D layout; m is its
+depth_multiplier); b [C*m] -> y [N, C*m, OH, OW]. Output channel c*m + k is input channel c
+convolved with W[:, :, c, k]. Nothing is summed over channels: each output number is KH*KW
+multiply-adds, against KH*KW*C for a full convolution (MobileNetV2 is built on that saving).
+
+The same weights in other frameworks' layouts (``from_torch`` and ``to_torch`` convert):
+
+    Keras DepthwiseConv2D kernel (kh, kw, C, m)     this layout, as it is
+    PyTorch Conv2d(C, C*m, k, groups=C).weight      [C*m, 1, kh, kw]; its output channel c*m + k
+        (torchvision's MobileNetV2)                 is also input channel c, so
+                                                    W = w.reshape(C, m, kh, kw).transpose(2, 3, 0, 1)
+
+The math, channels-last like every window op (``minidl.ops.window``). Tap (i, j) is the
+[N, OH, OW, C] strided view of the padded input that kernel tap (i, j) meets (``Window.tap``):
+
+    forward   y[..., c]   = sum over taps (i, j) of tap_ij[..., c] * W[i, j, c]
+    backward  gW[i, j, c] = sum over N, OH, OW of tap_ij[..., c] * gy[..., c]
+              gx: every tap sends gy * W[i, j] back to the pixels it read (``scatter_taps``)
+              gb = sum of gy over N, OH, OW
+
+written here for m = 1. A depth multiplier m is the m = 1 case on the input with every channel
+repeated m times (channel c*m + k of the repeated input is channel c: ``_repeat``), and W
+[KH, KW, C, m] read as [KH, KW, C*m]; the input gradient then sums each channel's m copies.
+
+Why not im2col + GEMM, as ``conv2d`` does: there is no sum over channels for a GEMM to do. The
+im2col matrix would copy KH*KW times the input for one multiply per copied number, and one
+small GEMM per channel ([OH*OW, KH*KW] @ [KH*KW, m]) is far too small for BLAS to run at speed.
+
+Speed (CPU). ``correlate_taps`` is the forward exactly as written above: KH*KW vectorised
+multiply-adds of an output-sized array. ``correlate``, the path the op takes, computes the
+same sums with one ``einsum`` over a windows view of the input (as ``Window.windows``: no
+copy), whose C loop keeps each output's running sum in a register instead of reading and
+writing the whole output once per tap: about 2.5x faster on MobileNetV2's [8, 144, 56, 56]
+3x3 layer. The weight gradient is an einsum the same way, the input gradient at stride 1 the
+forward's path again (a correlation of the zero-padded gy with the flipped kernel, as in
+``conv2d``), and at larger strides the tap scatter (``scatter_taps``). Two more savings:
+
+- no padded copy of a large input: the output is cut into the block whose windows lie inside
+  the image, read in place, and thin blocks along the border, which copy the little they read
+  (``_grid``, ``_windows``); a small image is padded, in the thread that reads it;
+- the work is split over the CPU threads by images, or by bands of output rows when there are
+  fewer images than threads (``minidl.ops._parallel``); bias and activation are applied to
+  each block while it is in cache.
+
+``bench/depthwise.py`` measures all of it against PyTorch.
+
+GPU: one CUDA kernel for each of the forward, the input gradient and the weight gradient
+(``minidl/ops/cuda/depthwise.cu``), which read the unpadded input and handle m themselves.
+"""
+
+import numpy as np
+
+from minidl.autograd import Function
+from minidl.backend import get_array_module, is_gpu_array
+from minidl.ops import _memory, _parallel, activations, cuda
+from minidl.ops._checks import require_float, require_ndim, with_bias_gradient
+from minidl.ops.window import Window, channels_first, channels_last
+
+OP = "depthwise_conv2d"
+
+
+# -- layouts -----------------------------------------------------------------------------------
+def from_torch(w, depth_multiplier=1):
+    """PyTorch's grouped-conv weight [C*m, 1, kh, kw] -> W [kh, kw, C, m] (DL4J's, Keras')."""
+    c_m, one, kh, kw = w.shape
+    if one != 1 or c_m % depth_multiplier:
+        raise ValueError(f"{OP}: expected a torch depthwise weight [C*m, 1, kh, kw] with m="
+                         f"{depth_multiplier}, got shape {tuple(w.shape)}")
+    return w.reshape(c_m // depth_multiplier, depth_multiplier, kh, kw).transpose(2, 3, 0, 1)
+
+
+def to_torch(W):
+    """W [kh, kw, C, m] -> PyTorch's Conv2d(C, C*m, k, groups=C).weight [C*m, 1, kh, kw]."""
+    kh, kw, c, m = W.shape
+    return W.transpose(2, 3, 0, 1).reshape(c * m, 1, kh, kw)
+
+
+# -- the plain form and the fast path (CPU, channels-last, m = 1) ------------------------------
+def correlate_taps(window, xpad, w):
+    """y [N, OH, OW, C] = sum over taps of tap_ij(xpad) * w[i, j]: the definition, one
+    vectorised multiply-add per kernel tap. ``w`` is [KH, KW, C]."""
+    xp = get_array_module(xpad)
+    y = xp.zeros((xpad.shape[0], window.oh, window.ow, xpad.shape[3]), xpad.dtype)
+    for i, j in window.taps():
+        y += window.tap(xpad, i, j) * w[i, j]
+    return y
+
+
+# Output positions per image from which the border is worth splitting off (``_grid``): below
+# it, the eight extra einsum calls and copies cost more than padding the image (measured on
+# MobileNetV2's layers, batch 8: splitting is 1.2x faster at 56x56, even at 28x28, and 2.4x
+# slower at 7x7).
+GRID_MIN_POSITIONS = 32 * 32
+
+
+def _inside(lo_pad, size, span, stride, n_out):
+    """[first, last) output positions along one axis whose windows lie inside the input, not
+    on its border: the window of output o covers input o * stride - lo_pad ... + span."""
+    first = min(-(-lo_pad // stride), n_out)  # ceil(lo_pad / stride)
+    last = (size - 1 - span + lo_pad) // stride + 1
+    return first, min(max(last, first), n_out)
+
+
+def _grid(window, rows):
+    """The blocks (rows, cols) that cover output rows ``rows`` (a slice) and every column: the
+    windows of the middle one lie inside the image, the eight thin ones around it cross the
+    border (padding 1 leaves one row or column of them on each side). Small images are one
+    block, whose windows view is then of a padded copy (see ``GRID_MIN_POSITIONS``)."""
+    def pieces(lo, hi, n):
+        return [(a, b) for a, b in ((0, lo), (lo, hi), (hi, n)) if a < b]
+
+    if window.oh * window.ow < GRID_MIN_POSITIONS:
+        return [((rows.start, rows.stop), (0, window.ow))]
+
+    r0, r1 = _inside(window.pad_top, window.h, window.dy * (window.kh - 1), window.sy, window.oh)
+    c0, c1 = _inside(window.pad_left, window.w, window.dx * (window.kw - 1), window.sx, window.ow)
+    row_pieces = [(max(a, rows.start), min(b, rows.stop)) for a, b in pieces(r0, r1, window.oh)]
+    return [(r, c) for r in row_pieces if r[0] < r[1] for c in pieces(c0, c1, window.ow)]
+
+
+def _windows(window, x_l, rows, cols):
+    """The windows of output block ``rows`` x ``cols`` ((start, stop) pairs) of channels-last
+    ``x_l`` [n, H, W, C], as an [n, rows, cols, KH, KW, C] view: of ``x_l`` itself when they
+    lie inside it, else of a small copy of the input they read with zeros for the border."""
+    w = window
+    top, left = rows[0] * w.sy - w.pad_top, cols[0] * w.sx - w.pad_left
+    bottom = (rows[1] - 1) * w.sy + w.dy * (w.kh - 1) + 1 - w.pad_top
+    right = (cols[1] - 1) * w.sx + w.dx * (w.kw - 1) + 1 - w.pad_left
+    if top >= 0 and left >= 0 and bottom <= w.h and right <= w.w:
+        region = x_l[:, top:bottom, left:right]
+    else:
+        region = np.zeros((x_l.shape[0], bottom - top, right - left, x_l.shape[3]), x_l.dtype)
+        t, b, l, r = max(top, 0), min(bottom, w.h), max(left, 0), min(right, w.w)
+        if t < b and l < r:
+            region[:, t - top:b - top, l - left:r - left] = x_l[:, t:b, l:r]
+    s_n, s_h, s_w, s_c = region.strides
+    return np.lib.stride_tricks.as_strided(
+        region, shape=(region.shape[0], rows[1] - rows[0], cols[1] - cols[0], w.kh, w.kw,
+                       region.shape[3]),
+        strides=(s_n, s_h * w.sy, s_w * w.sx, s_h * w.dy, s_w * w.dx, s_c))
+
+
+def _each_block(window, x_l, work):
+    """Call ``work(windows, images, rows, cols)`` for blocks covering the output, split over the
+    CPU threads by images (or by bands of output rows when there are fewer images than
+    threads); ``windows`` is the block's windows view (``_windows``), ``images`` a slice,
+    ``rows`` and ``cols`` (start, stop) pairs.
+
+    No padded copy of a large input is made: the blocks whose windows lie inside the image
+    read it in place, and only the thin blocks along the border copy the few rows or columns
+    they read (measured: 4.6 -> 3.6 ms on [8, 144, 56, 56] at stride 2, where the pad copy cost
+    as much as the arithmetic). A small image is padded, in the thread that reads it.
+    """
+    def part(images, rows):
+        for block_rows, block_cols in _grid(window, rows):
+            windows = _windows(window, x_l[images], block_rows, block_cols)
+            work(windows, images, block_rows, block_cols)
+
+    if window.n >= _parallel.THREADS or window.oh < 2:
+        every = slice(0, window.oh)
+        tasks = [lambda p=p: part(p, every) for p in _parallel.cuts(window.n, _parallel.THREADS)]
+    else:
+        every = slice(0, window.n)
+        tasks = [lambda r=r: part(every, r) for r in _parallel.cuts(window.oh, _parallel.THREADS)]
+    _parallel.run(tasks)
+
+
+def _block(a, images, rows, cols):
+    return a[images, rows[0]:rows[1], cols[0]:cols[1]]
+
+
+def correlate(window, x_l, w, out, bias=None, activation=None):
+    """out [N, OH, OW, C] = f(correlate_taps(window, padded x_l, w) + bias), by einsum over the
+    windows views, in parallel. ``x_l`` is the unpadded channels-last input [N, H, W, C];
+    ``activation`` is (name, alpha) or None; ``out`` is written in place and returned.
+    """
+    def work(windows, images, rows, cols):
+        y = _block(out, images, rows, cols)
+        np.einsum("nhwijc,ijc->nhwc", windows, w, out=y)
+        if bias is not None or activation is not None:
+            name, alpha = activation or ("identity", None)
+            activations.apply(y, name, alpha, bias, out=y)
+
+    _each_block(window, x_l, work)
+    return out
+
+
+def weight_gradient(window, x_l, gy_l):
+    """gW [KH, KW, C] = sum over N, OH, OW of tap_ij(padded x_l) * gy, by einsum, in parallel."""
+    partial = {}  # one gW per block, added up in a fixed order: the same result every run
+
+    def work(windows, images, rows, cols):
+        partial[images.start, rows, cols] = np.einsum("nhwijc,nhwc->ijc", windows,
+                                                      _block(gy_l, images, rows, cols))
+
+    _each_block(window, x_l, work)
+    return sum(partial[key] for key in sorted(partial))
+
+
+def scatter_taps(window, gy_l, w):
+    """gxpad [N, Hp, Wp, C]: every tap adds gy * w[i, j] onto the padded pixels it read.
+
+    Taps of neighbouring windows overlap when the stride is smaller than the kernel, so each
+    tap adds onto what is there. Image by image (one stays in cache for all its taps), the
+    images split over the threads.
+    """
+    hp, wp = window.padded_size
+    gxpad = _memory.zeros((window.n, hp, wp, gy_l.shape[3]), gy_l.dtype)
+
+    def images(part):
+        scratch = np.empty_like(gy_l[:1])
+        for b in range(part.start, part.stop):
+            for i, j in window.taps():
+                np.multiply(gy_l[b:b + 1], w[i, j], out=scratch)
+                window.tap(gxpad[b:b + 1], i, j)[...] += scratch
+
+    _parallel.run([lambda p=p: images(p) for p in _parallel.cuts(window.n, _parallel.THREADS)])
+    return gxpad
+
+
+def input_gradient(window, gy_l, w):
+    """gx [N, H, W, C] for gy [N, OH, OW, C] and w [KH, KW, C].
+
+    Stride 1: gx is the forward's correlation of gy, zero-padded, with the flipped kernel
+    (``Window.gradient_window``). Otherwise each tap scatters its share back.
+    """
+    gwin = window.gradient_window(gy_l.shape[3])
+    if gwin is None:
+        return window.interior(scatter_taps(window, gy_l, w))
+    gx = _memory.empty((window.n, window.h, window.w, gy_l.shape[3]), gy_l.dtype)
+    return correlate(gwin, gy_l, w[::-1, ::-1], gx)
+
+
+# -- the Function ------------------------------------------------------------------------------
+def _repeat(x_l, m):
+    """Channels-last x [..., C] with every channel repeated m times: [..., C*m]."""
+    return x_l if m == 1 else get_array_module(x_l).repeat(x_l, m, axis=-1)
+
+
+def _check_inputs(x, W, b):
+    require_float(OP, "the input", x)
+    require_float(OP, "the weights", W)
+    require_ndim(OP, "the input", x, 4, "[batch, channels, height, width]")
+    require_ndim(OP, "the weights", W, 4, "[kh, kw, n_in, depth_multiplier]")
+    if x.shape[1] != W.shape[2]:
+        raise ValueError(f"{OP}: input has {x.shape[1]} channels (shape {tuple(x.shape)}) but "
+                         f"the weights [kh, kw, n_in, depth_multiplier] expect n_in={W.shape[2]} "
+                         f"(W shape {tuple(W.shape)})")
+    n_out = W.shape[2] * W.shape[3]
+    if b is not None and tuple(b.shape) != (n_out,):
+        raise ValueError(f"{OP}: bias of shape {tuple(b.shape)} does not match n_in * "
+                         f"depth_multiplier = {n_out} (W shape {tuple(W.shape)}); expected "
+                         f"({n_out},)")
+    if x.dtype != W.dtype:
+        raise ValueError(f"{OP}: input dtype {x.dtype} differs from weight dtype {W.dtype} "
+                         f"(shapes {tuple(x.shape)} and {tuple(W.shape)}); cast one of them")
+
+
+class DepthwiseConv2d(Function):
+    """See the module docstring; ``mode`` is DL4J's ConvolutionMode (Truncate, Same, Strict);
+    ``activation`` (name, alpha) of an activation whose derivative comes from its output."""
+
+    def __init__(self, stride=1, padding=0, dilation=1, mode="truncate", activation=None):
+        self.stride, self.padding, self.dilation, self.mode = stride, padding, dilation, mode
+        self.activation = activation
+
+    def forward(self, x, W, b=None):
+        _check_inputs(x, W, b)
+        self.window = window = Window(OP, x.shape, W.shape[:2], self.stride, self.padding,
+                                      self.dilation, self.mode)
+        self.W = W
+        if is_gpu_array(x):  # one kernel (minidl/ops/cuda/depthwise.cu), then bias + f
+            saved = get_array_module(x).ascontiguousarray(channels_last(x))
+            y = cuda.depthwise_forward(window, saved, W)
+            if b is not None or self.activation is not None:
+                name, alpha = self.activation or ("identity", None)
+                activations.apply(y, name, alpha, b, out=y)
+        else:
+            kh, kw, c, m = W.shape
+            saved = _repeat(channels_last(x), m)  # a view of x itself when m = 1
+            y = _memory.empty((window.n, window.oh, window.ow, c * m), x.dtype)
+            correlate(window, saved, W.reshape(kh, kw, c * m), y, b, self.activation)
+        # Keep the input only if gW will be asked for (a frozen layer keeps nothing); the
+        # backward pads it again, image by image, as the forward did.
+        need_W = len(self.needs_input_grad) > 1 and self.needs_input_grad[1]
+        self.saved = saved if need_W else None
+        self.y_l = y if self.activation and any(self.needs_input_grad) else None
+        return channels_first(y)
+
+    def backward(self, gy):
+        xp = get_array_module(gy)
+        gy_l = channels_last(gy)
+        if self.activation is not None:
+            gy_l = activations.gradient(self.y_l, gy_l, *self.activation)
+        gy_l = xp.ascontiguousarray(gy_l)
+        need_x, need_W = self.needs_input_grad[:2]
+        gx = self._grad_input(gy_l) if need_x else None
+        gW = self._grad_weights(gy_l) if need_W else None
+        return with_bias_gradient(self.needs_input_grad, gx, gW, gy_l)
+
+    def _grad_input(self, gy_l):
+        window, W = self.window, self.W
+        if is_gpu_array(gy_l):
+            return channels_first(cuda.depthwise_backward_input(window, gy_l, W))
+        kh, kw, c, m = W.shape
+        gx = input_gradient(window, gy_l, W.reshape(kh, kw, c * m))
+        if m > 1:  # the m copies of each input channel (``_repeat``) add up
+            gx = gx.reshape(*gx.shape[:3], c, m).sum(axis=-1)
+        return channels_first(gx)
+
+    def _grad_weights(self, gy_l):
+        if is_gpu_array(gy_l):
+            return cuda.depthwise_backward_weight(self.window, self.saved, gy_l, self.W.shape[3])
+        return weight_gradient(self.window, self.saved, gy_l).reshape(self.W.shape)
+
+
+def depthwise_conv2d(x, W, b=None, stride=1, padding=0, dilation=1, mode="truncate",
+                     activation=None, alpha=None):
+    """Depthwise-convolve NCHW ``x`` with ``W`` [kh, kw, n_in, depth_multiplier] (+ ``b``
+    [n_in * depth_multiplier]); see the module docstring.
+
+    ``activation`` (an elementwise activation's name, ``alpha`` its parameter) is applied to the
+    result inside the op when its derivative comes from its output (``activations.from_output``),
+    after it otherwise (swish). Returns an [N, n_in * depth_multiplier, OH, OW] tensor whose
+    memory is channels-last, as ``conv2d``'s.
+    """
+    fused = None if activation is None else activations.resolve(activation, alpha)
+    if fused is not None and not activations.from_output(fused[0]):
+        y = depthwise_conv2d(x, W, b, stride, padding, dilation, mode)
+        return activations.activation(y, *fused)
+    fn = DepthwiseConv2d(stride, padding, dilation, mode, fused)
+    return fn(x, W) if b is None else fn(x, W, b)
