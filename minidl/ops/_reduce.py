@@ -4,9 +4,10 @@ broadcast gradient and batch statistic.
 On the CPU these are NumPy's ``sum``. On the GPU, CuPy's ``sum`` over the leading axes of an
 array whose kept axis is short, a [rows, channels] gradient summed into [channels], gives each of
 the few sums to one block of threads walking a long strided column: as many busy blocks as
-there are channels, on a device built to run thousands at once. The same sum as a matrix-vector product, ones [rows] @ a [rows, channels], is one cuBLAS call that
-spreads over the whole device and reads the array once at full bandwidth (``bench/gpu.py``
-times the two side by side).
+there are channels, on a device built to run thousands at once. The same sum as a
+matrix-vector product, ones [rows] @ a [rows, channels], is one cuBLAS call that spreads over
+the whole device and reads the array once at full bandwidth (``bench/gpu.py`` times the two
+side by side).
 
 Any array that lies contiguous in memory (in some order of its axes) reduces that way. Seen in
 memory order, the axes form runs, summed or kept (an NCHW array summed over N, H and W: summed
