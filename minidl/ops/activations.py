@@ -154,15 +154,15 @@ class Elementwise(Function):
     """y = f(x) for an ``ActivationFunction`` f, elementwise on any shape; the backward keeps
     only y."""
 
-    def __init__(self, fn):
-        self.fn = fn
+    def __init__(self, activation):
+        self.activation = activation
 
     def forward(self, x):
-        self.y = self.fn.apply(x)
+        self.y = self.activation.apply(x)
         return self.y
 
     def backward(self, gy):
-        return self.fn.gradient(self.y, gy)
+        return self.activation.gradient(self.y, gy)
 
 
 def activation(x, name, alpha=None):

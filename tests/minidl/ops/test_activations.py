@@ -121,4 +121,4 @@ def test_identity_in_place_without_a_bias_does_nothing(device):
 
 def test_the_elementwise_op_holds_the_activation_function():
     y = activation(Tensor(X, requires_grad=True), "ELU", alpha=0.5)
-    assert y.creator.fn == activations.ActivationFunction("elu", 0.5)
+    assert y.creator.activation == activations.ActivationFunction("elu", 0.5)
