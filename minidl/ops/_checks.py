@@ -40,13 +40,13 @@ def pair(value, name="value"):
     return value
 
 
-def with_bias_gradient(needs_input_grad, gx, gW, gy):
-    """The gradients of an op called as f(x, W) or f(x, W, b): (gx, gW), or (gx, gW, gb).
+def with_bias_gradient(has_bias, needs_input_grad, gx, gW, gy):
+    """The gradients of an op called as f(x, W) (``has_bias`` False): (gx, gW); or as
+    f(x, W, b): (gx, gW, gb).
 
-    ``needs_input_grad`` is the op's (one flag per input, so its length says whether b was
-    given); gy is the gradient of the output, channels-last ([..., n_out]), and gb, computed only
-    when b needs it, is gy summed over every axis but the last.
+    gy is the gradient of the output, channels-last ([..., n_out]); gb is gy summed over every
+    axis but the last, computed only when b needs it (``needs_input_grad[2]``), else None.
     """
-    if len(needs_input_grad) == 2:
+    if not has_bias:
         return gx, gW
     return gx, gW, sum_rows(gy) if needs_input_grad[2] else None

@@ -3,8 +3,9 @@
 A NumPy array of tens or hundreds of MB is fresh memory from the operating system: the kernel
 faults in and zeroes every page the first time it is written, and takes the memory back as
 soon as the array dies. A VGG16 forward at batch 16 writes about 3 GB of activations, padded
-inputs and scratch that way, every batch, and the faulting costs it about a quarter of its
-time (measured below). Frameworks keep freed blocks for reuse (PyTorch's and CuPy's caching
+inputs and scratch that way, every batch: without reuse the kernel zeroes all of it again each
+time, a pass over memory as large as the activations themselves, and a sizeable share of the
+forward's time. Frameworks keep freed blocks for reuse (PyTorch's and CuPy's caching
 allocators); this is the smallest such thing for NumPy.
 
 ``empty(shape, dtype)`` returns an array viewing the smallest cached block that is large enough
@@ -15,9 +16,9 @@ idle block. Requests under ``MIN_BYTES`` go to NumPy directly (malloc reuses sma
 by itself). At most ``IDLE_LIMIT`` bytes of idle blocks are kept between uses; ``release()``
 drops them all.
 
-Measured (``python -m bench.vgg_forward``, batch 16): the VGG16 forward 3.3 -> 2.5 s, its peak
-memory 1190 -> 1268 MiB (idle blocks are kept while other arrays are live). CuPy arrays need
-none of this: CuPy keeps its own pool of device memory.
+The price is memory: idle blocks stay allocated while other arrays are live, so the peak is a
+little higher (``python -m bench.vgg_forward`` reports the forward's time and peak memory).
+CuPy arrays need none of this: CuPy keeps its own pool of device memory.
 """
 
 import math

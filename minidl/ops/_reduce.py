@@ -3,10 +3,11 @@ broadcast gradient and batch statistic.
 
 On the CPU these are NumPy's ``sum``. On the GPU, CuPy's ``sum`` over the leading axes of an
 array whose kept axis is short, a [rows, channels] gradient summed into [channels], gives each of
-the few sums to one block of threads walking a long strided column: for VGG16's block1_conv2
-bias gradient at batch 16 on an H200 it took 18-19 ms. The same sum as a matrix-vector product,
-ones [rows] @ a [rows, channels], is one cuBLAS call that reads the array once at full
-bandwidth: about 0.1 ms there.
+the few sums to one block of threads walking a long strided column: as many busy blocks as
+there are channels, on a device built to run thousands at once. The same sum as a
+matrix-vector product, ones [rows] @ a [rows, channels], is one cuBLAS call that spreads over
+the whole device and reads the array once at full bandwidth (``bench/gpu.py`` times the two
+side by side).
 
 Any array that lies contiguous in memory (in some order of its axes) reduces that way. Seen in
 memory order, the axes form runs, summed or kept (an NCHW array summed over N, H and W: summed

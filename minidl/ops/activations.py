@@ -1,4 +1,5 @@
-"""Activation functions, DL4J's set: elementwise Functions, and softmax.
+"""Activation functions, DL4J's set: elementwise ones as ``ActivationFunction`` objects, and
+softmax.
 
 Every elementwise activation here has a derivative that can be written through its output
 y = f(z) alone: relu' = [y > 0], sigmoid' = y(1 - y), tanh' = 1 - y^2, softplus' = 1 - e^-y,
@@ -7,17 +8,20 @@ and so on (each row of ``ACTIVATIONS``). Two savings follow:
 - the backward keeps only y, never z;
 - an op that has just computed a pre-activation (``conv2d``, ``linear``, with ``activation=``)
   can overwrite it with f(z + b) in place, block by block while it is still in cache: no second
-  activation-sized array and one pass over memory fewer (``apply``).
+  activation-sized array and one pass over memory fewer (``ActivationFunction.apply``).
 
 Two exceptions, swish and hardswish (``NEEDS_INPUT``): they dip below zero and come back up,
 so two inputs share one output and y cannot tell f'(z). Their Function keeps z, their
 derivative rows read z, and an op must not apply them in place (``from_output``).
 
-On the GPU, the activations of ``minidl/ops/cuda/bias_activation.cu`` (identity, relu, sigmoid,
-tanh, leakyrelu, elu, relu6, hardsigmoid, swish, hardswish) run as one fused bias + activation
-kernel, forward and backward.
+An ``ActivationFunction`` (``resolve("relu")``) is what those ops hold: the name and parameter
+of f, with ``apply(z, bias, out)`` and ``gradient(y, gy)``. On the GPU, the activations of
+``minidl/ops/cuda/bias_activation.cu`` (identity, relu, sigmoid, tanh, leakyrelu, elu, relu6,
+hardsigmoid, swish, hardswish) run as one fused bias + activation kernel, forward and backward.
 Softmax is not elementwise and has its own Function.
 """
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -116,74 +120,112 @@ ACTIVATIONS = {
 NEEDS_INPUT = frozenset({"swish", "hardswish"})
 
 
+@dataclass(frozen=True)
+class ActivationFunction:
+    """An elementwise activation f with its parameter, as the ops apply and differentiate it.
+
+    ``name`` is a key of ``ACTIVATIONS`` (DL4J's name in lower case); ``alpha`` is leakyrelu's
+    slope or elu's scale (0.0 for the others). Made by ``resolve``; ``conv2d``, ``linear`` and
+    ``Elementwise`` hold one. Both methods take arrays of any shape, NumPy or CuPy.
+    """
+
+    name: str
+    alpha: float = 0.0
+
+    @property
+    def is_identity(self):
+        """True for f(z) = z, whose gradient needs no saved output."""
+        return self.name == "identity"
+
+    @property
+    def needs_input(self):
+        """True when f'(z) cannot be read from y = f(z) (swish, hardswish): keep z."""
+        return self.name in NEEDS_INPUT
+
+    def apply(self, z, bias=None, out=None):
+        """f(z + bias) as an array: written into ``out`` (``z`` itself for in place; default new).
+
+        ``bias`` [n] adds along the last axis of z [..., n]: the channel axis of a channels-last
+        array, the feature axis of a dense layer's [batch, n].
+        """
+        if self.is_identity and bias is None and out is z:
+            return z  # nothing to do, not even a kernel launch
+        if is_gpu_array(z) and cuda.supports_activation(self.name):
+            return cuda.bias_activation_forward(z, bias, self.name, self.alpha, out=out)
+        xp = get_array_module(z)
+        if bias is not None:
+            z = out = xp.add(z, bias, out=out)
+        elif out is None:
+            out = xp.empty_like(z)
+        forward = ACTIVATIONS[self.name][0]
+        if xp is not np or z.ndim == 0 or z.size < PARALLEL_SIZE:
+            return forward(z, out, self.alpha)
+        # A memory-bound pass over a whole activation: split over the batch on the CPU threads.
+        _parallel.run([lambda s=s: forward(z[s], out[s], self.alpha)
+                       for s in _parallel.cuts(z.shape[0], _parallel.THREADS)])
+        return out
+
+    def gradient(self, y, gy, z=None):
+        """gz = gy * f'(z), from the output y = f(z) alone (``y`` may be None for identity), or
+        from the input ``z`` for the activations in ``NEEDS_INPUT``."""
+        if self.is_identity:
+            return gy
+        if self.needs_input:
+            if z is None:
+                raise ValueError(f"activation {self.name!r}: its derivative needs the input z, "
+                                 f"not only y = f(z); apply it with ops.activation (which keeps "
+                                 f"z), not in place inside conv2d or linear")
+            y = z  # the derivative rows of these read z
+        if is_gpu_array(y) and cuda.supports_activation(self.name):
+            return cuda.bias_activation_backward(y, gy, self.name, self.alpha)
+        return gy * ACTIVATIONS[self.name][1](y, self.alpha)
+
+
+IDENTITY = ActivationFunction("identity")
+
+
 def resolve(name, alpha=None):
-    """(key, alpha) for activation ``name`` (DL4J's names, any case); softmax is not here."""
+    """The ``ActivationFunction`` called ``name`` (DL4J's names, any case; softmax is not
+    elementwise and not here), with DL4J's default ``alpha`` when none is given."""
     key = name.lower()
     if key not in ACTIVATIONS:
         known = sorted(list(ACTIVATIONS) + ["softmax"])
         raise ValueError(f"unknown activation {name!r}; known: {', '.join(known)}")
-    return key, DEFAULT_ALPHA.get(key, 0.0) if alpha is None else alpha
+    return ActivationFunction(key, DEFAULT_ALPHA.get(key, 0.0) if alpha is None else alpha)
 
 
 def from_output(name):
     """True when activation ``name``'s derivative comes from its output alone, so that an op
     may overwrite its pre-activation with f(z) in place (``apply(z, ..., out=z)``)."""
-    return resolve(name)[0] not in NEEDS_INPUT
+    return not resolve(name).needs_input
 
+
+# The functional forms, by name.
 
 def apply(z, name, alpha=None, bias=None, out=None):
-    """f(z + bias) as an array: written into ``out`` (``z`` itself for in place; default new).
-
-    ``bias`` [n] adds along the last axis of z [..., n]: the channel axis of a channels-last
-    array, the feature axis of a dense layer's [batch, n].
-    """
-    key, alpha = resolve(name, alpha)
-    if is_gpu_array(z) and cuda.supports_activation(key):
-        return cuda.bias_activation_forward(z, bias, key, alpha, out=out)
-    xp = get_array_module(z)
-    if bias is not None:
-        z = out = xp.add(z, bias, out=out)
-    elif out is None:
-        out = xp.empty_like(z)
-    forward = ACTIVATIONS[key][0]
-    if xp is not np or z.ndim == 0 or z.size < PARALLEL_SIZE:
-        return forward(z, out, alpha)
-    # A memory-bound pass over a whole activation: split over the batch on the CPU threads.
-    _parallel.run([lambda s=s: forward(z[s], out[s], alpha)
-                   for s in _parallel.cuts(z.shape[0], _parallel.THREADS)])
-    return out
+    """``resolve(name, alpha).apply(z, bias, out)``: f(z + bias), see ``ActivationFunction``."""
+    return resolve(name, alpha).apply(z, bias, out)
 
 
 def gradient(y, gy, name, alpha=None, z=None):
-    """gz = gy * f'(z), from the output y = f(z) alone (from ``z`` for ``NEEDS_INPUT``)."""
-    key, alpha = resolve(name, alpha)
-    if key in NEEDS_INPUT:
-        if z is None:
-            raise ValueError(f"activation {name!r}: its derivative needs the input z, not only "
-                             f"y = f(z); apply it with ops.activation (which keeps z), not in "
-                             f"place inside conv2d or linear")
-        y = z  # the derivative rows of these read z
-    if is_gpu_array(y) and cuda.supports_activation(key):
-        return cuda.bias_activation_backward(y, gy, key, alpha)
-    if key == "identity":
-        return gy
-    return gy * ACTIVATIONS[key][1](y, alpha)
+    """``resolve(name, alpha).gradient(y, gy, z)``: gz = gy * f'(z) from y = f(z) (or z)."""
+    return resolve(name, alpha).gradient(y, gy, z)
 
 
 class Elementwise(Function):
-    """y = f(x) applied elementwise, any shape; the backward keeps only y (and x for the
-    activations in ``NEEDS_INPUT``)."""
+    """y = f(x) for an ``ActivationFunction`` f, elementwise on any shape; the backward keeps
+    only y (and x for the activations in ``NEEDS_INPUT``)."""
 
-    def __init__(self, name, alpha=None):
-        self.name, self.alpha = name, alpha
+    def __init__(self, activation):
+        self.activation = activation
 
     def forward(self, x):
-        self.y = apply(x, self.name, self.alpha)
-        self.x = x if self.name in NEEDS_INPUT else None
+        self.y = self.activation.apply(x)
+        self.x = x if self.activation.needs_input else None
         return self.y
 
     def backward(self, gy):
-        return gradient(self.y, gy, self.name, self.alpha, z=self.x)
+        return self.activation.gradient(self.y, gy, z=self.x)
 
 
 def activation(x, name, alpha=None):
@@ -196,8 +238,7 @@ def activation(x, name, alpha=None):
         return x
     if key == "softmax":
         return softmax(x)
-    resolve(key, alpha)  # an unknown name fails here, before any work
-    return Elementwise(key, alpha)(x)
+    return Elementwise(resolve(key, alpha))(x)  # an unknown name fails here, before any work
 
 
 # Shorthands for the common activations.

@@ -2,63 +2,122 @@
 
 Shapes: x [N, C, H, W], W [n_out, C, KH, KW] (DL4J's layout), b [n_out] -> y [N, n_out, OH, OW].
 
-The math, with col = im2col(x) of shape [N*OH*OW, KH*KW*C] (see ``minidl.ops.window``) and
-W_mat = W rearranged to [KH*KW*C, n_out] (rows in the (i, j, c) order of col's columns):
+The algorithm. With col = im2col(xpad) of shape [N*OH*OW, KH*KW*C] (one row per output pixel:
+the window of the padded input under it, see ``minidl.ops.window``) and W_mat = W rearranged
+to [KH*KW*C, n_out] (rows in the (i, j, c) order of col's columns):
 
-    forward   y_mat = col @ W_mat          one GEMM; y_mat is y channels-last, [N*OH*OW, n_out]
-    backward  gW_mat = col^T @ gy_mat      each weight met every window it was applied to
-              gx = col2im(gy_mat @ W_mat^T)  each window sends its gradient back to its pixels
-              gb = sum of gy over N, OH, OW
+    forward   y_mat = f(col @ W_mat + b)       one GEMM; y_mat is y channels-last [N*OH*OW, n_out]
+    backward  gz = gy * f'(z), from y alone    (``ActivationFunction.gradient``)
+              gW_mat = col^T @ gz_mat          each weight met every window it was applied to
+              gx = col2im(gz_mat @ W_mat^T)    each window sends its gradient back to its pixels
+              gb = gz summed over N, OH, OW
 
-With ``activation=`` the op is y = f(conv + b), the activation applied to each output block in
-place while it is still in cache (``minidl.ops.activations.apply``: on the GPU one fused bias +
-activation kernel); the backward first turns gy into the pre-activation's gradient from y alone.
+That is all of ``im2col_forward``, ``im2col_grad_weights`` and ``col2im_grad_input`` below. The
+work is done channels-last, so the output of the GEMM *is* the next layer's input (returned as
+an NCHW-shaped view, no transposition copy), and the activation f is applied to it in place
+(on the GPU one fused bias + activation kernel).
 
-For stride 1 (and padding no wider than the kernel's span, as in every usual network) the input
-gradient is computed instead as a convolution of the zero-padded gy with the flipped kernel
-(``Window.gradient_window``), which reuses the forward's path rather than scatter-adding columns.
+Fast paths, each computing exactly that, and the one function that picks them
+(``choose_algorithm``, whose docstring says when and why each applies):
 
-Speed (CPU): the work is done channels-last, so the output of the GEMM *is* the next layer's
-input (returned as an NCHW-shaped view, no transposition copy). The batch is processed in chunks
-(or bands of output rows) whose im2col block is about ``COL_CHUNK_BYTES`` (``GPU_COL_CHUNK_BYTES``
-on the GPU): the column matrix of a whole batch would be 9x the activations (1.8 GB for VGG16's
-first block at batch 16), while a block is reused and stays warm in cache. The backward rebuilds
-the columns block by block from the saved padded input instead of keeping them from the forward,
-for the same memory reason; the padded input is saved only when the weights need a gradient, so
-a frozen layer or ``no_grad()`` keeps none.
+- blocked: the same GEMMs block by block (whole images, or bands of output rows of one image),
+  each block's columns about ``COL_CHUNK_BYTES`` in one reused buffer. The column matrix of a
+  whole batch is KH*KW times the input (9x for a 3x3 kernel, gigabytes for VGG16's first
+  layers), while a block stays warm in cache between the copy that writes it and the GEMM.
+- winograd: 3x3 stride-1 convolutions with many channels, on the CPU, by Winograd F(2x2, 3x3)
+  (``minidl.ops.winograd``: 2.25x fewer multiplications).
+- correlation: for stride 1 the input gradient is a convolution of the zero-padded gy with the
+  flipped kernel (``Window.gradient_window``), so it runs on the forward's paths (Winograd
+  included) instead of col2im's scatter-add.
+
+Memory: the backward rebuilds the columns from the saved padded input instead of keeping them
+from the forward; the padded input is saved only when the weights need a gradient, so a frozen
+layer or ``no_grad()`` keeps none.
 """
 
 import math
+from typing import Callable, NamedTuple
 
 from minidl.autograd import Function
-from minidl.backend import get_array_module, is_gpu_array
-from minidl.ops import _budget, _memory, activations, winograd
+from minidl.backend import device_of, get_array_module
+from minidl.ops import _budget, _memory, winograd
 from minidl.ops._checks import require_float, require_ndim, with_bias_gradient
+from minidl.ops.activations import IDENTITY, resolve
 from minidl.ops.window import Window, channels_first, channels_last
 
-# Size of the im2col block built at a time. Small enough to stay in cache between the copy that
-# writes it and the GEMM that reads it (measured: 4 MiB blocks beat whole images by ~20% on the
-# VGG16 shapes), large enough that the GEMM runs at full speed (thousands of rows).
-COL_CHUNK_BYTES = 4 * 2**20
-# On a GPU the trade-off differs: every block is a kernel launch plus a cuBLAS call, which need
-# tens of thousands of rows to fill the device; GPU memory holds a large block easily.
-GPU_COL_CHUNK_BYTES = 256 * 2**20
 
-
-def col_chunk_bytes(a):
-    """The im2col block budget for arrays on ``a``'s device."""
-    return GPU_COL_CHUNK_BYTES if is_gpu_array(a) else COL_CHUNK_BYTES
-
-
+# -- the plain algorithm: one im2col, one GEMM -------------------------------------------------
 def kernel_matrix(W):
     """W [n_out, C, KH, KW] -> W_mat [KH*KW*C, n_out], rows in im2col's (i, j, c) order."""
     n_out = W.shape[0]
     return W.transpose(2, 3, 1, 0).reshape(-1, n_out)
 
 
+def as_matrix(a):
+    """Contiguous channels-last ``a`` [N, OH, OW, k] as the matrix [N*OH*OW, k] it is in memory
+    (a view, so that a GEMM's ``out=`` writes into ``a`` itself)."""
+    assert a.flags.c_contiguous
+    return a.reshape(-1, a.shape[-1])
+
+
+def _gemm_bias_activation(col, w_mat, y_mat, bias, activation):
+    """y_mat = f(col @ w_mat + bias), written into ``y_mat`` (rows of the output)."""
+    get_array_module(col).matmul(col, w_mat, out=y_mat)
+    activation.apply(y_mat, bias, out=y_mat)
+
+
+def columns(window, xpad):
+    """The im2col matrix [N*OH*OW, KH*KW*C] of padded channels-last ``xpad`` [N, Hp, Wp, C]."""
+    n, c = xpad.shape[0], xpad.shape[3]
+    col = _memory.empty((n, window.oh, window.ow, window.kh, window.kw, c), xpad.dtype,
+                        get_array_module(xpad))
+    return window.im2col(xpad, out=col).reshape(-1, window.kh * window.kw * c)
+
+
+def im2col_forward(window, xpad, w_mat, out, bias=None, activation=IDENTITY):
+    """out = f(im2col(xpad) @ W_mat + bias): the whole batch in one GEMM.
+
+    xpad: padded channels-last input [N, Hp, Wp, C]; w_mat: [KH*KW*C, n_out]; bias: [n_out] or
+    None; activation: f, an ``ActivationFunction``; out: contiguous channels-last output
+    [N, OH, OW, n_out], written in place and returned. Every forward path has this signature.
+    """
+    _gemm_bias_activation(columns(window, xpad), w_mat, as_matrix(out), bias, activation)
+    return out
+
+
+def im2col_grad_weights(window, xpad, gz):
+    """gW_mat = col^T @ gz_mat [KH*KW*C, n_out], for gz [N, OH, OW, n_out] (contiguous)."""
+    return columns(window, xpad).T @ as_matrix(gz)
+
+
+def col2im_grad_input(window, gz, w_mat):
+    """gx = col2im(gz_mat @ W_mat^T), channels-last [n, H, W, C], for gz [n, OH, OW, n_out].
+
+    Every input-gradient path has this signature.
+    """
+    gcol = as_matrix(gz) @ w_mat.T
+    gcol = gcol.reshape(gz.shape[0], window.oh, window.ow, window.kh, window.kw, window.c)
+    return window.interior(window.col2im(gcol))
+
+
+# -- fast path: blocks within the column budget ------------------------------------------------
+# Bytes of im2col columns built at a time (see ``choose_algorithm``). On the CPU: small enough
+# to stay in cache between the copy that writes a block and the GEMM that reads it, large
+# enough that the GEMM has thousands of rows and runs at full speed.
+COL_CHUNK_BYTES = 4 * 2**20
+# On a GPU the trade-off differs: every block is a kernel launch plus a cuBLAS call, which need
+# tens of thousands of rows to fill the device; GPU memory holds a large block easily.
+GPU_COL_CHUNK_BYTES = 256 * 2**20
+
+
+def column_budget(device):
+    """The im2col block budget in bytes on ``device`` ("cpu" or "gpu")."""
+    return GPU_COL_CHUNK_BYTES if device == "gpu" else COL_CHUNK_BYTES
+
+
 def blocks(window, xpad):
     """Split the output [N, OH, OW] of ``window`` over padded ``xpad`` [N, Hp, Wp, C] into
-    blocks whose im2col matrix is about ``col_chunk_bytes(xpad)``.
+    blocks whose im2col matrix is about the column budget.
 
     Several whole images when one image's columns fit, otherwise bands of output rows of one
     image (``_budget.bands``). Returns a list of (start, stop, (oy0, oy1)): images start..stop-1,
@@ -67,7 +126,13 @@ def blocks(window, xpad):
     """
     n, c = xpad.shape[0], xpad.shape[3]
     row_bytes = window.ow * window.kh * window.kw * c * xpad.dtype.itemsize  # one output row
-    return _budget.bands(n, window.oh, row_bytes, col_chunk_bytes(xpad))
+    return _budget.bands(n, window.oh, row_bytes, column_budget(device_of(xpad)))
+
+
+def _column_buffer(xpad):
+    """One buffer for the columns of every block (``_block_columns``), of the budget's size."""
+    size = max(column_budget(device_of(xpad)) // xpad.dtype.itemsize, 1)
+    return _memory.empty(size, xpad.dtype, get_array_module(xpad))
 
 
 def _block_columns(window, xpad, block, buffer):
@@ -87,45 +152,105 @@ def _block_columns(window, xpad, block, buffer):
 def _block_rows(a, block):
     """The rows of channels-last ``a`` [N, OH, OW, k] in ``block`` as a [rows, k] view."""
     start, stop, (oy0, oy1) = block
-    rows = a[start:stop, oy0:oy1]
-    # A block is whole images or a band of one image, so this slice is contiguous and the
-    # reshape is a view (matmul's out= must write into ``a`` itself, not into a copy).
-    assert rows.flags.c_contiguous
-    return rows.reshape(-1, a.shape[3])
+    # A block is whole images or a band of one image, so this slice is contiguous.
+    return as_matrix(a[start:stop, oy0:oy1])
 
 
-def _column_buffer(xpad):
-    xp = get_array_module(xpad)
-    return _memory.empty(max(col_chunk_bytes(xpad) // xpad.dtype.itemsize, 1), xpad.dtype, xp)
-
-
-def correlate(window, xpad, w_mat, out, bias=None, activation=None):
-    """out[b, oy, ox] = f((window of xpad under (oy, ox), flattened) @ w_mat + bias).
-
-    xpad: padded channels-last input [N, Hp, Wp, C]; w_mat: [KH*KW*C, n_out]; bias: [n_out] or
-    None; activation: (name, alpha) of f or None; out: contiguous channels-last output
-    [N, OH, OW, n_out], written in place and returned.
-    3x3 stride-1 convolutions with many channels on the CPU go through Winograd F(2x2, 3x3)
-    (``minidl.ops.winograd``: 2.25x fewer multiplications); everything else is im2col + GEMM,
-    block by block, with bias and activation applied to each block while it is still in cache.
-    """
-    xp = get_array_module(xpad)
-    c, n_out = xpad.shape[3], w_mat.shape[1]
-    if not is_gpu_array(xpad) and winograd.applies((window.kh, window.kw), (window.sy, window.sx),
-                                                   (window.dy, window.dx), c, n_out):
-        return winograd.correlate3x3(xpad, w_mat.reshape(3, 3, c, n_out), out, bias, activation)
-    name, alpha = activation or ("identity", None)
+def blocked_forward(window, xpad, w_mat, out, bias=None, activation=IDENTITY):
+    """``im2col_forward`` block by block, each block finished (bias, f) while in cache."""
     buffer = _column_buffer(xpad)
     for block in blocks(window, xpad):
         col = _block_columns(window, xpad, block, buffer)
-        rows = _block_rows(out, block)
-        xp.matmul(col, w_mat, out=rows)
-        if bias is not None or activation is not None:
-            # Channels-last: the bias broadcasts along the contiguous last axis.
-            activations.apply(rows, name, alpha, bias, out=rows)
+        _gemm_bias_activation(col, w_mat, _block_rows(out, block), bias, activation)
     return out
 
 
+def blocked_grad_weights(window, xpad, gz):
+    """``im2col_grad_weights`` as a sum over blocks of col^T @ gz_mat."""
+    xp = get_array_module(gz)
+    gw_mat = xp.zeros((window.kh * window.kw * xpad.shape[3], gz.shape[3]), gz.dtype)
+    buffer = _column_buffer(xpad)
+    for block in blocks(window, xpad):
+        gw_mat += _block_columns(window, xpad, block, buffer).T @ _block_rows(gz, block)
+    return gw_mat
+
+
+def blocked_grad_input(window, gz, w_mat):
+    """``col2im_grad_input`` a run of whole images at a time, each run's gcol within budget."""
+    xp = get_array_module(gz)
+    gx = _memory.empty((window.n, window.h, window.w, window.c), gz.dtype, xp)
+    image_bytes = window.oh * window.ow * window.kh * window.kw * window.c * gz.dtype.itemsize
+    for start, stop in _budget.runs(window.n, image_bytes, column_budget(device_of(gz))):
+        gx[start:stop] = col2im_grad_input(window, gz[start:stop], w_mat)
+    return gx
+
+
+# -- fast paths: Winograd, and the input gradient as a correlation -----------------------------
+def winograd_forward(window, xpad, w_mat, out, bias=None, activation=IDENTITY):
+    """``im2col_forward`` for a 3x3 stride-1 kernel by Winograd F(2x2, 3x3)."""
+    c, n_out = xpad.shape[3], w_mat.shape[1]
+    return winograd.correlate3x3(xpad, w_mat.reshape(3, 3, c, n_out), out, bias, activation)
+
+
+def correlation_grad_input(window, gz, w_mat):
+    """``col2im_grad_input`` for stride 1: gx = correlate(padded gz, flipped kernel with in and
+    out channels swapped), run by whichever forward path fits that correlation."""
+    xp = get_array_module(gz)
+    kh, kw, c, n_out = window.kh, window.kw, window.c, w_mat.shape[1]
+    gwin = window.gradient_window(n_out)
+    w_flip = w_mat.reshape(kh, kw, c, n_out)[::-1, ::-1].transpose(0, 1, 3, 2)
+    gx = _memory.empty((window.n, window.h, window.w, c), gz.dtype, xp)
+    return correlate(gwin, gwin.pad(gz), w_flip.reshape(-1, c), gx)
+
+
+# -- the choice ------------------------------------------------------------------------------
+class Algorithm(NamedTuple):
+    """The path each step of one convolution takes: the functions ``choose_algorithm`` picks."""
+
+    forward: Callable  # (window, xpad, w_mat, out, bias, activation) -> out
+    grad_weights: Callable  # (window, xpad, gz) -> gW_mat
+    grad_input: Callable  # (window, gz, w_mat) -> gx, channels-last
+
+
+PLAIN = Algorithm(im2col_forward, im2col_grad_weights, col2im_grad_input)
+BLOCKED = Algorithm(blocked_forward, blocked_grad_weights, blocked_grad_input)
+
+
+def choose_algorithm(window, n_out, dtype, device):
+    """How a convolution of ``window``'s geometry (C = ``window.c`` input channels) with
+    ``n_out`` filters runs on ``device`` ("cpu" or "gpu"), its arrays of ``dtype``.
+
+    - ``PLAIN``, the algorithm as written, when the whole batch's columns fit the column
+      budget (``column_budget``).
+    - ``BLOCKED`` when they do not: the same GEMMs on blocks within the budget, so that memory
+      stays bounded and, on the CPU, each block is still in cache when its GEMM reads it.
+    - ``winograd_forward`` replaces the forward on the CPU for a 3x3 kernel, stride 1, dilation
+      1 and at least ``winograd.MIN_CHANNELS`` channels in and out (``winograd.applies``): with
+      fewer channels its transforms cost more than its 2.25x fewer multiplications save. Not on
+      a GPU: it is NumPy code, and there cuBLAS runs the im2col GEMM at full speed.
+    - ``correlation_grad_input`` replaces the input gradient for stride 1 with padding no wider
+      than the kernel's span (``Window.gradient_window``); that correlation's own path is
+      chosen by this same function (``correlate``).
+    """
+    column_bytes = (window.n * window.oh * window.ow * window.kh * window.kw * window.c
+                    * dtype.itemsize)
+    algorithm = PLAIN if column_bytes <= column_budget(device) else BLOCKED
+    if device == "cpu" and winograd.applies((window.kh, window.kw), (window.sy, window.sx),
+                                            (window.dy, window.dx), window.c, n_out):
+        algorithm = algorithm._replace(forward=winograd_forward)
+    if window.gradient_window(n_out) is not None:
+        algorithm = algorithm._replace(grad_input=correlation_grad_input)
+    return algorithm
+
+
+def correlate(window, xpad, w_mat, out, bias=None, activation=IDENTITY):
+    """out = f(xpad correlated with w_mat + bias), by the forward path ``choose_algorithm``
+    picks; arguments as ``im2col_forward``'s."""
+    algorithm = choose_algorithm(window, w_mat.shape[1], xpad.dtype, device_of(xpad))
+    return algorithm.forward(window, xpad, w_mat, out, bias, activation)
+
+
+# -- the op ----------------------------------------------------------------------------------
 def _check_inputs(x, W, b):
     require_float("conv2d", "the input", x)
     require_float("conv2d", "the weights", W)
@@ -143,73 +268,54 @@ def _check_inputs(x, W, b):
 
 
 class Conv2d(Function):
-    """See the module docstring; ``mode`` is DL4J's ConvolutionMode (Truncate, Same, Strict)."""
+    """y = f(conv(x, W) + b): x [N, C, H, W], W [n_out, C, KH, KW], b [n_out] -> y [N, n_out,
+    OH, OW] (see the module docstring).
 
-    def __init__(self, stride=1, padding=0, dilation=1, mode="truncate", activation=None):
+    Called with two inputs (x, W) the op has no bias, with three (x, W, b) it has one. ``mode``
+    is DL4J's ConvolutionMode (Truncate, Same, Strict); ``activation`` is f, an
+    ``ActivationFunction`` (default identity). ``self.algorithm`` records the paths chosen.
+    """
+
+    def __init__(self, stride=1, padding=0, dilation=1, mode="truncate", activation=IDENTITY):
         self.stride, self.padding, self.dilation, self.mode = stride, padding, dilation, mode
-        self.activation = activation  # (name, alpha) or None
+        self.activation = IDENTITY if activation is None else activation
 
     def forward(self, x, W, b=None):
         _check_inputs(x, W, b)
-        xp = get_array_module(x)
+        self.has_bias = b is not None
         self.window = window = Window("conv2d", x.shape, W.shape[2:], self.stride, self.padding,
                                       self.dilation, self.mode)
+        self.algorithm = choose_algorithm(window, W.shape[0], x.dtype, device_of(x))
         xpad = window.pad(channels_last(x))
         self.w_mat = kernel_matrix(W)
-        y = _memory.empty((window.n, window.oh, window.ow, W.shape[0]), x.dtype, xp)
-        correlate(window, xpad, self.w_mat, y, b, self.activation)
+        y = _memory.empty((window.n, window.oh, window.ow, W.shape[0]), x.dtype,
+                          get_array_module(x))
+        self.algorithm.forward(window, xpad, self.w_mat, y, b, self.activation)
         # Save the padded input only if gW will be asked for: it is what the columns are
         # rebuilt from in the backward. A frozen layer or no_grad() keeps nothing.
-        need_W = len(self.needs_input_grad) > 1 and self.needs_input_grad[1]
-        self.xpad = xpad if need_W else None
-        self.y_l = y if self.activation and any(self.needs_input_grad) else None
-        self.W_shape = W.shape
+        self.xpad = xpad if self.needs_input_grad[1] else None
+        keep_y = not self.activation.is_identity and any(self.needs_input_grad)
+        self.y_l = y if keep_y else None
         return channels_first(y)
 
     def backward(self, gy):
         xp = get_array_module(gy)
-        gy_l = channels_last(gy)  # [N, OH, OW, n_out]
-        if self.activation is not None:
-            gy_l = activations.gradient(self.y_l, gy_l, *self.activation)
-        gy_l = xp.ascontiguousarray(gy_l)
+        gz = xp.ascontiguousarray(self.activation.gradient(self.y_l, channels_last(gy)))
         need_x, need_W = self.needs_input_grad[:2]
-        gx = self._grad_input(gy_l) if need_x else None
-        gW = self._grad_weights(gy_l) if need_W else None
-        return with_bias_gradient(self.needs_input_grad, gx, gW, gy_l)
+        gx = self._grad_input(gz) if need_x else None
+        gW = self._grad_weights(gz) if need_W else None
+        return with_bias_gradient(self.has_bias, self.needs_input_grad, gx, gW, gz)
 
-    def _grad_weights(self, gy_l):
-        """gW_mat = col^T @ gy_mat, summed over blocks; returned as [n_out, C, KH, KW]."""
-        xp = get_array_module(gy_l)
-        window, xpad = self.window, self.xpad
-        gw_mat = xp.zeros_like(self.w_mat)
-        buffer = _column_buffer(xpad)
-        for block in blocks(window, xpad):
-            col = _block_columns(window, xpad, block, buffer)
-            gw_mat += col.T @ _block_rows(gy_l, block)
-        n_out, c, kh, kw = self.W_shape
-        return xp.ascontiguousarray(gw_mat.reshape(kh, kw, c, n_out).transpose(3, 2, 0, 1))
+    def _grad_weights(self, gz):
+        """gW [n_out, C, KH, KW] from gz [N, OH, OW, n_out]."""
+        w = self.window
+        gw_mat = self.algorithm.grad_weights(w, self.xpad, gz)
+        gW = gw_mat.reshape(w.kh, w.kw, w.c, gz.shape[3]).transpose(3, 2, 0, 1)
+        return get_array_module(gz).ascontiguousarray(gW)
 
-    def _grad_input(self, gy_l):
-        """gx [N, C, H, W] (an NCHW view of a channels-last array)."""
-        xp = get_array_module(gy_l)
-        window = self.window
-        n_out, c, kh, kw = self.W_shape
-        gwin = window.gradient_window(n_out)
-        if gwin is not None:
-            # Stride 1: gx = correlate(padded gy, flipped kernel with in/out swapped).
-            w_flip = self.w_mat.reshape(kh, kw, c, n_out)[::-1, ::-1].transpose(0, 1, 3, 2)
-            gx = _memory.empty((window.n, window.h, window.w, c), gy_l.dtype, xp)
-            correlate(gwin, gwin.pad(gy_l), w_flip.reshape(-1, c), gx)
-            return channels_first(gx)
-        # General stride: gx = col2im(gy_mat @ W_mat^T), chunk by chunk.
-        hp, wp = window.padded_size
-        gxpad = _memory.empty((window.n, hp, wp, c), gy_l.dtype, xp)
-        image_bytes = window.oh * window.ow * kh * kw * c * gy_l.dtype.itemsize  # one image's gcol
-        for start, stop in _budget.runs(window.n, image_bytes, col_chunk_bytes(gy_l)):
-            gcol = gy_l[start:stop].reshape(-1, n_out) @ self.w_mat.T
-            gcol = gcol.reshape(stop - start, window.oh, window.ow, kh, kw, c)
-            gxpad[start:stop] = window.col2im(gcol)
-        return channels_first(window.interior(gxpad))
+    def _grad_input(self, gz):
+        """gx [N, C, H, W] (an NCHW view of a channels-last array) from gz [N, OH, OW, n_out]."""
+        return channels_first(self.algorithm.grad_input(self.window, gz, self.w_mat))
 
 
 def conv2d(x, W, b=None, stride=1, padding=0, dilation=1, mode="truncate", activation=None,
@@ -221,6 +327,6 @@ def conv2d(x, W, b=None, stride=1, padding=0, dilation=1, mode="truncate", activ
     whose memory is channels-last (see ``minidl.ops.window``); index it as NCHW like any other
     array.
     """
-    fused = None if activation is None else activations.resolve(activation, alpha)
-    fn = Conv2d(stride, padding, dilation, mode, fused)
+    f = IDENTITY if activation is None else resolve(activation, alpha)
+    fn = Conv2d(stride, padding, dilation, mode, f)
     return fn(x, W) if b is None else fn(x, W, b)

@@ -174,14 +174,13 @@ def _block(a, images, rows, cols):
 def correlate(window, x_l, w, out, bias=None, activation=None):
     """out [N, OH, OW, C] = f(correlate_taps(window, padded x_l, w) + bias), by einsum over the
     windows views, in parallel. ``x_l`` is the unpadded channels-last input [N, H, W, C];
-    ``activation`` is (name, alpha) or None; ``out`` is written in place and returned.
+    ``activation`` is an ``ActivationFunction`` or None; ``out`` is written in place and returned.
     """
     def work(windows, images, rows, cols):
         y = _block(out, images, rows, cols)
         np.einsum("nhwijc,ijc->nhwc", windows, w, out=y)
         if bias is not None or activation is not None:
-            name, alpha = activation or ("identity", None)
-            activations.apply(y, name, alpha, bias, out=y)
+            (activation or activations.IDENTITY).apply(y, bias, out=y)
 
     _each_block(window, x_l, work)
     return out
@@ -260,7 +259,7 @@ def _check_inputs(x, W, b):
 
 class DepthwiseConv2d(Function):
     """See the module docstring; ``mode`` is DL4J's ConvolutionMode (Truncate, Same, Strict);
-    ``activation`` (name, alpha) of an activation whose derivative comes from its output."""
+    ``activation``: an ``ActivationFunction`` whose derivative comes from its output, or None."""
 
     def __init__(self, stride=1, padding=0, dilation=1, mode="truncate", activation=None):
         self.stride, self.padding, self.dilation, self.mode = stride, padding, dilation, mode
@@ -270,13 +269,12 @@ class DepthwiseConv2d(Function):
         _check_inputs(x, W, b)
         self.window = window = Window(OP, x.shape, W.shape[:2], self.stride, self.padding,
                                       self.dilation, self.mode)
-        self.W = W
+        self.W, self.has_bias = W, b is not None
         if is_gpu_array(x):  # one kernel (minidl/ops/cuda/depthwise.cu), then bias + f
             saved = get_array_module(x).ascontiguousarray(channels_last(x))
             y = cuda.depthwise_forward(window, saved, W)
             if b is not None or self.activation is not None:
-                name, alpha = self.activation or ("identity", None)
-                activations.apply(y, name, alpha, b, out=y)
+                (self.activation or activations.IDENTITY).apply(y, b, out=y)
         else:
             kh, kw, c, m = W.shape
             saved = _repeat(channels_last(x), m)  # a view of x itself when m = 1
@@ -284,8 +282,7 @@ class DepthwiseConv2d(Function):
             correlate(window, saved, W.reshape(kh, kw, c * m), y, b, self.activation)
         # Keep the input only if gW will be asked for (a frozen layer keeps nothing); the
         # backward pads it again, image by image, as the forward did.
-        need_W = len(self.needs_input_grad) > 1 and self.needs_input_grad[1]
-        self.saved = saved if need_W else None
+        self.saved = saved if self.needs_input_grad[1] else None
         self.y_l = y if self.activation and any(self.needs_input_grad) else None
         return channels_first(y)
 
@@ -293,12 +290,12 @@ class DepthwiseConv2d(Function):
         xp = get_array_module(gy)
         gy_l = channels_last(gy)
         if self.activation is not None:
-            gy_l = activations.gradient(self.y_l, gy_l, *self.activation)
+            gy_l = self.activation.gradient(self.y_l, gy_l)
         gy_l = xp.ascontiguousarray(gy_l)
         need_x, need_W = self.needs_input_grad[:2]
         gx = self._grad_input(gy_l) if need_x else None
         gW = self._grad_weights(gy_l) if need_W else None
-        return with_bias_gradient(self.needs_input_grad, gx, gW, gy_l)
+        return with_bias_gradient(self.has_bias, self.needs_input_grad, gx, gW, gy_l)
 
     def _grad_input(self, gy_l):
         window, W = self.window, self.W
@@ -327,8 +324,8 @@ def depthwise_conv2d(x, W, b=None, stride=1, padding=0, dilation=1, mode="trunca
     memory is channels-last, as ``conv2d``'s.
     """
     fused = None if activation is None else activations.resolve(activation, alpha)
-    if fused is not None and not activations.from_output(fused[0]):
+    if fused is not None and fused.needs_input:
         y = depthwise_conv2d(x, W, b, stride, padding, dilation, mode)
-        return activations.activation(y, *fused)
+        return activations.activation(y, fused.name, fused.alpha)
     fn = DepthwiseConv2d(stride, padding, dilation, mode, fused)
     return fn(x, W) if b is None else fn(x, W, b)

@@ -32,7 +32,7 @@ and Y = A^T M A per tile. The transforms are only additions (the 1/2s live in th
 is transformed once per call); the GEMMs do 16 C n_out multiply-adds per 2x2 outputs, against
 36 C n_out for im2col's one GEMM. It pays when the GEMMs dominate, that is for many channels:
 the transforms cost O(C + n_out) per tile, the GEMMs O(C n_out). ``minidl.ops.conv`` takes this
-path for NumPy arrays when C and n_out are at least ``MIN_CHANNELS`` (measured crossover below).
+path for NumPy arrays when C and n_out are at least ``MIN_CHANNELS`` (``conv.choose_algorithm``).
 
 Tiling. The output [OH, OW] is covered by ceil(OH/2) x ceil(OW/2) tiles; tile (t, s) reads the
 padded input rows 2t..2t+3 and columns 2s..2s+3. For an odd OH or OW the last tiles hang one
@@ -53,16 +53,16 @@ import numpy as np
 
 from minidl.ops import _budget, _memory, _parallel, activations
 
-# Both channel counts must reach this for conv2d to take this path (see ``applies``). Measured
-# forward times, Winograd / im2col, 2 cores (AVX-512 OpenBLAS, 2 threads), batch 16, float32:
-#   C -> n_out at size    64->128 @112   128->128 @112   128->256 @56   256->256 @56   512->512 @28
-#   ratio                 1.28           1.02            0.85           0.68           0.56
-# (on one thread Winograd wins from 64 channels on, ~0.6-0.9x: the transforms are elementwise
-# passes that scale worse than the GEMMs). Below 128 channels im2col is faster; at 128 they tie.
-# Tests set it to 1 to force the path.
+# Both channel counts must reach this for conv2d to take this path (see ``applies``). The
+# transforms are elementwise passes, O(C + n_out) per tile, that scale worse over cores than
+# the GEMMs they save, O(C n_out) per tile: with few channels they cost more than the 2.25x
+# fewer multiplications save. On the 2-core machine this was tuned on, im2col wins below 128
+# channels and the two tie at 128 (``python -m bench.conv`` times a case on each side; with
+# one thread the crossover is lower). Tests set it to 1 to force the path.
 MIN_CHANNELS = 128
-# Bytes of V plus M (the transformed tiles and the GEMM output) per block: large enough for the
-# 16 GEMMs to run at full speed on every core (measured 8 MiB 0.72x, 32 MiB 0.55x at 512->512).
+# Bytes of V plus M (the transformed tiles and the GEMM output) per block: large enough that
+# each of the 16 GEMMs has enough rows to run at full speed on every core (smaller blocks were
+# slower on the 512-channel layers), small enough to bound the scratch memory.
 BLOCK_BYTES = 32 * 2**20
 
 G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
@@ -177,8 +177,7 @@ def _output_band(out, start, stop, t0, t1, tiles_w):
 def _finish(m, y, scratch, activation):
     """The output tiles y from m, then the activation on them while they are in cache."""
     output_transform(m, y, scratch)
-    if activation is not None:
-        activations.apply(y, *activation, out=y)
+    activation.apply(y, out=y)
 
 
 def _parts(nb, tb):
@@ -227,10 +226,10 @@ def _store_band(out, y, block):
     out[start:stop, 2 * t0:2 * t0 + n_rows] = y[:, :n_rows, :ow]
 
 
-def correlate3x3(xpad, w_taps, out, bias=None, activation=None):
+def correlate3x3(xpad, w_taps, out, bias=None, activation=activations.IDENTITY):
     """out = f(3x3 stride-1 correlation of padded channels-last xpad [N, Hp, Wp, C] with
     w_taps [3, 3, C, n_out] + bias [n_out]); out [N, Hp-2, Wp-2, n_out] (contiguous) is
-    written and returned. ``activation`` is f's (name, alpha), or None for none.
+    written and returned. ``activation`` is f, an ``ActivationFunction`` (default identity).
     """
     n, hp, wp, c = xpad.shape
     n_out = w_taps.shape[3]

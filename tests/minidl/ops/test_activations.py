@@ -141,3 +141,44 @@ def test_swish_derivatives_need_the_input(device, name):
     numeric = (f(X_MOBILE + eps) - f(X_MOBILE - eps)) / (2 * eps)
     np.testing.assert_allclose(to_cpu(activations.gradient(y, gy, name, z=z)), numeric,
                                rtol=1e-7, atol=1e-8)
+
+
+# -- the ActivationFunction object the ops hold ------------------------------------------------
+PARAMETERS = {"leakyrelu": 0.2, "elu": 0.5}
+
+
+@pytest.mark.parametrize("name", sorted(FORMULAS))
+def test_activation_function_gradient_matches_central_differences(device, name):
+    """gradient(y, gy), from y alone, is gy * f'(z) with f' by central differences of f."""
+    f = activations.resolve(name, PARAMETERS.get(name))
+    gy = np.random.default_rng(4).standard_normal(X.shape)
+    y = f.apply(to_device(X))
+    gz = to_cpu(f.gradient(y, to_device(gy)))
+    eps = 1e-6
+    slope = (to_cpu(f.apply(to_device(X + eps))) - to_cpu(f.apply(to_device(X - eps)))) / (2 * eps)
+    np.testing.assert_allclose(gz, gy * slope, rtol=1e-7, atol=1e-9)
+
+
+def test_resolve_gives_dl4j_defaults_and_an_immutable_value():
+    assert activations.resolve("LeakyReLU") == activations.ActivationFunction("leakyrelu", 0.01)
+    assert activations.resolve("ELU").alpha == 1.0 and activations.resolve("relu").alpha == 0.0
+    assert activations.resolve("identity") == activations.IDENTITY
+    with pytest.raises(AttributeError):
+        activations.IDENTITY.name = "relu"
+    with pytest.raises(ValueError, match="unknown activation 'swishy'"):
+        activations.resolve("swishy")
+
+
+def test_identity_in_place_without_a_bias_does_nothing(device):
+    z = to_device(X.copy())
+    assert activations.IDENTITY.apply(z, out=z) is z
+    np.testing.assert_array_equal(to_cpu(z), X)
+    gy = to_device(X * 2)
+    assert activations.IDENTITY.gradient(None, gy) is gy  # no saved output needed
+    b = np.array([1.0, 2.0, 3.0, 4.0])
+    np.testing.assert_allclose(to_cpu(activations.IDENTITY.apply(z, to_device(b), out=z)), X + b)
+
+
+def test_the_elementwise_op_holds_the_activation_function():
+    y = activation(Tensor(X, requires_grad=True), "ELU", alpha=0.5)
+    assert y.creator.activation == activations.ActivationFunction("elu", 0.5)

@@ -259,12 +259,14 @@ def test_integer_arrays_are_refused(xp):
 
 # -- the ops' GPU branches (window.py, conv.py, activations.py, losses.py) -------------------
 def _take_gpu_branches(request, xp):
-    """On the emulator, make the ops' ``is_gpu_array`` checks true so their CUDA branches run."""
+    """On the emulator, make the ops' ``is_gpu_array`` checks true so their CUDA branches run
+    (and conv's ``device_of``, which picks its paths and budgets, say "gpu")."""
     if xp is np:
         from minidl.ops import activations, conv, losses, pooling, window
         monkeypatch = request.getfixturevalue("monkeypatch")
-        for module in (window, conv, activations, losses, pooling):
+        for module in (window, activations, losses, pooling):
             monkeypatch.setattr(module, "is_gpu_array", lambda a: True)
+        monkeypatch.setattr(conv, "device_of", lambda a: "gpu")
 
 
 @pytest.mark.parametrize("stride, padding", [(1, 1), (2, 0)])  # gx by correlation / by col2im

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from minidl import Tensor, gradcheck
-from minidl.backend import to_device
+from minidl.backend import to_cpu, to_device
 from minidl.ops import activation, linear
 
 
@@ -46,3 +46,23 @@ def test_bad_input():
         linear(np.zeros((2, 4)), np.zeros((3, 5)))
     with pytest.raises(ValueError, match=r"linear: expected a 2-d \[batch, n_in\] array.*\(2, 3, 4\)"):
         linear(np.zeros((2, 3, 4)), np.zeros((3, 5)))
+
+
+def test_no_bias_is_a_zero_bias_with_one_gradient_fewer(device):
+    from minidl.ops.activations import resolve
+    from minidl.ops.linear import Linear
+    rng = np.random.default_rng(3)
+    x, W, gy = (to_device(rng.standard_normal(s)) for s in ((4, 3), (3, 5), (4, 5)))
+    results = []
+    for inputs in ((x, W), (x, W, to_device(np.zeros(5)))):
+        fn = Linear(resolve("tanh"))
+        y = fn(*(Tensor(a, requires_grad=True) for a in inputs))
+        assert fn.has_bias == (len(inputs) == 3)
+        results.append((y.numpy(), fn.backward(gy)))
+    (y0, grads0), (y1, grads1) = results
+    assert len(grads0) == 2 and len(grads1) == 3
+    np.testing.assert_array_equal(y0, y1)
+    for g0, g1 in zip(grads0, grads1):
+        np.testing.assert_array_equal(to_cpu(g0), to_cpu(g1))
+    gz = to_cpu(gy) * (1 - y1 ** 2)  # tanh' through y
+    np.testing.assert_allclose(to_cpu(grads1[2]), gz.sum(axis=0), rtol=1e-12)

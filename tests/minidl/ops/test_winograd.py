@@ -11,7 +11,7 @@ import pytest
 from minidl import Tensor, gradcheck
 from minidl.ops import conv as conv_module
 from minidl.ops import _parallel, conv2d, winograd
-from minidl.ops.conv import correlate, kernel_matrix
+from minidl.ops.conv import im2col_forward, kernel_matrix
 from minidl.ops.window import Window, channels_last
 from tests.minidl.ops.test_conv import conv_loop
 
@@ -31,16 +31,11 @@ def always_winograd(monkeypatch):
 
 
 def _direct(x_l, W, padding, bias=None):
-    """im2col + GEMM (the other path of ``conv.correlate``) on channels-last x_l."""
+    """The plain algorithm, im2col + one GEMM (``conv.im2col_forward``), on channels-last x_l."""
     n, h, w, c = x_l.shape
     window = Window("conv2d", (n, c, h, w), 3, 1, padding)
     out = np.empty((n, window.oh, window.ow, W.shape[0]), x_l.dtype)
-    saved = winograd.MIN_CHANNELS
-    winograd.MIN_CHANNELS = 10**9
-    try:
-        return window, correlate(window, window.pad(x_l), kernel_matrix(W), out, bias)
-    finally:
-        winograd.MIN_CHANNELS = saved
+    return window, im2col_forward(window, window.pad(x_l), kernel_matrix(W), out, bias)
 
 
 @pytest.mark.parametrize("n, c, h, w, n_out", SHAPES)
