@@ -1,6 +1,7 @@
 """MobileNetV2 inference (zoo.MobileNetV2's graph, random weights), minidl vs PyTorch CPU.
 
-    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python -m bench.mobilenet [--batch 8 1] [--threads N]
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python -m bench.mobilenet [--batch 8 1]
+        [--threads N]
 
 minidl runs the network as users do, ``net.output_single(x)`` on the ComputationGraph of
 ``MobileNetV2().pretrained_conf`` (the Keras layout: zero-padding layers, 1x1 convolutions,

@@ -125,7 +125,8 @@ class _Builder:
             padding = self.variant.stride2_padding(self.h, self.w)
             main = self.layer(f"{prefix}pad", ZeroPaddingLayer(padding=padding), main)
             top, bottom, left, right = padding
-            self.h, self.w = (self.h + top + bottom - 3) // 2 + 1, (self.w + left + right - 3) // 2 + 1
+            # a valid 3x3 window at stride 2 on the padded map
+            self.h, self.w = (self.h + top + bottom - 1) // 2, (self.w + left + right - 1) // 2
         main = self.layer(f"{prefix}depthwise", _depthwise(stride), main)
         main = self.layer(f"{prefix}depthwise_relu", _relu6(),
                           self.bn(f"{prefix}depthwise_BN", main))

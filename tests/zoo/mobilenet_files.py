@@ -70,8 +70,9 @@ def random_arrays(n_classes, seed=0):
         elif kind == "bn":
             (c,) = shapes[0]
             scale = (0.2, 0.4) if name in residual else (0.5, 1.5)
-            arrays[name] = [rng.uniform(*scale, c).astype(f32), rng.uniform(-0.2, 0.2, c).astype(f32),
-                            rng.normal(0, 0.2, c).astype(f32), rng.uniform(0.5, 2.0, c).astype(f32)]
+            arrays[name] = [rng.uniform(*scale, c), rng.uniform(-0.2, 0.2, c),
+                            rng.normal(0, 0.2, c), rng.uniform(0.5, 2.0, c)]
+            arrays[name] = [a.astype(f32) for a in arrays[name]]
         elif kind == "dense":
             arrays[name] = [(rng.standard_normal(shapes[0]) * 0.05).astype(f32),
                             rng.uniform(-0.1, 0.1, shapes[1]).astype(f32)]

@@ -217,12 +217,13 @@ def _batch(n, seed):
 
 def _with_new_head(mobilenet):
     return (TransferLearning.GraphBuilder(mobilenet)
-            .fine_tune_configuration(FineTuneConfiguration.Builder().updater(Sgd(0.1)).seed(7).build())
+            .fine_tune_configuration(FineTuneConfiguration.Builder().updater(Sgd(0.1)).seed(7)
+                                     .build())
             .set_feature_extractor(POOL)
             .remove_vertex_keep_connections("predictions")
             .add_layer("predictions", OutputLayer(loss=LossFunction.NEGATIVELOGLIKELIHOOD,
-                                                  n_in=1280, n_out=3, activation=Activation.SOFTMAX),
-                       POOL)
+                                                  n_in=1280, n_out=3,
+                                                  activation=Activation.SOFTMAX), POOL)
             .build())
 
 
@@ -324,7 +325,8 @@ def test_a_changed_depthwise_shape_names_its_layer(arrays):
 def test_missing_and_extra_layers_are_named(arrays):
     layers = _layers(arrays)
     del layers["block_9_expand_BN"]
-    with pytest.raises(WeightFileError, match="no layer block_9_expand_BN, which MobileNetV2 needs"):
+    with pytest.raises(WeightFileError, match="no layer block_9_expand_BN, which MobileNetV2 "
+                                              "needs"):
         weights_from_keras(layers, "f.h5")
     layers = _layers(arrays)
     layers["block_17_project"] = layers["block_16_project"]
