@@ -1,8 +1,10 @@
 """Where pretrained weights come from, and the cache that makes the second load fast.
 
-The first ``init_pretrained`` downloads the Keras release of the weights (the Caffe/VGG-team
-weights that DL4J's pretrained zip also holds; BGR input), checks its md5, converts it once to
-our ``.npz`` (no pickle; our layouts; DL4J's vertex names) and deletes the download. Every later
+The first ``init_pretrained`` downloads the Keras release of the weights (for VGG the
+Caffe/VGG-team weights that DL4J's pretrained zip also holds; BGR input), checks its md5 (Keras
+publishes none for MobileNetV2: there the conversion's check of every layer's name and shape
+stands in), converts it once to our ``.npz`` (no pickle; our layouts; DL4J's vertex names) and
+deletes the download. Every later
 call loads the converted file from ``$MINIDL_HOME/models/<model>/`` (default ``~/.minidl``): no
 download, no conversion. A network without the dense top (``include_top=False``) is served by
 the full file too when that is the one in the cache. Reading the Keras file needs h5py
