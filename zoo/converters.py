@@ -1,5 +1,5 @@
-"""Convert Keras and torchvision weights (VGG here; ResNet50 through ``zoo.resnet_weights``) to
-minidl's layouts and DL4J's vertex names.
+"""Convert Keras and torchvision weights (VGG here; ResNet50 and MobileNetV2 through
+``zoo.resnet_weights`` and ``zoo.mobilenet_weights``) to minidl's layouts and DL4J's vertex names.
 
 Our layouts (DESIGN.md §4): conv W [n_out, n_in, kh, kw], dense W [n_in, n_out], bias [n_out],
 and a feature map is flattened in C, H, W order before the first dense layer (``fc1``).
@@ -30,6 +30,13 @@ KERAS_PREPROCESSING = {"channel_order": "BGR", "mean": [103.939, 116.779, 123.68
 TORCHVISION_PREPROCESSING = {"channel_order": "RGB",
                              "mean": [0.485 * 255, 0.456 * 255, 0.406 * 255],
                              "std": [0.229 * 255, 0.224 * 255, 0.225 * 255]}
+# Keras' "tf" mode (MobileNetV2's preprocess_input): RGB, x / 127.5 - 1, i.e. into [-1, 1]
+KERAS_TF_PREPROCESSING = {"channel_order": "RGB", "mean": [127.5] * 3, "std": [127.5] * 3}
+
+# torchvision's files, named by torch hub's rule "<name>-<first 8 hex of the sha256>.pth"; one
+# read under such a name must have that sha256 prefix (a corrupt or substituted file does not)
+TORCHVISION_FILES = ("vgg16-397923af.pth", "resnet50-0676ba61.pth", "resnet50-11ad3fa6.pth",
+                     "mobilenet_v2-b0353104.pth", "mobilenet_v2-7ebf99e0.pth")
 
 
 def _architecture(names):
@@ -158,34 +165,55 @@ def load_weights(path):
     return _from_torch_file(path)
 
 
-# zoo.resnet_weights is imported inside the two readers below: it imports zoo.models, which
-# imports this module.
+# zoo.resnet_weights and zoo.mobilenet_weights are imported inside the two readers below: they
+# import zoo.models, which imports this module.
 
 def _from_keras_file(path):
-    """A Keras .h5 -> (weights, metadata): ResNet50's layer names go to its own checked
-    converter, anything else is read as a VGG."""
-    from zoo import resnet_weights
+    """A Keras .h5 -> (weights, metadata): ResNet50's and MobileNetV2's layer names go to
+    their own checked converters, anything else is read as a VGG."""
+    from zoo import mobilenet_weights, resnet_weights
     from zoo.keras_h5 import read_keras_h5
     layers = read_keras_h5(path)
     if resnet_weights.is_keras_resnet50(layers):
         weights, include_top = resnet_weights.weights_from_keras(layers, path)
         return weights, _metadata(weights, path, "keras_h5", KERAS_PREPROCESSING,
                                   (resnet_weights.KERAS.architecture, include_top))
+    if mobilenet_weights.is_keras_mobilenetv2(layers):
+        weights, include_top = mobilenet_weights.weights_from_keras(layers, path)
+        return weights, _metadata(weights, path, "keras_h5", KERAS_TF_PREPROCESSING,
+                                  (mobilenet_weights.KERAS.architecture, include_top))
     weights = from_keras(layers, path)
     return weights, _metadata(weights, path, "keras_h5", KERAS_PREPROCESSING)
 
 
 def _from_torch_file(path):
-    """A torchvision .pth -> (weights, metadata): a ResNet-50 (v1.5) or a VGG."""
-    from zoo import resnet_weights
+    """A torchvision .pth -> (weights, metadata): a ResNet-50 (v1.5), a MobileNetV2 or a VGG."""
+    from zoo import mobilenet_weights, resnet_weights
     from zoo.torch_pth import read_state_dict
+    check_torchvision_hash(path)
     state_dict = read_state_dict(path)
-    if resnet_weights.is_torchvision_resnet(state_dict):
-        weights, include_top = resnet_weights.weights_from_torchvision(state_dict, path)
-        return weights, _metadata(weights, path, "torchvision_pth", TORCHVISION_PREPROCESSING,
-                                  (resnet_weights.TORCHVISION.architecture, include_top))
+    for module, is_kind in ((resnet_weights, resnet_weights.is_torchvision_resnet),
+                            (mobilenet_weights, mobilenet_weights.is_torchvision_mobilenetv2)):
+        if is_kind(state_dict):
+            weights, include_top = module.weights_from_torchvision(state_dict, path)
+            return weights, _metadata(weights, path, "torchvision_pth", TORCHVISION_PREPROCESSING,
+                                      (module.TORCHVISION.architecture, include_top))
     weights = from_torchvision(state_dict, path)
     return weights, _metadata(weights, path, "torchvision_pth", TORCHVISION_PREPROCESSING)
+
+
+def check_torchvision_hash(path):
+    """Refuse a file named as one of torchvision's (``TORCHVISION_FILES``) whose sha256 does not
+    start with the hex digits in its name, as torch hub's ``check_hash`` would."""
+    name = Path(path).name
+    if name not in TORCHVISION_FILES:
+        return
+    expected = name.rsplit("-", 1)[1][:-len(".pth")]
+    actual = file_checksum(path, "sha256")
+    if not actual.startswith(expected):
+        raise WeightFileError(f"{path}: sha256 {actual} does not start with {expected}, as "
+                              f"torchvision's {name} does: a corrupt or another file; download "
+                              f"it again")
 
 
 def convert(src, out=None):

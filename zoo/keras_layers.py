@@ -5,6 +5,8 @@ A Keras weight file (``zoo.keras_h5``) lists each layer's weights in a fixed ord
 
 * Conv2D: kernel (kh, kw, n_in, n_out), bias (n_out,) -> W [n_out, n_in, kh, kw], b
   (``conv_kernel``: a transpose);
+* DepthwiseConv2D: depthwise_kernel (kh, kw, C, m) [, bias] -> W, b unchanged
+  (DepthwiseConvolution2D keeps Keras' layout);
 * BatchNormalization: gamma, beta, moving_mean, moving_variance, each (C,) -> gamma, beta,
   mean, var, unchanged;
 * Dense: kernel (n_in, n_out), bias -> W, b, unchanged (after a global pooling the features
@@ -17,7 +19,8 @@ at the first layer that does not fit, naming it, rather than loaded half-way.
 
 import collections
 
-from minidl.nn.layers import BatchNormalization, ConvolutionLayer, DenseLayer
+from minidl.nn.layers import (BatchNormalization, ConvolutionLayer, DenseLayer,
+                              DepthwiseConvolution2D, SeparableConvolution2D)
 from minidl.nn.graph import ComputationGraph
 from zoo.formats import WeightFileError
 
@@ -27,20 +30,29 @@ def conv_kernel(kernel):
     return kernel.transpose(3, 2, 0, 1)
 
 
+def _transposed(layer, param):
+    """Whether Keras keeps ``param`` of ``layer`` in another layout than ours: a Conv2D kernel
+    (a DepthwiseConvolution2D, a ConvolutionLayer too, has Keras' layout already)."""
+    return (param == "W" and isinstance(layer, ConvolutionLayer)
+            and not isinstance(layer, DepthwiseConvolution2D))
+
+
 def _keras_shape(layer, param, shape):
     """Where the Keras file keeps ``param`` of ``layer``: our shape in Keras' layout."""
-    if isinstance(layer, ConvolutionLayer) and param == "W":
+    if _transposed(layer, param):
         n_out, n_in, kh, kw = shape
         return kh, kw, n_in, n_out
     return tuple(shape)
 
 
 def _ours(layer, param, array):
-    return conv_kernel(array) if isinstance(layer, ConvolutionLayer) and param == "W" else array
+    return conv_kernel(array) if _transposed(layer, param) else array
 
 
 def _check_kind(name, layer, path):
-    if not isinstance(layer, (ConvolutionLayer, BatchNormalization, DenseLayer)):
+    # a SeparableConvolution2D is a ConvolutionLayer with a second kernel of its own layout
+    if (not isinstance(layer, (ConvolutionLayer, BatchNormalization, DenseLayer))
+            or isinstance(layer, SeparableConvolution2D)):
         raise WeightFileError(f"{path}: layer {name} is a {type(layer).__name__}, whose Keras "
                               f"weights minidl cannot read")
 

@@ -1,8 +1,10 @@
 """Where pretrained weights come from, and the cache that makes the second load fast.
 
-The first ``init_pretrained`` downloads the Keras release of the weights (the Caffe/VGG-team
-weights that DL4J's pretrained zip also holds; BGR input), checks its md5, converts it once to
-our ``.npz`` (no pickle; our layouts; DL4J's vertex names) and deletes the download. Every later
+The first ``init_pretrained`` downloads the Keras release of the weights (for VGG the
+Caffe/VGG-team weights that DL4J's pretrained zip also holds; BGR input), checks its md5 (Keras
+publishes none for MobileNetV2: there the conversion's check of every layer's name and shape
+stands in), converts it once to our ``.npz`` (no pickle; our layouts; DL4J's vertex names) and
+deletes the download. Every later
 call loads the converted file from ``$MINIDL_HOME/models/<model>/`` (default ``~/.minidl``): no
 download, no conversion. A network without the dense top (``include_top=False``) is served by
 the full file too when that is the one in the cache. Reading the Keras file needs h5py
@@ -19,7 +21,9 @@ from zoo.formats import MissingTopError, load_converted
 
 KERAS_BASE = "https://storage.googleapis.com/tensorflow/keras-applications"
 
-# (architecture, include_top) -> (url, md5) of the Keras release of the ImageNet weights.
+# (architecture, include_top) -> (url, md5) of the Keras release of the ImageNet weights; md5
+# None where Keras publishes none (MobileNetV2): conversion then checks every layer's name and
+# shape, and the converted file records the download's sha256.
 SOURCES = {
     ("vgg16", True): (f"{KERAS_BASE}/vgg16/vgg16_weights_tf_dim_ordering_tf_kernels.h5",
                       "64373286793e3c8b2b4e3219cbf3544b"),
@@ -34,6 +38,10 @@ SOURCES = {
                          "2cb95161c43110f7111970584f804107"),
     ("resnet50", False): (f"{KERAS_BASE}/resnet/resnet50_weights_tf_dim_ordering_tf_kernels_"
                           f"notop.h5", "4d473c1dd8becc155b73f8504c6f6626"),
+    ("mobilenetv2", True): (f"{KERAS_BASE}/mobilenet_v2/mobilenet_v2_weights_tf_dim_ordering_tf_"
+                            f"kernels_1.0_224.h5", None),
+    ("mobilenetv2", False): (f"{KERAS_BASE}/mobilenet_v2/mobilenet_v2_weights_tf_dim_ordering_"
+                             f"tf_kernels_1.0_224_no_top.h5", None),
 }
 
 # Lets tests (and mirrors) point the downloads elsewhere: MINIDL_WEIGHTS_BASE_URL replaces
@@ -78,7 +86,8 @@ def _cached_file(model_name, pretrained_type, include_top):
 
 
 def _download_and_convert(model, pretrained_type, include_top, progress):
-    """Download the Keras file (md5 checked), convert it into the cache, and return that path."""
+    """Download the Keras file (md5 checked where one is known), convert it into the cache, and
+    return that path."""
     cached = cached_path(model.model_name(), pretrained_type, include_top)
     url, md5 = source(model.pretrained[pretrained_type], include_top)
     download_to = cached.parent / Path(url).name

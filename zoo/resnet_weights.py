@@ -15,11 +15,10 @@ file of another architecture is refused at the first layer that does not fit.
 
 import re
 
-from minidl.nn.layers import BatchNormalization, ConvolutionLayer
-from minidl.nn.graph import ComputationGraph
 from zoo.formats import WeightFileError
 from zoo.keras_layers import weights_for_graph
 from zoo.resnet import KERAS, OLD_KERAS_LAYERS, TORCHVISION, ResNet50
+from zoo.torchvision_layers import keras_layers_from_state_dict
 
 _BLOCK_LAYER = re.compile(r"conv(\d)_block(\d+)_(\d)_(conv|bn)$")
 
@@ -62,44 +61,15 @@ def torchvision_name(vertex):
     return f"{module}.{kind}{part}"
 
 
-def _keras_layout(layer, module, state_dict):
-    """A torchvision module's tensors in Keras' order and layouts (what weights_for_graph reads)."""
-    if isinstance(layer, BatchNormalization):
-        return [state_dict[f"{module}.{k}"] for k in ("weight", "bias", "running_mean",
-                                                      "running_var")]
-    weight = state_dict[f"{module}.weight"]
-    if isinstance(layer, ConvolutionLayer):  # [n_out, n_in, kh, kw] -> (kh, kw, n_in, n_out)
-        return [weight.transpose(2, 3, 1, 0)] + ([state_dict[f"{module}.bias"]]
-                                                 if f"{module}.bias" in state_dict else [])
-    return [weight.T, state_dict[f"{module}.bias"]]  # Linear [out, in] -> Dense (in, out)
-
-
 def weights_from_torchvision(state_dict, path):
     """A torchvision ResNet-50 state_dict -> (our flat weights for the v1.5 graph, include_top).
 
-    The tensors are renamed and put in Keras' layouts so that the one checked converter
-    (``weights_for_graph``) reads both kinds of file.
+    The tensors are renamed and put in Keras' layouts (``zoo.torchvision_layers``) so that the
+    one checked converter (``weights_for_graph``) reads both kinds of file.
     """
     include_top = "fc.weight" in state_dict
     n_classes = state_dict["fc.bias"].shape[0] if include_top else 0
     conf = ResNet50().pretrained_conf(n_classes, include_top, TORCHVISION)
-    layers, used = {}, set()
-    for name, layer in ComputationGraph(conf).layer_items():
-        if not layer.param_shapes():
-            continue
-        module = torchvision_name(name)
-        keys = [k for k in state_dict if k.startswith(f"{module}.")]
-        if not keys:
-            raise WeightFileError(f"{path}: no {module}.* ({name}), which torchvision's "
-                                  f"ResNet-50 has: weights of another architecture?")
-        try:
-            layers[name] = _keras_layout(layer, module, state_dict)
-        except KeyError as missing:
-            raise WeightFileError(f"{path}: no {missing.args[0]} ({name}), which torchvision's "
-                                  f"ResNet-50 has") from None
-        used.update(keys)
-    extra = [k for k in state_dict if k not in used and not k.endswith("num_batches_tracked")]
-    if extra:
-        raise WeightFileError(f"{path}: keys {extra[:4]} are not in torchvision's ResNet-50: "
-                              f"weights of another architecture?")
+    layers = keras_layers_from_state_dict(state_dict, conf, torchvision_name, path,
+                                          "torchvision's ResNet-50")
     return weights_for_graph(layers, conf, path, "ResNet50 v1.5 (torchvision)"), include_top

@@ -15,14 +15,19 @@ def keras_arrays(seed=0, layers=KERAS_LAYERS):
             for name, shape in layers if shape is not None}
 
 
-# Keras' names of a layer's weights, by how many it has: Conv2D / Dense, BatchNormalization
-NESTED_NAMES = {2: ("kernel", "bias"), 4: ("gamma", "beta", "moving_mean", "moving_variance")}
+# Keras' names of a layer's weights, by how many it has: a Conv2D without bias, Conv2D /
+# Dense, BatchNormalization; a DepthwiseConv2D's kernel is "depthwise_kernel"
+NESTED_NAMES = {1: ("kernel",), 2: ("kernel", "bias"),
+                4: ("gamma", "beta", "moving_mean", "moving_variance")}
 
 
 def _weight_name(layer, index, count, style):
     if style == "flat":
         return f"{layer}_{('W', 'b')[index] if count == 2 else index}_1:0"
-    nested = f"{layer}/{NESTED_NAMES[count][index]}"
+    weight = NESTED_NAMES[count][index]
+    if layer.endswith("depthwise") and weight == "kernel":
+        weight = "depthwise_kernel"
+    nested = f"{layer}/{weight}"
     return nested + (":0" if style == "nested" else "")
 
 
