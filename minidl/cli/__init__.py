@@ -9,7 +9,8 @@ in one line before any long work (a download, a featurization).
     minidl fit-featurized MODEL FEATURES -o OUT    train the head on them, save the model
     minidl evaluate MODEL --data DIR               accuracy, precision, recall, F1, confusion
 
-MODEL is a saved model zip (ModelSerializer) or a zoo name (vgg16, vgg19, resnet50, lenet, simplecnn).
+MODEL is a saved model zip (ModelSerializer) or a zoo name (vgg16, vgg19, resnet50, mobilenetv2,
+lenet, simplecnn).
 Exit codes: 0 success, 1 failure (missing file, unknown model, bad data...), 2 bad usage.
 User mistakes are reported as one line on stderr, without a traceback.
 """

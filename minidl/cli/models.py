@@ -5,7 +5,7 @@ import os
 from minidl.cli.reporting import UsageError
 from minidl.nn.serializer import ModelSerializer
 
-ZOO_MODELS = ("vgg16", "vgg19", "resnet50", "lenet", "simplecnn")  # zoo.MODELS' names
+ZOO_MODELS = ("vgg16", "vgg19", "resnet50", "mobilenetv2", "lenet", "simplecnn")  # zoo.MODELS' names
 
 
 def zoo_model(name):

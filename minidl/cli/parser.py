@@ -119,7 +119,7 @@ def _add_zoo(commands, add):
     download = add(zoo_commands, "download", help="download and convert pretrained weights",
                    description="Download (md5-checked), convert and cache a model's ImageNet "
                                "weights.")
-    download.add_argument("model", metavar="MODEL", help="vgg16, vgg19 or resnet50")
+    download.add_argument("model", metavar="MODEL", help="vgg16, vgg19, resnet50 or mobilenetv2")
     download.add_argument("--no-top", action="store_true",
                           help="the weights without fc1, fc2, predictions")
     download.set_defaults(run=cmd_zoo_download)

@@ -393,3 +393,10 @@ def test_python_dash_m_runs_the_command(module):
     bad = subprocess.run([sys.executable, "-m", module, "nonsense"], cwd=root,
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "invalid choice" in bad.stderr
+
+
+def test_the_command_knows_every_zoo_model():
+    """The names the CLI lists without importing zoo are zoo.MODELS' names."""
+    import zoo
+    from minidl.cli.models import ZOO_MODELS
+    assert sorted(ZOO_MODELS) == sorted(zoo.MODELS)
