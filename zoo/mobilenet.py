@@ -30,12 +30,11 @@ names Keras users know. The paddings are computed from ``input_shape`` when the 
 import dataclasses
 
 from minidl.nn.conf import (Activation, ActivationLayer, BatchNormalization, ConvolutionLayer,
-                            ConvolutionMode, DenseLayer, DepthwiseConvolution2D,
-                            ElementWiseVertex, GlobalPoolingLayer, InputType, LossFunction,
-                            OutputLayer, PoolingType, ZeroPaddingLayer)
+                            ConvolutionMode, DepthwiseConvolution2D, ElementWiseVertex,
+                            LossFunction, OutputLayer, ZeroPaddingLayer)
 from minidl.nn.conf.weight_init import WeightInit
-from minidl.nn.graph import ComputationGraph
-from zoo.models import PretrainedType, ZooModel
+from zoo.applications import INPUT, KerasApplication
+from zoo.models import PretrainedType
 
 # (expansion t, out channels c, repeats n, stride s of the first): the 17 blocks, in order
 BLOCKS = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1),
@@ -165,7 +164,7 @@ def add_backbone(builder, x, h, w, variant=KERAS):
 
 
 @dataclasses.dataclass
-class MobileNetV2(ZooModel):
+class MobileNetV2(KerasApplication):
     """MobileNetV2 (Sandler et al. 2018), alpha 1.0, Keras' layout and ImageNet weights; input
     [batch, 3, h, w].
 
@@ -185,10 +184,8 @@ class MobileNetV2(ZooModel):
 
     architecture = "mobilenetv2"
     pretrained = {PretrainedType.IMAGENET: "mobilenetv2"}
-    top_vertices = ("predictions",)
-
-    def model_type(self):
-        return ComputationGraph
+    pooling_vertex = "global_average_pooling2d"  # Keras names no pooling layer: a fresh process calls it this
+    variants = VARIANTS
 
     def conf(self):
         """init()'s network: the backbone, global average pooling, an OutputLayer of
@@ -198,26 +195,6 @@ class MobileNetV2(ZooModel):
                            activation=Activation.SOFTMAX)
         return self._graph(defaults, head)
 
-    def pretrained_conf(self, n_classes, include_top, variant=KERAS):
-        """The layout of Keras' MobileNetV2, sized for the given weights: ``predictions`` a
-        softmax DenseLayer of ``n_classes``, or no top (the output is out_relu)."""
-        head = DenseLayer(n_out=n_classes, activation=Activation.SOFTMAX) if include_top else None
-        return self._graph(self._defaults(Activation.IDENTITY), head, variant)
-
-    def _graph(self, defaults, head, variant=KERAS):
-        c, h, w = self.input_shape
-        builder = defaults.graph_builder().add_inputs("input_1")
-        x = add_backbone(builder, "input_1", h, w, variant)
-        if head is not None:
-            # Keras does not name its pooling layer: a fresh process calls it this
-            builder.add_layer("global_average_pooling2d",
-                              GlobalPoolingLayer(pooling_type=PoolingType.AVG), x)
-            builder.add_layer("predictions", head, "global_average_pooling2d")
-            x = "predictions"
-        return builder.set_outputs(x).set_input_types(InputType.convolutional(h, w, c)).build()
-
-    def pretrained_network(self, weights, metadata, include_top):
-        n_classes = weights["predictions_b"].shape[0] if include_top else 0
-        variant = VARIANTS.get(metadata.get("architecture"), KERAS)
-        graph = ComputationGraph(self.pretrained_conf(n_classes, include_top, variant))
-        return self.load_into(graph, weights, metadata)
+    def add_backbone(self, builder, variant):
+        _, h, w = self.input_shape  # Keras' padding before a stride-2 layer depends on the size
+        return add_backbone(builder, INPUT, h, w, variant)

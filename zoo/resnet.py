@@ -30,12 +30,11 @@ import dataclasses
 
 from minidl.learning.updaters import RmsProp
 from minidl.nn.conf import (Activation, ActivationLayer, BatchNormalization, ConvolutionLayer,
-                            ConvolutionMode, DenseLayer, ElementWiseVertex, GlobalPoolingLayer,
-                            InputType, LossFunction, OutputLayer, PoolingType, SubsamplingLayer,
-                            ZeroPaddingLayer)
+                            ConvolutionMode, ElementWiseVertex, LossFunction, OutputLayer,
+                            PoolingType, SubsamplingLayer, ZeroPaddingLayer)
 from minidl.nn.conf.weight_init import WeightInit
-from minidl.nn.graph import ComputationGraph
-from zoo.models import PretrainedType, ZooModel
+from zoo.applications import INPUT, KerasApplication
+from zoo.models import PretrainedType
 
 # (stage, bottleneck filters, blocks, stride of the first block); blocks output 4x the filters
 STAGES = ((2, 64, 3, 1), (3, 128, 4, 2), (4, 256, 6, 2), (5, 512, 3, 2))
@@ -128,7 +127,7 @@ def add_backbone(builder, x, variant=KERAS):
 
 
 @dataclasses.dataclass
-class ResNet50(ZooModel):
+class ResNet50(KerasApplication):
     """ResNet50 (He et al. 2015), Keras' layout and ImageNet weights; input [batch, 3, h, w].
 
     ``init()``: the architecture with random weights and an OutputLayer ``predictions``
@@ -152,10 +151,8 @@ class ResNet50(ZooModel):
 
     architecture = "resnet50"
     pretrained = {PretrainedType.IMAGENET: "resnet50"}
-    top_vertices = ("predictions",)
-
-    def model_type(self):
-        return ComputationGraph
+    pooling_vertex = "avg_pool"
+    variants = VARIANTS
 
     def conf(self):
         """init()'s network: the backbone, avg_pool and an OutputLayer of ``num_classes``."""
@@ -165,24 +162,5 @@ class ResNet50(ZooModel):
                            activation=Activation.SOFTMAX)
         return self._graph(defaults, head)
 
-    def pretrained_conf(self, n_classes, include_top, variant=KERAS):
-        """The layout of Keras' ResNet50, sized for the given weights: ``predictions`` a softmax
-        DenseLayer of ``n_classes``, or no top (the output is conv5_block3_out)."""
-        head = DenseLayer(n_out=n_classes, activation=Activation.SOFTMAX) if include_top else None
-        return self._graph(self._defaults(Activation.IDENTITY), head, variant)
-
-    def _graph(self, defaults, head, variant=KERAS):
-        builder = defaults.graph_builder().add_inputs("input_1")
-        x = add_backbone(builder, "input_1", variant)
-        if head is not None:
-            builder.add_layer("avg_pool", GlobalPoolingLayer(pooling_type=PoolingType.AVG), x)
-            builder.add_layer("predictions", head, "avg_pool")
-            x = "predictions"
-        c, h, w = self.input_shape
-        return builder.set_outputs(x).set_input_types(InputType.convolutional(h, w, c)).build()
-
-    def pretrained_network(self, weights, metadata, include_top):
-        n_classes = weights["predictions_b"].shape[0] if include_top else 0
-        variant = VARIANTS.get(metadata.get("architecture"), KERAS)
-        graph = ComputationGraph(self.pretrained_conf(n_classes, include_top, variant))
-        return self.load_into(graph, weights, metadata)
+    def add_backbone(self, builder, variant):
+        return add_backbone(builder, INPUT, variant)
