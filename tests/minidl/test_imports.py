@@ -32,8 +32,6 @@ KNOWN = {
         "zoo/models.py: ZooModel.init_pretrained() loads through zoo.pretrained, whose converters "
         "build the architecture (zoo.resnet) to check a file's shapes; a converter registry "
         "filled by each architecture would break it (open in the modern-zoo issue)",
-    ("minidl.ops.cuda", "minidl.ops.activations"):
-        "minidl/ops/cuda/__init__.py reads DEFAULT_ALPHA from activations, which calls cuda",
 }
 
 # `minidl demo` runs the demo: the one module outside transfer/demo that may import it.

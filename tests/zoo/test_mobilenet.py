@@ -181,6 +181,7 @@ def test_include_top_false_ends_at_out_relu(files, arrays, x, torch_outputs, whi
 
 
 def test_any_input_size_with_or_without_the_top(files, arrays):
+    pytest.importorskip("torch")
     # 40x80 -> 20x40 -> 10x20 -> 5x10 -> 3x5 -> 2x3: where a side is odd, correct_pad pads one
     # before it too
     x = np.random.default_rng(2).uniform(-1, 1, (1, 3, 40, 80)).astype(np.float32)

@@ -287,13 +287,12 @@ def _activation_args(name, alpha, dtype):
     if key not in ACTIVATIONS:
         raise ValueError(f"bias_activation: no CUDA kernel for activation {name!r}; "
                          f"supported: {', '.join(ACTIVATIONS)}")
-    if alpha is None:
-        from minidl.ops.activations import DEFAULT_ALPHA  # (activations imports this module)
-        alpha = DEFAULT_ALPHA.get(key, 0.0)
+    # DL4J's default alphas are resolved by the caller (ops.activations.resolve): the kernels
+    # take the number as it comes, and this module needs nothing from the activations.
     return np.int32(ACTIVATIONS[key]), np.dtype(dtype).type(alpha)
 
 
-def bias_activation_forward(z, b, name, alpha=None, out=None):
+def bias_activation_forward(z, b, name, alpha=0.0, out=None):
     """y = f(z + b) for z [..., n_out] (any leading shape), b [n_out] or None.
 
     ``out`` (optional) receives y and is returned; it may be ``z`` itself (in place).
@@ -313,7 +312,7 @@ def bias_activation_forward(z, b, name, alpha=None, out=None):
     return y
 
 
-def bias_activation_backward(y, gy, name, alpha=None):
+def bias_activation_backward(y, gy, name, alpha=0.0):
     """gz = gy * f'(z + b), computed from the forward's output y. (gb = gz summed over rows.)
 
     For swish and hardswish (``activations.NEEDS_INPUT``) ``y`` must be z + b itself.

@@ -15,6 +15,7 @@ from minidl.backend import gpu_available
 from minidl.ops import activation, avg_pool2d, max_pool2d, softmax, softmax_cross_entropy
 from minidl.ops import cuda
 from minidl.ops.window import Window, channels_first, channels_last
+from minidl.ops.activations import resolve
 
 from emulated_gpu.kernels import GXX, Emulator
 
@@ -186,9 +187,10 @@ def test_bias_activation(xp, name, dtype):
     z, b = random((6, 5), dtype), random((5,), dtype, seed=7)
     gy = random((6, 5), dtype, seed=8)
     y, gz = grads(lambda t: activation(t + Tensor(b), name), z, gy)
-    got_y = cuda.bias_activation_forward(xp.asarray(z), xp.asarray(b), name)
+    alpha = resolve(name).alpha  # DL4J's default, as the ops pass it
+    got_y = cuda.bias_activation_forward(xp.asarray(z), xp.asarray(b), name, alpha)
     np.testing.assert_allclose(host(got_y), y, **tolerance(dtype))
-    got_gz = cuda.bias_activation_backward(got_y, xp.asarray(gy), name)
+    got_gz = cuda.bias_activation_backward(got_y, xp.asarray(gy), name, alpha)
     np.testing.assert_allclose(host(got_gz), gz, **tolerance(dtype))
 
 
