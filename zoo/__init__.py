@@ -9,6 +9,7 @@ from zoo.models import (ZooModel, ModelMetaData, PretrainedType, ZooType, VGG16,
                         SimpleCNN, image_preprocessor)
 from zoo.mobilenet import MobileNetV2
 from zoo.resnet import ResNet50
+from zoo import mobilenet_weights, resnet_weights  # noqa: F401 - register their converters
 
 # The zoo by name, as ``minidl zoo list`` shows it.
 MODELS = {"vgg16": VGG16, "vgg19": VGG19, "resnet50": ResNet50, "mobilenetv2": MobileNetV2,

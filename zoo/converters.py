@@ -15,6 +15,7 @@ returns (weights, metadata); ``convert(src, out)`` writes the converted ``.npz``
 """
 
 import collections
+import dataclasses
 import math
 import re
 import zipfile
@@ -165,39 +166,57 @@ def load_weights(path):
     return _from_torch_file(path)
 
 
-# zoo.resnet_weights and zoo.mobilenet_weights are imported inside the two readers below: they
-# import zoo.models, which imports this module.
+@dataclasses.dataclass(frozen=True)
+class ArchitectureConverter:
+    """How to recognise and convert one architecture's Keras and torchvision files.
+
+    ``zoo.resnet_weights`` and ``zoo.mobilenet_weights`` register one each (``register``) when
+    ``zoo`` is imported; a file none of them recognises is read as a VGG. Registering keeps this
+    module below the architectures, whose converters build the network to check a file.
+    """
+
+    is_keras: object  # (Keras layer names) -> bool
+    from_keras: object  # (layers, path) -> (weights, include_top)
+    keras: object  # the Keras variant (its .architecture goes into the metadata)
+    keras_preprocessing: dict
+    is_torchvision: object  # (state_dict) -> bool
+    from_torchvision: object  # (state_dict, path) -> (weights, include_top)
+    torchvision: object
+
+
+ARCHITECTURES = []
+
+
+def register(converter):
+    """Add an ``ArchitectureConverter``: ``load_weights`` tries it before the VGG reading."""
+    ARCHITECTURES.append(converter)
+    return converter
+
 
 def _from_keras_file(path):
-    """A Keras .h5 -> (weights, metadata): ResNet50's and MobileNetV2's layer names go to
-    their own checked converters, anything else is read as a VGG."""
-    from zoo import mobilenet_weights, resnet_weights
+    """A Keras .h5 -> (weights, metadata): a registered architecture's layer names go to its own
+    checked converter, anything else is read as a VGG."""
     from zoo.keras_h5 import read_keras_h5
     layers = read_keras_h5(path)
-    if resnet_weights.is_keras_resnet50(layers):
-        weights, include_top = resnet_weights.weights_from_keras(layers, path)
-        return weights, _metadata(weights, path, "keras_h5", KERAS_PREPROCESSING,
-                                  (resnet_weights.KERAS.architecture, include_top))
-    if mobilenet_weights.is_keras_mobilenetv2(layers):
-        weights, include_top = mobilenet_weights.weights_from_keras(layers, path)
-        return weights, _metadata(weights, path, "keras_h5", KERAS_TF_PREPROCESSING,
-                                  (mobilenet_weights.KERAS.architecture, include_top))
+    for arch in ARCHITECTURES:
+        if arch.is_keras(layers):
+            weights, include_top = arch.from_keras(layers, path)
+            return weights, _metadata(weights, path, "keras_h5", arch.keras_preprocessing,
+                                      (arch.keras.architecture, include_top))
     weights = from_keras(layers, path)
     return weights, _metadata(weights, path, "keras_h5", KERAS_PREPROCESSING)
 
 
 def _from_torch_file(path):
-    """A torchvision .pth -> (weights, metadata): a ResNet-50 (v1.5), a MobileNetV2 or a VGG."""
-    from zoo import mobilenet_weights, resnet_weights
+    """A torchvision .pth -> (weights, metadata): a registered architecture or a VGG."""
     from zoo.torch_pth import read_state_dict
     check_torchvision_hash(path)
     state_dict = read_state_dict(path)
-    for module, is_kind in ((resnet_weights, resnet_weights.is_torchvision_resnet),
-                            (mobilenet_weights, mobilenet_weights.is_torchvision_mobilenetv2)):
-        if is_kind(state_dict):
-            weights, include_top = module.weights_from_torchvision(state_dict, path)
+    for arch in ARCHITECTURES:
+        if arch.is_torchvision(state_dict):
+            weights, include_top = arch.from_torchvision(state_dict, path)
             return weights, _metadata(weights, path, "torchvision_pth", TORCHVISION_PREPROCESSING,
-                                      (module.TORCHVISION.architecture, include_top))
+                                      (arch.torchvision.architecture, include_top))
     weights = from_torchvision(state_dict, path)
     return weights, _metadata(weights, path, "torchvision_pth", TORCHVISION_PREPROCESSING)
 

@@ -15,6 +15,7 @@ another architecture is refused at the first layer that does not fit.
 
 import re
 
+from zoo.converters import KERAS_TF_PREPROCESSING, ArchitectureConverter, register
 from zoo.keras_layers import weights_for_graph
 from zoo.mobilenet import KERAS, TORCHVISION, MobileNetV2
 from zoo.torchvision_layers import keras_layers_from_state_dict
@@ -66,3 +67,10 @@ def weights_from_torchvision(state_dict, path):
     layers = keras_layers_from_state_dict(state_dict, conf, torchvision_name, path,
                                           "torchvision's MobileNetV2")
     return weights_for_graph(layers, conf, path, "MobileNetV2 (torchvision)"), include_top
+
+
+register(ArchitectureConverter(is_keras=is_keras_mobilenetv2, from_keras=weights_from_keras, keras=KERAS,
+                               keras_preprocessing=KERAS_TF_PREPROCESSING,
+                               is_torchvision=is_torchvision_mobilenetv2,
+                               from_torchvision=weights_from_torchvision,
+                               torchvision=TORCHVISION))

@@ -16,6 +16,7 @@ file of another architecture is refused at the first layer that does not fit.
 import re
 
 from zoo.formats import WeightFileError
+from zoo.converters import KERAS_PREPROCESSING, ArchitectureConverter, register
 from zoo.keras_layers import weights_for_graph
 from zoo.resnet import KERAS, OLD_KERAS_LAYERS, TORCHVISION, ResNet50
 from zoo.torchvision_layers import keras_layers_from_state_dict
@@ -73,3 +74,10 @@ def weights_from_torchvision(state_dict, path):
     layers = keras_layers_from_state_dict(state_dict, conf, torchvision_name, path,
                                           "torchvision's ResNet-50")
     return weights_for_graph(layers, conf, path, "ResNet50 v1.5 (torchvision)"), include_top
+
+
+register(ArchitectureConverter(is_keras=is_keras_resnet50, from_keras=weights_from_keras, keras=KERAS,
+                               keras_preprocessing=KERAS_PREPROCESSING,
+                               is_torchvision=is_torchvision_resnet,
+                               from_torchvision=weights_from_torchvision,
+                               torchvision=TORCHVISION))
