@@ -69,8 +69,8 @@ def weights_from_torchvision(state_dict, path):
     return weights_for_graph(layers, conf, path, "MobileNetV2 (torchvision)"), include_top
 
 
-register(ArchitectureConverter(is_keras=is_keras_mobilenetv2, from_keras=weights_from_keras, keras=KERAS,
-                               keras_preprocessing=KERAS_TF_PREPROCESSING,
-                               is_torchvision=is_torchvision_mobilenetv2,
-                               from_torchvision=weights_from_torchvision,
-                               torchvision=TORCHVISION))
+register(ArchitectureConverter(
+    is_keras=is_keras_mobilenetv2, from_keras=weights_from_keras, keras=KERAS,
+    keras_preprocessing=KERAS_TF_PREPROCESSING,
+    is_torchvision=is_torchvision_mobilenetv2, from_torchvision=weights_from_torchvision,
+    torchvision=TORCHVISION))

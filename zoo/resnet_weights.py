@@ -76,8 +76,8 @@ def weights_from_torchvision(state_dict, path):
     return weights_for_graph(layers, conf, path, "ResNet50 v1.5 (torchvision)"), include_top
 
 
-register(ArchitectureConverter(is_keras=is_keras_resnet50, from_keras=weights_from_keras, keras=KERAS,
-                               keras_preprocessing=KERAS_PREPROCESSING,
-                               is_torchvision=is_torchvision_resnet,
-                               from_torchvision=weights_from_torchvision,
-                               torchvision=TORCHVISION))
+register(ArchitectureConverter(
+    is_keras=is_keras_resnet50, from_keras=weights_from_keras, keras=KERAS,
+    keras_preprocessing=KERAS_PREPROCESSING,
+    is_torchvision=is_torchvision_resnet, from_torchvision=weights_from_torchvision,
+    torchvision=TORCHVISION))

@@ -116,7 +116,8 @@ class ComputationGraph(Network):
         conf, inputs = self.conf, self.wiring.boundary(frozen_names)
         types = conf.infer_types()
         sub = ComputationGraphConfiguration(
-            vertices={n: copy.deepcopy(v) for n, v in conf.vertices.items() if n not in frozen_names},
+            vertices={n: copy.deepcopy(v) for n, v in conf.vertices.items()
+                      if n not in frozen_names},
             network_inputs=inputs,
             network_outputs=list(conf.network_outputs),
             input_types=[types[n] for n in inputs] if all(types[n] for n in inputs) else [],

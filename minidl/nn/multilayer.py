@@ -41,7 +41,8 @@ class MultiLayerNetwork(Network):
         layers = self.conf.layers
         names = [str(i) for i in range(len(layers))]
         return Wiring(inputs=[INPUT], outputs=names[-1:], vertices=dict(zip(names, layers)),
-                      vertex_inputs={name: [source] for name, source in zip(names, [INPUT] + names)},
+                      vertex_inputs={name: [source]
+                                     for name, source in zip(names, [INPUT] + names)},
                       preprocessors={str(i): p for i, p in self.conf.input_preprocessors.items()},
                       order=[INPUT] + names)
 

@@ -147,7 +147,8 @@ class Network(ParameterStore, Dl4jNames):
         for name in outputs:
             if not self.wiring.vertices[name].is_output:
                 raise ValueError(f"cannot fit: {self.output_noun} "
-                                 f"{self.wiring.vertices[name].describe()} is not an output layer (OutputLayer or LossLayer) and has no loss")
+                                 f"{self.wiring.vertices[name].describe()} is not an output layer "
+                                 f"(OutputLayer or LossLayer) and has no loss")
         loss_inputs = [s for name in outputs for s in self.wiring.vertex_inputs[name]]
         acts = self._activations(self._given(inputs), ctx, until=loss_inputs)
         total, results = None, []

@@ -75,7 +75,8 @@ class ParameterStore:
                                      f"'{flat_key(key, name)}'")
                 if tuple(given[name].shape) != tuple(shape):
                     raise ValueError(f"layer {layer.describe()}: parameter '{flat_key(key, name)}' "
-                                     f"has shape {tuple(given[name].shape)}, expected {tuple(shape)}")
+                                     f"has shape {tuple(given[name].shape)}, expected "
+                                     f"{tuple(shape)}")
             arrays[key] = {name: np.asarray(given[name], dtype=self.dtype)
                            for name in layer.param_shapes()}
         self._build_tables(arrays)
