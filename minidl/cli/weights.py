@@ -9,13 +9,14 @@ from minidl.cli.reporting import UsageError
 def cmd_zoo_list(args):
     from zoo.pretrained import cached_path
     from zoo.models import PretrainedType
-    print(f"{'model':<10} {'pretrained':<11} cached weights")
+    width = max(len(name) for name in ZOO_MODELS)
+    print(f"{'model':<{width}} {'pretrained':<11} cached weights")
     for name in ZOO_MODELS:
         model = zoo_model(name)
         kinds = [t for t in PretrainedType if model.pretrained_available(t)]
         cached = [str(cached_path(model.model_name(), t, True)) for t in kinds
                   if cached_path(model.model_name(), t, True).exists()]
-        print(f"{name:<10} {', '.join(t.name for t in kinds) or '-':<11} "
+        print(f"{name:<{width}} {', '.join(t.name for t in kinds) or '-':<11} "
               f"{', '.join(cached) or '-'}")
     return 0
 
