@@ -9,6 +9,7 @@ dataclass constructor, which validates. No setter is written out by hand. A buil
 """
 
 import dataclasses
+import functools
 import inspect
 
 from minidl.naming import snake_case
@@ -32,15 +33,8 @@ class Builder:
             self._set(key, (value,))
 
     def _positional(self, spec, args):
-        # ConvolutionLayer.Builder(3, 3) means kernel_size=(3, 3), as DL4J's int... varargs do;
-        # otherwise positional values fill the declared fields in order.
-        if len(args) == 2 and all(isinstance(a, int) for a in args) and spec and \
-                spec[0] in getattr(self.target, "pair_fields", ()):
-            args = (tuple(args),)
-        if len(args) > len(spec):
-            raise TypeError(f"{self.target.__name__}.Builder takes at most {len(spec)} positional "
-                            f"arguments ({', '.join(spec)}), got {len(args)}")
-        self._values.update(zip(spec, args))
+        what = f"{self.target.__name__}.Builder"
+        self._values.update(positional_settings(self.target, args, what))
 
     def _field(self, name):
         """The field a setter ``name`` sets; None for a setting in the target's
@@ -82,7 +76,44 @@ class Builder:
         return self.target(**self._values)
 
 
+def positional_settings(target, args, what):
+    """{field: value} for positional ``args`` in ``target.builder_args`` order, as DL4J's
+    constructors and builders take them: ``ConvolutionLayer.Builder(3, 3)`` means
+    kernel_size=(3, 3), as DL4J's int... varargs do."""
+    spec = getattr(target, "builder_args", ())
+    if len(args) == 2 and all(isinstance(a, int) for a in args) and spec and \
+            spec[0] in getattr(target, "pair_fields", ()):
+        args = (tuple(args),)
+    if len(args) > len(spec):
+        raise TypeError(f"{what} takes at most {len(spec)} positional arguments "
+                        f"({', '.join(spec)}), got {len(args)}")
+    return dict(zip(spec, args))
+
+
+def _dl4j_constructor(cls):
+    """Let ``cls(PoolingType.AVG)`` mean what DL4J's ``new GlobalPoolingLayer(PoolingType.AVG)``
+    means. A layer's first dataclass field is its ``name``, so without this the pooling type
+    would silently become the name; a leading string is still the name."""
+    init = cls.__init__
+
+    @functools.wraps(init)
+    def __init__(self, *args, **kwargs):
+        if args and not isinstance(args[0], str) and args[0] is not None:
+            settings = positional_settings(cls, args, cls.__name__)
+            clash = sorted(set(settings) & set(kwargs))
+            if clash:
+                raise TypeError(f"{cls.__name__}: {clash[0]} given twice, by position and by name")
+            args, kwargs = (), {**settings, **kwargs}
+        init(self, *args, **kwargs)
+    cls.__init__ = __init__
+
+
 def with_builder(cls):
-    """Class decorator: give the dataclass ``cls`` a generated ``Builder`` subclass."""
-    cls.Builder = type("Builder", (Builder,), {"target": cls, "__qualname__": f"{cls.__name__}.Builder"})
+    """Class decorator: give the dataclass ``cls`` a generated ``Builder`` subclass, and, for a
+    layer (first field ``name``) with ``builder_args``, DL4J's positional constructor."""
+    cls.Builder = type("Builder", (Builder,), {"target": cls,
+                                               "__qualname__": f"{cls.__name__}.Builder"})
+    fields = dataclasses.fields(cls)
+    if getattr(cls, "builder_args", ()) and fields and fields[0].name == "name":
+        _dl4j_constructor(cls)
     return cls

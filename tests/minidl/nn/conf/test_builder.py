@@ -142,3 +142,19 @@ def test_dl4j_memory_and_cudnn_settings_are_accepted_and_dropped():
     assert conf(True).to_json() == conf(False).to_json()
     with pytest.raises(AttributeError, match="no setting 'cacheModes'"):
         NeuralNetConfiguration.Builder().cacheModes(CacheMode.NONE)
+
+
+def test_dl4j_positional_constructors_set_the_settings_not_the_name():
+    """new GlobalPoolingLayer(PoolingType.AVG) and its kind: the leading value is a setting (it
+    used to become the layer's name, leaving MAX pooling); a leading string is still the name."""
+    from minidl import ActivationLayer, GlobalPoolingLayer, PoolingType, SubsamplingLayer
+    pooled = GlobalPoolingLayer(PoolingType.AVG)
+    assert pooled.pooling_type is PoolingType.AVG and pooled.name is None
+    assert pooled == GlobalPoolingLayer(pooling_type=PoolingType.AVG)
+    sub = SubsamplingLayer(PoolingType.AVG, (3, 3), (1, 1))
+    assert (sub.pooling_type, sub.kernel_size, sub.stride) == (PoolingType.AVG, (3, 3), (1, 1))
+    assert ActivationLayer(Activation.RELU).activation is Activation.RELU
+    assert ConvolutionLayer(3, 3).kernel_size == (3, 3)
+    assert DenseLayer("fc").name == "fc"
+    with pytest.raises(TypeError, match="pooling_type given twice"):
+        GlobalPoolingLayer(PoolingType.AVG, pooling_type=PoolingType.MAX)
