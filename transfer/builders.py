@@ -25,7 +25,7 @@ import warnings
 
 from minidl.naming import Dl4jNames
 from minidl.nn.conf.configuration import GraphBuilder as ConfGraphBuilder
-from minidl.nn.conf.configuration import MultiLayerConfiguration
+from minidl.nn.conf.configuration import ComputationGraphConfiguration, MultiLayerConfiguration
 from minidl.nn.conf.layers import FrozenLayer, Layer, unwrap
 from minidl.nn.conf.output_validation import OutputLayerValidation, validate_output_layers
 from minidl.nn.conf.settings import layer_setting_names
@@ -218,6 +218,19 @@ class Builder(OutputLayerValidation, Dl4jNames):
         self._n_removed = 1
         return self
 
+    def new_output_layer(self, make_layer, boundary, output=None):
+        """DL4J's EditLastLayerOthersFrozen in one call: layers 0..``boundary`` frozen, the output
+        layer replaced by ``make_layer(n_in)``, sized from what the old one read (the layers
+        between the boundary and it stay, trainable). ``output`` is the graph builder's
+        argument, unused here: a multi-layer network's output is its last layer."""
+        layers = self._original.conf.layers
+        reads = self._original.conf.infer_types()[-1]
+        if reads is None or reads.kind != "feed_forward":
+            raise ValueError(f"new_output_layer: the last layer {layers[-1].describe()} reads "
+                             f"{reads}, not features a new OutputLayer can take")
+        return (self.set_feature_extractor(int(boundary)).remove_output_layer()
+                .add_layer(make_layer(reads.size)))
+
     def remove_layers_from_output(self, n):
         """Drop the last ``n`` layers."""
         if self._n_removed:
@@ -383,6 +396,13 @@ class GraphBuilder(OutputLayerValidation, Dl4jNames):
         return consumers
 
     # -- edits -----------------------------------------------------------------------------
+    def new_output_layer(self, make_layer, boundary, output="predictions"):
+        """DL4J's EditLastLayerOthersFrozen in one call: ``boundary`` and its ancestors frozen,
+        the vertex ``output`` replaced by ``make_layer(n_in)`` reading ``boundary``."""
+        n_in = self._original.vertex_types()[boundary].size
+        return (self.set_feature_extractor(boundary).remove_vertex_keep_connections(output)
+                .add_layer(output, make_layer(n_in), boundary))
+
     def set_feature_extractor(self, *names):
         """Freeze these vertices and all their ancestors. The names are checked at build(), so
         they may name vertices added later in the chain."""
@@ -519,7 +539,16 @@ class GraphBuilder(OutputLayerValidation, Dl4jNames):
 
 
 class TransferLearning:
-    """DL4J's entry point: ``TransferLearning.Builder(mln)`` and ``TransferLearning.GraphBuilder(cg)``."""
+    """DL4J's entry point: ``TransferLearning.Builder(mln)`` and ``TransferLearning.GraphBuilder(cg)``.
+
+    ``builder_for(network)`` gives the one that edits ``network``: code that takes either kind
+    (``transfer.heads``) asks here instead of testing the kind itself.
+    """
 
     Builder = Builder
     GraphBuilder = GraphBuilder
+
+    @staticmethod
+    def builder_for(network):
+        builders = {MultiLayerConfiguration: Builder, ComputationGraphConfiguration: GraphBuilder}
+        return builders[network.configuration_class](network)

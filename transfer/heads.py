@@ -8,7 +8,6 @@ layer on top.
 from minidl.learning import Nesterovs
 from minidl.nn.conf import Activation, LossFunction, OutputLayer
 from minidl.nn.conf.weight_init import WeightInit
-from minidl.nn.multilayer import MultiLayerNetwork
 from transfer.builders import TransferLearning
 from transfer.fine_tune import FineTuneConfiguration
 
@@ -26,17 +25,5 @@ def transfer_head(source, n_classes, seed, learning_rate=0.01, boundary="fc2",
     def new_output_layer(n_in):
         return OutputLayer(loss=LossFunction.NEGATIVELOGLIKELIHOOD, n_in=n_in, n_out=n_classes,
                            weight_init=WeightInit.XAVIER, activation=Activation.SOFTMAX)
-    if isinstance(source, MultiLayerNetwork):  # the new output layer reads what the old one did
-        reads = source.conf.infer_types()[-1]
-        if reads is None or reads.kind != "feed_forward":
-            raise ValueError(f"transfer_head: the last layer {source.conf.layers[-1].describe()} "
-                             f"reads {reads}, not features a new OutputLayer can take")
-        return (TransferLearning.Builder(source).fine_tune_configuration(ftc)
-                .set_feature_extractor(int(boundary)).remove_output_layer()
-                .add_layer(new_output_layer(reads.size)).build())
-    return (TransferLearning.GraphBuilder(source)
-            .fine_tune_configuration(ftc)
-            .set_feature_extractor(boundary)
-            .remove_vertex_keep_connections(output)
-            .add_layer(output, new_output_layer(source.layer_size(boundary)), boundary)
-            .build())
+    return (TransferLearning.builder_for(source).fine_tune_configuration(ftc)
+            .new_output_layer(new_output_layer, boundary, output).build())

@@ -21,8 +21,6 @@ the other kind.
 
 from minidl.data.dataset import DataSet, MultiDataSet, as_list
 from minidl.naming import Dl4jNames
-from minidl.nn.graph import ComputationGraph
-from minidl.nn.multilayer import MultiLayerNetwork
 from minidl.nn.network import Network
 
 
@@ -62,13 +60,18 @@ class TransferLearningHelper(Dl4jNames):
 
     # -- public API ------------------------------------------------------------------------
     def unfrozen_graph(self):
-        if not isinstance(self.unfrozen, ComputationGraph):
-            raise ValueError("this helper was made from a MultiLayerNetwork: use unfrozen_mln()")
-        return self.unfrozen
+        """The unfrozen part of a ComputationGraph (DL4J refuses a MultiLayerNetwork's here)."""
+        return self._unfrozen_as("unfrozen_graph")
 
     def unfrozen_mln(self):
-        if not isinstance(self.unfrozen, MultiLayerNetwork):
-            raise ValueError("this helper was made from a ComputationGraph: use unfrozen_graph()")
+        """The unfrozen part of a MultiLayerNetwork (DL4J refuses a ComputationGraph's here)."""
+        return self._unfrozen_as("unfrozen_mln")
+
+    def _unfrozen_as(self, accessor):
+        right = self.unfrozen.unfrozen_accessor
+        if accessor != right:
+            raise ValueError(f"this helper was made from a {type(self.network).__name__}: use "
+                             f"{right}()")
         return self.unfrozen
 
     def featurize(self, data):

@@ -21,6 +21,7 @@ class ComputationGraph(Network):
     """
 
     configuration_class = ComputationGraphConfiguration
+    unfrozen_accessor = "unfrozen_graph"  # TransferLearningHelper's, as DL4J names it
 
     def __init__(self, conf):
         if not isinstance(conf, ComputationGraphConfiguration):

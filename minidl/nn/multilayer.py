@@ -25,6 +25,7 @@ class MultiLayerNetwork(Network):
 
     accepts_multi_dataset = False
     configuration_class = MultiLayerConfiguration
+    unfrozen_accessor = "unfrozen_mln"  # TransferLearningHelper's, as DL4J names it
     noun, output_noun = "network", "last layer"
 
     def __init__(self, conf):

@@ -370,3 +370,22 @@ def test_n_out_replace_fan_out_layer_gets_the_fine_tune_configuration():
     assert net.get_layer("b").n_in == 5 and net.get_param("b_W").shape == (5, 2)
     assert net.get_layer("b").updater == Nesterovs(0.5)
     assert net.get_layer("a").updater == Nesterovs(0.5)
+
+
+def test_builder_for_and_new_output_layer_match_the_explicit_dl4j_chains():
+    """TransferLearning.builder_for picks DL4J's builder for the network; new_output_layer is
+    EditLastLayerOthersFrozen's chain, with n_in read from what the new layer reads."""
+    from minidl import Activation, LossFunction, OutputLayer
+    from transfer import TransferLearning
+
+    def head(n_in):
+        return OutputLayer(loss=LossFunction.NEGATIVELOGLIKELIHOOD, n_in=n_in, n_out=3,
+                           activation=Activation.SOFTMAX)
+    mln = _conv_mln()
+    assert type(TransferLearning.builder_for(mln)) is TransferLearning.Builder
+    generic = TransferLearning.builder_for(mln).new_output_layer(head, 2).build()
+    n_in = mln.conf.infer_types()[-1].size
+    explicit = (TransferLearning.Builder(mln).set_feature_extractor(2).remove_output_layer()
+                .add_layer(head(n_in)).build())
+    assert generic.conf.to_json() == explicit.conf.to_json()
+    np.testing.assert_array_equal(host(generic.params()), host(explicit.params()))
