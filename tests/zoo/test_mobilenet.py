@@ -23,9 +23,10 @@ from minidl.nn.conf import (ActivationLayer, BatchNormalization, DenseLayer,
                             DepthwiseConvolution2D, LossFunction)
 from minidl.nn.conf.enums import Activation
 from minidl.nn.graph import ComputationGraph
-from mobilenet_files import (blocks, keras_layers, random_arrays, torch_keras_mobilenetv2,
+from mobilenet_files import (keras_layers, random_arrays, torch_keras_mobilenetv2,
                              torchvision_mobilenetv2)
-from transfer import FineTuneConfiguration, TransferLearning, TransferLearningHelper
+from transfer import FineTuneConfiguration, TransferLearning
+from transfer_checks import check_transfer_keeps_the_frozen_part
 from weight_files import write_keras_h5
 from zoo import MODELS, MobileNetV2, PretrainedType, WeightFileError, convert, load_converted
 from zoo.mobilenet import TORCHVISION
@@ -230,30 +231,8 @@ def _with_new_head(mobilenet):
 
 def test_transfer_with_frozen_batch_norms_in_inference_mode(net):
     edited = _with_new_head(net)
-    assert edited.get_layer("block_3_depthwise_BN").frozen and edited.get_layer(POOL).frozen
-    assert not edited.get_layer("predictions").frozen
-    frozen_before = {k: v.copy() for k, v in edited.param_table().items()
-                     if not k.startswith("predictions_")}
-    head_before = edited.get_param("predictions_W").copy()
-    batch = _batch(4, 3)
-
-    helper = TransferLearningHelper(edited.clone())
-    assert helper.graph_inputs == [POOL]
-    features = helper.featurize(batch)
-    assert features.features.shape == (4, 1280)
-    np.testing.assert_allclose(features.features, net.feed_forward(batch.features)[POOL],
-                               rtol=1e-5, atol=1e-6)
-    for _ in range(2):
-        edited.fit(batch)  # the whole graph: the frozen part runs in inference mode
-        helper.fit_featurized(features)
-    # running means and variances (and every other frozen array) are untouched by training
-    for key, value in frozen_before.items():
-        np.testing.assert_array_equal(edited.get_param(key), value)
-        np.testing.assert_array_equal(helper.network.get_param(key), value)
-    assert not np.allclose(edited.get_param("predictions_W"), head_before)
-    np.testing.assert_allclose(helper.network.get_param("predictions_W"),
-                               edited.get_param("predictions_W"), rtol=1e-5, atol=1e-7)
-    np.testing.assert_array_equal(net.get_param("bn_Conv1_mean"), frozen_before["bn_Conv1_mean"])
+    assert edited.get_layer("block_3_depthwise_BN").frozen
+    check_transfer_keeps_the_frozen_part(net, edited, POOL, 1280, _batch(4, 3), "bn_Conv1_mean")
 
 
 # -- init() -------------------------------------------------------------------------------

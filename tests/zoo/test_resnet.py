@@ -20,7 +20,8 @@ from minidl.nn.conf import (BatchNormalization, DenseLayer, ElementWiseVertex, L
                             ZeroPaddingLayer)
 from minidl.nn.conf.enums import Activation
 from resnet_files import EPS, blocks, keras_layers, random_arrays, torch_resnet50
-from transfer import FineTuneConfiguration, TransferLearning, TransferLearningHelper
+from transfer import FineTuneConfiguration, TransferLearning
+from transfer_checks import check_transfer_keeps_the_frozen_part
 from weight_files import KERAS_LAYERS, keras_arrays, write_keras_h5
 from zoo import MODELS, PretrainedType, ResNet50, WeightFileError, convert, load_converted
 from zoo.resnet_weights import weights_from_keras
@@ -201,31 +202,8 @@ def _with_new_head(resnet):
 
 def test_transfer_with_frozen_batch_norms_in_inference_mode(net):
     edited = _with_new_head(net)
-    assert edited.get_layer("conv2_block1_1_bn").frozen and edited.get_layer("avg_pool").frozen
-    assert not edited.get_layer("predictions").frozen
-    frozen_before = {k: v.copy() for k, v in edited.param_table().items()
-                     if not k.startswith("predictions_")}
-    head_before = edited.get_param("predictions_W").copy()
-    batch = _batch(4, 3)
-
-    helper = TransferLearningHelper(edited.clone())
-    assert helper.graph_inputs == ["avg_pool"]
-    features = helper.featurize(batch)
-    assert features.features.shape == (4, 2048)
-    np.testing.assert_allclose(features.features, net.feed_forward(batch.features)["avg_pool"],
-                               rtol=1e-5, atol=1e-6)
-    for _ in range(2):
-        edited.fit(batch)  # the whole graph: the frozen part runs in inference mode
-        helper.fit_featurized(features)
-    # running means and variances (and every other frozen array) are untouched by training
-    for key, value in frozen_before.items():
-        np.testing.assert_array_equal(edited.get_param(key), value)
-        np.testing.assert_array_equal(helper.network.get_param(key), value)
-    assert not np.allclose(edited.get_param("predictions_W"), head_before)
-    np.testing.assert_allclose(helper.network.get_param("predictions_W"),
-                               edited.get_param("predictions_W"), rtol=1e-5, atol=1e-7)
-    # the original network is never changed by the edit
-    np.testing.assert_array_equal(net.get_param("conv1_bn_mean"), frozen_before["conv1_bn_mean"])
+    assert edited.get_layer("conv2_block1_1_bn").frozen
+    check_transfer_keeps_the_frozen_part(net, edited, "avg_pool", 2048, _batch(4, 3), "conv1_bn_mean")
 
 
 # -- init() -------------------------------------------------------------------------------
