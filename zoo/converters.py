@@ -16,14 +16,14 @@ returns (weights, metadata); ``convert(src, out)`` writes the converted ``.npz``
 
 import collections
 import dataclasses
-import math
 import re
 import zipfile
 from pathlib import Path
 
 from minidl.io.checksum import file_checksum
+from minidl.modelimport.keras import kernels
+from minidl.modelimport.keras.kernels import conv_kernel
 from zoo.formats import METADATA_KEY, WeightFileError, load_converted, save_converted
-from zoo.keras_layers import conv_kernel
 from zoo.vgg_names import VGG_BLOCKS, vgg_vertex_names
 
 # preprocessing as (pixels_0_255 - mean) / std, in the file's channel order
@@ -49,13 +49,12 @@ def _architecture(names):
 
 
 def chw_rows_from_hwc(W, channels):
-    """Reorder a dense kernel's rows from an H, W, C flatten to a C, H, W flatten (square maps)."""
-    n_in, n_out = W.shape
-    side = math.isqrt(n_in // channels)
-    if side * side * channels != n_in:
-        raise WeightFileError(f"fc1 has {n_in} inputs, not channels x side x side for the "
-                              f"{channels} channels of the last conv")
-    return W.reshape(side, side, channels, n_out).transpose(2, 0, 1, 3).reshape(n_in, n_out)
+    """Reorder a dense kernel's rows from an H, W, C flatten to a C, H, W flatten (square maps);
+    ``minidl.modelimport.keras.kernels.chw_rows_from_hwc``, its errors as WeightFileError."""
+    try:
+        return kernels.chw_rows_from_hwc(W, channels)
+    except ValueError as error:
+        raise WeightFileError(f"fc1: {error} of the last conv") from None
 
 
 def from_keras(layers, path="<keras>"):

@@ -4,7 +4,7 @@ A Keras weight file (``zoo.keras_h5``) lists each layer's weights in a fixed ord
 (reference/modern-cnns.md §3.5), and each kind of layer has one layout to undo:
 
 * Conv2D: kernel (kh, kw, n_in, n_out), bias (n_out,) -> W [n_out, n_in, kh, kw], b
-  (``conv_kernel``: a transpose);
+  (``conv_kernel``, from ``minidl.modelimport.keras.kernels``);
 * DepthwiseConv2D: depthwise_kernel (kh, kw, C, m) [, bias] -> W, b unchanged
   (DepthwiseConvolution2D keeps Keras' layout);
 * BatchNormalization: gamma, beta, moving_mean, moving_variance, each (C,) -> gamma, beta,
@@ -19,15 +19,11 @@ at the first layer that does not fit, naming it, rather than loaded half-way.
 
 import collections
 
+from minidl.modelimport.keras.kernels import conv_kernel
 from minidl.nn.layers import (BatchNormalization, ConvolutionLayer, DenseLayer,
                               DepthwiseConvolution2D, SeparableConvolution2D)
 from minidl.nn.graph import ComputationGraph
 from zoo.formats import WeightFileError
-
-
-def conv_kernel(kernel):
-    """A Keras conv kernel (kh, kw, n_in, n_out) -> our W [n_out, n_in, kh, kw]."""
-    return kernel.transpose(3, 2, 0, 1)
 
 
 def _transposed(layer, param):

@@ -278,3 +278,39 @@ class Softmax(Function):
 
 def softmax(x):
     return Softmax()(x)
+
+
+class GeneralRelu(Function):
+    """Keras' ``ReLU(max_value, negative_slope, threshold)`` (DL4J's ``ActivationReLU``),
+    elementwise on any shape::
+
+        f(x) = max_value                      x >= max_value
+             = x                              threshold <= x < max_value
+             = negative_slope (x - threshold) otherwise
+
+    ``max_value`` None means no ceiling. The backward keeps x (f' is 0, 1 or the slope by
+    where x lies, which y alone cannot tell when the slope is 0).
+    """
+
+    def __init__(self, max_value=None, negative_slope=0.0, threshold=0.0):
+        self.max_value, self.negative_slope, self.threshold = max_value, negative_slope, threshold
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        self.x = x
+        y = xp.where(x >= self.threshold, x, self.negative_slope * (x - self.threshold))
+        if self.max_value is not None:
+            y = xp.where(x >= self.max_value, self.max_value, y)
+        return y.astype(x.dtype, copy=False)
+
+    def backward(self, gy):
+        xp, x = get_array_module(gy), self.x
+        slope = xp.where(x >= self.threshold, 1.0, self.negative_slope)
+        if self.max_value is not None:
+            slope = xp.where(x >= self.max_value, 0.0, slope)
+        return gy * slope.astype(gy.dtype, copy=False)
+
+
+def general_relu(x, max_value=None, negative_slope=0.0, threshold=0.0):
+    """``GeneralRelu(max_value, negative_slope, threshold)(x)``; see that class."""
+    return GeneralRelu(max_value, negative_slope, threshold)(x)

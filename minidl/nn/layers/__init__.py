@@ -16,9 +16,11 @@ from minidl.nn.layers.convolution import Convolution2D, ConvolutionLayer
 from minidl.nn.layers.depthwise import DepthwiseConvolution2D, SeparableConvolution2D
 from minidl.nn.layers.pooling import GlobalPoolingLayer, SubsamplingLayer
 from minidl.nn.layers.padding import ZeroPaddingLayer
+from minidl.nn.layers.cropping import Cropping2D
 from minidl.nn.layers.normalization import BatchNormalization
 from minidl.nn.layers.activation import ActivationLayer
 from minidl.nn.layers.dropout import DropoutLayer
+from minidl.nn.layers.rescaling import RescalingLayer
 from minidl.nn.layers.freezing import FrozenLayer, FrozenLayerWithBackprop, unwrap
 
 
