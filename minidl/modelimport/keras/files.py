@@ -15,7 +15,9 @@ Three kinds of file (reference/modern-cnns.md §3):
 """
 
 import dataclasses
+import io
 import json
+import struct
 import zipfile
 from pathlib import Path
 
@@ -103,13 +105,63 @@ def _read_keras_zip(path):
             config = _json(archive.read("config.json"), "config.json", path)
             metadata = (_json(archive.read("metadata.json"), "metadata.json", path)
                         if "metadata.json" in names else {})
-            with archive.open("model.weights.h5") as stream:
+            with _member(archive, path, "model.weights.h5") as stream:
                 weights = _read_keras3_stream(stream, path)
     except zipfile.BadZipFile as error:
         raise InvalidKerasConfigurationException(f"{path}: a damaged .keras zip ({error})") \
             from None
     training = config.get("compile_config") or None
     return KerasFile(str(path), config, training, metadata.get("keras_version", "3"), weights)
+
+
+class _StoredMember(io.RawIOBase):
+    """A zip member stored uncompressed (as Keras writes them), read in place from the zip:
+    h5py seeks all over a weights file, which a ZipExtFile can only do by reading again from
+    the member's start."""
+
+    def __init__(self, path, offset, size):
+        super().__init__()
+        self._file, self._start, self._size, self._pos = open(path, "rb"), offset, size, 0
+
+    def readable(self):
+        return True
+
+    def seekable(self):
+        return True
+
+    def tell(self):
+        return self._pos
+
+    def seek(self, offset, whence=io.SEEK_SET):
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def readinto(self, buffer):
+        n = max(0, min(len(buffer), self._size - self._pos))
+        self._file.seek(self._start + self._pos)
+        got = self._file.readinto(memoryview(buffer)[:n])
+        self._pos += got
+        return got
+
+    def close(self):
+        self._file.close()
+        super().close()
+
+
+def _member(archive, path, name):
+    """A seekable stream of member ``name``: in place when stored, else the zip's own."""
+    info = archive.getinfo(name)
+    if info.compress_type != zipfile.ZIP_STORED:
+        return archive.open(name)
+    with open(path, "rb") as f:  # the local header: 30 bytes, then the name and extra field
+        f.seek(info.header_offset)
+        header = f.read(30)
+    if header[:4] != b"PK\x03\x04":
+        raise InvalidKerasConfigurationException(f"{path}: a damaged .keras zip (entry {name})")
+    name_length, extra_length = struct.unpack("<HH", header[26:30])
+    return _StoredMember(path, info.header_offset + 30 + name_length + extra_length,
+                         info.file_size)
 
 
 def _read_keras3_stream(stream, path):
