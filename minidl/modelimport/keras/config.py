@@ -67,7 +67,7 @@ def check_untrusted(node, path, layer="<model>"):
     if not isinstance(node, dict):
         return
     class_name = node.get("class_name")
-    if isinstance(class_name, str) and isinstance(node.get("config"), (dict, list)):
+    if isinstance(class_name, str) and "config" in node:
         layer = _name_of(node, layer)
         registered = node.get("registered_name")
         if class_name == "Lambda":

@@ -146,8 +146,14 @@ def plan(kfile):
     types = {i.name: input_type(i, kfile.path) for i in flat.inputs}
     steps, hwc = [], {}
     for layer in flat.layers:
-        mapped = layers.convert(layer, [types[i] for i in layer.inputs], weights[layer.name], ctx)
-        carried = _hwc_reader(layer, mapped, hwc, kfile.path)
+        try:
+            mapped = layers.convert(layer, [types[i] for i in layer.inputs], weights[layer.name],
+                                    ctx)
+            carried = _hwc_reader(layer, mapped, hwc, kfile.path)
+        except KerasImportError:
+            raise
+        except ValueError as error:  # weights of the wrong rank or size
+            raise InvalidKerasConfigurationException(f"{ctx.where(layer)}: {error}") from None
         inputs = layer.inputs
         for name, obj in mapped.steps:
             if isinstance(obj, Layer):

@@ -44,7 +44,7 @@ def conv(x, K, c):
 
 def depthwise(x, K, c):
     x, _ = _pad(x, c, K.shape[:2])
-    n, cin, m = x.shape[0], K.shape[2], K.shape[3]
+    cin, m = K.shape[2], K.shape[3]
     y = sum(win[..., :, None] * K[a, b] for a, b, win in _taps(x, K.shape[:2], c))
     return y.reshape(y.shape[:3] + (cin * m,))  # channel c*m + k
 

@@ -14,8 +14,6 @@ import json
 import re
 import zipfile
 
-import numpy as np
-
 h5py = __import__("pytest").importorskip("h5py")
 
 
