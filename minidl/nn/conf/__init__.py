@@ -13,7 +13,8 @@ from minidl.nn.conf.layers import (Layer, BaseLayer, FeedForwardLayer, DenseLaye
                                    SubsamplingLayer, GlobalPoolingLayer, BatchNormalization,
                                    ActivationLayer, DropoutLayer, FrozenLayer,
                                    FrozenLayerWithBackprop, unwrap)
-from minidl.nn.layers import DepthwiseConvolution2D, SeparableConvolution2D, ZeroPaddingLayer
+from minidl.nn.layers import (DepthwiseConvolution2D, SeparableConvolution2D, ZeroPaddingLayer,
+                              Cropping2D, RescalingLayer)
 from minidl.nn.conf.vertices import (GraphVertex, MergeVertex, ElementWiseVertex, SubsetVertex,
                                      PreprocessorVertex, FrozenVertex)
 from minidl.nn.conf.configuration import (NeuralNetConfiguration, MultiLayerConfiguration,
