@@ -11,6 +11,7 @@ Goals: under 2 s, and peak memory above the process's baseline under 2x the weig
 """
 
 import argparse
+import importlib.util
 import json
 import os
 import statistics
@@ -63,10 +64,7 @@ def main():
     args = parser.parse_args()
     if args.child:
         return child(args.child[1], args.child[0])
-    os.environ.setdefault("KERAS_BACKEND", "torch")
-    try:
-        import keras  # noqa: F401 - only to say clearly that the file cannot be written
-    except ImportError:
+    if importlib.util.find_spec("keras") is None or importlib.util.find_spec("torch") is None:
         sys.exit("bench.keras_import needs Keras 3 (and torch) to write the ResNet50 file")
     with tempfile.TemporaryDirectory() as folder:
         path, weight_bytes = write_model(folder)

@@ -11,7 +11,8 @@ from zoo.formats import WeightFileError
 
 
 def read_keras_h5(path):
-    """Layers with weights, in file order: ``OrderedDict`` name -> [kernel, bias] (Keras layouts)."""
+    """Layers with weights, in file order: ``OrderedDict`` name -> [kernel, bias] (Keras
+    layouts)."""
     try:
         return h5.read_keras_h5(path)
     except KerasImportError as error:

@@ -106,7 +106,7 @@ def _read_keras_zip(path):
             metadata = (_json(archive.read("metadata.json"), "metadata.json", path)
                         if "metadata.json" in names else {})
             with _member(archive, path, "model.weights.h5") as stream:
-                weights = _read_keras3_stream(stream, path)
+                weights = _read_keras3_stream(stream, path, config)
     except zipfile.BadZipFile as error:
         raise InvalidKerasConfigurationException(f"{path}: a damaged .keras zip ({error})") \
             from None
@@ -164,11 +164,11 @@ def _member(archive, path, name):
                          info.file_size)
 
 
-def _read_keras3_stream(stream, path):
+def _read_keras3_stream(stream, path, config):
     h5py = h5.h5py_module()
     try:
         with h5py.File(stream, "r") as f:
-            return h5.read_keras3(f, path)
+            return h5.read_keras3(f, path, config)
     except OSError as error:
         raise InvalidKerasConfigurationException(
             f"{path}: cannot read model.weights.h5 ({error})") from error
@@ -191,7 +191,7 @@ def read_json_and_weights(json_path, weights_path):
     h5py = h5.h5py_module()
     try:
         with h5py.File(weights_path, "r") as f:
-            weights = (h5.read_keras3(f, weights_path) if "layers" in f and "vars" in f
+            weights = (h5.read_keras3(f, weights_path, config) if "layers" in f and "vars" in f
                        else h5.read_legacy(h5.legacy_root(f)))
             version = h5.text(f.attrs["keras_version"]) if "keras_version" in f.attrs else None
     except (OSError, KeyError) as error:

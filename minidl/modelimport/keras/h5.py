@@ -86,29 +86,64 @@ def read_legacy(root):
     return layers
 
 
-def read_keras3(f, path):
-    """``{key: [(None, array)]}`` of a ``model.weights.h5``'s layers that have weights."""
+def read_keras3(f, path, model_config):
+    """``{key: [(None, array)]}`` of a ``model.weights.h5``'s layers that have weights;
+    ``model_config`` names the groups of files without the layer names (Keras < 3.6)."""
     if "layers" not in f:
         raise InvalidKerasConfigurationException(
             f"{path}: model.weights.h5 has no 'layers' group (found {sorted(f.keys())})")
     layers = collections.OrderedDict()
-    _read_keras3_layers(f["layers"], (), layers, path)
+    _read_keras3_layers(f["layers"], (), layers, path, model_config)
     return layers
 
 
-def _read_keras3_layers(group, scope, layers, path):
+def snake_case(class_name):
+    """Keras' ``to_snake_case``: "DepthwiseConv2D" -> "depthwise_conv2d", "ReLU" -> "re_lu"."""
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", re.sub(r"\W+", "", class_name))
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def keras3_group_names(model):
+    """{weights group name: layer entry} of one model level, as Keras numbers the groups: the
+    snake-cased class with a counter, over ``model.layers`` (a Sequential's has no InputLayer)."""
+    config = model.get("config")
+    entries = config.get("layers", []) if isinstance(config, dict) else config or []
+    groups, counts = {}, collections.Counter()
+    for entry in entries:
+        if entry.get("class_name") == "InputLayer" and model.get("class_name") == "Sequential":
+            continue
+        snake = snake_case(entry.get("class_name", ""))
+        groups[snake if counts[snake] == 0 else f"{snake}_{counts[snake]}"] = entry
+        counts[snake] += 1
+    return groups
+
+
+def _group_name(layer, snake, entries, path):
+    """The Keras layer name of weights group ``snake``: its ``name`` attribute (Keras >= 3.6),
+    else the entry Keras numbered so (``keras3_group_names``)."""
+    if "vars" in layer and "name" in layer["vars"].attrs:
+        return text(layer["vars"].attrs["name"])
+    if snake not in entries:
+        raise InvalidKerasConfigurationException(
+            f"{path}: weights group layers/{snake} matches no layer of the model config "
+            f"(groups expected: {sorted(entries)[:6]})")
+    entry = entries[snake]
+    return entry.get("name") or entry.get("config", {}).get("name")
+
+
+def _read_keras3_layers(group, scope, layers, path, model):
+    entries = keras3_group_names(model)
     for snake in group:
         layer = group[snake]
-        if "vars" not in layer or "name" not in layer["vars"].attrs:
-            raise InvalidKerasConfigurationException(
-                f"{path}: weights group layers/{snake} has no layer name (a 'vars' group with a "
-                f"'name' attribute, written by Keras >= 3.6); save the model with a newer Keras")
-        key = scope + (text(layer["vars"].attrs["name"]),)
-        arrays = layer["vars"]
+        name = _group_name(layer, snake, entries, path)
+        key = scope + (name,)
+        arrays = layer["vars"] if "vars" in layer else {}
         if len(arrays):
             layers[key] = [(None, np.asarray(arrays[str(i)])) for i in range(len(arrays))]
         if "layers" in layer:  # a nested model
-            _read_keras3_layers(layer["layers"], key, layers, path)
+            nested = next((e for e in entries.values() if (e.get("name") or e.get(
+                "config", {}).get("name")) == name), {})
+            _read_keras3_layers(layer["layers"], key, layers, path, nested)
 
 
 def read_keras_h5(path):

@@ -25,7 +25,8 @@ class Cropping2D(Layer):
     input_kind = "convolutional"
 
     def __post_init__(self):
-        self.cropping = padding4(self.cropping, "cropping")  # JSON gives a list back; ints and pairs widen
+        # JSON gives a list back; ints and pairs widen to the four sides
+        self.cropping = padding4(self.cropping, "cropping")
 
     def output_type(self, input_type):
         self._require_convolutional(input_type)

@@ -21,7 +21,8 @@ def bn_weights(n, center=True, scale=True):
 def sequential_cnn(name="cnn"):
     return Model("Sequential", name, [(f"{name}_in", (8, 8, 3))], [
         L("conv_a", "Conv2D", dict(filters=4, kernel_size=[3, 3], strides=[1, 1],
-                                   padding="same", activation="relu"), weights=[w(3, 3, 3, 4), w(4)]),
+                                   padding="same", activation="relu"),
+          weights=[w(3, 3, 3, 4), w(4)]),
         L("bn_a", "BatchNormalization", dict(axis=-1, epsilon=1e-3, momentum=0.99),
           weights=bn_weights(4)),
         L("pool_a", "MaxPooling2D", dict(pool_size=[3, 3], strides=[2, 2], padding="same")),

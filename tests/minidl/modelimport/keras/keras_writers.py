@@ -177,7 +177,7 @@ def _snake(name):
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower().replace("2_d", "2d")
 
 
-def _write_keras3_layers(group, model, functional_inputs):
+def _write_keras3_layers(group, model, functional_inputs, names=True):
     counts = {}
     entries = ([L(n, "InputLayer") for n, _ in model.inputs] if functional_inputs else []) + \
         model.layers
@@ -189,30 +189,32 @@ def _write_keras3_layers(group, model, functional_inputs):
         counts[snake] = index + 1
         sub = group.create_group(snake if index == 0 else f"{snake}_{index}")
         variables = sub.create_group("vars")
-        variables.attrs["name"] = layer.name
+        if names:  # Keras >= 3.6 names each group's layer
+            variables.attrs["name"] = layer.name
         if layer.is_model:
             _write_keras3_layers(sub.create_group("layers"), layer.config,
-                                 layer.config.kind == "Functional")
+                                 layer.config.kind == "Functional", names)
         else:
             for i, array in enumerate(layer.weights):
                 variables.create_dataset(str(i), data=array)
 
 
-def keras3_weights_bytes(model):
+def keras3_weights_bytes(model, names=True):
     buffer = io.BytesIO()
     with h5py.File(buffer, "w") as f:
         f.create_group("vars")
-        _write_keras3_layers(f.create_group("layers"), model, model.kind == "Functional")
+        _write_keras3_layers(f.create_group("layers"), model, model.kind == "Functional", names)
     return buffer.getvalue()
 
 
-def write_keras(path, model, compile_config=None):
-    """A Keras 3 .keras zip: metadata.json, config.json, model.weights.h5 (stored)."""
+def write_keras(path, model, compile_config=None, names=True):
+    """A Keras 3 .keras zip: metadata.json, config.json, model.weights.h5 (stored); without
+    ``names`` as Keras < 3.6 wrote it (weights groups named only by class and counter)."""
     config = model_config(model, 3)
     if compile_config is not None:
         config["compile_config"] = compile_config
     with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
         archive.writestr("metadata.json", json.dumps({"keras_version": "3.15.1"}))
         archive.writestr("config.json", json.dumps(config))
-        archive.writestr("model.weights.h5", keras3_weights_bytes(model))
+        archive.writestr("model.weights.h5", keras3_weights_bytes(model, names))
     return path

@@ -96,3 +96,12 @@ def test_inputs_are_nchw_and_the_last_layer_stays_a_dense_layer(tmp_path):
     net = import_model(write(vgg_like(), "h5-keras2", tmp_path)[0])
     assert type(net.get_layer("predictions")).__name__ == "DenseLayer"
     assert net.get_configuration().input_types[0].shape() == (3, 8, 8)
+
+
+@pytest.mark.parametrize("make", [sequential_cnn, branches, every_layer, nested_transfer_model])
+def test_keras_files_before_3_6_are_matched_by_group_number(tmp_path, make):
+    """Keras < 3.6 wrote no layer names into model.weights.h5: groups "conv2d", "conv2d_1" ...
+    are numbered over the model's layers, by class."""
+    model = make()
+    net = import_model(write_keras(tmp_path / "old.keras", model, names=False))
+    check_outputs(net, model)

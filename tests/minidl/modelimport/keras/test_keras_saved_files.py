@@ -89,6 +89,32 @@ def test_a_small_keras_saved_model_equals_predict(keras, tmp_path, suffix):
     assert_close(net.output_single(x.transpose(0, 3, 1, 2)), model.predict(x, verbose=0), 1e-5)
 
 
+def strip_group_names(path):
+    """Rewrite a .keras file's weights as Keras < 3.6 wrote them: no layer names on the groups."""
+    import io
+    import zipfile
+    h5py = pytest.importorskip("h5py")
+    with zipfile.ZipFile(path) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    buffer = io.BytesIO(members["model.weights.h5"])
+    with h5py.File(buffer, "a") as f:
+        f.visititems(lambda name, obj: obj.attrs.__delitem__("name")
+                     if name.endswith("vars") and "name" in obj.attrs else None)
+    members["model.weights.h5"] = buffer.getvalue()
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+
+
+def test_a_keras_saved_file_without_group_names_keras_before_3_6(keras, tmp_path):
+    model = small_model(keras)
+    model.save(tmp_path / "small.keras")
+    strip_group_names(tmp_path / "small.keras")
+    net = import_model(tmp_path / "small.keras")
+    x = nhwc_input(model)
+    assert_close(net.output_single(x.transpose(0, 3, 1, 2)), model.predict(x, verbose=0), 1e-5)
+
+
 def test_a_keras_sequential_becomes_a_multilayer_network(keras, tmp_path):
     layers = keras.layers
     model = keras.Sequential([keras.Input((12, 12, 3)), layers.Conv2D(4, 3, activation="relu"),
