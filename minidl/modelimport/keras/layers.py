@@ -315,12 +315,16 @@ def check_data_format(layer, ctx):
                                f"channels_last models and gives them NCHW input)")
 
 
+def require_supported(layer, path):
+    """Raise UnsupportedKerasConfigurationException unless ``layer``'s class has a converter."""
+    if layer.class_name not in CONVERTERS:
+        raise UnsupportedKerasConfigurationException(
+            f"{path}: unsupported Keras layer type {layer.class_name} (layer "
+            f"{layer.name!r}); supported: {', '.join(supported_layers())}")
+
+
 def convert(layer, types, weights, ctx):
     """The ``Mapped`` of one Keras layer (see the module docstring)."""
-    converter = CONVERTERS.get(layer.class_name)
-    if converter is None:
-        raise UnsupportedKerasConfigurationException(
-            f"{ctx.path}: unsupported Keras layer type {layer.class_name} (layer "
-            f"{layer.name!r}); supported: {', '.join(supported_layers())}")
+    require_supported(layer, ctx.path)
     check_data_format(layer, ctx)
-    return converter(layer, types, weights, ctx)
+    return CONVERTERS[layer.class_name](layer, types, weights, ctx)

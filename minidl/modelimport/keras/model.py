@@ -99,6 +99,7 @@ def layer_weights(flat, kfile):
     file: every weight a layer needs is there and nothing is left over."""
     found, result = dict(kfile.weights), {}
     for layer in flat.layers:
+        layers.require_supported(layer, kfile.path)  # before its weights: the clearer error
         names = layers.weight_names(layer)
         given = found.pop(layer.key, [])
         if len(given) != len(names) and names:

@@ -106,7 +106,8 @@ def model_config(model, dialect=3):
 
 _NAMES = {"Conv2D": ["kernel", "bias"], "Dense": ["kernel", "bias"],
           "DepthwiseConv2D": ["kernel", "bias"],
-          "SeparableConv2D": ["depthwise_kernel", "pointwise_kernel", "bias"]}
+          "SeparableConv2D": ["depthwise_kernel", "pointwise_kernel", "bias"],
+          "PReLU": ["alpha"]}
 
 
 def weight_names(layer):

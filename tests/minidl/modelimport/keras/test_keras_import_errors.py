@@ -76,9 +76,9 @@ def test_a_custom_activation_function_is_refused(tmp_path):
 
 
 def test_an_unsupported_layer_names_its_class_and_name_and_lists_the_supported(tmp_path):
-    model = _with_layer(L("memory", "LSTM", {"units": 4}))
+    model = _with_layer(L("memory", "PReLU", {}, weights=[w(8)]))
     with pytest.raises(UnsupportedKerasConfigurationException,
-                       match=r"LSTM \(layer 'memory'\); supported: .*Conv2D.*SeparableConv2D"):
+                       match=r"PReLU \(layer 'memory'\); supported: .*Conv2D.*SeparableConv2D"):
         IMPORT(write_h5(tmp_path / "lstm.h5", model))
 
 
