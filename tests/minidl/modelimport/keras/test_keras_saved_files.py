@@ -9,6 +9,9 @@ import pytest
 from minidl import ComputationGraph, MultiLayerNetwork
 from minidl.modelimport import KerasModelImport, import_model
 
+# Keras' own variables warn about NumPy 2's copy keyword on every np.array(variable)
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+
 
 @pytest.fixture(scope="module")
 def keras():
