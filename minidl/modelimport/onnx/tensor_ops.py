@@ -46,7 +46,7 @@ def _with_constant(g, node, a, b):
         return g.alias(node, x)
     layer = ConstantArithmeticLayer(op=node.op_type.lower(), constant_shape=c.shape,
                                     constant_first=constant_first)
-    g.add(node, layer, [x], {"c": np.ascontiguousarray(c, dtype=np.float32)})
+    g.add(node, layer, [x], {"c": np.array(c, dtype=np.float32, order="C")})
 
 
 def _set_dense_bias(g, x, c):
