@@ -131,8 +131,8 @@ def global_pooling(w, name, layer, xs, params, shapes):
     if layer.pooling_type not in ops or len(shapes[0]) != 3:
         w.fail(name, f"{layer.pooling_type.name} global pooling of per-example shape "
                      f"{shapes[0]} has no ONNX form here (AVG and MAX of feature maps have)")
-    y = w.node(ops[layer.pooling_type], xs, name=f"{name}/pool")
-    return w.node("Flatten", [y], name=name, axis=1)
+    y = w.node(ops[layer.pooling_type], xs, name=name)
+    return w.node("Flatten", [y], name=f"{name}/flatten", axis=1)
 
 
 def zero_padding(w, name, layer, xs, params, shapes):

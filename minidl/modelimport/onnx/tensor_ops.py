@@ -6,6 +6,7 @@ that are the identity at inference (Identity, Dropout, Cast to a float type).
     data (op) constant                    ConstantArithmeticLayer; an Add of a bias right
                                           after a MatMul becomes that DenseLayer's bias
     Concat along the channels             MergeVertex
+    Slice of the channels                 SubsetVertex
     Flatten / Reshape / (Un)Squeeze       a view; real (PreprocessorVertex with
                                           CnnToFeedForward, else ReshapeVertex) when read
     Transpose                             TransposeVertex (the batch axis stays first)
@@ -18,7 +19,7 @@ import numpy as np
 
 from minidl.modelimport.onnx.folding import BATCH, has_batch
 from minidl.nn.conf.onnx_vertices import BroadcastVertex, TransposeVertex
-from minidl.nn.conf.vertices import ElementWiseVertex, MergeVertex
+from minidl.nn.conf.vertices import ElementWiseVertex, MergeVertex, SubsetVertex
 from minidl.nn.layers import ConstantArithmeticLayer, DenseLayer, ZeroPaddingLayer
 
 _ELEMENTWISE = {"Add": "Add", "Sub": "Subtract", "Mul": "Product"}
@@ -84,6 +85,25 @@ def concat(g, node, inputs, attrs):
         g.fail(node, f"only concatenation along the channel / feature axis 1 is supported "
                      f"(MergeVertex), got axis {attrs['axis']} of a rank-{rank} input")
     g.add(node, MergeVertex(), inputs)
+
+
+def slice_(g, node, inputs, attrs):
+    """Slice of data along axis 1 with step 1: DL4J's SubsetVertex (inclusive bounds)."""
+    x = _data(g, node, inputs[0])
+    starts, ends = (g.constant(node, v, what).ravel() for v, what in
+                    zip(inputs[1:3], ("starts", "ends")))
+    rank = len(x.shape) + 1
+    axes = [int(a) % rank for a in g.constant(node, inputs[3], "axes").ravel()] \
+        if len(inputs) > 3 and inputs[3] is not None else list(range(len(starts)))
+    steps = g.constant(node, inputs[4], "steps").ravel() \
+        if len(inputs) > 4 and inputs[4] is not None else [1] * len(starts)
+    if axes != [1] or int(steps[0]) != 1:
+        g.fail(node, f"only slices of axis 1 with step 1 are supported (SubsetVertex), got "
+                     f"axes {axes}, steps {list(steps)}")
+    first, stop, _ = slice(int(starts[0]), int(ends[0])).indices(x.shape[0])
+    if stop <= first:
+        g.fail(node, f"the slice {first}..{stop} of axis 1 is empty")
+    g.add(node, SubsetVertex(from_index=first, to_index=stop - 1), [x])
 
 
 def _per_example(g, node, x, target, allowzero):
@@ -219,7 +239,7 @@ def cast(g, node, inputs, attrs):
 CONVERTERS = {
     "Add": arithmetic, "Sub": arithmetic, "Mul": arithmetic, "Div": arithmetic,
     "Sum": variadic, "Mean": variadic, "Max": variadic, "Min": variadic,
-    "Concat": concat, "Reshape": reshape, "Flatten": flatten, "Squeeze": squeeze,
+    "Concat": concat, "Slice": slice_, "Reshape": reshape, "Flatten": flatten, "Squeeze": squeeze,
     "Unsqueeze": unsqueeze, "Transpose": transpose, "Pad": pad,
     "Identity": identity, "Dropout": identity, "Cast": cast,
 }
