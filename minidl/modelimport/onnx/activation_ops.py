@@ -69,11 +69,12 @@ def softmax(g, node, inputs, attrs):
     shape = inputs[0].shape
     rank = len(shape) + 1
     axis = int(attrs.get("axis", 1 if g.opset < 13 else -1)) % rank
-    # ours is over axis 1; before opset 13 ONNX flattens to 2-d from ``axis`` on
-    if axis != 1 or (g.opset < 13 and rank > 2 and np.prod(shape[1:]) != 1) or \
-            (g.opset >= 13 and rank > 2 and axis != 1):
-        g.fail(node, f"softmax over axis {attrs.get('axis')} of a rank-{rank} input; only the "
-                     f"softmax over axis 1 (classes) is supported")
+    # ours runs over axis 1; before opset 13 ONNX's runs over everything from ``axis`` on
+    # (the input flattened to 2-d), which is the same only when nothing follows axis 1
+    over_axis_1 = axis == 1 and (g.opset >= 13 or int(np.prod(shape[1:])) == 1)
+    if not over_axis_1:
+        g.fail(node, f"softmax over axis {attrs.get('axis', 'default')} of a rank-{rank} input; "
+                     f"only the softmax over axis 1 (the classes) is supported")
     _activate(g, node, inputs[0], Activation.SOFTMAX)
 
 

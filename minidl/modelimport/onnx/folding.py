@@ -40,7 +40,7 @@ def _ints(array):
     return array if has_batch(array) else array.astype(np.int64)
 
 
-def _axes(node, inputs, index, attrs, opset, since):
+def _axes(inputs, index, attrs, opset, since):
     """An ``axes`` list given as an attribute before opset ``since``, as input ``index`` after."""
     if opset < since:
         return attrs.get("axes")
@@ -106,13 +106,13 @@ def _constant_of_shape(inputs, attrs, opset):
 
 
 def _squeeze(inputs, attrs, opset):
-    x, axes = inputs[0], _axes(None, inputs, 1, attrs, opset, 13)
+    x, axes = inputs[0], _axes(inputs, 1, attrs, opset, 13)
     axes = tuple(i for i, d in enumerate(x.shape) if d == 1) if axes is None else tuple(axes)
     return np.squeeze(x, axis=axes)
 
 
 def _unsqueeze(inputs, attrs, opset):
-    x, axes = inputs[0], _axes(None, inputs, 1, attrs, opset, 13)
+    x, axes = inputs[0], _axes(inputs, 1, attrs, opset, 13)
     rank = x.ndim + len(axes)
     for axis in sorted(a % rank for a in axes):
         x = np.expand_dims(x, axis)
@@ -158,6 +158,7 @@ def fold(op, inputs, attrs, opset):
     return np.asarray(FOLDABLE[op](inputs, attrs, opset))
 
 
-def shape_of(shape):
-    """The array Shape gives for a data tensor of ``shape`` (batch axis first, as BATCH)."""
-    return np.array([BATCH] + [int(d) for d in shape[1:]], dtype=object)
+def shape_of(per_example):
+    """The array Shape gives for a data tensor of per-example shape ``per_example``: the batch
+    size (BATCH) first."""
+    return np.array([BATCH] + [int(d) for d in per_example], dtype=object)

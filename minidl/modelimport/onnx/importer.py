@@ -41,10 +41,11 @@ def supported_ops():
 
 def import_file(path):
     """The ComputationGraph of the ONNX file ``path`` (see the module docstring)."""
-    model = load_model(path)
+    model, external = load_model(path)
     opset = _opset(model, path)
+    constants = _constants(model.graph, external)
+    model = _without_weights(model)
     graph = model.graph
-    constants = _constants(graph)
     data_inputs = [i for i in graph.input if i.name not in constants]
     g = GraphState(str(path), opset, _inferred_shapes(model, constants), _readers(graph),
                    [o.name for o in graph.output])
@@ -65,12 +66,32 @@ def _opset(model, path):
     return opset
 
 
-def _constants(graph):
+def _constants(graph, external):
     """{initializer name: array}. An initializer that is also a graph input is, since IR 4,
     only a default a caller may override; exporters that list every weight as an input
     (keep_initializers_as_inputs) still mean weights, so all of them are constants here."""
+    return {t.name: external[t.name] if t.name in external else _take_array(t)
+            for t in graph.initializer}
+
+
+def _without_weights(model):
+    """A copy of ``model`` whose initializers are emptied (``_take_array`` did that), so that the
+    original, whose protobuf arena still holds every weight's bytes, can be freed."""
+    from onnx import ModelProto
+    lean = ModelProto()
+    lean.CopyFrom(model)
+    return lean
+
+
+def _take_array(tensor):
+    """The tensor's values as a writable array of their own, the tensor's bytes freed: the
+    weights live once in memory, not once in the protobuf and once in NumPy."""
     from onnx import numpy_helper
-    return {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    array = numpy_helper.to_array(tensor)
+    if not array.flags.writeable or not array.flags.aligned:
+        array = array.copy()
+    tensor.ClearField("raw_data")
+    return array
 
 
 def _readers(graph):
@@ -167,8 +188,7 @@ def _fold(g, node, inputs, attrs):
         return _set_const(g, node, _constant_value(attrs))
     if node.op_type == "Shape":
         x = inputs[0]
-        full = np.asarray(x.const.shape) if x.is_const else shape_of(
-            (None,) + x.shape)
+        full = np.asarray(x.const.shape) if x.is_const else shape_of(x.shape)
         return _set_const(g, node, full[attrs.get("start", 0):attrs.get("end", len(full))])
     given = [v for v in inputs if v is not None]
     if not given or not all(v.is_const for v in given) or node.op_type not in FOLDABLE:

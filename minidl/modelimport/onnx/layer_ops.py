@@ -129,17 +129,14 @@ def _pool(g, node, inputs, attrs, pooling_type):
     if dilations != (1, 1):
         g.fail(node, f"dilated pooling (dilations {list(dilations)}) has no DL4J layer")
     include_pad = bool(attrs.get("count_include_pad", 0))
-    name = g.node_name(node)
-    kind, padding = window_padding(pads, in_shape[1:], kernel, strides, dilations)
-    if kind == "explicit" and pooling_type == PoolingType.AVG and include_pad:
-        x, padding, mode = _padded_input(g, node, inputs[0], pads, in_shape, kernel, strides,
-                                         dilations, name)
-    elif kind == "explicit":
+    kind, _ = window_padding(pads, in_shape[1:], kernel, strides, dilations)
+    if kind == "explicit" and not (pooling_type == PoolingType.AVG and include_pad):
+        # zeros in front would change a max, and an average that leaves padding out
         g.fail(node, f"uneven pads {list(pads)} (top, left, bottom, right) other than 'same' "
                      f"padding have no SubsamplingLayer form")
-    else:
-        x, padding, mode = _padded_input(g, node, inputs[0], pads, in_shape, kernel, strides,
-                                         dilations, name)
+    name = g.node_name(node)
+    x, padding, mode = _padded_input(g, node, inputs[0], pads, in_shape, kernel, strides,
+                                     dilations, name)
     _check_ceil(g, node, attrs, in_shape, kernel, strides, pads)
     layer = SubsamplingLayer(pooling_type=pooling_type, kernel_size=kernel, stride=strides,
                              padding=padding, convolution_mode=mode,

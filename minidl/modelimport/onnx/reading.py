@@ -21,7 +21,9 @@ def _onnx():
 
 
 def load_model(path):
-    """The ModelProto in the file ``path``, with its external data loaded and checked."""
+    """(the ModelProto in the file ``path``, {initializer name: array} of the initializers
+    whose bytes live in external files, read and checked here straight into NumPy: they never
+    pass through the protobuf, so they are held once)."""
     onnx = _onnx()
     path = os.fspath(path)
     if not os.path.isfile(path):
@@ -32,35 +34,50 @@ def load_model(path):
         raise ValueError(f"{path}: not an ONNX model ({type(e).__name__}: {e})") from None
     if not model.HasField("graph") or not model.graph.node:
         raise ValueError(f"{path}: not an ONNX model (no graph with nodes in it)")
-    _load_external(model, path)
-    return model
+    return model, _load_external(model, path)
 
 
-def _external_tensors(model):
-    """The tensors of the graph (initializers and Constant nodes' values) stored elsewhere."""
-    graph = model.graph
-    tensors = list(graph.initializer) + [a.t for n in graph.node for a in n.attribute
-                                         if a.HasField("t")]
-    return [t for t in tensors if t.data_location == t.EXTERNAL]
+def _is_external(tensor):
+    return tensor.data_location == tensor.EXTERNAL
 
 
 def _load_external(model, path):
+    """{initializer name: array} of the external initializers; a Constant node's external
+    value is put back into the node."""
     folder = os.path.dirname(os.path.abspath(path))
-    for tensor in _external_tensors(model):
-        info = {e.key: e.value for e in tensor.external_data}
-        location = info.get("location", "")
-        target = _checked_location(path, folder, tensor.name, location)
-        offset, length = int(info.get("offset", 0)), info.get("length")
-        size = os.path.getsize(target)
-        end = offset + (int(length) if length is not None else size - offset)
-        if offset < 0 or end > size:
-            raise ValueError(f"{path}: tensor {tensor.name!r} declares bytes {offset}..{end} of "
-                             f"external file {location!r}, which has only {size} bytes")
-        with open(target, "rb") as f:
-            f.seek(offset)
-            tensor.raw_data = f.read(end - offset)
-        del tensor.external_data[:]
-        tensor.data_location = tensor.DEFAULT
+    arrays = {t.name: _external_array(t, path, folder) for t in model.graph.initializer
+              if _is_external(t)}
+    for tensor in [a.t for n in model.graph.node for a in n.attribute if a.HasField("t")]:
+        if _is_external(tensor):
+            tensor.raw_data = _external_array(tensor, path, folder).tobytes()
+            del tensor.external_data[:]
+            tensor.data_location = tensor.DEFAULT
+    return arrays
+
+
+def _external_array(tensor, path, folder):
+    """The array of an external tensor, read from its file after the checks."""
+    import numpy as np
+    from onnx import helper
+    info = {e.key: e.value for e in tensor.external_data}
+    location = info.get("location", "")
+    target = _checked_location(path, folder, tensor.name, location)
+    offset, length = int(info.get("offset", 0)), info.get("length")
+    size = os.path.getsize(target)
+    end = offset + (int(length) if length is not None else size - offset)
+    if offset < 0 or end > size:
+        raise ValueError(f"{path}: tensor {tensor.name!r} declares bytes {offset}..{end} of "
+                         f"external file {location!r}, which has only {size} bytes")
+    dtype = np.dtype(helper.tensor_dtype_to_np_dtype(tensor.data_type)).newbyteorder("<")
+    count = int(np.prod(tensor.dims)) if len(tensor.dims) else 1
+    if count * dtype.itemsize != end - offset:
+        raise ValueError(f"{path}: tensor {tensor.name!r} of shape {list(tensor.dims)} needs "
+                         f"{count * dtype.itemsize} bytes, its external data has {end - offset}")
+    with open(target, "rb") as f:
+        f.seek(offset)
+        data = bytearray(end - offset)  # writable: the network trains these arrays in place
+        f.readinto(data)
+    return np.frombuffer(data, dtype=dtype).reshape(tuple(tensor.dims))
 
 
 def _checked_location(path, folder, name, location):

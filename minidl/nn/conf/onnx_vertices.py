@@ -113,8 +113,9 @@ class ReshapeVertex(GraphVertex):
         x = inputs[0]
         shape = self._resolved(math.prod(x.shape[1:]))
         if shape is None:
+            target = ", ".join(map(str, self.shape))
             raise ValueError(f"ReshapeVertex(shape={self.shape}): cannot reshape an input of "
-                             f"shape {tuple(x.shape)} to [batch, {', '.join(map(str, self.shape))}]")
+                             f"shape {tuple(x.shape)} to [batch, {target}]")
         return ops.reshape(x, (x.shape[0],) + shape)
 
 
