@@ -6,7 +6,7 @@ import pytest
 
 from onnx_cases import check, helper, model, rand, reference, vertex_types
 
-from minidl import ComputationGraph, DataSet
+from minidl import Activation, ComputationGraph, DataSet
 from minidl.modelimport import OnnxModelImport, import_model
 
 node = helper.make_node
@@ -163,3 +163,24 @@ def test_tf2onnx_style_nhwc_model_takes_nhwc(tmp_path):
     assert vertex_types(net)["transpose_in"] == "TransposeVertex"
     assert vertex_types(net)["model_dense_MatMul"] == "DenseLayer"
     assert net.conf.vertices["model_dense_MatMul"].has_bias
+
+
+def test_an_imported_graph_fine_tunes_with_a_new_head(torch_onnx):
+    """A new output layer on the imported backbone trains, and so do the imported weights
+    (they are the network's own, writable arrays)."""
+    from minidl import LossFunction, OutputLayer, Sgd
+    from transfer import FineTuneConfiguration, TransferLearning
+    path, _, _ = torch_onnx
+    net = OnnxModelImport.import_model(path)
+    features = net.conf.vertex_inputs["fc_Gemm"][0]
+    ftc = FineTuneConfiguration.Builder().updater(Sgd(0.1)).build()
+    edited = (TransferLearning.GraphBuilder(net).fine_tune_configuration(ftc)
+              .remove_vertex_keep_connections("fc_Gemm")
+              .add_layer("fc_Gemm", OutputLayer(loss=LossFunction.MCXENT, n_in=8, n_out=3,
+                                                activation=Activation.SOFTMAX), features)
+              .build())
+    before = {k: v.copy() for k, v in edited.param_table().items()}
+    data = DataSet(rand(4, 3, 16, 16), np.eye(3, dtype=np.float32)[[0, 1, 2, 0]])
+    edited.fit(data)
+    changed = {k for k, v in edited.param_table().items() if not np.array_equal(v, before[k])}
+    assert "fc_Gemm_W" in changed and "stem_stem.0_Conv_W" in changed
