@@ -35,12 +35,12 @@ class _Named:
         self.name, self.op_type, self.output = name, "output", [name]
 
 
-def _input_type(g, graph):
-    first = g.values[next(i.name for i in graph.input if i.name in g.values
-                          and not g.values[i.name].is_const)]
-    shape = first.shape
-    transposed = any(entry[0].type_name == "TransposeVertex" and g.inputs[0] in entry[1]
-                     for entry in g.vertices.values())
+def _input_type(g):
+    """DL4J's input type for the network's input: an NCHW feature map or a feature vector;
+    None for anything else (an NHWC image that a Transpose turns into NCHW first)."""
+    shape, name = g.input_shape, g.inputs[0]
+    transposed = any(type(vertex).__name__ == "TransposeVertex" and name in sources
+                     for vertex, sources in g.vertices.values())
     if len(shape) == 3 and not transposed:
         return InputType.convolutional(shape[1], shape[2], shape[0])
     if len(shape) == 1:
@@ -63,7 +63,7 @@ def build_network(g, graph):
     outputs = _output_vertices(g, graph)
     builder = (NeuralNetConfiguration.Builder().activation(Activation.IDENTITY)
                .graph_builder().add_inputs(*g.inputs))
-    input_type = _input_type(g, graph)
+    input_type = _input_type(g)
     if input_type is not None:
         builder.set_input_types(input_type)
     needed = _ancestors(g, outputs)  # nodes whose results nothing reads make no vertex

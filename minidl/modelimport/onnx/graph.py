@@ -80,6 +80,7 @@ class GraphState:
         self.values, self.vertices, self.params = {}, {}, {}
         self.inputs = []
         self.declared_batch = None  # the input's batch size when the file fixes one
+        self.input_shape = None  # the input's per-example shape
         self._taken = set()
 
     # -- names -----------------------------------------------------------------------------
@@ -193,6 +194,9 @@ class GraphState:
         return entry[0] if entry else None
 
     def sole_reader(self, value):
-        """Whether exactly one node reads ``value`` and it is no graph output."""
-        name = value.name
-        return name is not None and self.readers.get(name, 0) == 1 and name not in self.outputs
+        """Whether exactly one node reads the activation behind ``value`` (under any of the
+        names that alias it or view it) and no graph output is one of them: only then may
+        the node change what the vertex computes."""
+        names = [n for n, v in self.values.items() if not v.is_const and v.vertex == value.vertex]
+        reads = sum(self.readers.get(n, 0) for n in names)
+        return reads == 1 and not self.outputs & set(names)

@@ -151,7 +151,7 @@ def _add_input(g, data_inputs, path):
                               f"axis may be dynamic (layers need fixed spatial sizes)")
     name = g.unique(value_info.name)
     g.inputs.append(name)
-    g.declared_batch = dims[0]
+    g.declared_batch, g.input_shape = dims[0], tuple(dims[1:])
     g.values[value_info.name] = Value(name=value_info.name, shape=tuple(dims[1:]), vertex=name)
 
 

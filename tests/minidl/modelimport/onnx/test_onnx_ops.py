@@ -255,3 +255,11 @@ def test_dynamic_batch_shape_chain_folds(tmp_path):
     check(tmp_path, model(nodes, X4, inits), rand(5, *X4[1:]), "batch5.onnx")
     assert sorted(vertex_types(net).values()) == ["DenseLayer", "PreprocessorVertex",
                                                   "ZeroPaddingLayer"]
+
+
+def test_an_activation_is_not_folded_into_a_layer_something_else_reads(tmp_path):
+    nodes = [node("Conv", ["x", "W"], ["c"]), node("Identity", ["c"], ["i"]),
+             node("Relu", ["i"], ["r"]), node("Add", ["i", "r"], ["y"])]
+    net = check(tmp_path, model(nodes, X4, {"W": rand(4, 4, 1, 1)}), rand(*X4))
+    assert sorted(vertex_types(net).values()) == ["ActivationLayer", "ConvolutionLayer",
+                                                  "ElementWiseVertex"]
