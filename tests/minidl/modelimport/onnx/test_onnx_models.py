@@ -184,3 +184,23 @@ def test_an_imported_graph_fine_tunes_with_a_new_head(torch_onnx):
     edited.fit(data)
     changed = {k for k, v in edited.param_table().items() if not np.array_equal(v, before[k])}
     assert "fc_Gemm_W" in changed and "stem_stem.0_Conv_W" in changed
+
+
+def test_torch_export_without_constant_folding_keeps_batch_norms(tmp_path):
+    """do_constant_folding=False keeps BatchNormalization nodes (and the Cast in Clip's
+    bounds); keep_initializers_as_inputs lists every weight as a graph input too."""
+    torch = pytest.importorskip("torch")
+    net = _torch_cnn(torch)
+    path = tmp_path / "unfolded.onnx"
+    try:
+        torch.onnx.export(net, torch.randn(2, 3, 16, 16), str(path), dynamo=False,
+                          opset_version=13, do_constant_folding=False,
+                          keep_initializers_as_inputs=True)
+    except Exception as e:
+        pytest.skip(f"torch.onnx.export failed here: {e}")
+    x = rand(2, 3, 16, 16)
+    imported = OnnxModelImport.import_model(path)
+    np.testing.assert_allclose(imported.output_single(x), reference(path, x), rtol=1e-4,
+                               atol=1e-5)
+    layers = list(vertex_types(imported).values())
+    assert layers.count("BatchNormalization") == 3 and "ConstantArithmeticLayer" not in layers
