@@ -51,6 +51,7 @@ def child(path):
 
 
 def import_in_fresh_process(path):
+    """The child's figures for one import of ``path``."""
     out = subprocess.run([sys.executable, "-m", "bench.onnx_import", "--child", path],
                          check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
@@ -69,6 +70,7 @@ def best_seconds(runs, repeat):
 
 
 def main(argv=None):
+    """Export, import in fresh processes, compare inference; print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--repeat", type=int, default=3)

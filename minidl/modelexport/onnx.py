@@ -55,6 +55,7 @@ class OnnxWriter:
         return name
 
     def const(self, name, array):
+        """Add initializer ``array`` (floats as float32) under ``name``; its tensor name."""
         name = self._unique(name)
         array = np.asarray(to_cpu(array))
         if array.dtype.kind == "f":
@@ -69,6 +70,7 @@ class OnnxWriter:
         return name
 
     def fail(self, name, message):
+        """Raise ValueError about vertex ``name``."""
         raise ValueError(f"ONNX export: vertex {name!r}: {message}")
 
 

@@ -65,16 +65,19 @@ def _conv(w, name, layer, x, weight, bias, group, shape, node_name=None):
 
 
 def convolution(w, name, layer, xs, params, shapes):
+    """ConvolutionLayer: Conv, then its activation."""
     y = _conv(w, name, layer, xs[0], params["W"], params.get("b"), 1, shapes[0])
     return activation(w, name, y, layer.activation, None)
 
 
 def grouped_convolution(w, name, layer, xs, params, shapes):
+    """GroupedConvolution2D: Conv with ``group``, then its activation."""
     y = _conv(w, name, layer, xs[0], params["W"], params.get("b"), layer.groups, shapes[0])
     return activation(w, name, y, layer.activation, None)
 
 
 def depthwise(w, name, layer, xs, params, shapes):
+    """DepthwiseConvolution2D: Conv with group = C, W as [C*m, 1, kh, kw]."""
     kh, kw, c, m = params["W"].shape
     weight = params["W"].reshape(kh, kw, 1, c * m).transpose(3, 2, 0, 1)
     y = _conv(w, name, layer, xs[0], weight, params.get("b"), c, shapes[0])
@@ -82,6 +85,7 @@ def depthwise(w, name, layer, xs, params, shapes):
 
 
 def separable(w, name, layer, xs, params, shapes):
+    """SeparableConvolution2D: a depthwise Conv, then a 1x1 Conv, then the activation."""
     m, c, kh, kw = params["W"].shape
     weight = params["W"].transpose(1, 0, 2, 3).reshape(c * m, 1, kh, kw)
     y = _conv(w, name, layer, xs[0], weight, None, c, shapes[0], f"{name}/depthwise")
@@ -92,6 +96,7 @@ def separable(w, name, layer, xs, params, shapes):
 
 
 def dense(w, name, layer, xs, params, shapes):
+    """DenseLayer / OutputLayer: Gemm, then the activation (the loss is not exported)."""
     inputs = [xs[0], w.const(f"{name}/W", params["W"])] + \
         ([w.const(f"{name}/b", params["b"])] if "b" in params else [])
     y = w.node("Gemm", inputs, name=name)
@@ -99,10 +104,12 @@ def dense(w, name, layer, xs, params, shapes):
 
 
 def loss_layer(w, name, layer, xs, params, shapes):
+    """LossLayer: its activation."""
     return activation(w, name, xs[0], layer.activation, shapes[0])
 
 
 def batch_norm(w, name, layer, xs, params, shapes):
+    """BatchNormalization: the ONNX op with the running statistics."""
     n = layer.n_out or layer.n_in
     gamma = params.get("gamma", np.full(n, layer.gamma, np.float32))
     beta = params.get("beta", np.full(n, layer.beta, np.float32))
@@ -115,6 +122,7 @@ def batch_norm(w, name, layer, xs, params, shapes):
 
 
 def subsampling(w, name, layer, xs, params, shapes):
+    """SubsamplingLayer: MaxPool or AveragePool."""
     kind = layer.pooling_type
     if kind not in (PoolingType.MAX, PoolingType.AVG):
         w.fail(name, f"{kind.name} pooling has no ONNX form here (MAX and AVG have)")
@@ -127,6 +135,7 @@ def subsampling(w, name, layer, xs, params, shapes):
 
 
 def global_pooling(w, name, layer, xs, params, shapes):
+    """GlobalPoolingLayer: GlobalAveragePool / GlobalMaxPool, then Flatten."""
     ops = {PoolingType.AVG: "GlobalAveragePool", PoolingType.MAX: "GlobalMaxPool"}
     if layer.pooling_type not in ops or len(shapes[0]) != 3:
         w.fail(name, f"{layer.pooling_type.name} global pooling of per-example shape "
@@ -136,12 +145,14 @@ def global_pooling(w, name, layer, xs, params, shapes):
 
 
 def zero_padding(w, name, layer, xs, params, shapes):
+    """ZeroPaddingLayer: Pad with zeros."""
     top, bottom, left, right = layer.padding
     pads = w.const(f"{name}/pads", np.array([0, 0, top, left, 0, 0, bottom, right], np.int64))
     return w.node("Pad", [xs[0], pads], name=name, mode="constant")
 
 
 def activation_layer(w, name, layer, xs, params, shapes):
+    """ActivationLayer: its activation."""
     return activation(w, name, xs[0], layer.activation, shapes[0])
 
 
@@ -151,6 +162,7 @@ def passthrough(w, name, layer, xs, params, shapes):
 
 
 def constant_arithmetic(w, name, layer, xs, params, shapes):
+    """ConstantArithmeticLayer: the op with the constant as initializer."""
     c = w.const(f"{name}/c", params["c"])
     inputs = [c, xs[0]] if layer.constant_first else [xs[0], c]
     return w.node(layer.op.capitalize(), inputs, name=name)

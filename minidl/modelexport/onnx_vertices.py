@@ -13,6 +13,7 @@ from minidl.nn.conf.vertices import Op
 
 
 def merge(w, name, vertex, xs, params, shapes):
+    """MergeVertex: Concat along axis 1."""
     return xs[0] if len(xs) == 1 else w.node("Concat", xs, name=name, axis=1)
 
 
@@ -24,6 +25,7 @@ def _chain(w, name, op, xs):
 
 
 def element_wise(w, name, vertex, xs, params, shapes):
+    """ElementWiseVertex: Add / Sub / Mul chains, Mean, Max."""
     op = vertex.op
     if op == Op.Subtract:
         return w.node("Sub", xs, name=name)
@@ -33,6 +35,7 @@ def element_wise(w, name, vertex, xs, params, shapes):
 
 
 def subset(w, name, vertex, xs, params, shapes):
+    """SubsetVertex: Slice of axis 1 (DL4J's bounds are inclusive)."""
     consts = [w.const(f"{name}/{k}", np.array([v], np.int64)) for k, v in
               (("starts", vertex.from_index), ("ends", vertex.to_index + 1), ("axes", 1))]
     return w.node("Slice", [xs[0]] + consts, name=name)
@@ -51,20 +54,24 @@ def preprocess(w, name, preprocessor, x, shape):
 
 
 def preprocessor_vertex(w, name, vertex, xs, params, shapes):
+    """PreprocessorVertex: its preprocessor's nodes."""
     return preprocess(w, name, vertex.preprocessor, xs[0], shapes[0])
 
 
 def transpose(w, name, vertex, xs, params, shapes):
+    """TransposeVertex: Transpose with the batch axis first."""
     return w.node("Transpose", xs, name=name,
                   perm=[0] + [p + 1 for p in vertex.perm])
 
 
 def reshape(w, name, vertex, xs, params, shapes):
+    """ReshapeVertex: Reshape to [batch, *shape]."""
     target = np.array([0] + list(vertex.shape), np.int64)  # 0: keep the batch size
     return w.node("Reshape", [xs[0], w.const(f"{name}/shape", target)], name=name)
 
 
 def broadcast(w, name, vertex, xs, params, shapes):
+    """BroadcastVertex: the ONNX op, ranks aligned after the batch axis first."""
     a, b = xs
     rank_a, rank_b = len(shapes[0]), len(shapes[1])
     if rank_a != rank_b:  # ours aligns the per-example axes after the batch; ONNX from the end
@@ -77,6 +84,7 @@ def broadcast(w, name, vertex, xs, params, shapes):
 
 
 def clip(w, name, vertex, xs, params, shapes):
+    """ClipVertex: Clip with constant bounds."""
     bounds = [w.const(f"{name}/{k}", np.float32(v)) if v is not None else ""
               for k, v in (("min", vertex.min_value), ("max", vertex.max_value))]
     while bounds and bounds[-1] == "":
@@ -85,6 +93,7 @@ def clip(w, name, vertex, xs, params, shapes):
 
 
 def scaled_activation(w, name, vertex, xs, params, shapes):
+    """ScaledActivationVertex: the activation with its parameters."""
     if vertex.activation == "hardsigmoid":
         return w.node("HardSigmoid", xs, name=name, alpha=float(vertex.alpha),
                       beta=float(vertex.beta))

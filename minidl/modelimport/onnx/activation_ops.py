@@ -20,6 +20,7 @@ def _activate(g, node, x, activation):
 
 def _simple(activation):
     def convert(g, node, inputs, attrs):
+        """The converter of this activation."""
         _activate(g, node, inputs[0], activation)
     return convert
 
@@ -33,14 +34,17 @@ def _scaled(g, node, x, name, alpha, beta, dl4j):
 
 
 def leaky_relu(g, node, inputs, attrs):
+    """LeakyRelu: LEAKYRELU for alpha 0.01, else a ScaledActivationVertex."""
     _scaled(g, node, inputs[0], "leakyrelu", float(attrs.get("alpha", 0.01)), 0.0, (0.01, 0.0))
 
 
 def elu(g, node, inputs, attrs):
+    """Elu: ELU for alpha 1, else a ScaledActivationVertex."""
     _scaled(g, node, inputs[0], "elu", float(attrs.get("alpha", 1.0)), 0.0, (1.0, 0.0))
 
 
 def hard_sigmoid(g, node, inputs, attrs):
+    """HardSigmoid: HARDSIGMOID for (0.2, 0.5), else a ScaledActivationVertex."""
     alpha, beta = float(attrs.get("alpha", 0.2)), float(attrs.get("beta", 0.5))
     _scaled(g, node, inputs[0], "hardsigmoid", alpha, beta, (0.2, 0.5))
 
@@ -55,6 +59,7 @@ def _bound(g, node, inputs, index, attrs, key):
 
 
 def clip(g, node, inputs, attrs):
+    """Clip: RELU6 for (0, 6), RELU for (0, inf), else a ClipVertex."""
     low, high = _bound(g, node, inputs, 1, attrs, "min"), _bound(g, node, inputs, 2, attrs, "max")
     high = None if high is not None and np.isinf(high) and high > 0 else high
     if low == 0.0 and high == 6.0:
@@ -66,6 +71,7 @@ def clip(g, node, inputs, attrs):
 
 
 def softmax(g, node, inputs, attrs):
+    """Softmax over axis 1: SOFTMAX."""
     shape = inputs[0].shape
     rank = len(shape) + 1
     axis = int(attrs.get("axis", 1 if g.opset < 13 else -1)) % rank

@@ -32,6 +32,7 @@ class NotFoldable(Exception):
 
 
 def has_batch(array):
+    """Whether ``array`` holds the batch symbol."""
     return array.dtype == object and any(v is BATCH for v in array.ravel())
 
 
@@ -85,6 +86,7 @@ def _reshape(x, shape, allowzero):
 
 def _arith(fn):
     def run(inputs, attrs, opset):
+        """The folded result of the arithmetic op."""
         a, b = inputs
         if has_batch(a) or has_batch(b):
             raise NotFoldable("arithmetic on the batch size")

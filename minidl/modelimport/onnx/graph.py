@@ -43,6 +43,7 @@ class Value:
 
     @property
     def is_const(self):
+        """Whether the value is a constant (folded at import)."""
         return self.const is not None
 
 
@@ -85,6 +86,7 @@ class GraphState:
 
     # -- names -----------------------------------------------------------------------------
     def unique(self, base):
+        """``base`` made a legal vertex name no other vertex has."""
         name, i = legal_name(base), 1
         candidate = name
         while candidate in self._taken:
@@ -99,10 +101,12 @@ class GraphState:
         return self.unique(node.name or node.output[0])
 
     def where(self, node):
+        """How errors name ``node``: the file, the node, its op and the opset."""
         return f"{self.path}: node {node.name or node.output[0]!r} ({node.op_type}, opset " \
                f"{self.opset})"
 
     def fail(self, node, message):
+        """Raise OnnxImportError about ``node``."""
         raise OnnxImportError(f"{self.where(node)}: {message}")
 
     # -- shapes ----------------------------------------------------------------------------
@@ -118,6 +122,7 @@ class GraphState:
 
     # -- values ----------------------------------------------------------------------------
     def constant(self, node, value, what):
+        """The array of ``value``; raises unless it is a constant (``what`` names it)."""
         if value is None or not value.is_const:
             self.fail(node, f"{what} must be a constant (an initializer or folded from "
                             f"constants), got data computed at run time")

@@ -48,6 +48,7 @@ def _padded_input(g, node, x, pads, in_shape, kernel, strides, dilations, name):
 
 
 def conv(g, node, inputs, attrs):
+    """Conv: a ConvolutionLayer, DepthwiseConvolution2D or GroupedConvolution2D."""
     x, w = inputs[0], g.constant(node, inputs[1], "the weights W")
     b = g.constant(node, inputs[2], "the bias B") if len(inputs) > 2 and inputs[2] else None
     in_shape = inputs[0].shape
@@ -72,6 +73,7 @@ def conv(g, node, inputs, attrs):
 
 
 def batch_norm(g, node, inputs, attrs):
+    """BatchNormalization (inference form): a BatchNormalization layer."""
     x = inputs[0]
     gamma, beta, mean, var = (g.constant(node, v, what) for v, what in zip(
         inputs[1:5], ("scale", "B", "input_mean", "input_var")))
@@ -100,6 +102,7 @@ def _dense(g, node, x, weight, bias):
 
 
 def gemm(g, node, inputs, attrs):
+    """Gemm with constant B (and C): a DenseLayer."""
     if attrs.get("transA", 0):
         g.fail(node, "transA=1 (a transposed data input) has no DenseLayer form")
     b = g.constant(node, inputs[1], "B (the weights)")
@@ -115,6 +118,7 @@ def gemm(g, node, inputs, attrs):
 
 
 def matmul(g, node, inputs, attrs):
+    """MatMul of data with a constant 2-d matrix: a DenseLayer without bias."""
     w = g.constant(node, inputs[1], "the second input (the weights)")
     if w.ndim != 2:
         g.fail(node, f"expects 2-d weights [n_in, n_out], got shape {list(w.shape)}")
@@ -155,10 +159,12 @@ def _check_ceil(g, node, attrs, in_shape, kernel, strides, pads):
 
 
 def max_pool(g, node, inputs, attrs):
+    """MaxPool: a SubsamplingLayer (MAX)."""
     _pool(g, node, inputs, attrs, PoolingType.MAX)
 
 
 def average_pool(g, node, inputs, attrs):
+    """AveragePool: a SubsamplingLayer (AVG)."""
     _pool(g, node, inputs, attrs, PoolingType.AVG)
 
 
@@ -172,10 +178,12 @@ def _global(g, node, x, pooling_type, keep_dims):
 
 
 def global_average_pool(g, node, inputs, attrs):
+    """GlobalAveragePool: a GlobalPoolingLayer (AVG), viewed as [N, C, 1, 1]."""
     _global(g, node, inputs[0], PoolingType.AVG, True)
 
 
 def global_max_pool(g, node, inputs, attrs):
+    """GlobalMaxPool: a GlobalPoolingLayer (MAX), viewed as [N, C, 1, 1]."""
     _global(g, node, inputs[0], PoolingType.MAX, True)
 
 
@@ -193,8 +201,10 @@ def _reduce(g, node, inputs, attrs, pooling_type):
 
 
 def reduce_mean(g, node, inputs, attrs):
+    """ReduceMean over the spatial axes: a GlobalPoolingLayer (AVG)."""
     _reduce(g, node, inputs, attrs, PoolingType.AVG)
 
 
 def reduce_max(g, node, inputs, attrs):
+    """ReduceMax over the spatial axes: a GlobalPoolingLayer (MAX)."""
     _reduce(g, node, inputs, attrs, PoolingType.MAX)

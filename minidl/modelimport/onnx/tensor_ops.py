@@ -26,6 +26,7 @@ _ELEMENTWISE = {"Add": "Add", "Sub": "Subtract", "Mul": "Product"}
 
 
 def arithmetic(g, node, inputs, attrs):
+    """Add / Sub / Mul / Div: of two data tensors, or of data and a constant."""
     a, b = inputs
     if a.is_const or b.is_const:
         return _with_constant(g, node, a, b)
@@ -78,6 +79,7 @@ def variadic(g, node, inputs, attrs):
 
 
 def concat(g, node, inputs, attrs):
+    """Concat of data along axis 1: a MergeVertex."""
     if any(v.is_const for v in inputs):
         g.fail(node, "concatenating data with a constant is not supported")
     rank = len(inputs[0].shape) + 1
@@ -129,6 +131,7 @@ def _per_example(g, node, x, target, allowzero):
 
 
 def reshape(g, node, inputs, attrs):
+    """Reshape of data that keeps the batch axis first: a view."""
     x = _data(g, node, inputs[0])
     target = g.constant(node, inputs[1], "the target shape")
     if not has_batch(target):
@@ -137,6 +140,7 @@ def reshape(g, node, inputs, attrs):
 
 
 def flatten(g, node, inputs, attrs):
+    """Flatten(axis >= 1) of data: a view."""
     x = _data(g, node, inputs[0])
     axis = int(attrs.get("axis", 1)) % (len(x.shape) + 1)
     if axis == 0:
@@ -153,6 +157,7 @@ def _axes(g, node, inputs, attrs):
 
 
 def squeeze(g, node, inputs, attrs):
+    """Squeeze of axes after the batch's: a view."""
     x = _data(g, node, inputs[0])
     rank, axes = len(x.shape) + 1, _axes(g, node, inputs, attrs)
     axes = [i + 1 for i, d in enumerate(x.shape) if d == 1] if axes is None else \
@@ -164,6 +169,7 @@ def squeeze(g, node, inputs, attrs):
 
 
 def unsqueeze(g, node, inputs, attrs):
+    """Unsqueeze of axes after the batch's: a view."""
     x = _data(g, node, inputs[0])
     axes = _axes(g, node, inputs, attrs)
     rank = len(x.shape) + 1 + len(axes)
@@ -176,6 +182,7 @@ def unsqueeze(g, node, inputs, attrs):
 
 
 def transpose(g, node, inputs, attrs):
+    """Transpose that keeps the batch axis first: a TransposeVertex."""
     x = _data(g, node, inputs[0])
     rank = len(x.shape) + 1
     perm = [int(p) for p in attrs.get("perm", range(rank - 1, -1, -1))]
@@ -201,6 +208,7 @@ def _pads(g, node, inputs, attrs, rank):
 
 
 def pad(g, node, inputs, attrs):
+    """Pad with zeros of the height and width of a feature map: a ZeroPaddingLayer."""
     x = _data(g, node, inputs[0])
     rank = len(x.shape) + 1
     mode = attrs.get("mode", b"constant")
@@ -229,6 +237,7 @@ def identity(g, node, inputs, attrs):
 
 
 def cast(g, node, inputs, attrs):
+    """Cast of data to a float type: the identity (the network computes in its own dtype)."""
     from onnx import TensorProto
     if attrs.get("to") not in (TensorProto.FLOAT, TensorProto.DOUBLE, TensorProto.FLOAT16):
         g.fail(node, f"casting data to type {attrs.get('to')} (not a float type) is not "

@@ -42,7 +42,8 @@ def check(tmp_path, proto, x, name="m.onnx"):
     net = OnnxModelImport.import_model(path)
     got = net.output_single(x)
     assert got.shape == expected.shape
-    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4 * max(1.0, np.abs(expected).max()))
+    scale = max(1.0, float(np.abs(expected).max()))
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4 * scale)
     return net
 
 

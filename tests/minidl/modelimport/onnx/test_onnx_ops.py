@@ -237,7 +237,8 @@ def test_dynamic_batch_shape_chain_folds(tmp_path):
     """torch's x.view(x.size(0), -1) with a dynamic batch, and pads made by ConstantOfShape."""
     from onnx import TensorProto
     zero = helper.make_tensor("z", TensorProto.INT64, [1], [0])
-    nodes = [node("Constant", [], ["two"], value=helper.make_tensor("t", TensorProto.INT64, [1], [2])),
+    two = helper.make_tensor("t", TensorProto.INT64, [1], [2])
+    nodes = [node("Constant", [], ["two"], value=two),
              node("ConstantOfShape", ["two"], ["zeros"], value=zero),
              node("Concat", ["zeros", "one_one", "zeros", "one_one"], ["pads"], axis=0),
              node("Pad", ["x", "pads"], ["p"]),
