@@ -157,6 +157,9 @@ def fold(op, inputs, attrs, opset):
     or None when ``op`` is not one that folds."""
     if op not in FOLDABLE:
         return None
+    # a shape with the batch sliced off is plain integers again (int64, as ONNX has it)
+    inputs = [v.astype(np.int64) if v is not None and v.dtype == object and not has_batch(v)
+              else v for v in inputs]
     return np.asarray(FOLDABLE[op](inputs, attrs, opset))
 
 

@@ -264,3 +264,26 @@ def test_an_activation_is_not_folded_into_a_layer_something_else_reads(tmp_path)
     net = check(tmp_path, model(nodes, X4, {"W": rand(4, 4, 1, 1)}), rand(*X4))
     assert sorted(vertex_types(net).values()) == ["ActivationLayer", "ConvolutionLayer",
                                                   "ElementWiseVertex"]
+
+
+def test_keras_style_runtime_same_padding_folds(tmp_path):
+    """Keras' exporter computes "same" pads at run time from the input's size: Shape (with
+    start / end, opset 15), Gather, integer Sub / Mul / Div, Concat, Cast, then Pad."""
+    from onnx import TensorProto
+    k, s = 3, 2
+    nodes = [node("Shape", ["x"], ["hw"], start=2, end=4),
+             node("Div", ["hw", "stride"], ["q"]), node("Add", ["q", "round"], ["n"]),
+             node("Sub", ["n", "one"], ["m"]), node("Mul", ["m", "stride"], ["span"]),
+             node("Add", ["span", "kernel"], ["reach"]), node("Sub", ["reach", "hw"], ["total"]),
+             node("Div", ["total", "two"], ["before"]), node("Sub", ["total", "before"], ["after"]),
+             node("Concat", ["zeros", "before", "zeros", "after"], ["pads32"], axis=0),
+             node("Cast", ["pads32"], ["pads"], to=TensorProto.INT64),
+             node("Pad", ["x", "pads"], ["p"]),
+             node("Conv", ["p", "W"], ["y"], strides=[s, s])]
+    inits = {"stride": np.array([s, s], np.int64), "round": np.array([1, 0], np.int64),
+             "one": np.array([1], np.int64), "kernel": np.array([k], np.int64),
+             "two": np.array([2], np.int64), "zeros": np.array([0, 0], np.int64),
+             "W": rand(5, 4, k, k)}
+    x = rand(*X4)  # 9 x 10: ceil(9 / 2) = 5 needs the +1 above, 10 / 2 does not
+    net = check(tmp_path, model(nodes, X4, inits, opset=15), x)
+    assert net.conf.vertices["p"].padding == (1, 1, 0, 1)
