@@ -22,7 +22,8 @@ _REGISTRY = {}
 
 # Modules whose dataclasses and enums may appear in a saved configuration.
 _MODULES = ("minidl.nn.conf.enums", "minidl.nn.conf.weight_init", "minidl.nn.conf.layers",
-            "minidl.nn.conf.vertices", "minidl.nn.conf.preprocessors",
+            "minidl.nn.conf.vertices", "minidl.nn.conf.onnx_vertices",
+            "minidl.nn.conf.preprocessors",
             "minidl.nn.conf.input_type", "minidl.nn.conf.configuration",
             "minidl.learning.updaters", "minidl.learning.regularization")
 # Packages built on minidl (transfer, zoo) register their own classes with ``register``.

@@ -22,6 +22,8 @@ from minidl.nn.layers.activation import ActivationLayer
 from minidl.nn.layers.dropout import DropoutLayer
 from minidl.nn.layers.rescaling import RescalingLayer
 from minidl.nn.layers.freezing import FrozenLayer, FrozenLayerWithBackprop, unwrap
+from minidl.nn.layers.grouped_convolution import GroupedConvolution2D
+from minidl.nn.layers.constant import ConstantArithmeticLayer
 
 
 def _layer_names(namespace):
