@@ -9,7 +9,8 @@ Two cases, as a user meets them:
 * the model has an output vertex above the boundary (VGG16 with its top, frozen up to fc2):
   that vertex is replaced by the new output layer, reading the boundary;
 * the boundary is the model's last vertex, or the model has no vertex of the output's name
-  (VGG16 without its top, frozen whole up to block5_pool): the head is added above it. A
+  (VGG16 without its top, frozen whole up to block5_pool): the head is added above it, and
+  the vertices above the boundary, which would lead nowhere, are removed. A
   convolutional boundary is flattened by the CnnToFeedForward preprocessor that the graph puts
   in front of a dense layer reading a feature map (DL4J's setInputTypes does the same).
 """
@@ -74,6 +75,9 @@ def _graph_head(builder, source, boundary, output, n_classes, hidden, dropout):
     name = head_output_name(source, boundary, output)
     if not adds_head(source, boundary, output):
         builder.remove_vertex_keep_connections(output)
+    else:  # what the model computes above the boundary would lead nowhere: it goes
+        for above in _above(source, boundary):
+            builder.remove_vertex_and_connections(above)
     n_in, previous = source.vertex_types()[boundary].flat_size(), boundary
     if hidden is not None:
         builder.add_layer(HIDDEN, DenseLayer(n_in=n_in, n_out=int(hidden),
@@ -83,3 +87,11 @@ def _graph_head(builder, source, boundary, output, n_classes, hidden, dropout):
     builder.add_layer(name, _output_layer(n_classes, dropout if hidden else None)(n_in),
                       previous)
     return builder.set_outputs(name)
+
+
+def _above(source, boundary):
+    """The vertices that neither are the boundary nor lead to it, last ones first."""
+    wiring = source.wiring
+    below = wiring.ancestors([boundary])
+    return [name for name in reversed(wiring.order)
+            if name in wiring.vertices and name not in below]

@@ -65,7 +65,8 @@ def featurize_parts(helper, parts, out, data, args, progress=None):
             raise UsageError(f"no image of the {part} part of {args.data!r} could be read "
                              f"({len(iterator.reader.skipped)} files skipped)")
         shape = "x".join(map(str, manifest["feature_shapes"][0]))
-        print(f"{part}: {manifest['num_examples']} examples, {shape} features -> {folder}")
+        say = print if progress is None else progress.write  # a line above the bar
+        say(f"{part}: {manifest['num_examples']} examples, {shape} features -> {folder}")
 
 
 def data_record(args):

@@ -73,13 +73,14 @@ def add_model_options(parser):
                              "activation; for weights without it)")
 
 
-def add_head_options(parser, default_layer):
+def add_head_options(parser):
     """How a model without frozen layers gets its new head: --layer, --output-vertex,
     --hidden, --dropout, --learning-rate, --epochs."""
-    parser.add_argument("--layer", default=default_layer,
+    parser.add_argument("--layer",
                         help="the last layer to freeze: a vertex name (the model's last vertex "
                              "too: then the head goes on top of it), or a MultiLayerNetwork's "
-                             f"layer index (default {default_layer or 'the frozen layers'})")
+                             "layer index (default: where the features were made, for "
+                             "fit-featurized; the model's usual feature vertex, for transfer)")
     parser.add_argument("--output-vertex", default="predictions",
                         help="the output vertex the new head replaces; a model without it gets "
                              "the head on top of --layer (default predictions)")

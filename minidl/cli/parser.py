@@ -138,7 +138,7 @@ def _add_fit_featurized(commands, add):
     add_model_options(fit)
     fit.add_argument("features", metavar="FEATURES", help="the --out folder of 'minidl featurize'")
     fit.add_argument("-o", "--output", required=True, metavar="OUT.zip", help="where to save")
-    add_head_options(fit, default_layer="fc2")
+    add_head_options(fit)
     fit.add_argument("--seed", type=int, default=12345,
                      help="seed of the new output layer's weights (default 12345)")
     options.add_training_outputs(fit)
