@@ -18,16 +18,24 @@ def vertex(net, layer):
 
 def default_layer(net, args):
     """Where to freeze when ``--layer`` is not given: the zoo model's usual feature vertex
-    (VGG: fc2; ResNet50, MobileNetV2: avg_pool; without their top: the last vertex), a model's
-    own frozen layers, or else the vertex its output layer reads."""
-    if not any(layer.frozen for _, layer in net.layer_items()):
-        if args.model.lower() in FEATURE_VERTEX and not args.no_top:
-            return FEATURE_VERTEX[args.model.lower()]
-        wiring = net.wiring
-        if args.model.lower() in FEATURE_VERTEX:
-            return net.display_name(wiring.outputs[0])
-        return net.display_name(wiring.vertex_inputs[wiring.outputs[0]][0])
-    return None
+    (VGG: fc2; ResNet50, MobileNetV2: their global pooling), a model's own frozen layers (None),
+    the vertex a classifier output reads, or else (a model without its top) the last vertex."""
+    if any(layer.frozen for _, layer in net.layer_items()):
+        return None
+    if args.model.lower() in FEATURE_VERTEX and not args.no_top:
+        return FEATURE_VERTEX[args.model.lower()]
+    wiring = net.wiring
+    output = wiring.outputs[0]
+    if _is_classifier(wiring.vertices.get(output)):
+        return net.display_name(wiring.vertex_inputs[output][0])
+    return net.display_name(output)
+
+
+def _is_classifier(layer):
+    """An output layer (it has a loss) or a softmax layer (a pretrained model's predictions)."""
+    from minidl.nn.conf import Activation
+    return getattr(layer, "loss", None) is not None or \
+        getattr(layer, "activation", None) is Activation.SOFTMAX
 
 
 def with_head(net, layer, n_classes, args):
