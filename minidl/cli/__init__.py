@@ -10,6 +10,7 @@ in one line before any long work (a download, a featurization).
     minidl evaluate MODEL --data DIR [--json]      accuracy, precision, recall, F1, confusion
     minidl predict MODEL IMAGE... [--top K]        the likeliest classes of each image
     minidl transfer MODEL --data DIR -o OUT.zip    featurize, fit a new head, evaluate, save
+    minidl docs DIR                                the API reference as HTML (pdoc)
 
 MODEL is a saved model zip (ModelSerializer), a Keras .h5/.keras or ONNX .onnx file (imported
 with minidl.modelimport) or a zoo name (vgg16, vgg19, resnet50, mobilenetv2, lenet, simplecnn).
