@@ -44,9 +44,9 @@ class ImageNetLabels(Dl4jNames):
     """The names of the 1000 ImageNet classes, by class index (DL4J's ``ImageNetLabels``).
 
     ``ImageNetLabels()`` holds the shipped names; ``ImageNetLabels(names)`` any other list (e.g.
-    ``read_class_index(path)``'s). ``labels`` lists them in class order; ``get_label(i)`` names class i; ``decode_predictions``
-    names the likeliest classes of each row of a [batch, 1000] probability array (a pretrained
-    VGG16's ``predictions`` output).
+    ``read_class_index(path)``'s). ``labels`` lists them in class order; ``get_label(i)``
+    names class i; ``decode_predictions`` names the likeliest classes of each row of a
+    [batch, 1000] probability array (a pretrained VGG16's ``predictions`` output).
     """
 
     def __init__(self, labels=None):

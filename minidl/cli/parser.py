@@ -17,7 +17,7 @@ from minidl.cli.docs import add_docs
 from minidl.cli.evaluate import cmd_evaluate, cmd_summary
 from minidl.cli.featurize import cmd_featurize, cmd_fit_featurized
 from minidl.cli.models import ZOO_MODELS
-from minidl.cli.options import add_data_options, add_head_options, add_model_options, positive
+from minidl.cli.options import add_data_options, add_head_options, add_model_options
 from minidl.cli.predict import add_predict
 from minidl.cli.pipeline import add_transfer
 from minidl.cli.weights import cmd_zoo_convert, cmd_zoo_download, cmd_zoo_info, cmd_zoo_list

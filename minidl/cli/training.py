@@ -79,7 +79,7 @@ def train_head(helper, train, test, args, bar=None):
         for listener in listeners[1:]:
             listener.close()
     if args.plot:
-        from transfer.demo.plot import save_panels
+        from transfer.plot import save_panels
         save_panels([("mean training score per epoch", {"train": curves["score"]}, False),
                      ("test accuracy per epoch", {"test": curves["accuracy"]}, True)],
                     args.plot)

@@ -76,7 +76,8 @@ def test_decode_predictions_text_of_one_example_is_dl4j_format(seven_names):
 def test_decode_predictions_percent_is_computed_in_float32(seven_names):
     # 0.6f * 100f rounds to the float 60.0000038...: DL4J prints 60.000004 (float64: 60.000002)
     p = np.array([0.6, 0.4, 0, 0, 0, 0, 0], dtype=np.float32)
-    assert ImageNetLabels(seven_names).decode_predictions(p).splitlines()[1] == "\t60.000004%, tench"
+    lines = ImageNetLabels(seven_names).decode_predictions(p).splitlines()
+    assert lines[1] == "\t60.000004%, tench"
 
 
 def test_decode_predictions_text_lists_every_example(seven_names):
