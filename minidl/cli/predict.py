@@ -64,6 +64,11 @@ def cmd_predict(args):
 
 def class_names(net, args):
     """The names of the model's outputs (see the module docstring), as many as it has."""
+    output = net.vertex_types()[net.wiring.outputs[0]]
+    if output is not None and output.is_convolutional:
+        raise UsageError(f"{args.model} ends in a feature map ({output}), not class "
+                         f"probabilities: predict needs a classifier (a model with its top, or "
+                         f"one trained with fit-featurized or transfer)")
     n_outputs = output_size(net)
     names = getattr(net, "class_names", None)
     if args.labels:

@@ -65,6 +65,8 @@ def test_a_model_without_class_names_asks_for_labels(files, tmp_path, capsys):
     assert "2 class names for a model with 10 outputs" in one_error_line(capsys)
     assert cli.main(["predict", str(files / "source.zip"), image, "--labels", "nope.txt"]) == 1
     assert "--labels 'nope.txt' is not a file" in one_error_line(capsys)
+    assert cli.main(["predict", str(files / "notop.zip"), image]) == 1
+    assert "ends in a feature map" in one_error_line(capsys)
 
 
 def test_a_zoo_model_is_named_with_the_shipped_imagenet_classes(files, monkeypatch, capsys):
