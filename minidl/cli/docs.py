@@ -36,10 +36,11 @@ def cmd_docs(args):
 
 
 def _pdoc():
+    from minidl.cli.reporting import UsageError
     try:
         import pdoc
-    except ImportError:
-        raise ImportError("the API reference needs pdoc: pip install 'minidl[docs]'") from None
+    except ImportError:  # a one-line error of the command, not a traceback
+        raise UsageError("the API reference needs pdoc: pip install 'minidl[docs]'") from None
     return pdoc
 
 
