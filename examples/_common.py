@@ -18,8 +18,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-# the CLI's checks of numeric options and its reporting of user errors
+# the CLI's checks of numeric options and its reporting of user errors, and the vertex each
+# pretrained zoo model is usually featurized at (fc2 for VGG, the global pooling of ResNet50
+# and MobileNetV2)
 from minidl.cli import percentage, positive, run_reporting_errors
+from minidl.cli.models import FEATURE_VERTEX
 
 # The DL4J examples hard-code numClasses = 5 (the flower photos) and build the new output layer
 # before reading any data; the examples keep that, and check a --data folder against it up front
@@ -40,6 +43,7 @@ class ExampleParser(argparse.ArgumentParser):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._dl4j_defaults = {}  # dest -> (DL4J's default, the --small default)
+        self.zoo_models = False  # whether --model names a zoo model (see example_parser)
 
     def add_dl4j_option(self, flag, dl4j, small, help, **kwargs):
         """Add ``flag`` with DL4J's default ``dl4j`` and ``small`` under --small (None: off)."""
@@ -58,26 +62,36 @@ class ExampleParser(argparse.ArgumentParser):
                 setattr(parsed, dest, small if parsed.small else dl4j)
         if parsed.small and getattr(parsed, "weights", None):
             self.error("--weights has no effect with --small (the small network is the demo's)")
+        if parsed.small and self.zoo_models and parsed.model != "vgg16":
+            self.error("--model has no effect with --small (the small network is VGG-shaped)")
         if parsed.data is not None:
             check_class_folders(parsed.data)
         return parsed
 
 
-def example_parser(description, *, learning_rate=None, epochs=None, weights=True, batch_size=16):
+def example_parser(description, *, learning_rate=None, epochs=None, weights=True, batch_size=16,
+                   models=False):
     """The options the examples share; a script only gets the ones it uses.
 
     ``learning_rate`` and ``epochs`` are the DL4J example's own defaults; leave them out (None)
     in a script that trains nothing. ``weights=False`` drops ``--weights`` from a script that
-    starts from a saved model instead of the zoo's VGG16.
+    starts from a saved model instead of the zoo's VGG16. ``models=True`` adds ``--model``, for
+    the examples that make sense for every pretrained zoo model (a new head on its features).
     """
     parser = ExampleParser(description=description)
     parser.add_argument("--data", metavar="DIR",
                         help=f"a folder with one sub-folder of images per class, {NUM_CLASSES} "
                              f"classes (default: the flower photos, downloaded on first use)")
+    if models:
+        parser.zoo_models = True
+        parser.add_argument("--model", choices=sorted(FEATURE_VERTEX), default="vgg16",
+                            help="the pretrained zoo model, featurized at "
+                                 + ", ".join(f"{v} ({m})" for m, v in FEATURE_VERTEX.items())
+                                 + " (default %(default)s, as DL4J)")
     if weights:
         parser.add_argument("--weights", metavar="FILE",
-                            help="VGG16 weights (Keras .h5, torchvision .pth or converted .npz) "
-                                 "instead of the zoo's ImageNet weights")
+                            help="the model's weights (Keras .h5, torchvision .pth or converted "
+                                 ".npz) instead of the zoo's ImageNet weights")
     parser.add_argument("--small", action="store_true",
                         help="a tiny VGG-shaped network at 32x32 on generated pictures: no "
                              "download, runs in seconds")
@@ -142,13 +156,21 @@ def run(main, argv=None):
 
 
 def load_vgg16(args):
-    """The pretrained network: the zoo's VGG16 (or ``--weights``), or the small stand-in."""
+    """The pretrained network: the zoo's ``--model`` (VGG16 by default, as DL4J; or
+    ``--weights``), or the small stand-in."""
     if args.small:
         from transfer.demo import FAST, pretrained_source_model
         net, _ = pretrained_source_model(args.seed, FAST, progress=not args.quiet)
         return net
-    from zoo import VGG16, PretrainedType
-    return VGG16().init_pretrained(PretrainedType.IMAGENET, weights=args.weights)
+    from zoo import MODELS, PretrainedType
+    model = MODELS[getattr(args, "model", "vgg16")]()  # the scripts without --model: VGG16
+    return model.init_pretrained(PretrainedType.IMAGENET, weights=args.weights)
+
+
+def feature_layer(args):
+    """The vertex to freeze up to and featurize at: fc2 of VGG16 (and of the small stand-in),
+    the global average pooling of ResNet50 and MobileNetV2."""
+    return "fc2" if args.small else FEATURE_VERTEX[getattr(args, "model", "vgg16")]
 
 
 def small_data_dir(seed):

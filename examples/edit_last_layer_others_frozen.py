@@ -7,30 +7,33 @@ is wrong for flowers. So: freeze every layer up to and including ``fc2``, replac
 
     python examples/edit_last_layer_others_frozen.py            # VGG16 + flower photos
     python examples/edit_last_layer_others_frozen.py --small    # tiny stand-ins, seconds
+    python examples/edit_last_layer_others_frozen.py --model mobilenetv2   # or resnet50, vgg19:
+                                             # frozen up to their global pooling (VGG19: fc2)
 """
 
-from _common import (NUM_CLASSES, example_parser, fit_with_evaluations, flower_iterators,
-                     load_vgg16, printer, run)
+from _common import (NUM_CLASSES, example_parser, feature_layer, fit_with_evaluations,
+                     flower_iterators, load_vgg16, printer, run)
 from minidl import (Activation, LossFunction, Nesterovs, NormalDistribution,
                     OptimizationAlgorithm, OutputLayer)
 from transfer import FineTuneConfiguration, TransferLearning
 
-FEATURE_EXTRACTION_LAYER = "fc2"
+FEATURE_EXTRACTION_LAYER = "fc2"  # VGG16's, as DL4J; --model picks the model's own
 DL4J_LEARNING_RATE = 5e-5
 DL4J_EPOCHS = 1  # DL4J makes one pass over the training data
 
 
-def build_transfer_model(vgg16, num_classes, seed, updater):
-    """Freeze up to fc2 and put a new ``predictions`` output layer on top (the DL4J recipe)."""
+def build_transfer_model(vgg16, num_classes, seed, updater, layer=FEATURE_EXTRACTION_LAYER):
+    """Freeze up to ``layer`` (fc2) and put a new ``predictions`` output layer on top (the DL4J
+    recipe)."""
     fine_tune_conf = (FineTuneConfiguration.Builder()
                       .optimization_algo(OptimizationAlgorithm.STOCHASTIC_GRADIENT_DESCENT)
                       .updater(updater)
                       .seed(seed)
                       .build())
-    n_in = vgg16.layer_size(FEATURE_EXTRACTION_LAYER)  # 4096 for VGG16
+    n_in = vgg16.vertex_types()[layer].flat_size()  # 4096 for VGG16's fc2
     return (TransferLearning.GraphBuilder(vgg16)
             .fine_tune_configuration(fine_tune_conf)
-            .set_feature_extractor(FEATURE_EXTRACTION_LAYER)
+            .set_feature_extractor(layer)
             .remove_vertex_keep_connections("predictions")
             .add_layer("predictions",
                        OutputLayer.Builder(LossFunction.NEGATIVELOGLIKELIHOOD)
@@ -38,14 +41,14 @@ def build_transfer_model(vgg16, num_classes, seed, updater):
                        # DL4J's comment: this distribution "gave better results than Xavier"
                        .weightInit(NormalDistribution(0, 0.2 * (2.0 / (n_in + num_classes))))
                        .activation(Activation.SOFTMAX).build(),
-                       FEATURE_EXTRACTION_LAYER)
+                       layer)
             .build())
 
 
 def build_parser():
     """The shared options, with this example's DL4J learning rate and epochs."""
     return example_parser(__doc__.split("\n")[0], learning_rate=DL4J_LEARNING_RATE,
-                          epochs=DL4J_EPOCHS)
+                          epochs=DL4J_EPOCHS, models=True)
 
 
 def main(argv=None):
@@ -55,7 +58,7 @@ def main(argv=None):
     log(vgg16.summary())
 
     vgg16_transfer = build_transfer_model(vgg16, NUM_CLASSES, args.seed,
-                                          Nesterovs(args.learning_rate))
+                                          Nesterovs(args.learning_rate), feature_layer(args))
     log(vgg16_transfer.summary())
 
     train_iter, test_iter = flower_iterators(args, vgg16_transfer)

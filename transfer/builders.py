@@ -240,10 +240,12 @@ class Builder(OutputLayerValidation, Dl4jNames):
         return self
 
     def add_layer(self, layer):
+        """Append ``layer`` on top (after the removals)."""
         self._added.append(copy.deepcopy(layer))
         return self
 
     def set_input_pre_processor(self, layer_index, preprocessor):
+        """Put ``preprocessor`` in front of layer ``layer_index``."""
         self._preprocessors[int(layer_index)] = preprocessor
         return self
 
@@ -282,6 +284,7 @@ class Builder(OutputLayerValidation, Dl4jNames):
         return added
 
     def build(self):
+        """The new MultiLayerNetwork (the original is not changed)."""
         original, ftc = self._original, self._ftc_or_empty()
         layers, resized = self._edited_layers(ftc)
         kept = len(layers) - self._n_removed
@@ -449,12 +452,15 @@ class GraphBuilder(OutputLayerValidation, Dl4jNames):
         return self._edit("add_layer", name, layer, *inputs)
 
     def add_vertex(self, name, vertex, *inputs):
+        """Add vertex ``name`` reading ``inputs``."""
         return self._edit("add_vertex", name, vertex, *inputs)
 
     def add_inputs(self, *names):
+        """Add network inputs by name."""
         return self._edit("add_inputs", *names)
 
     def set_inputs(self, *names):
+        """Replace the network inputs."""
         return self._edit("set_inputs", *names)
 
     def set_input_types(self, *types):
@@ -508,6 +514,7 @@ class GraphBuilder(OutputLayerValidation, Dl4jNames):
         return layer
 
     def build(self):
+        """The new ComputationGraph (the original is not changed)."""
         conf = self._fine_tuned()
         resized = self._resized(conf)
         conf.vertices.update(resized)
@@ -550,5 +557,6 @@ class TransferLearning:
 
     @staticmethod
     def builder_for(network):
+        """The builder that edits ``network``'s kind: Builder or GraphBuilder."""
         builders = {MultiLayerConfiguration: Builder, ComputationGraphConfiguration: GraphBuilder}
         return builders[network.configuration_class](network)

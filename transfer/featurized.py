@@ -226,6 +226,7 @@ class FeaturizedDataSetIterator(DataSetIterator):
         self.reset()
 
     def reset(self):
+        """Start again from the first shard (reshuffled with ``shuffle``)."""
         files = [s["file"] for s in self.manifest["shards"]]
         self._files = [files[i] for i in self._rng.permutation(len(files))] if self.shuffle \
             else files
@@ -233,6 +234,7 @@ class FeaturizedDataSetIterator(DataSetIterator):
         self._started = False
 
     def has_next(self):
+        """Whether a shard remains in this epoch."""
         return self._cursor < len(self._files)
 
     def _next_batch(self, num=None):
@@ -253,6 +255,7 @@ class FeaturizedDataSetIterator(DataSetIterator):
         return len(self.manifest["shards"])
 
     def batch(self):
+        """Examples in the first shard (the batch size it was written with)."""
         return self.manifest["shards"][0]["examples"] if self.manifest["shards"] else 0
 
     def source_pre_processor(self):
@@ -276,10 +279,13 @@ class FeaturizedDataSetIterator(DataSetIterator):
                              f"{MANIFEST} is damaged ({e!r})") from None
 
     def total_examples(self):
+        """Examples in all shards."""
         return self.manifest.get("num_examples", 0)
 
     def input_columns(self):
+        """Features per example (flattened)."""
         return int(np.prod(self.manifest["feature_shapes"][0]))
 
     def total_outcomes(self):
+        """Label columns per example."""
         return int(np.prod(self.manifest["label_shapes"][0]))

@@ -54,6 +54,7 @@ class KerasApplication(ZooModel):
         return builder.set_outputs(x).set_input_types(InputType.convolutional(h, w, c)).build()
 
     def pretrained_network(self, weights, metadata, include_top):
+        """The graph of the pretrained layout, loaded with ``weights``."""
         n_classes = weights["predictions_b"].shape[0] if include_top else 0
         variant = self.variants.get(metadata.get("architecture"), self.keras_variant)
         graph = ComputationGraph(self.pretrained_conf(n_classes, include_top, variant))

@@ -1,28 +1,27 @@
 """ImageNet class names for a network's predictions (DL4J's ``ImageNetLabels``).
 
-``ImageNetLabels()`` reads ``imagenet_class_index.json``, the Keras file that maps each class
-index to its WordNet id and name (``{"0": ["n01440764", "tench"], ...}``), from
-``$MINIDL_HOME/datasets/imagenet/``. The first use downloads it (md5 checked) from Keras' server,
-where the weights come from too: it is the file DL4J's ``ImageNetLabels`` fetches from DL4J's
-resource server, and checks with the same md5. Offline, the error says where to put it by hand.
+The 1000 names ship inside the package (``zoo/data/imagenet_classes.txt``, one a line, in the
+standard synset order that Keras' ``imagenet_class_index.json``, torchvision's weights and DL4J's
+``ImageNetLabels`` share: 0 tench, 1 goldfish, ..., 999 toilet tissue), so naming a prediction
+needs no download. The text is torchvision's spelling of the names (spaces, and the two
+"crane"s and "maillot"s told apart), taken from its ``_IMAGENET_CATEGORIES``.
 
 ``decode_predictions(predictions)`` is DL4J's text (the five likeliest classes of each example,
 as percentages); ``decode_predictions(predictions, n)`` gives the n likeliest as
-``ClassPrediction`` objects.
+``ClassPrediction`` objects. ``read_class_index(path)`` reads a Keras class index file, for
+whoever has one with other names.
 """
 
 import dataclasses
 import json
+from importlib import resources
 
 import numpy as np
 
 from minidl.backend import to_cpu
-from minidl.io import datasets_dir, download
 from minidl.naming import Dl4jNames
 
-CLASS_INDEX_URL = ("https://storage.googleapis.com/download.tensorflow.org/data/"
-                   "imagenet_class_index.json")
-CLASS_INDEX_MD5 = "c2c37ea517e94d9795004a39431a14cb"  # DL4J's ImageNetLabels.resourceMD5()
+CLASS_NAMES_FILE = "imagenet_classes.txt"  # in the package's data folder, zoo/data/
 
 DESCRIBED_CLASSES = 5  # how many classes the text of decode_predictions lists, as in DL4J
 
@@ -44,15 +43,14 @@ class ClassPrediction(Dl4jNames):
 class ImageNetLabels(Dl4jNames):
     """The names of the 1000 ImageNet classes, by class index (DL4J's ``ImageNetLabels``).
 
-    ``labels`` lists them in class order; ``get_label(i)`` names class i; ``decode_predictions``
-    names the likeliest classes of each row of a [batch, 1000] probability array (a pretrained
-    VGG16's ``predictions`` output).
+    ``ImageNetLabels()`` holds the shipped names; ``ImageNetLabels(names)`` any other list (e.g.
+    ``read_class_index(path)``'s). ``labels`` lists them in class order; ``get_label(i)``
+    names class i; ``decode_predictions`` names the likeliest classes of each row of a
+    [batch, 1000] probability array (a pretrained VGG16's ``predictions`` output).
     """
 
-    def __init__(self):
-        path = download(CLASS_INDEX_URL, datasets_dir() / "imagenet" / "imagenet_class_index.json",
-                        checksum=CLASS_INDEX_MD5, algorithm="md5", progress=False)
-        self.labels = read_class_index(path)
+    def __init__(self, labels=None):
+        self.labels = list(labels) if labels is not None else shipped_class_names()
 
     def get_label(self, n):
         """The name of class ``n`` (0-based)."""
@@ -108,3 +106,9 @@ def read_class_index(path):
     except (KeyError, IndexError, TypeError):
         raise ValueError(f"{path}: not a class index: expected {{\"0\": [wordnet_id, name], "
                          f"\"1\": ...}} with keys 0 to {len(index) - 1}") from None
+
+
+def shipped_class_names():
+    """The 1000 ImageNet class names shipped with the package, in class index order."""
+    text = resources.files("zoo").joinpath("data", CLASS_NAMES_FILE).read_text(encoding="utf-8")
+    return text.splitlines()

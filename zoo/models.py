@@ -60,6 +60,7 @@ class ModelMetaData(Dl4jNames):
     zoo_type: ZooType
 
     def use_mds(self):
+        """Whether the model takes several inputs (MultiDataSets)."""
         return len(self.input_shape) > 1
 
 
@@ -96,9 +97,11 @@ class ZooModel(Dl4jNames):
         return cls.Builder()
 
     def model_name(self):
+        """The model's name in the cache (the class name, lower case)."""
         return type(self).__name__.lower()
 
     def conf(self):
+        """The configuration ``init()`` builds the network from."""
         raise NotImplementedError
 
     def model_type(self):
@@ -121,6 +124,7 @@ class ZooModel(Dl4jNames):
         self.input_shape = tuple(input_shape[0])
 
     def pretrained_available(self, pretrained_type=PretrainedType.IMAGENET):
+        """Whether weights of ``pretrained_type`` exist for this model."""
         return PretrainedType.parse(pretrained_type) in self.pretrained
 
     def pretrained_url(self, pretrained_type=PretrainedType.IMAGENET, include_top=True):
@@ -167,6 +171,7 @@ class ZooModel(Dl4jNames):
                 f"sizes (the convolution weights fit any size), or input_shape=({c}, {h}, {w})")
 
     def pretrained_network(self, weights, metadata, include_top):
+        """The pretrained layout's network, loaded with ``weights``."""
         raise NotImplementedError(f"{type(self).__name__} has no pretrained layout")
 
     def load_into(self, graph, weights, metadata):

@@ -51,9 +51,12 @@ class Function:
             y.generation = self.generation + 1
 
     def forward(self, *xs):
+        """Compute the outputs (arrays) from the input arrays ``xs``; subclasses implement it."""
         raise NotImplementedError(f"{type(self).__name__}.forward")
 
     def backward(self, *gys):
+        """The gradients of the inputs from the output gradients ``gys``; subclasses implement
+        it."""
         raise NotImplementedError(f"{type(self).__name__}.backward")
 
     # -- used by Tensor.backward -----------------------------------------------------------
@@ -75,6 +78,7 @@ class Function:
         return gys
 
     def run_backward(self, gys):
+        """Call ``backward`` and check it gave one gradient per input (the engine's entry point)."""
         gxs = self.backward(*gys)
         if not isinstance(gxs, tuple):
             gxs = (gxs,)

@@ -99,6 +99,7 @@ class Tensor:
         return to_cpu(self.data)
 
     def item(self):
+        """The value of a one-element tensor as a Python number."""
         return self.data.item()
 
     def detach(self):
@@ -106,6 +107,7 @@ class Tensor:
         return Tensor(self.data)
 
     def zero_grad(self):
+        """Forget the accumulated gradient (``grad`` becomes None)."""
         self.grad = None
 
     # -- backward --------------------------------------------------------------------------
@@ -204,17 +206,21 @@ class Tensor:
         return _math().get_item(self, index)
 
     def sum(self, axis=None, keepdims=False):
+        """Sum over ``axis`` (all axes when None), differentiable."""
         return _math().sum(self, axis, keepdims)
 
     def mean(self, axis=None, keepdims=False):
+        """Mean over ``axis`` (all axes when None), differentiable."""
         return _math().mean(self, axis, keepdims)
 
     def reshape(self, *shape):
+        """The same values in ``shape`` (a tuple or the sizes as arguments), differentiable."""
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = shape[0]
         return _math().reshape(self, tuple(shape))
 
     def transpose(self, *axes):
+        """The axes permuted (reversed when none are given), differentiable."""
         if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
             axes = axes[0]
         return _math().transpose(self, tuple(axes) if axes else None)

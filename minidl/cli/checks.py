@@ -17,14 +17,14 @@ def check_data(args):
                          f"sub-folder of images per class")
 
 
-def check_out_folder(args):
-    """--out must be a folder (or not exist yet) and must not lie inside --data, whose
-    sub-folders are classes."""
+def check_out_folder(args, option="--out"):
+    """--out (or ``option``, at ``args.out``) must be a folder (or not exist yet) and must not
+    lie inside --data, whose sub-folders are classes."""
     if os.path.exists(args.out) and not os.path.isdir(args.out):
-        raise UsageError(f"--out {args.out!r} is a file: expected a folder")
+        raise UsageError(f"{option} {args.out!r} is a file: expected a folder")
     data, out = os.path.abspath(args.data), os.path.abspath(args.out)
     if os.path.commonpath([data, out]) == data:
-        raise UsageError(f"--out {args.out!r} is inside --data {args.data!r}: its train/ and "
+        raise UsageError(f"{option} {args.out!r} is inside --data {args.data!r}: its train/ and "
                          f"test/ folders would be taken for classes")
 
 

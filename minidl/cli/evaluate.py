@@ -1,10 +1,13 @@
 """``minidl summary`` and ``minidl evaluate``: what a model holds, and how well it does on a
 folder of images."""
 
+import json
+
 from minidl.cli.checks import check_data
 from minidl.cli.images import image_iterators
 from minidl.cli.models import load_model, model_from_args, output_size
 from minidl.cli.reporting import UsageError
+from minidl.eval import EvaluationAveraging
 
 
 def cmd_summary(args):
@@ -29,6 +32,24 @@ def cmd_evaluate(args):
     if evaluation.get_num_row_counter() == 0:
         raise UsageError(f"no image under {args.data!r} could be read "
                          f"({len(iterator.reader.skipped)} files skipped)")
-    print(f"{args.data}: {evaluation.get_num_row_counter()} images")
-    print(evaluation.stats())
+    if args.json:
+        print(json.dumps(evaluation_record(evaluation), indent=2))
+    else:
+        print(f"{args.data}: {evaluation.get_num_row_counter()} images")
+        print(evaluation.stats())
     return 0
+
+
+def evaluation_record(evaluation):
+    """An Evaluation as JSON-ready numbers: examples, accuracy, macro precision, recall and F1,
+    and the confusion matrix (``confusion[actual][predicted]``) with its labels."""
+    def number(value):  # NaN (a class never predicted, say) is null in JSON
+        return None if value != value else float(value)
+    macro = EvaluationAveraging.Macro
+    return {"examples": int(evaluation.get_num_row_counter()),
+            "accuracy": number(evaluation.accuracy()),
+            "precision": number(evaluation.precision(averaging=macro)),
+            "recall": number(evaluation.recall(averaging=macro)),
+            "f1": number(evaluation.f1(averaging=macro)),
+            "labels": list(evaluation.labels_list),
+            "confusion": evaluation.get_confusion_matrix().tolist()}

@@ -1,6 +1,8 @@
 """The images under ``--data``: record readers and iterators sized for the model, the
 ``--preprocess`` normalizer, and the balanced train/test split."""
 
+import sys
+
 from minidl.cli.checks import check_data
 from minidl.cli.reporting import UsageError
 
@@ -39,7 +41,9 @@ def image_iterators(net, args, split=True):
     if files.length() == 0:
         raise UsageError(f"no images under {args.data!r} (expected one sub-folder per class)")
     pre_processor = pre_processor_for(net, args.preprocess)
-    print(f"preprocessing: {_describe(pre_processor)}")
+    # stderr when stdout carries JSON (evaluate --json)
+    print(f"preprocessing: {_describe(pre_processor)}",
+          file=sys.stderr if getattr(args, "json", False) else sys.stdout)
     parts = {"data": files}
     if split:
         parts = dict(zip(("train", "test"), _balanced_split(files, args)))

@@ -1,13 +1,25 @@
-"""The ``minidl`` argument parser: a subcommand per ``cmd_*`` function, the options they share,
-and argparse types for numbers that must make sense (a percentage, a positive number)."""
+"""The ``minidl`` argument parser: a subcommand per ``cmd_*`` function.
+
+``COMMANDS`` lists the functions that add the commands, in ``--help`` order; each is called as
+``add_command(commands, add)`` and adds its parser with ``add(commands, name, ...)`` (which gives
+it the common options), then ``set_defaults(run=cmd_..., check=...)``: ``run(args)`` does the
+work, and the optional ``check(args)`` refuses options that do not go together (raising
+``OptionError``: exit code 2, like any bad option). A new command is one more entry here (the
+command modules hold their own ``add_command``: predict, transfer).
+"""
 
 import argparse
 
 import minidl
+from minidl.cli import options
 from minidl.cli.demo import cmd_demo
+from minidl.cli.docs import add_docs
 from minidl.cli.evaluate import cmd_evaluate, cmd_summary
 from minidl.cli.featurize import cmd_featurize, cmd_fit_featurized
 from minidl.cli.models import ZOO_MODELS
+from minidl.cli.options import add_data_options, add_head_options, add_model_options
+from minidl.cli.predict import add_predict
+from minidl.cli.pipeline import add_transfer
 from minidl.cli.weights import cmd_zoo_convert, cmd_zoo_download, cmd_zoo_info, cmd_zoo_list
 
 
@@ -16,52 +28,6 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
-
-
-def percentage(text):
-    """An argparse type: an int from 1 to 99 (a train/test split's train part)."""
-    value = int(text)
-    if not 1 <= value <= 99:
-        raise argparse.ArgumentTypeError(f"expected a percentage from 1 to 99, got {value}")
-    return value
-
-
-def positive(kind):
-    """An argparse type: a number of ``kind`` (int or float) above 0 (and finite)."""
-    def parse(text):
-        value = kind(text)
-        if not 0 < value < float("inf"):  # also refuses nan
-            raise argparse.ArgumentTypeError(f"expected a number above 0, got {text}")
-        return value
-    parse.__name__ = kind.__name__  # argparse names the type in "invalid int value" errors
-    return parse
-
-
-def _add_data_options(parser, split=True):
-    parser.add_argument("--data", required=True, metavar="DIR",
-                        help="a folder with one sub-folder of images per class")
-    parser.add_argument("--batch-size", type=positive(int), default=16,
-                        help="minibatch size (default 16)")
-    parser.add_argument("--preprocess", choices=("auto", "vgg16", "scale", "none"), default="auto",
-                        help="pixel preprocessing. auto (default): what the model was trained "
-                             "with, when its weights or zip say; else vgg16 for colour inputs "
-                             "and scale for grey ones. vgg16: subtract VGG16's BGR means; "
-                             "scale: 0..255 to 0..1; none")
-    if split:
-        parser.add_argument("--train-percent", type=percentage, default=80,
-                            help="percentage for training; the rest is the test part (default 80)")
-        parser.add_argument("--seed", type=int, default=12345,
-                            help="seed of the train/test split (default 12345)")
-
-
-def _add_model_options(parser):
-    parser.add_argument("model", metavar="MODEL", help="a saved model zip or a zoo name "
-                                                       f"({', '.join(ZOO_MODELS)})")
-    parser.add_argument("--weights", metavar="FILE",
-                        help="pretrained weights for a zoo model (.h5, .pth or .npz)")
-    parser.add_argument("--no-top", action="store_true",
-                        help="a pretrained zoo model without fc1, fc2 and predictions (ends at "
-                             "block5_pool; for weights without them)")
 
 
 def _add_common_options(parser, default=None):
@@ -89,8 +55,7 @@ def build_parser():
         return subparsers.add_parser(name, parents=[common], **kwargs)
 
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for add_command in (_add_demo, _add_zoo, _add_summary, _add_featurize, _add_fit_featurized,
-                        _add_evaluate):
+    for add_command in COMMANDS:
         add_command(commands, add)
     return parser
 
@@ -151,8 +116,8 @@ def _add_featurize(commands, add):
                     description="Run the frozen part of MODEL (up to --layer) once over the "
                                 "images; write train/ and test/ shards under --out. Resumes if "
                                 "interrupted.")
-    _add_model_options(featurize)
-    _add_data_options(featurize)
+    add_model_options(featurize)
+    add_data_options(featurize)
     featurize.add_argument("--layer", help="the last layer to freeze: a vertex name, or a layer "
                                            "index of a MultiLayerNetwork (default: the model's "
                                            "frozen layers)")
@@ -166,29 +131,32 @@ def _add_featurize(commands, add):
 def _add_fit_featurized(commands, add):
     fit = add(commands, "fit-featurized", help="train the unfrozen part on saved features",
               description="Train MODEL's unfrozen part on features written by 'minidl "
-                          "featurize' and save the whole model. A model without frozen layers "
-                          "gets --layer frozen and a new output layer sized for the features' "
-                          "labels.")
-    _add_model_options(fit)
+                          "featurize' and save the whole model, with its class names and "
+                          "preprocessing. A model without frozen layers gets --layer frozen and "
+                          "a new head sized for the features' labels: in place of "
+                          "--output-vertex, or on top of --layer when it is the last vertex or "
+                          "the model has no --output-vertex.")
+    add_model_options(fit)
     fit.add_argument("features", metavar="FEATURES", help="the --out folder of 'minidl featurize'")
     fit.add_argument("-o", "--output", required=True, metavar="OUT.zip", help="where to save")
-    fit.add_argument("--epochs", type=positive(int), default=3, help="epochs (default 3)")
-    fit.add_argument("--learning-rate", type=positive(float), default=3e-5,
-                     help="Nesterovs learning rate of the new head (default 3e-5, as DL4J)")
-    fit.add_argument("--layer", default="fc2",
-                     help="for a model without frozen layers: the last layer to freeze, a vertex "
-                          "name or a MultiLayerNetwork's layer index (default fc2)")
-    fit.add_argument("--output-vertex", default="predictions",
-                     help="the output vertex to replace (default predictions)")
+    add_head_options(fit)
     fit.add_argument("--seed", type=int, default=12345,
                      help="seed of the new output layer's weights (default 12345)")
-    fit.set_defaults(run=cmd_fit_featurized)
+    options.add_training_outputs(fit)
+    fit.set_defaults(run=cmd_fit_featurized, check=options.check_head_options)
 
 
 def _add_evaluate(commands, add):
     evaluate = add(commands, "evaluate", help="accuracy, precision, recall, F1 on images",
                    description="Evaluate MODEL on every image under --data (label = sub-folder "
                                "name, sorted).")
-    _add_model_options(evaluate)
-    _add_data_options(evaluate, split=False)
+    add_model_options(evaluate)
+    add_data_options(evaluate, split=False)
+    evaluate.add_argument("--json", action="store_true",
+                          help="print accuracy, macro precision/recall/F1 and the confusion "
+                               "matrix (rows: actual class, columns: predicted) as JSON")
     evaluate.set_defaults(run=cmd_evaluate)
+
+
+COMMANDS = [_add_demo, _add_zoo, _add_summary, _add_featurize, _add_fit_featurized, _add_evaluate,
+            add_predict, add_transfer, add_docs]

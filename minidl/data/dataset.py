@@ -85,9 +85,11 @@ class SplitTestAndTrain(Dl4jNames):
         self.train, self.test = train, test
 
     def get_train(self):
+        """The training part (a DataSet)."""
         return self.train
 
     def get_test(self):
+        """The test part (a DataSet)."""
         return self.test
 
     def __iter__(self):  # train, test = ds.split_test_and_train(0.8)
@@ -300,33 +302,43 @@ class DataSet(_RowData):
         return out
 
     def get_features(self):
+        """The features array [batch, ...]."""
         return self.features
 
     def get_labels(self):
+        """The labels array [batch, n_outcomes]."""
         return self.labels
 
     def set_features(self, features):
+        """Replace the features array."""
         self.features = features
 
     def set_labels(self, labels):
+        """Replace the labels array."""
         self.labels = labels
 
     def get_features_mask_array(self):
+        """The features mask, or None."""
         return self.features_mask
 
     def get_labels_mask_array(self):
+        """The labels mask, or None."""
         return self.labels_mask
 
     def set_label_names(self, names):
+        """Name the label columns (None: unnamed)."""
         self.label_names = None if names is None else [str(n) for n in names]
 
     def get_label_names(self):
+        """The names of the label columns, or None."""
         return self.label_names
 
     def get_label_name(self, i):
+        """The name of label column ``i``, or None when unnamed."""
         return None if self.label_names is None else self.label_names[i]
 
     def num_examples(self):
+        """How many examples (rows) it holds."""
         for _, a in self._arrays():
             if a is not None:
                 return int(a.shape[0])
@@ -337,6 +349,7 @@ class DataSet(_RowData):
         return 0 if self.features is None else int(np.prod(self.features.shape[1:]))
 
     def num_outcomes(self):
+        """How many label columns (0 without labels)."""
         return 0 if self.labels is None else int(self.labels.shape[1])
 
     @staticmethod
@@ -380,9 +393,11 @@ class MultiDataSet(_RowData):
         return MultiDataSet(**fields)
 
     def get_features(self, i=None):
+        """The list of features arrays, or array ``i``."""
         return self.features if i is None else self.features[i]
 
     def get_labels(self, i=None):
+        """The list of labels arrays, or array ``i``."""
         return self.labels if i is None else self.labels[i]
 
     def set_features(self, i, array=None):
@@ -393,24 +408,30 @@ class MultiDataSet(_RowData):
             self.features[i] = array
 
     def set_labels(self, i, array=None):
+        """Replace all labels arrays (one argument) or array ``i``."""
         if array is None:
             self.labels = as_list(i)
         else:
             self.labels[i] = array
 
     def get_features_mask_arrays(self):
+        """The features masks (a list, or None)."""
         return self.features_masks
 
     def get_labels_mask_arrays(self):
+        """The labels masks (a list, or None)."""
         return self.labels_masks
 
     def num_features_arrays(self):
+        """How many features arrays (network inputs)."""
         return len(self.features)
 
     def num_labels_arrays(self):
+        """How many labels arrays (network outputs)."""
         return len(self.labels)
 
     def num_examples(self):
+        """How many examples (rows) it holds."""
         for _, a in self._arrays():
             if a is not None:
                 return int(a.shape[0])

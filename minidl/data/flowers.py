@@ -65,10 +65,12 @@ class FlowerDataSetIterator(Dl4jNames):
 
     @classmethod
     def train_iterator(cls):
+        """An iterator over the training part set up by ``setup``."""
         return cls._make_iterator(cls.train_split)
 
     @classmethod
     def test_iterator(cls):
+        """An iterator over the test part set up by ``setup``."""
         return cls._make_iterator(cls.test_split)
 
     @classmethod

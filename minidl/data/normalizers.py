@@ -90,6 +90,7 @@ class DataNormalization(Dl4jNames):
         DataNormalization._types[cls.__name__] = cls
 
     def fit(self, data):
+        """Learn the statistics from ``data`` (a DataSet or an iterator); returns self."""
         return self
 
     def _transform(self, x, labels=False):
@@ -106,6 +107,7 @@ class DataNormalization(Dl4jNames):
         return self._transform(_as_float(data))
 
     def pre_process(self, dataset):
+        """Normalize ``dataset`` in place (its labels too when fitted on labels)."""
         dataset.features = self._transform(_as_float(dataset.features))
         if self.fit_labels and dataset.labels is not None:
             dataset.labels = self._transform(_as_float(dataset.labels), labels=True)
@@ -113,9 +115,11 @@ class DataNormalization(Dl4jNames):
     pre_process_features = transform
 
     def revert_features(self, features):
+        """Undo the normalization of a features array (a copy)."""
         return self._revert(_as_float(features))
 
     def revert_labels(self, labels):
+        """Undo the normalization of a labels array (as is when labels are not fitted)."""
         return self._revert(_as_float(labels), labels=True) if self.fit_labels else labels
 
     def revert(self, dataset):
@@ -131,6 +135,7 @@ class DataNormalization(Dl4jNames):
         return self
 
     def is_fit_label(self):
+        """Whether labels are normalized too."""
         return self.fit_labels
 
     # -- saving ----------------------------------------------------------------------------
@@ -253,9 +258,11 @@ class NormalizerStandardize(DataNormalization):
         return [name for name in needed if getattr(self, name) is None]
 
     def get_mean(self):
+        """The fitted mean per feature."""
         return self.mean
 
     def get_std(self):
+        """The fitted standard deviation per feature."""
         return self.std
 
 

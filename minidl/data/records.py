@@ -141,6 +141,7 @@ class ParentPathLabelGenerator(Dl4jNames):
     """The label of ``.../daisy/123.jpg`` is its parent folder's name, ``"daisy"``."""
 
     def get_label_for_path(self, path):
+        """The label of ``path``: its parent folder's name."""
         return Path(path).parent.name
 
 
@@ -151,9 +152,11 @@ class InputSplit(Dl4jNames):
         self._paths = [Path(p) for p in paths]
 
     def locations(self):
+        """The paths, in order."""
         return list(self._paths)
 
     def length(self):
+        """How many paths."""
         return len(self._paths)
 
     __len__ = length
@@ -216,6 +219,7 @@ class FileSplit(InputSplit):
         return sorted(path for path in candidates if path.is_file() and keep(path))
 
     def get_root_dir(self):
+        """The folder the paths were listed from."""
         return self.root
 
 
@@ -239,6 +243,7 @@ class RandomPathFilter(Dl4jNames):
         self._keep = _extension_filter(self.extensions)
 
     def filter(self, paths):
+        """The kept paths: shuffled, allowed extensions, at most ``max_paths``."""
         paths = [Path(p) for p in paths]
         self.rng.shuffle(paths)
         paths = [p for p in paths if self._keep(p)]
@@ -325,6 +330,7 @@ class ImageRecordReader(Dl4jNames):
         self._position, self._pending = 0, None
 
     def initialize(self, split):
+        """Read the paths of ``split`` (an InputSplit or paths) and their labels."""
         if not isinstance(split, InputSplit):
             split = InputSplit(split)
         self.paths = split.locations()
@@ -335,9 +341,11 @@ class ImageRecordReader(Dl4jNames):
         return self
 
     def get_labels(self):
+        """The class names, sorted (one-hot column order)."""
         return list(self.labels)
 
     def num_labels(self):
+        """How many classes."""
         return len(self.labels)
 
     def set_labels(self, labels):
@@ -346,6 +354,7 @@ class ImageRecordReader(Dl4jNames):
         self._label_index = {label: i for i, label in enumerate(self.labels)}
 
     def reset(self):
+        """Read from the first path again."""
         self._position, self._pending = 0, None
         self.skipped = []
 
@@ -442,6 +451,7 @@ class RecordReaderDataSetIterator(DataSetIterator):
         return self.reader.get_labels() or None
 
     def set_labels(self, labels):
+        """Use these class names and one-hot columns (the reader's)."""
         self.reader.set_labels(labels)
 
     def has_next(self):

@@ -120,6 +120,7 @@ class Evaluation(Dl4jNames):
         self.confusion = np.zeros((n_classes, n_classes), dtype=np.int64)
 
     def reset(self):
+        """Forget every example counted so far."""
         n = None if self.confusion is None else self.num_classes()
         self.confusion = None if n is None else np.zeros((n, n), dtype=np.int64)
         self.top_n_correct = self.top_n_total = 0
@@ -189,9 +190,11 @@ class Evaluation(Dl4jNames):
 
     # -- counts ----------------------------------------------------------------------------
     def num_classes(self):
+        """How many classes the confusion matrix has (0 before any example)."""
         return 0 if self.confusion is None else int(self.confusion.shape[0])
 
     def get_num_row_counter(self):
+        """How many examples were evaluated."""
         return 0 if self.confusion is None else int(self.confusion.sum())
 
     def _counts(self, k):
@@ -210,15 +213,19 @@ class Evaluation(Dl4jNames):
         return {k: self._counts(k)[index] for k in range(self.num_classes())}
 
     def true_positives(self):
+        """{class: true positives}."""
         return self._per_class(0)
 
     def false_positives(self):
+        """{class: false positives}."""
         return self._per_class(1)
 
     def false_negatives(self):
+        """{class: false negatives}."""
         return self._per_class(2)
 
     def true_negatives(self):
+        """{class: true negatives}."""
         return self._per_class(3)
 
     def class_count(self, k):
@@ -227,10 +234,12 @@ class Evaluation(Dl4jNames):
 
     # -- metrics ---------------------------------------------------------------------------
     def accuracy(self):
+        """Correct predictions over all examples (0 before any)."""
         total = self.get_num_row_counter()
         return float(np.trace(self.confusion)) / total if total else 0.0
 
     def top_n_accuracy(self):
+        """Examples whose class is among the ``top_n`` highest scores, over all."""
         if self.top_n <= 1:
             return self.accuracy()
         return self.top_n_correct / self.top_n_total if self.top_n_total else 0.0
@@ -326,6 +335,7 @@ class Evaluation(Dl4jNames):
         return self._macro(lambda k: self._class_recall(k, None))
 
     def f_beta(self, beta, cls=None, averaging=None):
+        """F-beta of class ``cls``; without it, as ``precision``."""
         cls, averaging = self._class_or_average(cls, averaging)
         if cls is not None:
             return self._class_f_beta(beta, cls)

@@ -222,12 +222,14 @@ class NoOp(IUpdater):
     """
 
     def has_learning_rate(self):
+        """False: NoOp changes nothing."""
         return False
 
     def get_learning_rate(self, iteration=0, epoch=0):
         return float("nan")
 
     def set_learning_rate(self, learning_rate):
+        """Refused: NoOp has no learning rate."""
         raise ValueError("the NoOp updater has no learning rate to set")
 
     def apply(self, gradient, state, iteration=0, epoch=0):

@@ -5,3 +5,4 @@ from minidl.nn.multilayer import MultiLayerNetwork
 from minidl.nn.graph import ComputationGraph
 from minidl.nn.listeners import (TrainingListener, ScoreIterationListener, PerformanceListener,
                                  CollectScoresListener)
+from minidl.nn.tensorboard import TensorBoardListener

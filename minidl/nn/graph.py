@@ -35,11 +35,13 @@ class ComputationGraph(Network):
         return list(self._order)
 
     def get_vertex(self, name):
+        """The vertex configuration ``name``."""
         if name not in self.conf.vertices:
             raise KeyError(f"no vertex {name!r}; vertices: {list(self.conf.vertices)}")
         return self.conf.vertices[name]
 
     def get_layer(self, name):
+        """The layer named ``name`` (or the ``name``-th layer, for an int)."""
         if isinstance(name, int):
             items = self.layer_items()
             if not 0 <= name < len(items):
@@ -51,18 +53,23 @@ class ComputationGraph(Network):
         return vertex
 
     def get_layers(self):
+        """The layers, in topological order."""
         return [layer for _, layer in self.layer_items()]
 
     def get_num_layers(self):
+        """How many layers (vertices without parameters not counted)."""
         return len(self.layer_items())
 
     def get_configuration(self):
+        """The ComputationGraphConfiguration."""
         return self.conf
 
     def layer_size(self, name):
+        """Layer ``name``'s n_out (0 without one)."""
         return getattr(self.get_layer(name), "n_out", 0) or 0
 
     def layer_input_size(self, name):
+        """Layer ``name``'s n_in (0 without one)."""
         return getattr(self.get_layer(name), "n_in", 0) or 0
 
     @property
@@ -110,6 +117,7 @@ class ComputationGraph(Network):
 
     @staticmethod
     def freeze_example(what):
+        """How a freeze call names its layers, for error messages."""
         return f"{what}(graph, 'fc2')"
 
     def unfrozen_network(self, frozen_names):

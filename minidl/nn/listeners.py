@@ -6,16 +6,21 @@ from minidl.naming import Dl4jNames
 
 
 class TrainingListener(Dl4jNames):
-    """Base: override ``iteration_done`` and, if needed, ``on_epoch_start`` / ``on_epoch_end``."""
+    """Base: override ``iteration_done`` and, if needed, ``on_epoch_start`` / ``on_epoch_end``
+    and ``on_gradient_calculation`` (DL4J's onGradientCalculation: the gradients are on the
+    parameters, the update is not applied yet)."""
 
     def iteration_done(self, model, iteration, epoch):
-        pass
+        """After each iteration's update (``iteration`` counts from 0)."""
+
+    def on_gradient_calculation(self, model):
+        """Between the backward pass and the update of each iteration."""
 
     def on_epoch_start(self, model):
-        pass
+        """Before each epoch of ``fit(iterator)``."""
 
     def on_epoch_end(self, model):
-        pass
+        """After each epoch of ``fit(iterator)``."""
 
 
 class ScoreIterationListener(TrainingListener):

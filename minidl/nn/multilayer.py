@@ -88,6 +88,7 @@ class MultiLayerNetwork(Network):
 
     @staticmethod
     def freeze_example(what):
+        """How a freeze call names its layers, for error messages."""
         return f"{what}(mln, 1)"
 
     def unfrozen_network(self, frozen_names):
@@ -112,6 +113,7 @@ class MultiLayerNetwork(Network):
         return list(self.conf.layers)
 
     def get_layers(self):
+        """The layers, in order."""
         return self.layers
 
     def get_layer(self, index):
@@ -129,15 +131,19 @@ class MultiLayerNetwork(Network):
         return layers[index]
 
     def get_n_layers(self):
+        """How many layers."""
         return len(self.conf.layers)
 
     def layer_size(self, index):
+        """Layer ``index``'s n_out (0 without one)."""
         return getattr(self.get_layer(index), "n_out", 0) or 0
 
     def layer_input_size(self, index):
+        """Layer ``index``'s n_in (0 without one)."""
         return getattr(self.get_layer(index), "n_in", 0) or 0
 
     def get_layer_wise_configurations(self):
+        """The MultiLayerConfiguration."""
         return self.conf
 
     get_configuration = get_layer_wise_configurations

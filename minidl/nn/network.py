@@ -220,6 +220,8 @@ class Network(ParameterStore, Dl4jNames):
         """One iteration on one minibatch: forward, backward, update. Returns the score."""
         self._check_algorithm()
         loss = self._forward_backward(inputs, labels)
+        for listener in self.listeners:  # DL4J's onGradientCalculation: gradients, no update yet
+            getattr(listener, "on_gradient_calculation", lambda model: None)(self)
         self._apply_updates()
         self.last_score = float(loss.item()) + self.regularization_score()
         for listener in self.listeners:

@@ -246,7 +246,8 @@ def test_run_keeps_the_traceback_of_a_bug(monkeypatch):
 
 
 def test_missing_data_folder_as_a_program(tmp_path):
-    env = {**os.environ, "MINIDL_HOME": str(tmp_path / "home")}
+    # this checkout's minidl, not an installed copy
+    env = {**os.environ, "MINIDL_HOME": str(tmp_path / "home"), "PYTHONPATH": str(EXAMPLES.parent)}
     done = subprocess.run([sys.executable, str(EXAMPLES / "edit_last_layer_others_frozen.py"),
                            "--small", "--data", str(tmp_path / "no-such-dir")],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
@@ -273,3 +274,54 @@ def test_bad_numbers_and_options_are_usage_errors(script, argv, expected, capsys
         module.main(argv)
     assert exit_info.value.code == 2
     assert expected in capsys.readouterr().err
+
+
+MODEL_EXAMPLES = ["edit_last_layer_others_frozen", "featurized_pre_save", "fit_from_featurized"]
+
+
+@pytest.mark.parametrize("name", MODEL_EXAMPLES)
+@pytest.mark.parametrize("model, vertex", [("vgg16", "fc2"), ("resnet50", "avg_pool"),
+                                           ("mobilenetv2", "global_average_pooling2d")])
+def test_model_option_picks_the_zoo_model_and_its_feature_vertex(name, model, vertex,
+                                                                  monkeypatch):
+    import zoo
+    common = example("_common", monkeypatch)
+    args = example(name, monkeypatch).build_parser().parse_args(["--model", model])
+    assert common.feature_layer(args) == vertex
+    # the zoo model's own pooling vertex (VGG has none: fc2, as DL4J)
+    assert vertex == getattr(zoo.MODELS[model](), "pooling_vertex", "fc2")
+    monkeypatch.setattr(zoo.MODELS[model], "init_pretrained",
+                        lambda self, kind, weights=None: (model, weights))
+    assert common.load_vgg16(args) == (model, None)
+
+
+def test_model_option_is_refused_with_small_and_absent_where_it_does_not_fit(monkeypatch,
+                                                                             capsys):
+    module = example("edit_last_layer_others_frozen", monkeypatch)
+    with pytest.raises(SystemExit) as exit_info:
+        module.build_parser().parse_args(["--small", "--model", "resnet50"])
+    assert exit_info.value.code == 2
+    assert "--model has no effect with --small" in capsys.readouterr().err
+    # the bottleneck example rebuilds VGG16's fc layers: it keeps to VGG16
+    bottleneck = example("edit_at_bottleneck_others_frozen", monkeypatch)
+    assert not bottleneck.build_parser().zoo_models
+
+
+def test_a_new_output_on_a_global_pooling_reads_its_channels(monkeypatch):
+    """At ResNet50's or MobileNetV2's global average pooling (a layer without n_out of its own)
+    the new output layer's n_in is the pooled size: the channels."""
+    from minidl import (Activation, ComputationGraph, ConvolutionLayer, DenseLayer,
+                        GlobalPoolingLayer, InputType, Nesterovs, NeuralNetConfiguration,
+                        PoolingType)
+    conf = (NeuralNetConfiguration.Builder().seed(1).graph_builder().add_inputs("input_1")
+            .add_layer("conv", ConvolutionLayer(kernel_size=(3, 3), n_out=6), "input_1")
+            .add_layer("avg_pool", GlobalPoolingLayer(PoolingType.AVG), "conv")
+            .add_layer("predictions", DenseLayer(n_out=10, activation=Activation.SOFTMAX),
+                       "avg_pool")
+            .set_outputs("predictions").set_input_types(InputType.convolutional(8, 8, 3))
+            .build())
+    module = example("edit_last_layer_others_frozen", monkeypatch)
+    net = module.build_transfer_model(ComputationGraph(conf).init(), 5, 1, Nesterovs(0.01),
+                                      "avg_pool")
+    assert net.get_layer("predictions").n_in == 6 and net.get_layer("predictions").n_out == 5
+    assert net.get_layer("conv").frozen and not net.get_layer("predictions").frozen

@@ -36,6 +36,7 @@ class ListDataSetIterator(IndexedSource, DataSetIterator):
         return self._source if isinstance(self._source, DataSet) else self._source[0]
 
     def total_examples(self):
+        """Examples per epoch."""
         if isinstance(self._source, DataSet):
             return self.n_items
         return sum(d.num_examples() for d in self._source)

@@ -17,6 +17,7 @@ class BaseIterator(Dl4jNames):
 
     # -- DL4J API --------------------------------------------------------------------------
     def has_next(self):
+        """Whether another batch remains in this epoch."""
         raise NotImplementedError
 
     def next(self, num=None):
@@ -39,12 +40,15 @@ class BaseIterator(Dl4jNames):
         return batch.copy() if self.pre_processor is not None else batch
 
     def reset(self):
+        """Start a new epoch from the first batch."""
         raise NotImplementedError
 
     def reset_supported(self):
+        """Whether ``reset`` can start another epoch."""
         return True
 
     def async_supported(self):
+        """Whether batches may be prefetched in a thread."""
         return False
 
     def set_pre_processor(self, pre_processor):
@@ -99,9 +103,11 @@ class IndexedSource:
         self._order = self._new_order()
 
     def batch(self):
+        """The batch size."""
         return self.batch_size
 
     def cursor(self):
+        """How many items were handed out this epoch."""
         return self._cursor
 
     def __len__(self):
@@ -121,15 +127,19 @@ class DataSetIterator(BaseIterator):
         self.label_names = None if labels is None else [str(n) for n in labels]
 
     def batch(self):
+        """The batch size (examples per batch, the last one may be smaller)."""
         raise NotImplementedError
 
     def total_examples(self):
+        """Examples per epoch."""
         raise NotImplementedError
 
     def input_columns(self):
+        """Features per example (flattened)."""
         raise NotImplementedError
 
     def total_outcomes(self):
+        """Label columns (classes) per example."""
         raise NotImplementedError
 
     def get_labels(self):
@@ -137,6 +147,7 @@ class DataSetIterator(BaseIterator):
         return self.label_names
 
     def set_labels(self, labels):
+        """Set the class names ``get_labels`` returns."""
         self.label_names = None if labels is None else [str(n) for n in labels]
 
     def next(self, num=None):

@@ -30,6 +30,7 @@ class ListMultiDataSetIterator(IndexedSource, MultiDataSetIterator):
         return MultiDataSet.merge([self._source[i] for i in index])
 
     def total_examples(self):
+        """Examples per epoch."""
         if isinstance(self._source, MultiDataSet):
             return self.n_items
         return sum(d.num_examples() for d in self._source)
@@ -56,4 +57,5 @@ class MultiDataSetIteratorAdapter(MultiDataSetIterator):
         return self.iterator.reset_supported()
 
     def batch(self):
+        """The wrapped iterator's batch size."""
         return self.iterator.batch()

@@ -119,9 +119,11 @@ class MultiLayerConfiguration(JsonConfig, Dl4jNames):
         self.input_preprocessors = {int(k): v for k, v in self.input_preprocessors.items()}
 
     def clone(self):
+        """A deep copy."""
         return copy.deepcopy(self)
 
     def get_conf(self, index):
+        """The configuration of layer ``index``."""
         return self.layers[index]
 
     @property
@@ -189,6 +191,7 @@ class ListBuilder(OutputLayerValidation, Dl4jNames):
         self._input_type = None
 
     def layer(self, index_or_layer, layer=None):
+        """Add ``layer`` next (or at ``index``: ``layer(index, layer)``)."""
         if layer is None:
             index, layer = len(self._layers), index_or_layer
         else:
@@ -197,14 +200,17 @@ class ListBuilder(OutputLayerValidation, Dl4jNames):
         return self
 
     def set_input_type(self, input_type):
+        """Declare the input's InputType (shapes and preprocessors are inferred)."""
         self._input_type = input_type
         return self
 
     def input_pre_processor(self, index, preprocessor):
+        """Put ``preprocessor`` in front of layer ``index``."""
         self._preprocessors[int(index)] = preprocessor
         return self
 
     def build(self):
+        """The MultiLayerConfiguration (layers 0..n-1, types inferred)."""
         if sorted(self._layers) != list(range(len(self._layers))):
             raise ValueError(f"layer indices must be 0..{len(self._layers) - 1} without gaps, "
                              f"got {sorted(self._layers)}")
@@ -235,6 +241,7 @@ class ComputationGraphConfiguration(JsonConfig, Dl4jNames):
     defaults: NeuralNetConfiguration = dataclasses.field(default_factory=NeuralNetConfiguration)
 
     def clone(self):
+        """A deep copy."""
         return copy.deepcopy(self)
 
     @property
@@ -242,6 +249,7 @@ class ComputationGraphConfiguration(JsonConfig, Dl4jNames):
         return self.defaults.seed
 
     def known_names(self):
+        """The inputs' and vertices' names, inputs first."""
         return list(self.network_inputs) + list(self.vertices)
 
     def topological_order(self):
@@ -275,6 +283,7 @@ class ComputationGraphConfiguration(JsonConfig, Dl4jNames):
         return order
 
     def validate(self):
+        """Check the wiring (inputs, outputs, every vertex on a path to an output)."""
         known = set(self.known_names())
         if not self.network_inputs:
             raise ValueError("the graph has no inputs: call add_inputs(...)")
@@ -361,6 +370,7 @@ class GraphBuilder(OutputLayerValidation, Dl4jNames):
 
     @classmethod
     def from_configuration(cls, conf, defaults=None):
+        """A builder holding a copy of ``conf`` (to edit it further)."""
         builder = cls(defaults or conf.defaults)
         builder._conf = conf.clone()
         builder._conf.input_types = []  # as DL4J: input types are not carried over
@@ -373,6 +383,7 @@ class GraphBuilder(OutputLayerValidation, Dl4jNames):
         return self._conf
 
     def add_inputs(self, *names):
+        """Add network inputs by name."""
         for name in _flat(names):
             if name in self._conf.known_names():
                 raise ValueError(f"input {name!r}: a vertex or input of that name exists already")
@@ -380,14 +391,17 @@ class GraphBuilder(OutputLayerValidation, Dl4jNames):
         return self
 
     def set_inputs(self, *names):
+        """Replace the network inputs."""
         self._conf.network_inputs = []
         return self.add_inputs(*names)
 
     def set_input_types(self, *types):
+        """Declare the inputs' InputTypes, in input order."""
         self._conf.input_types.extend(_flat(types))
         return self
 
     def add_layer(self, name, layer, *inputs):
+        """Add layer vertex ``name`` reading ``inputs`` (a preprocessor may come first)."""
         preprocessor = None
         if inputs and isinstance(inputs[0], InputPreProcessor):
             preprocessor, inputs = inputs[0], inputs[1:]
@@ -397,6 +411,7 @@ class GraphBuilder(OutputLayerValidation, Dl4jNames):
         return self
 
     def add_vertex(self, name, vertex, *inputs):
+        """Add vertex ``name`` (merge, element-wise, ...) reading ``inputs``."""
         self._add(name, copy.deepcopy(vertex), inputs)
         return self
 
@@ -410,6 +425,7 @@ class GraphBuilder(OutputLayerValidation, Dl4jNames):
         self._conf.vertex_inputs[name] = inputs
 
     def set_outputs(self, *names):
+        """The network outputs, by vertex name."""
         self._conf.network_outputs = list(_flat(names))
         return self
 
@@ -436,6 +452,7 @@ class GraphBuilder(OutputLayerValidation, Dl4jNames):
         return self
 
     def build(self):
+        """The ComputationGraphConfiguration (validated, types inferred)."""
         conf = copy.deepcopy(self._conf)
         _check_input_types(conf)
         order = conf.validate()

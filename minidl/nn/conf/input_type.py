@@ -26,15 +26,18 @@ class InputType(Dl4jNames):
 
     @staticmethod
     def feed_forward(size):
+        """Vectors of ``size`` features."""
         return InputType("feed_forward", size=int(size))
 
     @staticmethod
     def convolutional(height, width, channels):
+        """Images [channels, height, width]."""
         return InputType("convolutional", height=int(height), width=int(width),
                          channels=int(channels))
 
     @staticmethod
     def convolutional_flat(height, width, channels):
+        """Images given flattened, as vectors of height * width * channels."""
         return InputType("convolutional_flat", size=int(height * width * channels),
                          height=int(height), width=int(width), channels=int(channels))
 

@@ -16,9 +16,11 @@ class InputPreProcessor(Dl4jNames):
     """Base class: ``pre_process(x)`` reshapes a Tensor; ``output_type(t)`` says what comes out."""
 
     def pre_process(self, x):
+        """Reshape the activations ``x`` for the layer that follows."""
         raise NotImplementedError
 
     def output_type(self, input_type):
+        """The InputType after this preprocessor, for ``input_type``."""
         raise NotImplementedError
 
 

@@ -25,6 +25,7 @@ class GraphVertex(Dl4jNames):
     input_kind = "any"
 
     def describe(self):
+        """The vertex type as ``summary()`` shows it."""
         return type(self).__name__
 
     @property
@@ -32,15 +33,19 @@ class GraphVertex(Dl4jNames):
         return type(self).__name__
 
     def apply_defaults(self, defaults):
+        """Fill unset settings from the network's defaults (none here)."""
         pass
 
     def param_shapes(self):
+        """{parameter name: shape} (none for a parameter-free vertex)."""
         return {}
 
     def output_type(self, input_types):
+        """The InputType of the output, for the inputs' types."""
         return input_types[0]
 
     def forward(self, inputs, ctx):
+        """The output tensor from the input tensors."""
         raise NotImplementedError
 
     def _check_count(self, name, inputs, at_least=1, exactly=None):

@@ -71,6 +71,7 @@ class Distribution(JsonConfig):
     with a ``sample(shape, rng, dtype)`` method."""
 
     def sample(self, shape, rng, dtype=np.float32):
+        """An array of ``shape`` drawn with ``rng``."""
         raise NotImplementedError
 
 

@@ -116,6 +116,7 @@ class Layer(Dl4jNames):
         return "bias" if param == "b" else "weight"
 
     def updater_for(self, param):
+        """The updater of parameter ``param`` (None for a layer without parameters)."""
         return None
 
     def regularization_for(self, param):
@@ -151,6 +152,7 @@ class BaseLayer(LayerSettings, Layer):
     builder_aliases = {**Layer.builder_aliases, "dist": "weight_init"}
 
     def updater_for(self, param):
+        """The updater of parameter ``param``: ``bias_updater`` for biases, else ``updater``."""
         return self.bias_updater if self.param_kind(param) == "bias" else self.updater
 
     def regularization_for(self, param):
@@ -214,6 +216,7 @@ class FeedForwardLayer(BaseLayer):
         return {"W": (self.n_in, self.n_out), "b": (self.n_out,)}
 
     def fans(self):
+        """(fan_in, fan_out) for weight initialization."""
         return self.n_in, self.n_out
 
     def init_params(self, rng, dtype=np.float32):

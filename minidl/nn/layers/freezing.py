@@ -112,6 +112,7 @@ class FrozenLayerWithBackprop(_FrozenBase):
         return self.layer.forward(x, params, self._inference(ctx))
 
     def compute_loss(self, x, params, labels, ctx):
+        """The wrapped output layer's loss, in inference mode."""
         return self.layer.compute_loss(x, params, labels, self._inference(ctx))
 
 

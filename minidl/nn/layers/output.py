@@ -100,4 +100,5 @@ class LossLayer(FeedForwardLayer):
         return self._activate(x)
 
     def compute_loss(self, x, params, labels, ctx):
+        """The loss of ``x`` against ``labels`` (no parameters)."""
         return loss_and_output(self, x, labels)
