@@ -10,6 +10,8 @@ in one line before any long work (a download, a featurization).
     minidl evaluate MODEL --data DIR [--json]      accuracy, precision, recall, F1, confusion
     minidl predict MODEL IMAGE... [--top K]        the likeliest classes of each image
     minidl transfer MODEL --data DIR -o OUT.zip    featurize, fit a new head, evaluate, save
+    minidl import FILE -o OUT.zip                  a Keras .h5/.keras or ONNX model, saved
+    minidl export MODEL -o OUT.onnx [--opset N]    any model as ONNX, for onnxruntime
     minidl docs DIR                                the API reference as HTML (pdoc)
 
 MODEL is a saved model zip (ModelSerializer), a Keras .h5/.keras or ONNX .onnx file (imported

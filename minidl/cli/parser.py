@@ -12,6 +12,7 @@ import argparse
 
 import minidl
 from minidl.cli import options
+from minidl.cli.convert import add_export, add_import
 from minidl.cli.demo import cmd_demo
 from minidl.cli.docs import add_docs
 from minidl.cli.evaluate import cmd_evaluate, cmd_summary
@@ -159,4 +160,4 @@ def _add_evaluate(commands, add):
 
 
 COMMANDS = [_add_demo, _add_zoo, _add_summary, _add_featurize, _add_fit_featurized, _add_evaluate,
-            add_predict, add_transfer, add_docs]
+            add_predict, add_transfer, add_import, add_export, add_docs]
