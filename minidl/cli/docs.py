@@ -36,12 +36,8 @@ def cmd_docs(args):
 
 
 def _pdoc():
-    from minidl.cli.reporting import UsageError
-    try:
-        import pdoc
-    except ImportError:  # a one-line error of the command, not a traceback
-        raise UsageError("the API reference needs pdoc: pip install 'minidl[docs]'") from None
-    return pdoc
+    from minidl.io.optional import require
+    return require("pdoc", "the API reference")
 
 
 def build_reference(out_dir, packages=PACKAGES):

@@ -152,7 +152,5 @@ def check_outputs(args):
         if os.path.exists(args.tensorboard) and not os.path.isdir(args.tensorboard):
             raise UsageError(f"--tensorboard {args.tensorboard!r} is a file: expected a folder")
         check_writable(os.path.join(args.tensorboard, "events"))
-        import importlib.util
-        if importlib.util.find_spec("tensorboardX") is None:
-            raise UsageError("--tensorboard needs tensorboardX: pip install "
-                             "'minidl[tensorboard]'")
+        from minidl.io.optional import require
+        require("tensorboardX", "--tensorboard")  # before any work

@@ -6,6 +6,7 @@ import sys
 import warnings
 
 import minidl.backend
+from minidl.io.optional import MissingDependencyError
 
 
 class UsageError(Exception):
@@ -32,7 +33,7 @@ def run_reporting_errors(prog, function, on_interrupt=""):
         with _one_line_warnings(prog):
             return function() or 0
     except (UsageError, FileNotFoundError, ValueError, KeyError, OSError,
-            minidl.backend.DeviceError) as error:
+            minidl.backend.DeviceError, MissingDependencyError) as error:
         # a KeyError's str() is the repr of its key, quotes and all: show the message itself
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         print(f"{prog}: error: {message}", file=sys.stderr)

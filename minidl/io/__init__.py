@@ -7,3 +7,4 @@ from minidl.io.cache import datasets_dir, minidl_home, models_dir
 from minidl.io.checksum import file_checksum
 from minidl.io.download import ChecksumError, DownloadError, download
 from minidl.io.archive import UnsafeArchiveError, extract_archive
+from minidl.io.optional import MissingDependencyError, require

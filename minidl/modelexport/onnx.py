@@ -160,6 +160,8 @@ def build_model(net, opset=17, input_shape=None):
 def export_model(net, path, opset=17, input_shape=None):
     """Write ``net`` to the ONNX file ``path`` (atomically); returns ``path``."""
     from minidl.io.atomic import atomic_write
+    from minidl.io.optional import require
+    require("onnx", "exporting ONNX models")  # one clear error, before any work
     model = build_model(net, opset, input_shape)
     with atomic_write(path) as f:
         f.write(model.SerializeToString())

@@ -33,11 +33,8 @@ class TensorBoardListener(TrainingListener):
 
     def __init__(self, log_dir, frequency=1, histogram_frequency=None, test_data=None,
                  labels=None):
-        try:
-            from tensorboardX import SummaryWriter
-        except ImportError:
-            raise ImportError("TensorBoardListener needs tensorboardX: pip install "
-                              "'minidl[tensorboard]'") from None
+        from minidl.io.optional import require
+        SummaryWriter = require("tensorboardX", "TensorBoardListener").SummaryWriter
         self.log_dir = str(log_dir)
         self.frequency = max(1, int(frequency))
         self.histogram_frequency = histogram_frequency and max(1, int(histogram_frequency))

@@ -27,13 +27,9 @@ _SUFFIX = re.compile(r"(_\d+)?(:\d+)?$")
 
 
 def h5py_module():
-    """h5py, or an ImportError that says how to install it."""
-    try:
-        import h5py
-    except ImportError:
-        raise ImportError("reading Keras .h5 / .keras files needs h5py: pip install h5py "
-                          "(or pip install 'minidl[convert]')") from None
-    return h5py
+    """h5py, or a MissingDependencyError that says how to install it."""
+    from minidl.io.optional import require
+    return require("h5py", "reading Keras .h5 / .keras files")
 
 
 def text(value):

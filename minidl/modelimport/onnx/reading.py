@@ -12,12 +12,8 @@ import os
 
 
 def _onnx():
-    try:
-        import onnx
-    except ImportError as e:  # the optional extra
-        raise ImportError("importing ONNX models needs the onnx package: "
-                          "pip install 'minidl[onnx]'") from e
-    return onnx
+    from minidl.io.optional import require
+    return require("onnx", "importing ONNX models")
 
 
 def load_model(path):
