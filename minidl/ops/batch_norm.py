@@ -96,7 +96,7 @@ def _needs_graph(*inputs):
 SLICE_SIZE = 1 << 16
 # Below this many numbers the pass runs in the calling thread: handing work to the pool costs
 # more than it saves (as ``minidl.ops.activations.PARALLEL_SIZE``).
-PARALLEL_SIZE = 1 << 17
+PARALLEL_SIZE = 1 << 20
 
 
 def scale_shift(x, scale, shift):

@@ -97,6 +97,17 @@ def test_pointwise_paths_equal_the_plain_path(device, monkeypatch, stride, chann
         np.testing.assert_allclose(fast[0], y, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("n_out", [1, 16, 37])
+def test_kernel_matrix_rows_in_im2col_order(device, n_out):
+    W, = _random((n_out, 5, 3, 2), seed=13)
+    w_mat = to_cpu(kernel_matrix(to_device(W)))
+    assert w_mat.shape == (3 * 2 * 5, n_out)
+    for i in range(3):  # row (i * KW + j) * C + c holds W[:, c, i, j]
+        for j in range(2):
+            for c in range(5):
+                np.testing.assert_array_equal(w_mat[(i * 2 + j) * 5 + c], W[:, c, i, j])
+
+
 def test_pointwise_reads_a_channels_last_input_in_place():
     x, W = _random((2, 4, 6, 6), (3, 4, 1, 1), seed=12)
     x_l = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
