@@ -4,6 +4,16 @@ Training normalises with the statistics of the current batch and updates the run
 ``mean = decay * mean + (1 - decay) * batch_mean`` (likewise the variance); inference uses the
 running averages, so an example's output does not depend on the rest of its batch.
 Input [batch, features] normalises per feature; [batch, channels, h, w] per channel.
+
+Inference is y = scale * x + shift per channel, with scale = gamma / sqrt(var + eps) and
+shift = beta - scale * mean. When no gradient can flow through it (under ``no_grad()``, or
+nothing requires one) it runs as one fused pass (``scale_shift``), with the same float
+operations as the Tensor formula, so the same numbers; otherwise it is built from Tensor
+operations so that gradients reach x, gamma and beta (a frozen batch norm in transfer
+learning still passes gradients to the layers before it). Why not fold scale and shift into
+the preceding convolution's weights: that would need the network to know which convolution
+feeds which batch norm, and would change the numbers by a rounding (the products are taken in
+another order); the fused pass keeps them and costs one pass over the activation.
 """
 
 import numpy as np

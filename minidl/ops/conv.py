@@ -20,6 +20,9 @@ an NCHW-shaped view, no transposition copy), and the activation f is applied to 
 Fast paths, each computing exactly that, and the one function that picks them
 (``choose_algorithm``, whose docstring says when and why each applies):
 
+- pointwise: a 1x1 kernel without padding reads the input's pixels themselves, so its GEMMs
+  run on the channels-last input as it is (at stride 1; a stride picks every s-th pixel in
+  one copy) and its kernel matrix is a transposed view of W: no padding, no columns, no copy.
 - blocked: the same GEMMs block by block (whole images, or bands of output rows of one image),
   each block's columns about ``COL_CHUNK_BYTES`` in one reused buffer. The column matrix of a
   whole batch is KH*KW times the input (9x for a 3x3 kernel, gigabytes for VGG16's first
