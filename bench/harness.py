@@ -63,13 +63,16 @@ SETTLE_S = 0.2
 
 
 def set_threads(n, torch=None):
-    """Limit NumPy's BLAS (through threadpoolctl) and PyTorch to ``n`` threads each."""
+    """Limit NumPy's BLAS (through threadpoolctl), minidl's own pool for elementwise passes
+    (``minidl.ops._parallel``) and PyTorch to ``n`` threads each."""
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:
         raise SystemExit("--threads needs threadpoolctl (pip install threadpoolctl)") from None
     global _limits
     _limits = threadpool_limits(n)  # stays in force while the module holds it
+    from minidl.ops import _parallel
+    _parallel.THREADS = n
     if torch:
         torch.set_num_threads(n)
 
