@@ -89,8 +89,7 @@ def _inference_both_ways(x, gamma, beta, mean, var):
 
 
 @pytest.mark.parametrize("layout", ["nchw", "channels_last", "features"])
-@pytest.mark.parametrize("threaded", [False, True])
-def test_inference_without_gradients_is_the_formula_in_one_pass(monkeypatch, layout, threaded):
+def test_inference_without_gradients_is_the_formula_in_one_pass(monkeypatch, layout):
     rng = np.random.default_rng(4)
     shape = (3, 5) if layout == "features" else (3, 5, 4, 6)
     x = rng.standard_normal(shape).astype(np.float32)
@@ -99,8 +98,6 @@ def test_inference_without_gradients_is_the_formula_in_one_pass(monkeypatch, lay
     gamma, beta, mean = (rng.standard_normal(5).astype(np.float32) for _ in range(3))
     var = rng.uniform(0.5, 2, 5).astype(np.float32)
     monkeypatch.setattr(bn_module, "SLICE_SIZE", 7)  # many slices (of one row when < C)
-    if threaded:
-        monkeypatch.setattr(bn_module, "PARALLEL_SIZE", 1)
     fused, graph = _inference_both_ways(x, gamma, beta, mean, var)
     assert fused.creator is None and graph.creator is not None
     assert fused.dtype == np.float32
