@@ -6,13 +6,14 @@
     bench.table()
 
 ``compare`` warms both functions up, then alternates them (ours, theirs, ours, ...) so that a
-slow spell of the machine hits both sides alike, and reports the median of each and their ratio
-(ours / PyTorch: below 1.0 means minidl is faster).
+slow spell of the machine hits both sides alike, and reports the minimum of each and their
+ratio (ours / PyTorch: below 1.0 means minidl is faster). The minimum, not the median: on a
+machine shared with other work, every disturbance only adds time, so the fastest run of each
+side is the closest to its undisturbed speed. The load average is printed with the figures.
 """
 
 import os
 import resource
-import statistics
 import subprocess
 import sys
 import time
@@ -48,6 +49,7 @@ def blas_report(torch=None):
     for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         if var in os.environ:
             lines.append(f"note: {var}={os.environ[var]} is set")
+    lines.append(load_report())
     lines.append(f"cpus={os.cpu_count()}" + (f"  torch {torch.__version__} threads="
                                              f"{torch.get_num_threads()}" if torch else "  torch: not installed"))
     return lines
@@ -61,13 +63,16 @@ SETTLE_S = 0.2
 
 
 def set_threads(n, torch=None):
-    """Limit NumPy's BLAS (through threadpoolctl) and PyTorch to ``n`` threads each."""
+    """Limit NumPy's BLAS (through threadpoolctl), minidl's own pool for elementwise passes
+    (``minidl.ops._parallel``) and PyTorch to ``n`` threads each."""
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:
         raise SystemExit("--threads needs threadpoolctl (pip install threadpoolctl)") from None
     global _limits
     _limits = threadpool_limits(n)  # stays in force while the module holds it
+    from minidl.ops import _parallel
+    _parallel.THREADS = n
     if torch:
         torch.set_num_threads(n)
 
@@ -106,7 +111,7 @@ class Bench:
             t_ours.append(_once(ours))
             if theirs:
                 t_theirs.append(_once(theirs))
-        row = (name, statistics.median(t_ours), statistics.median(t_theirs) if theirs else None)
+        row = (name, min(t_ours), min(t_theirs) if theirs else None)
         self.rows.append(row)
         print(self._format(row), flush=True)
         return row
@@ -120,9 +125,18 @@ class Bench:
                 f"ratio {ours / theirs:5.2f}x")
 
     def table(self):
-        print("\nsummary (median of %d runs; ratio = minidl / PyTorch)" % self.repeat)
+        print("\nsummary (fastest of %d alternating runs; ratio = minidl / PyTorch; %s)"
+              % (self.repeat, load_report()))
         for row in self.rows:
             print("  " + self._format(row))
+
+
+def load_report():
+    """The machine's load averages (1, 5, 15 minutes), to read timings against."""
+    try:
+        return "load %.2f %.2f %.2f" % os.getloadavg()
+    except OSError:
+        return "load unknown"
 
 
 def peak_rss_mb(module, *args):

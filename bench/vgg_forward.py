@@ -1,15 +1,24 @@
 """A VGG16-shaped forward pass (random weights) under no_grad, minidl vs PyTorch CPU.
 
-    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python -m bench.vgg_forward [--batch 16]
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python -m bench.vgg_forward [--batch 8]
 
 13 convolutions 3x3 pad 1 + relu, 5 max pools 2x2, then dense 25088 -> 4096 -> 4096 -> 1000
 (relu, relu, softmax), built from minidl ops directly, with the ReLUs inside the conv and dense
 ops as minidl's layers run them. The same weights run through PyTorch's
 functional ops; the outputs are compared, then both are timed, then the peak memory of a
 forward alone is measured in a fresh process for each (``--only minidl|torch``).
+
+The machine's limit, in the same run: the sgemm rate (a large float32 GEMM through NumPy's
+BLAS, timed between the forwards, 2 FLOPs per multiply-add), and minidl's forward as a rate
+of direct-convolution work: 15.47 G multiply-adds per 224x224 image (the "15.5 GFLOPs" VGG16
+is usually quoted with), every conv and dense layer counted as a plain convolution or GEMM
+does it; Winograd does fewer, so the rate can pass the sgemm rate. Both accountings are
+printed: the issue's (15.47 G per image against the sgemm FLOP/s, which counts a multiply-add
+as 2) and the consistent one (2 FLOPs per multiply-add on both sides, twice the percentage).
 """
 
 import argparse
+import time
 
 import numpy as np
 
@@ -73,7 +82,7 @@ def torch_forward(torch, x, convs, dense):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--only", choices=["minidl", "torch"],
@@ -103,7 +112,14 @@ def main(argv=None):
 
         def theirs():
             torch_forward(torch, tx, t_convs, t_dense)
-    bench.compare(name, lambda: minidl_forward(x, convs, dense), theirs)
+    ours = bench.compare(name, lambda: minidl_forward(x, convs, dense), theirs)[1]
+    sgemm = sgemm_rate(bench.repeat)
+    macs = direct_macs(args.size)
+    rate = macs * args.batch / ours
+    print(f"sgemm rate {sgemm / 1e9:.0f} GFLOP/s; minidl's forward does {macs / 1e9:.2f} G "
+          f"direct-convolution multiply-adds per image at {rate / 1e9:.0f} G/s: "
+          f"{100 * rate / sgemm:.0f}% of the sgemm rate as issue 20 counts it, "
+          f"{200 * rate / sgemm:.0f}% with 2 FLOPs per multiply-add on both sides")
     if not args.no_memory:
         extra = ["--batch", str(args.batch), "--size", str(args.size)]
         print(f"peak RSS of weights + one forward in a fresh process: minidl "
@@ -111,6 +127,31 @@ def main(argv=None):
               (f", torch {peak_rss_mb('bench.vgg_forward', '--only', 'torch', *extra):.0f} MiB"
                if torch else ""))
     bench.table()
+
+
+def direct_macs(size=224):
+    """Multiply-adds of one image's forward as direct convolutions and dense GEMMs do them
+    (15.47 G at 224x224)."""
+    macs, n_in, side = 0, 3, size
+    for block in BLOCKS:
+        for n_out in block:
+            macs += side * side * 9 * n_in * n_out
+            n_in = n_out
+        side //= 2
+    return macs + sum(a * b for a, b in DENSE)
+
+
+def sgemm_rate(repeat, n=2048):
+    """The best float32 GEMM rate of NumPy's BLAS on [n, n] @ [n, n], in FLOP/s, fastest of
+    ``repeat`` runs (after one warm-up)."""
+    a = np.random.default_rng(1).standard_normal((n, n), dtype=np.float32)
+    out = np.empty_like(a)
+    times = []
+    for _ in range(repeat + 1):
+        start = time.perf_counter()
+        np.matmul(a, a, out=out)
+        times.append(time.perf_counter() - start)
+    return 2 * n ** 3 / min(times[1:])
 
 
 def _to_torch(torch, convs, dense):

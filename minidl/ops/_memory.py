@@ -27,6 +27,8 @@ import threading
 
 import numpy as np
 
+from minidl.backend import get_array_module
+
 MIN_BYTES = 1 << 20
 IDLE_LIMIT = 1 << 30
 _blocks = []  # uint8 arrays that own the cached memory
@@ -50,6 +52,13 @@ def zeros(shape, dtype, xp=np):
     a = empty(shape, dtype, xp)
     a.fill(0)
     return a
+
+
+def copy(a):
+    """A C-contiguous copy of NumPy or CuPy array ``a``; a large NumPy one on cached memory."""
+    out = empty(a.shape, a.dtype, get_array_module(a))
+    out[...] = a
+    return out
 
 
 def _idle(i):

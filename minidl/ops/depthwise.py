@@ -95,6 +95,12 @@ def correlate_taps(window, xpad, w):
 GRID_MIN_POSITIONS = 32 * 32
 
 
+# Outputs (N*OH*OW*C) below which one thread does all the blocks: handing blocks to the pool
+# costs tens of microseconds, and far more on a loaded machine, while such a layer (MobileNetV2's
+# 7x7 and 14x14 ones at batch 1) computes in about that time.
+PARALLEL_OUTPUTS = 2**16
+
+
 def _inside(lo_pad, size, span, stride, n_out):
     """[first, last) output positions along one axis whose windows lie inside the input, not
     on its border: the window of output o covers input o * stride - lo_pad ... + span."""
@@ -158,7 +164,10 @@ def _each_block(window, x_l, work):
             windows = _windows(window, x_l[images], block_rows, block_cols)
             work(windows, images, block_rows, block_cols)
 
-    if window.n >= _parallel.THREADS or window.oh < 2:
+    if window.n * window.oh * window.ow * x_l.shape[3] < PARALLEL_OUTPUTS:
+        every = slice(0, window.n)
+        tasks = [lambda: part(every, slice(0, window.oh))]  # run here: see PARALLEL_OUTPUTS
+    elif window.n >= _parallel.THREADS or window.oh < 2:
         every = slice(0, window.oh)
         tasks = [lambda p=p: part(p, every) for p in _parallel.cuts(window.n, _parallel.THREADS)]
     else:

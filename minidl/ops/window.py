@@ -187,6 +187,13 @@ class Window:
         self.interior(xpad)[...] = x
         return xpad
 
+    def padded_input(self, x):
+        """``pad(x)``, or channels-last ``x`` itself when there is no border to add and it is
+        contiguous already (the output of the previous window op usually is): no copy."""
+        if not self.padded and x.flags.c_contiguous:
+            return x
+        return self.pad(x)
+
     def interior(self, xpad):
         """The [N, H, W, C] view of a padded array without its border (undoes ``pad``)."""
         return xpad[:, self.pad_top:self.pad_top + self.h, self.pad_left:self.pad_left + self.w]

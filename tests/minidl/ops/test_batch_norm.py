@@ -1,11 +1,16 @@
 """Batch normalization: batch statistics in training, running averages in inference."""
 
+import importlib
+
 import numpy as np
 import pytest
 
-from minidl import Tensor, gradcheck
+from minidl import Tensor, gradcheck, no_grad
 from minidl.backend import to_cpu, to_device
 from minidl.ops import batch_norm
+
+# The module (``minidl.ops.batch_norm`` as an attribute is the function of the same name).
+bn_module = importlib.import_module("minidl.ops.batch_norm")
 
 
 def _tensors(*arrays):
@@ -71,3 +76,53 @@ def test_bad_shape():
     with pytest.raises(ValueError, match=r"batch_norm: expected \[batch, features\].*\(2, 3, 4\)"):
         batch_norm(Tensor(np.zeros((2, 3, 4))), Tensor(np.ones(3)), Tensor(np.zeros(3)),
                    np.zeros(3), np.ones(3), train=True)
+
+
+# -- inference without gradients: the fused pass (``scale_shift``) ---------------------------
+def _inference_both_ways(x, gamma, beta, mean, var):
+    """(y by the fused pass under no_grad, y by the Tensor formula with gradients on)."""
+    with no_grad():
+        fused = batch_norm(Tensor(x), Tensor(gamma), Tensor(beta), mean, var, train=False)
+    graph = batch_norm(Tensor(x), Tensor(gamma, requires_grad=True), Tensor(beta), mean, var,
+                       train=False)
+    return fused, graph
+
+
+@pytest.mark.parametrize("layout", ["nchw", "channels_last", "features"])
+def test_inference_without_gradients_is_the_formula_in_one_pass(monkeypatch, layout):
+    rng = np.random.default_rng(4)
+    shape = (3, 5) if layout == "features" else (3, 5, 4, 6)
+    x = rng.standard_normal(shape).astype(np.float32)
+    if layout == "channels_last":  # as conv2d leaves it: NCHW shape, NHWC memory
+        x = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    gamma, beta, mean = (rng.standard_normal(5).astype(np.float32) for _ in range(3))
+    var = rng.uniform(0.5, 2, 5).astype(np.float32)
+    monkeypatch.setattr(bn_module, "SLICE_SIZE", 7)  # many slices (of one row when < C)
+    fused, graph = _inference_both_ways(x, gamma, beta, mean, var)
+    assert fused.creator is None and graph.creator is not None
+    assert fused.dtype == np.float32
+    np.testing.assert_array_equal(fused.numpy(), graph.numpy())  # the same float operations
+    assert fused.data.strides == x.strides  # the input's memory layout, kept
+
+
+def test_inference_fused_pass_on_the_device_matches_the_formula(device):
+    rng = np.random.default_rng(5)
+    x, gamma, beta, mean = (rng.standard_normal(s) for s in ((2, 3, 4, 4), 3, 3, 3))
+    var = rng.uniform(0.5, 2, 3)
+    fused, graph = _inference_both_ways(to_device(x), *(to_device(a) for a in
+                                                        (gamma, beta, mean, var)))
+    np.testing.assert_allclose(to_cpu(fused.data), to_cpu(graph.data), rtol=1e-12)
+
+
+def test_inference_with_a_trainable_gamma_still_builds_the_graph():
+    rng = np.random.default_rng(6)
+    x, gamma, beta = rng.standard_normal((2, 3, 2, 2)), rng.standard_normal(3), np.zeros(3)
+    mean, var = rng.standard_normal(3), rng.uniform(0.5, 2, 3)
+    tx = Tensor(x, requires_grad=True)
+    tg = Tensor(gamma, requires_grad=True)
+    batch_norm(tx, tg, Tensor(beta), mean, var, train=False).sum().backward()
+    inv_std = 1 / np.sqrt(var + 1e-5)  # d/dx of gamma * (x - mean) * inv_std + beta
+    np.testing.assert_allclose(tx.grad, np.broadcast_to((gamma * inv_std).reshape(1, 3, 1, 1),
+                                                        x.shape), rtol=1e-12)
+    np.testing.assert_allclose(tg.grad, ((x - mean.reshape(1, 3, 1, 1)) * inv_std.reshape(
+        1, 3, 1, 1)).sum(axis=(0, 2, 3)), rtol=1e-12)

@@ -8,7 +8,7 @@ from minidl import Tensor
 from minidl.backend import to_cpu, to_device
 from minidl.ops import conv, conv2d, winograd
 from minidl.ops.activations import IDENTITY, resolve
-from minidl.ops.conv import BLOCKED, PLAIN, Conv2d, choose_algorithm, kernel_matrix
+from minidl.ops.conv import BLOCKED, PLAIN, POINTWISE, Conv2d, choose_algorithm, kernel_matrix
 from minidl.ops.window import Window, channels_last
 from tests.minidl.ops.test_conv import conv_loop
 
@@ -39,7 +39,7 @@ def _random(*shapes, seed=0):
 @pytest.mark.parametrize("device", ["cpu", "gpu"])
 def test_winograd_exactly_for_3x3_stride_1_undilated_many_channels_on_the_cpu(
         kernel, stride, dilation, c, n_out, device):
-    window = _window((2, c, 8, 8), kernel, stride, 2, dilation)
+    window = _window((4, c, 16, 16), kernel, stride, 2, dilation)  # 324 tiles at stride 1
     algorithm = choose_algorithm(window, n_out, np.dtype(np.float32), device)
     applies = (kernel, stride, dilation) == (3, 1, 1) and min(c, n_out) >= 128 and device == "cpu"
     assert (algorithm.forward is conv.winograd_forward) == applies
@@ -62,6 +62,62 @@ def test_plain_while_the_batch_columns_fit_the_budget_blocked_beyond(monkeypatch
     assert choose_algorithm(window, 6, f32, "gpu").forward is PLAIN.forward
 
 
+def test_winograd_needs_enough_tiles():
+    f32 = np.dtype(np.float32)
+    few = _window((1, 512, 7, 7))  # ResNet50's last stage at batch 1: 16 tiles
+    many = _window((8, 512, 14, 14))  # 392 tiles
+    assert choose_algorithm(few, 512, f32, "cpu").forward is not conv.winograd_forward
+    assert choose_algorithm(many, 512, f32, "cpu").forward is conv.winograd_forward
+
+
+@pytest.mark.parametrize("kernel, padding, pointwise", [
+    (1, 0, True), ((1, 1), (0, 0), True), (1, 1, False), (3, 0, False), ((1, 3), 0, False)])
+@pytest.mark.parametrize("stride", [1, 2])
+def test_pointwise_exactly_for_unpadded_1x1_kernels(kernel, padding, pointwise, stride):
+    window = _window((2, 8, 9, 9), kernel, stride, padding)
+    algorithm = choose_algorithm(window, 4, np.dtype(np.float32), "cpu")
+    assert (algorithm == POINTWISE) == pointwise
+
+
+@pytest.mark.parametrize("stride", [1, 2, (2, 1), 3])
+@pytest.mark.parametrize("channels_last_input", [False, True])
+def test_pointwise_paths_equal_the_plain_path(device, monkeypatch, stride, channels_last_input):
+    x, W, b = _random((2, 5, 7, 8), (6, 5, 1, 1), (6,), seed=11)
+    if channels_last_input:  # as the previous window op leaves it: NCHW shape, NHWC memory
+        x = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    *fast, algorithm = _forward_and_grads(x, W, b, stride, padding=0, activation="relu")
+    assert algorithm == POINTWISE
+    monkeypatch.setattr(conv, "pointwise", lambda window: False)
+    *plain, algorithm = _forward_and_grads(x, W, b, stride, padding=0, activation="relu")
+    assert algorithm.forward is PLAIN.forward
+    for got, expected in zip(fast, plain):
+        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+    if isinstance(stride, int):  # (the loop takes one stride for both axes)
+        y = np.maximum(conv_loop(x, W, b, stride, (0, 0, 0, 0), 1), 0)
+        np.testing.assert_allclose(fast[0], y, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("n_out", [1, 16, 37])
+def test_kernel_matrix_rows_in_im2col_order(device, n_out):
+    W, = _random((n_out, 5, 3, 2), seed=13)
+    w_mat = to_cpu(kernel_matrix(to_device(W)))
+    assert w_mat.shape == (3 * 2 * 5, n_out)
+    for i in range(3):  # row (i * KW + j) * C + c holds W[:, c, i, j]
+        for j in range(2):
+            for c in range(5):
+                np.testing.assert_array_equal(w_mat[(i * 2 + j) * 5 + c], W[:, c, i, j])
+
+
+def test_pointwise_reads_a_channels_last_input_in_place():
+    x, W = _random((2, 4, 6, 6), (3, 4, 1, 1), seed=12)
+    x_l = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+    window = _window(x.shape, 1, 1, 0)
+    assert np.shares_memory(conv.pointwise_input(window, x_l), x_l)  # no copy at stride 1
+    assert np.shares_memory(kernel_matrix(W), W)  # nor of a 1x1 kernel
+    sub = conv.pointwise_input(_window(x.shape, 1, 2, 0), x_l)
+    np.testing.assert_array_equal(sub, x_l[:, ::2, ::2].reshape(-1, 4))
+
+
 @pytest.mark.parametrize("stride, padding, dilation, by_correlation", [
     (1, 1, 1, True), (1, 0, 1, True), (1, 2, 1, True),  # padding up to the kernel's span
     (1, 3, 1, False),  # wider: the padded gy would need a negative border
@@ -81,6 +137,7 @@ def test_winograd_forward_and_gradients_equal_the_plain_path(monkeypatch):
     *plain, algorithm = _forward_and_grads(x, W, b, activation="tanh")
     assert algorithm == PLAIN._replace(grad_input=conv.correlation_grad_input)
     monkeypatch.setattr(winograd, "MIN_CHANNELS", 1)
+    monkeypatch.setattr(winograd, "MIN_TILES", 1)
     *fast, algorithm = _forward_and_grads(x, W, b, activation="tanh")
     assert algorithm.forward is conv.winograd_forward  # gx's correlation runs it too
     for got, expected in zip(fast, plain):

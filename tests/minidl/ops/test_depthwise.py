@@ -88,12 +88,16 @@ def test_gradcheck_with_an_activation(device, name):
     assert gradcheck(fn, x, W, b)
 
 
-@pytest.fixture(params=["whole", "split"])
+@pytest.fixture(params=["whole", "split", "one thread"])
 def border(request, monkeypatch):
-    """Both CPU block plans: small images padded whole, and (as large images are) the border
-    blocks split off the inside (``depthwise.GRID_MIN_POSITIONS``)."""
+    """The CPU block plans: small images padded whole, and (as large images are) the border
+    blocks split off the inside (``depthwise.GRID_MIN_POSITIONS``), both split over the
+    threads as large outputs are; and small outputs, all blocks in the calling thread
+    (``depthwise.PARALLEL_OUTPUTS``)."""
     if request.param == "split":
         monkeypatch.setattr(depthwise, "GRID_MIN_POSITIONS", 0)
+    if request.param != "one thread":
+        monkeypatch.setattr(depthwise, "PARALLEL_OUTPUTS", 0)
     return request.param
 
 

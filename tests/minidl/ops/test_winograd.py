@@ -28,6 +28,7 @@ SHAPES = [  # (n, c, h, w, n_out): odd and even sizes, non-square, 1..many chann
 def always_winograd(monkeypatch):
     """Make conv2d take the Winograd path for any channel count."""
     monkeypatch.setattr(winograd, "MIN_CHANNELS", 1)
+    monkeypatch.setattr(winograd, "MIN_TILES", 1)
 
 
 def _direct(x_l, W, padding, bias=None):
@@ -138,4 +139,7 @@ def test_dispatch_rules():
     assert not winograd.applies((3, 3), (1, 1), (2, 2), 256, 256)  # dilated
     assert not winograd.applies((3, 2), (1, 1), (1, 1), 256, 256)  # other kernel
     assert not winograd.applies((3, 3), (1, 1), (1, 1), 3, 256)    # few input channels
+    assert not winograd.applies((3, 3), (1, 1), (1, 1), 512, 512, n_tiles=16)  # few tiles
+    assert winograd.applies((3, 3), (1, 1), (1, 1), 512, 512, n_tiles=winograd.MIN_TILES)
+    assert winograd.n_tiles(2, 7, 8) == 2 * 4 * 4  # a 7-row output needs 4 tile rows
     assert conv_module.winograd is winograd
