@@ -46,5 +46,5 @@ def test_truncated_h5_names_the_file(keras_h5, tmp_path):
 
 def test_missing_h5py_is_a_clear_error(keras_h5, monkeypatch):
     monkeypatch.setitem(sys.modules, "h5py", None)
-    with pytest.raises(ImportError, match="pip install h5py"):
+    with pytest.raises(ImportError, match=r"needs h5py: pip install .minidl\[convert\]."):
         read_keras_h5(keras_h5[0])
