@@ -25,7 +25,6 @@ import copy
 import glob
 import os
 import warnings
-from collections import deque
 
 from minidl.data.records import InputSplit, ImageRecordReader, RecordReaderDataSetIterator
 from minidl.scaleout import check_shared_directory, worker_count

@@ -105,3 +105,19 @@ def check_shared_directory(client, directory):
         detail = "; ".join(f"worker {a}: {e}" for a, e in problems.items())
         raise OSError(f"{directory} must be a folder every Dask worker sees (a shared "
                       f"filesystem at the same path): {detail}")
+
+
+def _missing(paths):
+    return [p for p in paths if not os.path.isfile(p)]
+
+
+def check_files_visible(client, paths):
+    """Raise unless every worker of ``client`` sees every file of ``paths`` (absolute), before
+    any training: data files on the driver's local disk are a clear error, not a failed task."""
+    problems = {address: missing for address, missing in
+                sorted(client.run(_missing, list(paths)).items()) if missing}
+    if problems:
+        detail = "; ".join(f"worker {a} lacks {len(m)} file(s), e.g. {m[0]}"
+                           for a, m in problems.items())
+        raise FileNotFoundError(f"the data files must be on a filesystem every Dask worker sees "
+                                f"at the same path: {detail}")

@@ -48,7 +48,9 @@ class _DaskNetwork(Dl4jNames):
     def fit_paths(self, paths):
         """One pass over saved files (featurized shards or ``DataSet.save`` output) in the given
         order; the workers read them, the driver only reads their example counts."""
+        from minidl.scaleout.cluster import check_files_visible
         paths = [os.path.abspath(p) for p in paths]
+        check_files_visible(self.client, paths)
         return self._train(scaleout_data.file_minibatches(paths,
                                                           self._master().batch_size_per_worker))
 
@@ -119,7 +121,9 @@ class _DaskNetwork(Dl4jNames):
 
     def _batches(self, data, batch_size):
         if isinstance(data, (str, os.PathLike)):
+            from minidl.scaleout.cluster import check_files_visible
             paths = [os.path.abspath(p) for p in scaleout_data.folder_files(data)]
+            check_files_visible(self.client, paths)
             return scaleout_data.file_minibatches(paths, batch_size)
         return scaleout_data.minibatches(scaleout_data.source_objects(data), batch_size)
 

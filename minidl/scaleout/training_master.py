@@ -18,10 +18,11 @@ the last minibatch may be smaller; a warning says so, since such a round is not 
 training on one machine.
 """
 
+import itertools
 import math
+import time
 import uuid
 import warnings
-from itertools import islice
 
 import numpy as np
 
@@ -75,20 +76,19 @@ class ParameterAveragingTrainingMaster(Dl4jNames):
     # -- one fit ---------------------------------------------------------------------------
     def execute_training(self, client, network, minibatches):
         """Train ``network`` (on the driver, updated in place) on the stream ``minibatches``."""
-        import time
         from minidl.scaleout.cluster import worker_count
         from minidl.scaleout.shipping import pack
         workers = self.num_workers or worker_count(client)
         [payload] = client.scatter([pack(network)], broadcast=True, hash=False)
         run, stream, uneven = uuid.uuid4().hex[:8], iter(minibatches), []
         try:
-            for index in range(10 ** 12):
+            for index in itertools.count():
                 shares = self._next_round(stream, workers)
                 if not shares:
                     break
-                started = time.perf_counter()
                 uneven += self._unevenness(index, shares, workers)
-                self._round(client, network, payload, shares, f"{run}-r{index}")
+                started = time.perf_counter()
+                self._round(client, network, payload, shares, (run, index))
                 self.round_times.append(time.perf_counter() - started)
         finally:
             client.cancel([payload])
@@ -102,37 +102,38 @@ class ParameterAveragingTrainingMaster(Dl4jNames):
         """The next round's shares: up to ``workers`` lists of ``averaging_frequency``
         consecutive minibatches (fewer, and a shorter last one, at the end of the data)."""
         frequency = self.averaging_frequency
-        taken = list(islice(stream, workers * frequency))
+        taken = list(itertools.islice(stream, workers * frequency))
         return [taken[i:i + frequency] for i in range(0, len(taken), frequency)]
 
     def _unevenness(self, index, shares, workers):
-        """Why round ``index`` is uneven ([] when every slot fits full minibatches)."""
-        sizes = [examples_in(m) for share in shares for m in share]
+        """Why round ``index`` is uneven ([] when every slot of ``workers`` gets full
+        minibatches)."""
+        examples = [sum(examples_in(m) for m in share) for share in shares]
         full = self.batch_size_per_worker * self.averaging_frequency
-        if len(shares) == workers and all(examples_in_share == full for examples_in_share in
-                                          (sum(examples_in(m) for m in s) for s in shares)):
+        if len(shares) == workers and all(n == full for n in examples):
             return []
-        return [f"round {index} has {sum(sizes)} examples for {workers} workers x "
+        return [f"round {index} has {sum(examples)} examples for {workers} workers x "
                 f"{self.averaging_frequency} minibatches x {self.batch_size_per_worker}, "
-                f"trained by {len(shares)} worker(s) with "
-                f"{[sum(examples_in(m) for m in s) for s in shares]} examples"]
+                f"trained by {len(shares)} worker(s) with {examples} examples"]
 
     def _round(self, client, network, payload, shares, name):
-        """One averaging round (module docstring, steps 1-4)."""
+        """One averaging round (module docstring, steps 1-4); ``name`` is (run, round index)."""
         from minidl.scaleout.worker import fit_slot
+        run, index = name
         [state] = client.scatter([round_state(network)], broadcast=True, hash=False)
         settings = {"save_updater": self.save_updater, "prefetch": self.worker_prefetch_num_batches}
         slots = [client.submit(fit_slot, payload, state, share,
-                               {**settings, "rng_seed": self._slot_seed(network, name, w)},
-                               key=f"minidl-fit-{name}-slot{w}")
+                               {**settings, "rng_seed": self._slot_seed(network, index, w)},
+                               key=f"minidl-fit-{run}-r{index}-slot{w}")
                  for w, share in enumerate(shares)]
-        total = tree_sum(client, slots, self.aggregation_depth, name).result()
+        total = tree_sum(client, slots, self.aggregation_depth, f"{run}-r{index}").result()
         client.cancel([state, *slots])
         apply_mean(network, total, self.save_updater, self.averaging_frequency)
 
-    def _slot_seed(self, network, name, slot):
-        round_index = int(name.rsplit("-r", 1)[1])
-        return [int(network.conf.seed) + 1, int(self.rng_seed or 0), round_index, slot]
+    def _slot_seed(self, network, index, slot):
+        """The seed of slot ``slot``'s dropout masks in round ``index``: fixed by the network's
+        seed and ``rng_seed``, so two runs draw the same masks whichever worker runs a slot."""
+        return [int(network.conf.seed or 0) + 1, int(self.rng_seed or 0), index, slot]
 
 
 class _Builder(Dl4jNames):
