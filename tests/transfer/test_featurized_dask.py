@@ -78,7 +78,8 @@ def _assert_same_features(one, other, rtol=1e-5):
     a, b = list(FeaturizedDataSetIterator(one)), list(FeaturizedDataSetIterator(other))
     assert len(a) == len(b)
     for x, y in zip(a, b):
-        np.testing.assert_allclose(x.features, y.features, rtol=rtol, atol=1e-6)
+        np.testing.assert_allclose(x.features, y.features, rtol=rtol,
+                                   atol=rtol * np.abs(y.features).max())
         np.testing.assert_array_equal(x.labels, y.labels)
 
 
