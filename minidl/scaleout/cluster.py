@@ -46,11 +46,18 @@ def local_cluster(workers):
                         silence_logs=logging.ERROR)
 
 
-def worker_count(client):
-    """How many workers the client's cluster has now (DL4J's ``sc.defaultParallelism()``)."""
+def worker_count(client, timeout=60):
+    """How many workers the client's cluster has now (DL4J's ``sc.defaultParallelism()``),
+    waiting up to ``timeout`` seconds for a first one (workers of a cluster just started, or
+    being restarted, may not have registered yet)."""
     count = len(client.scheduler_info(n_workers=-1)["workers"])
     if count == 0:
-        raise RuntimeError(f"the Dask cluster at {client.scheduler.address} has no workers")
+        try:
+            client.wait_for_workers(1, timeout=timeout)
+        except TimeoutError:
+            raise RuntimeError(f"the Dask cluster at {client.scheduler.address} has no "
+                               f"workers (waited {timeout} s)") from None
+        count = len(client.scheduler_info(n_workers=-1)["workers"])
     return count
 
 

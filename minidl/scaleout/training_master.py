@@ -24,8 +24,6 @@ import time
 import uuid
 import warnings
 
-import numpy as np
-
 from minidl.naming import Dl4jNames
 from minidl.scaleout.data import examples_in
 
@@ -176,7 +174,7 @@ def round_state(network):
     """What a round sends: non-frozen parameters, the updater state (DL4J sends it whatever
     ``save_updater`` says) and the counters."""
     from minidl.scaleout.worker import flat_updater_state, trainable_params
-    return {"params": {k: np.array(a) for k, a in trainable_params(network).items()},
+    return {"params": trainable_params(network),  # copies: the driver's arrays change later
             "updater": flat_updater_state(network),
             "iteration": network.iteration_count, "epoch": network.epoch_count}
 
