@@ -11,7 +11,7 @@ import pytest
 
 pytest.importorskip("distributed")
 
-from minidl.backend import to_cpu  # noqa: E402
+from minidl.backend import to_cpu
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 CHANCE = 1 / 5

@@ -19,16 +19,16 @@ import pytest
 
 distributed = pytest.importorskip("distributed")
 
-from PIL import Image  # noqa: E402
+from PIL import Image
 
-from minidl.data.records import (ImageRecordReader, InputSplit, ParentPathLabelGenerator,  # noqa: E402
+from minidl.data.records import (ImageRecordReader, InputSplit, ParentPathLabelGenerator,
                                  RecordReaderDataSetIterator)
-from minidl import ArrayDataSetIterator, ImagePreProcessingScaler  # noqa: E402
-from minidl.scaleout import cluster_client  # noqa: E402
-from transfer import FeaturizedDataSetIterator, TransferLearningHelper, featurize_to_disk  # noqa: E402
-from transfer import featurized as featurized_module  # noqa: E402
-from test_helper import N_CLASSES, _edited_vgg  # noqa: E402
-from vgg_like import SIDE, images  # noqa: E402
+from minidl import ArrayDataSetIterator, ImagePreProcessingScaler
+from minidl.scaleout import cluster_client
+from transfer import FeaturizedDataSetIterator, TransferLearningHelper, featurize_to_disk
+from transfer import featurized as featurized_module
+from test_helper import N_CLASSES, _edited_vgg
+from vgg_like import SIDE, images
 
 BATCH = 4
 
@@ -134,9 +134,12 @@ def test_undecodable_images_are_skipped_and_listed(tmp_path, client, helper):
     assert many["num_examples"] == single["num_examples"] == 14
     # the same examples in the same order; only the cut between shards differs (module doc)
     assert [s["examples"] for s in many["shards"]] == [3, 4, 4, 3]
-    features = lambda d: np.concatenate([b.features for b in FeaturizedDataSetIterator(d)])  # noqa: E731
-    np.testing.assert_allclose(features(tmp_path / "many"), features(tmp_path / "one"),
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(_all_features(tmp_path / "many"), _all_features(tmp_path / "one"),
+                               rtol=1e-5, atol=1e-5)
+
+
+def _all_features(folder):
+    return np.concatenate([batch.features for batch in FeaturizedDataSetIterator(folder)])
 
 
 def test_interrupted_driver_resumes_only_missing_shards(tmp_path, client, helper, monkeypatch):

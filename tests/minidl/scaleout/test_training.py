@@ -12,10 +12,10 @@ import pytest
 
 pytest.importorskip("distributed")
 
-from minidl import (Activation, Adam, ComputationGraph, DataSet, DenseLayer, InputType,  # noqa: E402
+from minidl import (Activation, Adam, ComputationGraph, DataSet, DenseLayer, InputType,
                     ListDataSetIterator, LossFunction, MultiLayerNetwork, Nesterovs,
                     NeuralNetConfiguration, OutputLayer, Sgd)
-from minidl.scaleout import (DaskComputationGraph, DaskMultiLayerNetwork,  # noqa: E402
+from minidl.scaleout import (DaskComputationGraph, DaskMultiLayerNetwork,
                              ParameterAveragingTrainingMaster, cluster_client)
 
 TOLERANCE = 1e-5  # DL4J's for dense networks and graphs
