@@ -1,7 +1,7 @@
 """``featurize_to_disk(..., client=client)``: the frozen part runs on a Dask cluster's workers.
 
-The driver sends the frozen network once per worker (``client.scatter(..., broadcast=True)``)
-and then, per shard, only what the shard is made of:
+The driver sends the frozen network once (``minidl.scaleout.cluster.ship``: each worker fetches
+it once and keeps it) and then, per shard, only what the shard is made of:
 
 * for an image iterator (a ``RecordReaderDataSetIterator`` over an ``ImageRecordReader``) the
   shard's file paths: the worker reads and decodes the images itself, through a copy of the
@@ -28,6 +28,7 @@ import warnings
 
 from minidl.data.records import InputSplit, ImageRecordReader, RecordReaderDataSetIterator
 from minidl.scaleout import check_shared_directory, worker_count
+from minidl.scaleout.cluster import ship
 from minidl.scaleout.shipping import check_serializable, pack, worker_network
 
 IN_FLIGHT_PER_WORKER = 2  # batches read by the driver ahead of the workers (non-image data)
@@ -45,8 +46,7 @@ def featurize_on_cluster(client, helper, iterator, directory, done, task, shard_
     from dask.distributed import as_completed
     directory = os.path.abspath(directory)
     template = _image_template(iterator)
-    [payload] = client.scatter([{"network": pack(helper.network), "template": template}],
-                               broadcast=True, hash=False)
+    payload = ship(client, {"network": pack(helper.network), "template": template}, "features")
     window = IN_FLIGHT_PER_WORKER * worker_count(client)
     pending, skipped = as_completed(), {}
     try:

@@ -8,6 +8,7 @@ import contextlib
 import logging
 import os
 import uuid
+import warnings
 
 
 @contextlib.contextmanager
@@ -128,3 +129,21 @@ def check_files_visible(client, paths):
                            for a, m in problems.items())
         raise FileNotFoundError(f"the data files must be on a filesystem every Dask worker sees "
                                 f"at the same path: {detail}")
+
+
+def _hold(value):
+    return value
+
+
+def ship(client, value, name):
+    """A future of ``value`` for many tasks to read: each worker fetches it once, from the
+    worker holding it, and keeps it while the future lives.
+
+    Not ``client.scatter(..., broadcast=True)``: scattered data has no lineage (lost when its
+    holders die), and a scatter while a worker dies can hang (measured with distributed
+    2026.8: a SIGKILL during the replication left ``scatter`` waiting past its timeout). A task
+    that returns ``value`` is recomputed elsewhere when its holder dies, as any task result.
+    """
+    with warnings.catch_warnings():  # a network's parameters: the graph is large on purpose
+        warnings.filterwarnings("ignore", message="Sending large graph")
+        return client.submit(_hold, value, key=f"minidl-{name}-{uuid.uuid4().hex}", pure=False)

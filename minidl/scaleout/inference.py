@@ -28,9 +28,9 @@ def _output_batch(payload, minibatch):
 def ordered_map(client, function, payload, items, *args, window=None):
     """``function(payload_future, item, *args)`` for every item on the workers, results in
     item order; at most ``window`` tasks in flight (the items are read lazily)."""
-    from minidl.scaleout.cluster import worker_count
+    from minidl.scaleout.cluster import ship, worker_count
     window = window or 4 * worker_count(client)
-    [shipped] = client.scatter([payload], broadcast=True, hash=False)
+    shipped = ship(client, payload, "network")
     pending = deque()
     try:
         for item in items:

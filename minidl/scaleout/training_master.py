@@ -3,7 +3,8 @@
 One ``fit`` is a pass over the data in rounds. In each round the driver
 
 1. sends the parameters of the non-frozen layers, the updater state and the counters (one
-   scattered payload, broadcast to every worker; the network itself went once per ``fit``);
+   payload each worker fetches once, ``cluster.ship``; the network itself went once per
+   ``fit``);
 2. gives worker slot ``w`` the ``w``-th ``averaging_frequency`` consecutive minibatches of the
    round (``minidl.scaleout.data``), each fitted by ``network.fit`` as on one machine;
 3. sums the slots' parameters and updater states in a fixed tree (fan-in from
@@ -74,10 +75,10 @@ class ParameterAveragingTrainingMaster(Dl4jNames):
     # -- one fit ---------------------------------------------------------------------------
     def execute_training(self, client, network, minibatches):
         """Train ``network`` (on the driver, updated in place) on the stream ``minibatches``."""
-        from minidl.scaleout.cluster import worker_count
+        from minidl.scaleout.cluster import ship, worker_count
         from minidl.scaleout.shipping import pack
         workers = self.num_workers or worker_count(client)
-        [payload] = client.scatter([pack(network)], broadcast=True, hash=False)
+        payload = ship(client, pack(network), "network")
         run, stream, uneven = uuid.uuid4().hex[:8], iter(minibatches), []
         try:
             for index in itertools.count():
@@ -116,9 +117,10 @@ class ParameterAveragingTrainingMaster(Dl4jNames):
 
     def _round(self, client, network, payload, shares, name):
         """One averaging round (module docstring, steps 1-4); ``name`` is (run, round index)."""
+        from minidl.scaleout.cluster import ship
         from minidl.scaleout.worker import fit_slot
         run, index = name
-        [state] = client.scatter([round_state(network)], broadcast=True, hash=False)
+        state = ship(client, round_state(network), f"state-{run}-r{index}")
         settings = {"save_updater": self.save_updater, "prefetch": self.worker_prefetch_num_batches}
         slots = [client.submit(fit_slot, payload, state, share,
                                {**settings, "rng_seed": self._slot_seed(network, index, w)},

@@ -163,7 +163,8 @@ def test_interrupted_driver_resumes_only_missing_shards(tmp_path, client, helper
     submit = client.submit
 
     def counting(function, *args, **kwargs):  # the shard names the driver submits
-        calls.append(args[3])
+        if function.__name__ == "_featurize_part":
+            calls.append(args[3])
         return submit(function, *args, **kwargs)
     monkeypatch.setattr(client, "submit", counting)
     manifest = featurize_to_disk(helper, _image_iterator(images_dir), folder, progress=False,

@@ -13,10 +13,10 @@ import pytest
 pytest.importorskip("distributed")
 
 from minidl import (Activation, Adam, ComputationGraph, DataSet, DenseLayer, InputType,
-                    ListDataSetIterator, LossFunction, MultiLayerNetwork, Nesterovs,
+                    ListDataSetIterator, LossFunction, MultiDataSet, MultiLayerNetwork, Nesterovs,
                     NeuralNetConfiguration, OutputLayer, Sgd)
 from minidl.scaleout import (DaskComputationGraph, DaskMultiLayerNetwork,
-                             ParameterAveragingTrainingMaster, cluster_client)
+                             ParameterAveragingTrainingMaster, cluster_client, worker_count)
 
 TOLERANCE = 1e-5  # DL4J's for dense networks and graphs
 
@@ -71,7 +71,10 @@ def test_average_every_step_equals_single_machine_sgd(client, make, wrapper):
     for batch in rounds:
         single.fit(batch)
     spark = wrapper(client, distributed, _master(workers=4))
-    spark.fit([example for batch in rounds for example in batch.as_list()])  # as DL4J's test
+    examples = [example for batch in rounds for example in batch.as_list()]  # as DL4J's test
+    if wrapper is DaskComputationGraph:  # a graph takes MultiDataSets too (fitMultiDataSet)
+        examples = [MultiDataSet.from_dataset(example) for example in examples]
+    spark.fit(examples)
     assert not np.allclose(single.params(), initial)
     np.testing.assert_allclose(distributed.params(), single.params(), atol=TOLERANCE)
     assert spark.get_score() > 0
@@ -250,3 +253,13 @@ def test_a_killed_worker_loses_nothing(client):
     deadline = time.time() + 30
     while len(client.run(os.getpid)) < 2 and time.time() < deadline:
         time.sleep(0.1)
+
+
+def test_cluster_client_for_the_cli(client):
+    with cluster_client() as none:
+        assert none is None  # neither --workers nor --scheduler: one process
+    with cluster_client(scheduler=client.scheduler.address) as other:
+        assert worker_count(other) == 2 and other.scheduler.address == client.scheduler.address
+    with pytest.raises(ValueError, match="not both"):
+        with cluster_client(workers=2, scheduler=client.scheduler.address):
+            pass
