@@ -11,6 +11,7 @@ In-memory data travels to the workers as arrays; a folder travels as file slices
 ``[(path, start, stop)]`` that each worker reads itself, so the driver never loads it.
 """
 
+import json
 import os
 import zipfile
 
@@ -51,6 +52,20 @@ def source_objects(data):
         return [data]
     reset_if_supported(data)
     return data
+
+
+def label_names(data):
+    """The class names ``data`` knows: an iterator's ``get_labels()``, a featurized folder's
+    manifest ``label_names``, a DataSet's; None when it knows none."""
+    if isinstance(data, (str, os.PathLike)):
+        path = os.path.join(data, MANIFEST)
+        if not os.path.isfile(path):
+            return None
+        with open(path, encoding="utf-8") as f:
+            return json.load(f).get("label_names")
+    if hasattr(data, "get_labels") and not hasattr(data, "features"):
+        return data.get_labels()
+    return getattr(data, "label_names", None)
 
 
 # -- folders ------------------------------------------------------------------------------------

@@ -86,15 +86,19 @@ class _DaskNetwork(Dl4jNames):
     # -- evaluation and inference ----------------------------------------------------------
     def evaluate(self, data, labels_list=None, batch_size=EVAL_BATCH_SIZE):
         """An Evaluation of ``data`` (list, iterator or folder, as ``fit``) computed on the
-        workers in minibatches of ``batch_size``, merged in data order."""
+        workers in minibatches of ``batch_size``, merged in data order. The class names are
+        ``labels_list``, else the iterator's or the featurized folder's."""
         from minidl.scaleout.inference import evaluate_on_cluster
+        if labels_list is None:  # DL4J: the data's class names, as Network.evaluate takes them
+            labels_list = scaleout_data.label_names(data)
         return evaluate_on_cluster(self.client, self.network, self._batches(data, batch_size),
                                    labels_list)
 
     def output(self, data, batch_size=EVAL_BATCH_SIZE):
-        """The network's outputs for ``data`` (a features array or list of them, DataSets, an
-        iterator or a folder), computed on the workers: one array per output, examples in
-        order (a single array for one output)."""
+        """The network's outputs for ``data``, computed on the workers: one array per output,
+        examples in order (a single array for one output). ``data``: a features array, a
+        list of them (batches, for a one-input network), DataSets / MultiDataSets (labels not
+        needed), an iterator, or a folder."""
         from minidl.scaleout.inference import outputs_on_cluster
         if hasattr(data, "shape"):
             data = [data]

@@ -263,3 +263,16 @@ def test_cluster_client_for_the_cli(client):
     with pytest.raises(ValueError, match="not both"):
         with cluster_client(workers=2, scheduler=client.scheduler.address):
             pass
+
+
+def test_evaluation_names_the_classes_of_a_featurized_folder(client, tmp_path):
+    import json
+    net = _mln(Sgd(0.5))
+    data = _examples(12, 10)
+    data.labels = np.eye(10, dtype=np.float32)[np.arange(12) % 10]
+    data.save(tmp_path / "shard-00000.npz")
+    names = [f"class{i}" for i in range(10)]
+    (tmp_path / "manifest.json").write_text(json.dumps({"label_names": names}))
+    evaluation = DaskMultiLayerNetwork(client, net).evaluate(str(tmp_path))
+    assert evaluation.get_num_row_counter() == 12 and "class3" in evaluation.stats()
+    assert evaluation.accuracy() == net.evaluate(data).accuracy()
