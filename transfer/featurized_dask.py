@@ -29,7 +29,7 @@ import warnings
 from minidl.data.records import InputSplit, ImageRecordReader, RecordReaderDataSetIterator
 from minidl.scaleout import check_shared_directory, worker_count
 from minidl.scaleout.cluster import ship
-from minidl.scaleout.shipping import check_serializable, pack, worker_network
+from minidl.scaleout.shipping import check_serializable, forget, pack, worker_network
 
 IN_FLIGHT_PER_WORKER = 2  # batches read by the driver ahead of the workers (non-image data)
 
@@ -46,7 +46,8 @@ def featurize_on_cluster(client, helper, iterator, directory, done, task, shard_
     from dask.distributed import as_completed
     directory = os.path.abspath(directory)
     template = _image_template(iterator)
-    payload = ship(client, {"network": pack(helper.network), "template": template}, "features")
+    packed = pack(helper.network)
+    payload = ship(client, {"network": packed, "template": template}, "features")
     window = IN_FLIGHT_PER_WORKER * worker_count(client)
     pending, skipped = as_completed(), {}
     try:
@@ -62,6 +63,7 @@ def featurize_on_cluster(client, helper, iterator, directory, done, task, shard_
             yield from _finished(future, skipped)
     finally:
         client.cancel([payload])
+        forget(client, packed, _forget_helper)
     _report_skipped(iterator, skipped)
     _remove_orphans(directory)
 
@@ -139,6 +141,12 @@ def _worker_helper(network_payload):
         _HELPERS.clear()
         _HELPERS[token] = TransferLearningHelper(worker_network(network_payload))
     return _HELPERS[token]
+
+
+def _forget_helper(token):
+    from minidl.scaleout.shipping import _forget_here
+    _HELPERS.pop(token, None)
+    _forget_here(token)
 
 
 def _report_skipped(iterator, skipped):

@@ -8,7 +8,7 @@ import numpy as np
 from minidl.backend import to_cpu
 from minidl.data.dataset import as_list
 from minidl.scaleout.data import resolve
-from minidl.scaleout.shipping import pack, worker_network
+from minidl.scaleout.shipping import forget, pack, worker_network
 
 
 def _evaluate_batch(payload, minibatch, labels_list):
@@ -41,6 +41,7 @@ def ordered_map(client, function, payload, items, *args, window=None):
             yield pending.popleft().result()
     finally:
         client.cancel([shipped, *pending])
+        forget(client, payload)
 
 
 def evaluate_on_cluster(client, network, minibatches, labels_list=None):

@@ -4,7 +4,8 @@ DL4J broadcasts the configuration JSON and the flat parameter vector, and each e
 a new network from them. Here the payload is ``{"network_class", "conf", "params", "token"}``:
 the configuration object (pickled by Dask, so classes that ``transfer`` or ``zoo`` add come with
 their modules, and frozen layers stay frozen wrappers) and ``{"fc2_W": array}`` on the host.
-A worker rebuilds it once per payload (``worker_network``) and keeps it per thread; every task
+A worker rebuilds it once per payload (``worker_network``) and keeps it per thread (until
+``forget`` at the end of the job, or two newer payloads); every task
 then copies in whatever changes between rounds, so the cached network never carries state
 from one task to the next.
 """
@@ -16,7 +17,8 @@ import numpy as np
 
 from minidl.backend import to_cpu
 
-_CACHE = threading.local()
+_CACHE = {}  # (payload token, thread id) -> network: a thread never shares one with another
+_LOCK = threading.Lock()
 _KEEP = 2  # networks kept per worker thread: this fit's and one more (featurization, say)
 
 
@@ -42,15 +44,33 @@ def unpack(payload):
 
 def worker_network(payload):
     """The network of ``payload``, built on the first call in this worker thread and reused."""
-    cache = getattr(_CACHE, "networks", None)
-    if cache is None:
-        cache = _CACHE.networks = {}
-    token = payload["token"]
-    if token not in cache:
-        while len(cache) >= _KEEP:
-            cache.pop(next(iter(cache)))
-        cache[token] = unpack(payload)
-    return cache[token]
+    key = (payload["token"], threading.get_ident())
+    with _LOCK:
+        network = _CACHE.get(key)
+    if network is None:
+        network = unpack(payload)
+        with _LOCK:
+            mine = [k for k in _CACHE if k[1] == key[1]]  # oldest first
+            while len(mine) >= _KEEP:
+                del _CACHE[mine.pop(0)]
+            _CACHE[key] = network
+    return network
+
+
+def _forget_here(token):
+    with _LOCK:
+        for key in [k for k in _CACHE if k[0] == token]:
+            del _CACHE[key]
+
+
+def forget(client, payload, on_worker=_forget_here):
+    """Drop ``payload``'s network from the workers' caches (a big one holds memory) by running
+    ``on_worker(token)`` on each: done at the end of a job. Best effort: a worker that died
+    meanwhile has nothing to drop."""
+    try:
+        client.run(on_worker, payload["token"])
+    except Exception:  # noqa: BLE001 - only memory is at stake, never a result
+        pass
 
 
 def check_serializable(network):

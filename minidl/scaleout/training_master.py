@@ -76,9 +76,10 @@ class ParameterAveragingTrainingMaster(Dl4jNames):
     def execute_training(self, client, network, minibatches):
         """Train ``network`` (on the driver, updated in place) on the stream ``minibatches``."""
         from minidl.scaleout.cluster import ship, worker_count
-        from minidl.scaleout.shipping import pack
+        from minidl.scaleout.shipping import forget, pack
         workers = self.num_workers or worker_count(client)
-        payload = ship(client, pack(network), "network")
+        packed = pack(network)
+        payload = ship(client, packed, "network")
         run, stream, uneven = uuid.uuid4().hex[:8], iter(minibatches), []
         try:
             for index in itertools.count():
@@ -91,6 +92,7 @@ class ParameterAveragingTrainingMaster(Dl4jNames):
                 self.round_times.append(time.perf_counter() - started)
         finally:
             client.cancel([payload])
+            forget(client, packed)
         if uneven:
             warnings.warn(f"ParameterAveragingTrainingMaster: uneven data, all of it trained: "
                           f"{'; '.join(uneven)}. A mean over uneven shares is not single-machine "

@@ -166,7 +166,8 @@ def test_fit_from_a_folder_reads_files_on_workers(client, tmp_path):
         part.save(tmp_path / f"part-{i}.npz")
     single, distributed = _mln(Sgd(0.5)), _mln(Sgd(0.5))
     single.fit(data)
-    DaskMultiLayerNetwork(client, distributed, _master(workers=4)).fit(str(tmp_path))
+    master = _master(workers=4, worker_prefetch_num_batches=2)  # files read ahead
+    DaskMultiLayerNetwork(client, distributed, master).fit(str(tmp_path))
     np.testing.assert_allclose(distributed.params(), single.params(), atol=TOLERANCE)
 
 
@@ -276,3 +277,9 @@ def test_evaluation_names_the_classes_of_a_featurized_folder(client, tmp_path):
     evaluation = DaskMultiLayerNetwork(client, net).evaluate(str(tmp_path))
     assert evaluation.get_num_row_counter() == 12 and "class3" in evaluation.stats()
     assert evaluation.accuracy() == net.evaluate(data).accuracy()
+
+
+def test_workers_forget_the_network_after_a_fit(client):
+    from minidl.scaleout import shipping
+    DaskMultiLayerNetwork(client, _mln(Sgd(0.5)), _master(workers=2)).fit([_examples(40, 11)])
+    assert set(client.run(lambda: len(shipping._CACHE)).values()) == {0}
