@@ -61,8 +61,8 @@ def featurize_on_cluster(client, helper, iterator, directory, done, task, shard_
                 yield from _finished(next(pending), skipped)
         for future in pending:
             yield from _finished(future, skipped)
-    finally:
-        client.cancel([payload])
+    finally:  # an interrupted driver stops its tasks too (a re-run resumes from the manifest)
+        client.cancel([payload, *pending.futures])
         forget(client, packed, _forget_helper)
     _report_skipped(iterator, skipped)
     _remove_orphans(directory)
