@@ -26,7 +26,7 @@ def cluster_client(workers=None, scheduler=None):
     if workers is None and scheduler is None:
         yield None
         return
-    from dask.distributed import Client
+    Client = _dask_distributed().Client
     if scheduler is not None:
         key = "scheduler_file" if os.path.isfile(str(scheduler)) else "address"
         with Client(**{key: str(scheduler)}) as client:
@@ -36,13 +36,22 @@ def cluster_client(workers=None, scheduler=None):
         yield client
 
 
+def _dask_distributed():
+    """``dask.distributed``, or an ImportError saying how to install it (an optional extra)."""
+    try:
+        import dask.distributed
+    except ImportError as error:
+        raise ImportError(f"running on a Dask cluster needs dask[distributed]: pip install "
+                          f"'minidl[dask]' ({error})") from None
+    return dask.distributed
+
+
 def local_cluster(workers):
     """A LocalCluster of ``workers`` processes x 1 thread on 127.0.0.1, without the dashboard
     (its HTTP server still starts: on a free loopback port, so two clusters do not collide)."""
     if int(workers) < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
-    from dask.distributed import LocalCluster
-    return LocalCluster(n_workers=int(workers), threads_per_worker=1, processes=True,
+    return _dask_distributed().LocalCluster(n_workers=int(workers), threads_per_worker=1, processes=True,
                         host="127.0.0.1", dashboard_address="127.0.0.1:0",
                         silence_logs=logging.ERROR)
 
