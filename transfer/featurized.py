@@ -97,7 +97,8 @@ class FeaturesMismatchError(ValueError):
         self.directory, self.reason = directory, reason
 
 
-def featurize_to_disk(helper, iterator, directory, *, data=None, progress=True, overwrite=False):
+def featurize_to_disk(helper, iterator, directory, *, data=None, progress=True, overwrite=False,
+                      client=None):
     """Featurize every batch of ``iterator`` into shards under ``directory``; return the manifest.
 
     Resumes an interrupted run of the same model and boundary. A folder holding features of a
@@ -108,11 +109,18 @@ def featurize_to_disk(helper, iterator, directory, *, data=None, progress=True, 
     folder, split seed and batch size. The iterator itself cannot tell, so without it a folder
     featurized from other images would be resumed or reused as if it were this data; with it,
     such a folder is refused like one from another model.
+
+    ``client`` (a ``dask.distributed.Client``) featurizes on its workers instead
+    (``transfer.featurized_dask``): same shards, manifest and fingerprint. ``directory`` must be
+    a folder every worker sees; that is checked first, before any work.
     """
     os.makedirs(directory, exist_ok=True)
+    if client is not None:
+        from transfer.featurized_dask import check_cluster
+        check_cluster(client, helper, directory)
     manifest = _open_manifest(helper, iterator, directory, data, overwrite)
     if not manifest.get("complete"):
-        _write_shards(helper, iterator, directory, manifest, progress)
+        _write_shards(helper, iterator, directory, manifest, progress, client)
         manifest["shards"].sort(key=lambda s: s["file"])
         manifest["num_examples"] = sum(s["examples"] for s in manifest["shards"])
         manifest["complete"] = True
@@ -138,23 +146,42 @@ def _open_manifest(helper, iterator, directory, data, overwrite):
             "shards": [], "complete": False}
 
 
-def _write_shards(helper, iterator, directory, manifest, progress):
+def _write_shards(helper, iterator, directory, manifest, progress, client=None):
     """Featurize and save every batch the manifest does not list yet, recording each one in the
     manifest as soon as its shard is on disk (so an interrupted run resumes after it)."""
     done = {shard["file"] for shard in manifest["shards"]}
     reset_if_supported(iterator)
     bar = _progress(iterator, progress, len(done))
+    if client is None:
+        shards = _featurize_here(helper, iterator, directory, done)
+    else:
+        from transfer.featurized_dask import featurize_on_cluster
+        shards = featurize_on_cluster(client, helper, iterator, directory, done,
+                                      _featurize_and_save, _shard_name)
+    for record in shards:
+        manifest["shards"].append({"file": record["file"], "examples": record["examples"]})
+        manifest["feature_shapes"] = record["feature_shapes"]
+        manifest["label_shapes"] = record["label_shapes"]
+        _write_manifest(directory, manifest)
+        bar.update(1)
+    bar.close()
+
+
+def _featurize_here(helper, iterator, directory, done):
+    """The shard records of every batch not ``done``, featurized in this process."""
     for index, batch in enumerate(iterator):
         name = _shard_name(index)
         if name in done:
             continue  # written by an earlier, interrupted run
-        features, labels = _save_shard(os.path.join(directory, name), helper.featurize(batch))
-        manifest["shards"].append({"file": name, "examples": int(features[0].shape[0])})
-        manifest["feature_shapes"] = [list(a.shape[1:]) for a in features]
-        manifest["label_shapes"] = [list(a.shape[1:]) for a in labels]
-        _write_manifest(directory, manifest)
-        bar.update(1)
-    bar.close()
+        yield _featurize_and_save(helper, batch, directory, name)
+
+
+def _featurize_and_save(helper, batch, directory, name):
+    """Featurize one batch into shard ``name`` (here or on a Dask worker); return its record."""
+    features, labels = _save_shard(os.path.join(directory, name), helper.featurize(batch))
+    return {"file": name, "examples": int(features[0].shape[0]),
+            "feature_shapes": [list(a.shape[1:]) for a in features],
+            "label_shapes": [list(a.shape[1:]) for a in labels]}
 
 
 def _mismatch(manifest, source, pre_processor, data):

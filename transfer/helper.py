@@ -97,9 +97,15 @@ class TransferLearningHelper(Dl4jNames):
         """Train the unfrozen part on featurized data (DataSet, MultiDataSet or an iterator),
         then copy its parameters into the original network."""
         self.unfrozen.fit(data, epochs=epochs)
+        self.copy_unfrozen_back()
+        return self.unfrozen.score()
+
+    def copy_unfrozen_back(self):
+        """Copy the unfrozen part's parameters into the original network: what
+        ``fit_featurized`` does after training, for an unfrozen part trained elsewhere (on a
+        Dask cluster by ``DaskComputationGraph``, say)."""
         self.network.copy_params_from(self.unfrozen, {orig: sub for sub, orig
                                                       in self._key_map.items()})
-        return self.unfrozen.score()
 
     def output_from_featurized(self, features):
         """The network's output for featurized inputs: an array, or a list of arrays for a
