@@ -110,6 +110,9 @@ def featurize_to_disk(helper, iterator, directory, *, data=None, progress=True, 
     featurized from other images would be resumed or reused as if it were this data; with it,
     such a folder is refused like one from another model.
 
+    ``progress``: show a bar (True), none (False), or a caller's tqdm bar to advance by one per
+    shard (the ``minidl transfer`` command's single bar).
+
     ``client`` (a ``dask.distributed.Client``) featurizes on its workers instead
     (``transfer.featurized_dask``): same shards, manifest and fingerprint. ``directory`` must be
     a folder every worker sees; that is checked first, before any work.
@@ -220,14 +223,29 @@ def _label_names(iterator):
     return list(names) if names else None
 
 
-def _progress(iterator, enabled, already):
+def _progress(iterator, progress, already):
+    """The bar that counts shards: ``progress`` itself when it is a caller's bar (advanced by the
+    shards already on disk too, never closed here), else a new one, shown when ``progress``."""
+    if not isinstance(progress, bool):
+        progress.update(already)
+        return _Borrowed(progress)
     from tqdm import tqdm
     try:
         total = len(iterator)
     except TypeError:
         total = None
     return tqdm(total=total, initial=already, desc="featurizing", unit="batch",
-                disable=not enabled)
+                disable=not progress)
+
+
+class _Borrowed:
+    """A caller's progress bar, advanced here and closed by its owner."""
+
+    def __init__(self, bar):
+        self.update = bar.update
+
+    def close(self):
+        pass
 
 
 class FeaturizedDataSetIterator(DataSetIterator):

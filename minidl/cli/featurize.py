@@ -48,49 +48,38 @@ def featurize_parts(helper, parts, out, data, args, progress=None):
 
     ``data`` says which images they are (a folder featurized from other images is not reused);
     ``progress`` (a tqdm) replaces featurize_to_disk's own bars. The one place the images go
-    through the frozen part: a distributed featurizer hooks in here."""
+    through the frozen part: with ``--workers N`` or ``--scheduler ADDRESS`` on a Dask cluster,
+    whose workers read the images themselves (the same features)."""
+    from minidl.scaleout import cluster_client
+    with cluster_client(workers=args.workers, scheduler=args.scheduler) as client:
+        for part, iterator in parts:
+            _featurize_part(helper, part, iterator, os.path.join(out, part), data, args,
+                            progress, client)
+
+
+def _featurize_part(helper, part, iterator, folder, data, args, progress, client):
+    """Featurize one part (train or test) into ``folder``; print what was written."""
     from transfer import featurize_to_disk
     from transfer.featurized import FeaturesMismatchError
-    for part, iterator in parts:
-        folder = os.path.join(out, part)
-        source = iterator if progress is None else _Ticking(iterator, progress)
-        try:
-            manifest = featurize_to_disk(helper, source, folder, data={**data, "part": part},
-                                         progress=progress is None and not args.quiet,
-                                         overwrite=args.overwrite)
-        except FeaturesMismatchError as error:
-            raise UsageError(f"{folder} holds features made by {error.reason}: pass "
-                             f"--overwrite to replace them, or choose another folder") from None
-        if manifest["num_examples"] == 0:
-            raise UsageError(f"no image of the {part} part of {args.data!r} could be read "
-                             f"({len(iterator.reader.skipped)} files skipped)")
-        shape = "x".join(map(str, manifest["feature_shapes"][0]))
-        say = print if progress is None else progress.write  # a line above the bar
-        say(f"{part}: {manifest['num_examples']} examples, {shape} features -> {folder}")
+    try:
+        manifest = featurize_to_disk(helper, iterator, folder, data={**data, "part": part},
+                                     progress=not args.quiet if progress is None else progress,
+                                     overwrite=args.overwrite, client=client)
+    except FeaturesMismatchError as error:
+        raise UsageError(f"{folder} holds features made by {error.reason}: pass "
+                         f"--overwrite to replace them, or choose another folder") from None
+    if manifest["num_examples"] == 0:
+        raise UsageError(f"no image of the {part} part of {args.data!r} could be read "
+                         f"({len(iterator.reader.skipped)} files skipped)")
+    shape = "x".join(map(str, manifest["feature_shapes"][0]))
+    say = print if progress is None else progress.write  # a line above the bar
+    say(f"{part}: {manifest['num_examples']} examples, {shape} features -> {folder}")
 
 
 def data_record(args):
     """What the images are, for the features' manifest: their folder and split."""
     return {"folder": os.path.abspath(args.data), "seed": args.seed,
             "train_percent": args.train_percent, "batch_size": args.batch_size}
-
-
-class _Ticking:
-    """An iterator that advances a progress bar by one per batch (and is otherwise the same)."""
-
-    def __init__(self, iterator, bar):
-        self._iterator, self._bar = iterator, bar
-
-    def __iter__(self):
-        for batch in self._iterator:
-            yield batch
-            self._bar.update(1)
-
-    def __len__(self):
-        return len(self._iterator)
-
-    def __getattr__(self, name):
-        return getattr(self._iterator, name)
 
 
 def cmd_featurize(args):

@@ -93,6 +93,18 @@ def add_head_options(parser):
                         help="Nesterovs learning rate of the new head (default 3e-5, as DL4J)")
 
 
+def add_cluster_options(parser):
+    """--workers N or --scheduler ADDRESS: featurize on a Dask cluster (minidl.scaleout)."""
+    cluster = parser.add_mutually_exclusive_group()
+    cluster.add_argument("--workers", type=positive(int), metavar="N",
+                         help="featurize on a local Dask cluster of N worker processes, one "
+                              "thread each (needs dask: pip install 'minidl[dask]')")
+    cluster.add_argument("--scheduler", metavar="ADDRESS",
+                         help="featurize on the workers of a running Dask scheduler "
+                              "(tcp://host:8786, or its --scheduler-file); --out must be a "
+                              "folder every worker sees, and so must the images")
+
+
 def add_training_outputs(parser):
     """--tensorboard DIR and --plot FILE.png."""
     parser.add_argument("--tensorboard", metavar="DIR",

@@ -35,6 +35,7 @@ def add_transfer(commands, add):
                                "model and images; default: a temporary folder)")
     transfer.add_argument("--overwrite", action="store_true",
                           help="replace features in --features made by another model")
+    options.add_cluster_options(transfer)
     options.add_head_options(transfer)
     options.add_training_outputs(transfer)
     transfer.set_defaults(run=cmd_transfer, check=options.check_head_options)

@@ -37,13 +37,9 @@ def cluster_client(workers=None, scheduler=None):
 
 
 def _dask_distributed():
-    """``dask.distributed``, or an ImportError saying how to install it (an optional extra)."""
-    try:
-        import dask.distributed
-    except ImportError as error:
-        raise ImportError(f"running on a Dask cluster needs dask[distributed]: pip install "
-                          f"'minidl[dask]' ({error})") from None
-    return dask.distributed
+    """``dask.distributed``, or a MissingDependencyError saying how to install it."""
+    from minidl.io.optional import require
+    return require("dask.distributed", "running on a Dask cluster")
 
 
 def local_cluster(workers):
@@ -51,9 +47,9 @@ def local_cluster(workers):
     (its HTTP server still starts: on a free loopback port, so two clusters do not collide)."""
     if int(workers) < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
-    return _dask_distributed().LocalCluster(n_workers=int(workers), threads_per_worker=1, processes=True,
-                        host="127.0.0.1", dashboard_address="127.0.0.1:0",
-                        silence_logs=logging.ERROR)
+    return _dask_distributed().LocalCluster(
+        n_workers=int(workers), threads_per_worker=1, processes=True, host="127.0.0.1",
+        dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR)
 
 
 def worker_count(client, timeout=60):
