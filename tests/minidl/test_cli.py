@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from minidl import cli
+from tests.minidl.cli.cli_checks import one_error_line
 
 SUBCOMMANDS = [["demo"], ["zoo"], ["zoo", "list"], ["zoo", "download"], ["zoo", "convert"],
                ["zoo", "info"], ["summary"], ["featurize"], ["fit-featurized"], ["evaluate"]]
@@ -16,14 +17,6 @@ def test_help(words, capsys):
         cli.main(words + ["--help"])
     assert exit_info.value.code == 0
     assert "usage: minidl" in capsys.readouterr().out
-
-
-def one_error_line(capsys):
-    err = capsys.readouterr().err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert "Traceback" not in err
-    return lines[0]
 
 
 @pytest.mark.parametrize("argv, expected", [

@@ -56,12 +56,16 @@ class ConvolutionLayer(FeedForwardLayer, SlidingWindow):
         # DL4J: fan_out divides by the stride area (each input pixel feeds fewer outputs).
         return self.n_in * kh * kw, self.n_out * kh * kw / (self.stride[0] * self.stride[1])
 
-    def forward(self, x, params, ctx):
+    def _checked_input(self, x, ctx):
+        """``x`` [batch, n_in, height, width], checked, with the input dropout applied."""
         self._check_input(x, 4, f"[batch, {self.n_in}, height, width]")
         if x.shape[1] != self.n_in:
             raise ValueError(f"layer {self.describe()}: expected {self.n_in} input channels, got "
                              f"input of shape {tuple(x.shape)}")
-        x = self._input_dropout(x, ctx)
+        return self._input_dropout(x, ctx)
+
+    def forward(self, x, params, ctx):
+        x = self._checked_input(x, ctx)
         inner = self._inner_activation()
         y = ops.conv2d(x, params["W"], params.get("b"), self.stride, self.padding,
                        self.dilation, self._mode(), inner)

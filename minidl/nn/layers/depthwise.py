@@ -56,11 +56,7 @@ class _DepthwiseBase(ConvolutionLayer):
         self.depth_multiplier = int(m)
 
     def _depthwise(self, x, W, b=None, activation=None):
-        """The depthwise step of x through W [kh, kw, n_in, m], after the input checks."""
-        self._check_input(x, 4, f"[batch, {self.n_in}, height, width]")
-        if x.shape[1] != self.n_in:
-            raise ValueError(f"layer {self.describe()}: expected {self.n_in} input channels, got "
-                             f"input of shape {tuple(x.shape)}")
+        """The depthwise step of x (``_checked_input``'s) through W [kh, kw, n_in, m]."""
         return ops.depthwise_conv2d(x, W, b, self.stride, self.padding, self.dilation,
                                     self._mode(), activation)
 
@@ -113,7 +109,7 @@ class DepthwiseConvolution2D(_DepthwiseBase):
         return self._depthwise_fans()
 
     def forward(self, x, params, ctx):
-        x = self._input_dropout(x, ctx)
+        x = self._checked_input(x, ctx)
         inner = self._inner_activation()  # depthwise_conv2d applies a swish after itself
         y = self._depthwise(x, params["W"], params.get("b"), inner)
         return y if inner else self._activate(y)
@@ -151,7 +147,7 @@ class SeparableConvolution2D(_DepthwiseBase):
         return params
 
     def forward(self, x, params, ctx):
-        x = self._input_dropout(x, ctx)
+        x = self._checked_input(x, ctx)
         # W [m, n_in, kh, kw] -> [kh, kw, n_in, m], the op's layout (DL4J permutes the same way)
         y = self._depthwise(x, ops.transpose(params["W"], (2, 3, 1, 0)))
         inner = _fusable(self)

@@ -45,11 +45,7 @@ class GroupedConvolution2D(ConvolutionLayer):
         return fan_in / self.groups, fan_out / self.groups
 
     def forward(self, x, params, ctx):
-        self._check_input(x, 4, f"[batch, {self.n_in}, height, width]")
-        if x.shape[1] != self.n_in:
-            raise ValueError(f"layer {self.describe()}: expected {self.n_in} input channels, got "
-                             f"input of shape {tuple(x.shape)}")
-        x = self._input_dropout(x, ctx)
+        x = self._checked_input(x, ctx)
         c_in, c_out = self.n_in // self.groups, self.n_out // self.groups
         W, b, outputs = params["W"], params.get("b"), []
         for g in range(self.groups):
