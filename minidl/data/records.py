@@ -314,11 +314,14 @@ class ImageRecordReader(Dl4jNames):
     Labels are the sorted distinct names the label generator gives for the split's paths (DL4J
     sorts them too), so ``get_labels()[i]`` is the class of one-hot column ``i``. Files that fail
     to decode are skipped with a ``UserWarning`` and listed in ``skipped`` as (path, reason); a
-    missing file raises ``FileNotFoundError``, as in DL4J.
+    missing file raises ``FileNotFoundError``, as in DL4J. ``draft`` (default True) lets the
+    loader decode large JPEGs at a reduced scale (see ``NativeImageLoader``).
     """
 
-    def __init__(self, height, width, channels=3, label_generator=None, *, channel_order="BGR"):
-        self.loader = NativeImageLoader(height, width, channels, channel_order=channel_order)
+    def __init__(self, height, width, channels=3, label_generator=None, *, channel_order="BGR",
+                 draft=True):
+        self.loader = NativeImageLoader(height, width, channels, channel_order=channel_order,
+                                        draft=draft)
         self.label_generator = label_generator
         self.paths, self.labels, self.skipped = [], [], []
         self._label_index = {}
@@ -333,6 +336,11 @@ class ImageRecordReader(Dl4jNames):
         self._label_index = {label: i for i, label in enumerate(self.labels)}
         self.reset()
         return self
+
+    @property
+    def decode_mode(self):
+        """How the loader decodes files: ``"draft"`` or ``"full"`` (``NativeImageLoader``)."""
+        return self.loader.decode_mode
 
     def get_labels(self):
         return list(self.labels)
@@ -429,6 +437,11 @@ class RecordReaderDataSetIterator(DataSetIterator):
                 f"num_classes={num_classes}) but the reader has no label generator: make it "
                 f"ImageRecordReader(height, width, channels, ParentPathLabelGenerator()), or use "
                 f"RecordReaderDataSetIterator(reader, batch_size) for features-only batches")
+
+    @property
+    def decode_mode(self):
+        """How the reader decodes image files (``"draft"`` or ``"full"``), None if it cannot say."""
+        return getattr(self.reader, "decode_mode", None)
 
     @property
     def num_classes(self):
