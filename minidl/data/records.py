@@ -490,6 +490,11 @@ class RecordReaderDataSetIterator(DataSetIterator):
     def batch(self):
         return self.batch_size
 
+    def async_supported(self):
+        """True, as in DL4J: decoding the next images on a thread (``AsyncDataSetIterator``)
+        while the network works on the current batch pays."""
+        return True
+
     def total_examples(self):
         return len(self.reader)
 

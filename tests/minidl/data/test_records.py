@@ -272,6 +272,7 @@ def test_prefetched_image_batches_are_the_same_batches_in_the_same_order(tmp_pat
                                                                        seed=3)), 5)
     with pytest.warns(UserWarning, match="broken.jpg"):
         plain = list(iterator())
+    assert iterator().async_supported()  # DL4J's hint that prefetching pays
     prefetched = AsyncDataSetIterator(iterator(), queue_size=2)
     assert len(prefetched) == 3  # ceil(13 files / 5): the wrapped iterator's count
     for _ in range(2):  # and again after the reset that a second pass makes
