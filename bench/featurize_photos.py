@@ -1,7 +1,7 @@
 """Featurizing real-sized JPEG photos end to end, minidl vs a PyTorch + Pillow loop (issue 20).
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python -m bench.featurize_photos \
-        [--images 16] [--batch 8] [--repeat 3] [--sets large,flower]
+        [--images 16] [--batch 8] [--repeat 3] [--sets large,flower] [--threads N]
 
 End to end means: decode each JPEG, resize it to 224x224, preprocess (BGR, minus the VGG
 means), run the VGG16 convolutional base (up to block5_pool) and write each batch as a shard.
@@ -41,7 +41,7 @@ import numpy as np
 from PIL import Image
 
 from bench.featurize import torch_vgg16_from, vgg16_random_graph
-from bench.harness import blas_report, try_torch
+from bench.harness import blas_report, set_threads, try_torch
 from minidl.data import AsyncDataSetIterator, VGG16ImagePreProcessor
 from minidl.data.normalizers import VGG_MEAN_OFFSET_BGR
 from minidl.data.records import (FileSplit, ImageRecordReader, ParentPathLabelGenerator,
@@ -180,8 +180,11 @@ def main(argv=None):
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--sets", default="large,flower", help="comma-separated: large, flower")
     parser.add_argument("--folder", help="where the photos are generated (default: temporary)")
+    parser.add_argument("--threads", type=int, help="BLAS and PyTorch threads (default: all)")
     args = parser.parse_args(argv)
     torch = try_torch()
+    if args.threads:
+        set_threads(args.threads, torch)
     print("\n".join(blas_report(torch)))
     print("load before:", uptime(), flush=True)
     graph = vgg16_random_graph()
