@@ -194,8 +194,8 @@ def main(argv=None):
         folder = args.folder or os.path.join(scratch, "photos")
         for kind in args.sets.split(","):
             root = make_photos(folder, kind, args.images)
-            print(f"\n== {kind}: {args.images} JPEGs of {' and '.join(f'{w}x{h}' for w, h in SETS[kind])}"
-                  f", batch {args.batch}", flush=True)
+            sizes = " and ".join(f"{w}x{h}" for w, h in SETS[kind])
+            print(f"\n== {kind}: {args.images} JPEGs of {sizes}, batch {args.batch}", flush=True)
             if torch:
                 check_agreement(helper, torch, forward, root, args.batch)
             runs = variants(helper, torch, forward, root, os.path.join(scratch, kind), args.batch)
