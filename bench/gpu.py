@@ -17,7 +17,11 @@ Sections, each reported on its own (one failing section does not stop the others
    weight gradients are sums of ~10^5 terms that mostly cancel.)
 3. speed, against PyTorch + cuDNN in fp32 with TF32 off (both convolutions and matmuls; minidl
    uses cuBLAS fp32, CuPy's default, no TF32) in this same process, on the same weights:
-   - VGG16 inference, batch ``--batch`` (32), 224x224, no gradient;
+   - VGG16 inference, batch ``--batch`` (32), 224x224, no gradient; then the same in TF32:
+     ``minidl.set_precision("tf32")`` against PyTorch with ``allow_tf32`` on for cuDNN and
+     matmuls (first its agreement: minidl's and PyTorch's TF32 fc2 against a float64 CPU
+     forward; pass: minidl's error within 3x PyTorch's, or within 1e-2 where PyTorch's shows
+     no TF32: a GPU before Ampere, or bench.gpu_emulated);
    - a training step of the whole VGG16 (forward, backward, SGD update), batch 16;
    - featurize + fit: featurize 128 images at fc2 (batch 32, frozen up to fc2) then 20 epochs
      of fit_featurized on a 4096 -> 5 head (batch 32), as DL4J's TransferLearningHelper does.
@@ -43,7 +47,7 @@ import numpy as np
 import minidl
 from minidl import (Activation, ComputationGraph, DataSet, LossFunction, OutputLayer, Sgd,
                     WeightInit)
-from minidl.backend import set_device, to_cpu
+from minidl.backend import set_device, set_precision, to_cpu
 
 SIZE = 224  # image side; VGG16's dense layers are sized for it
 RESULTS = {"agreement": {}, "speed": [], "profile": {}, "errors": {}, "environment": {}}
@@ -248,8 +252,58 @@ def profile(steps, sync, repeat):
         print(f"   {label}: {t * 1e3:.2f} ms", flush=True)
 
 
+def float64_fc2(cpu_net, x):
+    """fc2 of ``x`` through a float64 copy of ``cpu_net``: the truth for the TF32 checks."""
+    return to_cpu(in_float64(cpu_net).feed_forward(x.astype(np.float64))["fc2"])
+
+
+class tf32_on:
+    """Within the block, TF32 on both sides: minidl's precision and PyTorch's allow_tf32
+    (cuDNN convolutions and cuBLAS matmuls), as PyTorch users switch it on."""
+
+    def __init__(self, torch):
+        self.torch = torch
+
+    def __enter__(self):
+        set_precision("tf32")
+        self.torch.backends.cudnn.allow_tf32 = self.torch.backends.cuda.matmul.allow_tf32 = True
+
+    def __exit__(self, *exc_info):
+        set_precision("fp32")
+        self.torch.backends.cudnn.allow_tf32 = self.torch.backends.cuda.matmul.allow_tf32 = False
+
+
+@section("agreement: VGG16 forward in TF32, minidl and PyTorch vs float64")
+def agreement_tf32(net, torch, cupy, x, truth):
+    w = torch_weights(torch, net)
+    with tf32_on(torch):
+        set_device("gpu")
+        ours = to_cpu(net.feed_forward(cupy.asarray(x))["fc2"])
+        with torch.no_grad():
+            theirs = torch_features(torch, w, torch.from_numpy(x).cuda()).cpu().numpy()
+    errors = {"minidl": relative(ours, truth), "PyTorch": relative(theirs, truth)}
+    print(f"   fc2 vs float64 (max rel): minidl TF32 {errors['minidl']:.2e}, "
+          f"PyTorch TF32 {errors['PyTorch']:.2e}", flush=True)
+    RESULTS["agreement"]["TF32 fc2 PyTorch vs float64 (max rel, info)"] = {
+        "value": errors["PyTorch"]}
+    if errors["PyTorch"] < 1e-5:  # PyTorch did not use TF32 (a pre-Ampere GPU, the emulation)
+        return check("TF32 fc2 vs float64 (max rel)", errors["minidl"], 1e-2)
+    return check("TF32 fc2 vs float64 (max rel), limit 3x PyTorch's", errors["minidl"],
+                 3 * errors["PyTorch"])
+
+
 @section("speed: VGG16 inference")
 def speed_inference(net, torch, cupy, batch, repeat):
+    _inference(net, torch, cupy, batch, repeat, f"VGG16 inference batch {batch}")
+
+
+@section("speed: VGG16 inference, TF32 (minidl tf32 vs PyTorch allow_tf32)")
+def speed_inference_tf32(net, torch, cupy, batch, repeat):
+    with tf32_on(torch):
+        _inference(net, torch, cupy, batch, repeat, f"VGG16 inference batch {batch} TF32")
+
+
+def _inference(net, torch, cupy, batch, repeat, name):
     set_device("gpu")
     x = images(batch)
     xg, xt = cupy.asarray(x), torch.from_numpy(x).cuda()
@@ -262,10 +316,10 @@ def speed_inference(net, torch, cupy, batch, repeat):
 
     diff = float(np.abs(to_cpu(net.output_single(xg)) - theirs().cpu().numpy()).max())
     print(f"   max |minidl - PyTorch| on the softmax output: {diff:.2e}")
-    RESULTS["agreement"]["inference vs PyTorch (max abs, info)"] = {"value": diff}
+    RESULTS["agreement"][f"{name} vs PyTorch (max abs, info)"] = {"value": diff}
     ours_s = median_time(lambda: net.output_single(xg), cupy.cuda.Device().synchronize, repeat)
     theirs_s = median_time(theirs, torch.cuda.synchronize, repeat)
-    record(f"VGG16 inference batch {batch}", ours_s, theirs_s)
+    record(name, ours_s, theirs_s)
 
 
 @section("speed: VGG16 training step")
@@ -557,6 +611,8 @@ def main(argv=None):
     nets = {"cpu": cpu_net, "gpu": gpu_net}
     agreement_forward(nets)
     agreement_step(nets)
+    x_tf32 = images(2, seed=11)
+    truth_fc2 = float64_fc2(cpu_net, x_tf32)
     del cpu_net, nets
     if not args.quick:
         try:
@@ -567,6 +623,8 @@ def main(argv=None):
                   f"skipping the speed sections", flush=True)
         else:
             speed_inference(gpu_net, torch, cupy, args.batch, args.repeat)
+            agreement_tf32(gpu_net, torch, cupy, x_tf32, truth_fc2)
+            speed_inference_tf32(gpu_net, torch, cupy, args.batch, args.repeat)
             speed_train_step(gpu_net, torch, cupy, 16, args.repeat)
             speed_featurize_fit(gpu_net, torch, cupy, args.repeat)
             profile_layers(gpu_net, torch, cupy, args.batch, args.repeat)

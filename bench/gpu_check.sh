@@ -9,9 +9,12 @@
 # 1. environment: nvidia-smi, Python, NumPy, CuPy, PyTorch (CuPy and PyTorch with CUDA must
 #    already be there; a missing one is reported and skipped);
 # 2. python -m bench.gpu: CPU-GPU agreement on VGG16 (forward and one training step) and the
-#    GPU benchmarks against PyTorch + cuDNN fp32 (TF32 off), see bench/gpu.py;
+#    GPU benchmarks against PyTorch + cuDNN fp32 (TF32 off), then VGG16 inference in TF32
+#    (minidl.set_precision("tf32") vs PyTorch allow_tf32, after their agreement against a
+#    float64 forward), see bench/gpu.py;
+# 2b. MINIDL_PRECISION=tf32 in a fresh process: CuPy's float32 GEMMs really run as TF32;
 # 3. the tests marked `gpu` (every op and network test on CuPy, the kernels vs their NumPy
-#    twins), plus the nvcc compile test.
+#    twins, TF32 changing CuPy's products), plus the nvcc compile test.
 # Each step has a timeout; all together stay under 8 minutes (the issue's budget).
 # Logs and results go to $OUT when it is set (else ./gpu_check_out).
 # Before spending device time: `bash bench/gpu_wheels.sh` (fills .gpu_wheels), and rehearse
@@ -87,6 +90,22 @@ fi
 # The figures first: if the machine's time runs out during the tests, they are already saved.
 echo "== bench.gpu: agreement and speed"
 timeout 240 "$PY" -m bench.gpu 2>&1 | tee "$OUT/bench_gpu.txt"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+
+echo "== MINIDL_PRECISION=tf32 in a fresh process reaches CuPy's GEMMs"
+MINIDL_PRECISION=tf32 timeout 60 "$PY" - <<'PY' 2>&1 | tee "$OUT/precision.txt"
+import numpy as np
+import minidl
+minidl.set_device("gpu")
+import cupy
+from cupy._core import _routines_linalg as linalg
+a = cupy.ones((64, 64), np.float32)
+(a @ a).get()  # CuPy decides its float32 compute type at the first GEMM
+compute_type = linalg.get_compute_type(np.float32)
+print("minidl precision", minidl.get_precision(), "- CuPy float32 compute type",
+      linalg.compute_type_to_str(compute_type))
+raise SystemExit(0 if compute_type == linalg.COMPUTE_TYPE_TF32 else 1)
+PY
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 
 echo "== tests marked gpu (and the nvcc compile test)"

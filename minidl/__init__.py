@@ -12,6 +12,7 @@ from minidl._version import __version__
 import sys
 
 from minidl.backend import set_device, get_device, get_array_module, to_cpu, to_device
+from minidl.backend import set_precision, get_precision
 from minidl.autograd import Tensor, Function, no_grad, gradcheck
 from minidl import ops
 from minidl.nn import *  # noqa: F401,F403

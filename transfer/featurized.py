@@ -137,8 +137,11 @@ def _open_manifest(helper, iterator, directory, data, overwrite):
     source, pre_processor = fingerprint(helper), _pre_processor_record(iterator)
     data = json.loads(json.dumps(data))  # as the manifest will hold it (tuples become lists)
     manifest = _read_manifest(directory)
+    decode_mode = getattr(iterator, "decode_mode", None)  # "draft"/"full": pixels differ a little
     if manifest is not None:
         reason = _mismatch(manifest, source, pre_processor, data)
+        if not reason and manifest.get("decode_mode", decode_mode) != decode_mode:
+            reason = f"images decoded another way ({manifest['decode_mode']!r} decoding)"
         if not reason:
             return manifest
         if not overwrite:
@@ -146,6 +149,7 @@ def _open_manifest(helper, iterator, directory, data, overwrite):
     return {"format": FORMAT_VERSION, "fingerprint": source,
             "model": type(helper.network).__name__, "boundary": boundary_of(helper),
             "pre_processor": pre_processor, "data": data, "label_names": _label_names(iterator),
+            "decode_mode": decode_mode,
             "shards": [], "complete": False}
 
 

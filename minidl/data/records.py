@@ -319,11 +319,14 @@ class ImageRecordReader(Dl4jNames):
     Labels are the sorted distinct names the label generator gives for the split's paths (DL4J
     sorts them too), so ``get_labels()[i]`` is the class of one-hot column ``i``. Files that fail
     to decode are skipped with a ``UserWarning`` and listed in ``skipped`` as (path, reason); a
-    missing file raises ``FileNotFoundError``, as in DL4J.
+    missing file raises ``FileNotFoundError``, as in DL4J. ``draft`` (default True) lets the
+    loader decode large JPEGs at a reduced scale (see ``NativeImageLoader``).
     """
 
-    def __init__(self, height, width, channels=3, label_generator=None, *, channel_order="BGR"):
-        self.loader = NativeImageLoader(height, width, channels, channel_order=channel_order)
+    def __init__(self, height, width, channels=3, label_generator=None, *, channel_order="BGR",
+                 draft=True):
+        self.loader = NativeImageLoader(height, width, channels, channel_order=channel_order,
+                                        draft=draft)
         self.label_generator = label_generator
         self.paths, self.labels, self.skipped = [], [], []
         self._label_index = {}
@@ -339,6 +342,11 @@ class ImageRecordReader(Dl4jNames):
         self._label_index = {label: i for i, label in enumerate(self.labels)}
         self.reset()
         return self
+
+    @property
+    def decode_mode(self):
+        """How the loader decodes files: ``"draft"`` or ``"full"`` (``NativeImageLoader``)."""
+        return self.loader.decode_mode
 
     def get_labels(self):
         """The class names, sorted (one-hot column order)."""
@@ -440,6 +448,11 @@ class RecordReaderDataSetIterator(DataSetIterator):
                 f"RecordReaderDataSetIterator(reader, batch_size) for features-only batches")
 
     @property
+    def decode_mode(self):
+        """How the reader decodes image files (``"draft"`` or ``"full"``), None if it cannot say."""
+        return getattr(self.reader, "decode_mode", None)
+
+    @property
     def num_classes(self):
         """The one-hot width: as given, else the reader's label count now; 0 without labels."""
         if not self._labelled:
@@ -486,6 +499,11 @@ class RecordReaderDataSetIterator(DataSetIterator):
 
     def batch(self):
         return self.batch_size
+
+    def async_supported(self):
+        """True, as in DL4J: decoding the next images on a thread (``AsyncDataSetIterator``)
+        while the network works on the current batch pays."""
+        return True
 
     def total_examples(self):
         return len(self.reader)

@@ -14,7 +14,10 @@ the test suite finds those on any machine:
   ``__array_function__``), as they do for CuPy arrays;
 - a reduction or a scalar index gives a 0-d device array, never a NumPy scalar, and a scalar
   index a view of the element, as in CuPy (``x = a[i]; a[i] = 0`` changes ``x``);
-- only names CuPy 14 has exist (``cupy_names.txt``, taken from ``dir(cupy)``).
+- only names CuPy 14 has exist (``cupy_names.txt``, taken from ``dir(cupy)``);
+- float32 matrix products follow CuPy's GEMM compute type (``_core._routines_linalg``): read
+  from ``CUPY_TF32`` at the first one and cached, changed by ``set_compute_type``; under TF32
+  their inputs are rounded to TF32's 10-bit mantissa, as tensor cores do (fp32 sums).
 
 What it cannot show: speed, memory, streams, and the kernels themselves, which run through the
 g++ emulator (``kernels.py``) and, on a GPU machine, the same tests on real CuPy.
@@ -148,6 +151,8 @@ class ndarray:
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         _require(ufunc.__name__, MODULE_NAMES, "cupy")
+        if ufunc is np.matmul and method == "__call__":
+            return module.matmul(*inputs, **kwargs)  # a GEMM: CuPy's compute type applies
         return _on_device(getattr(ufunc, method))(*inputs, **kwargs)
 
     def __array_function__(self, func, types, args, kwargs):
@@ -211,19 +216,59 @@ class MemoryPointer:
         self.ptr = id(array)
 
 
-def _operator(function):
-    return lambda self, *other: _on_device(function)(self, *other)
+def _operator(function, wrap=None):
+    return lambda self, *other: (wrap or _on_device)(function)(self, *other)
 
 
-def _reflected(function):
-    return lambda self, other: _on_device(function)(other, self)
+def _reflected(function, wrap=None):
+    return lambda self, other: (wrap or _on_device)(function)(other, self)
+
+
+# -- matrix products: CuPy's GEMM compute type (cupy._core._routines_linalg) ------------------
+COMPUTE_TYPE_TBD, COMPUTE_TYPE_DEFAULT, COMPUTE_TYPE_TF32 = 0, 1, 7
+_compute_types = {}  # dtype -> compute type, as CuPy caches it
+
+
+def _get_compute_type(dtype):
+    """As CuPy: decided at the first float32 GEMM from CUPY_TF32, then cached."""
+    dtype = np.dtype(dtype)
+    if _compute_types.get(dtype, COMPUTE_TYPE_TBD) == COMPUTE_TYPE_TBD:
+        tf32 = dtype == np.float32 and int(os.getenv("CUPY_TF32", "0")) > 0
+        _compute_types[dtype] = COMPUTE_TYPE_TF32 if tf32 else COMPUTE_TYPE_DEFAULT
+    return _compute_types[dtype]
+
+
+def _set_compute_type(dtype, compute_type):
+    _compute_types[np.dtype(dtype)] = compute_type
+
+
+def to_tf32(a):
+    """float32 values rounded to TF32 (10 of float32's 23 mantissa bits, to nearest)."""
+    bits = np.ascontiguousarray(a, np.float32).view(np.uint32)
+    return ((bits + np.uint32(0x1000)) & np.uint32(0xFFFFE000)).view(np.float32)
+
+
+def _gemm(function):
+    """``function`` (a NumPy matrix product) on device arrays, its float32 inputs rounded to
+    TF32 when CuPy's compute type says so."""
+    def call(*args, **kwargs):
+        host = _host(args)
+        if any(isinstance(a, np.ndarray) and a.dtype == np.float32 for a in host) and \
+                _get_compute_type(np.float32) == COMPUTE_TYPE_TF32:
+            args = tuple(ndarray(to_tf32(a)) if isinstance(a, np.ndarray) and
+                         a.dtype == np.float32 else arg for a, arg in zip(host, args))
+        return _on_device(function)(*args, **kwargs)
+
+    call.__name__ = function.__name__
+    return call
 
 
 for _name in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul", "and", "or",
               "xor", "lshift", "rshift"):
     _function = getattr(operator, _name + "_" if _name in ("and", "or") else _name)
-    setattr(ndarray, f"__{_name}__", _operator(_function))
-    setattr(ndarray, f"__r{_name}__", _reflected(_function))
+    _wrap = _gemm if _name == "matmul" else None
+    setattr(ndarray, f"__{_name}__", _operator(_function, _wrap))
+    setattr(ndarray, f"__r{_name}__", _reflected(_function, _wrap))
     setattr(ndarray, f"__i{_name}__", _operator(getattr(operator, f"i{_name}")))
 for _name in ("eq", "ne", "lt", "le", "gt", "ge", "neg", "pos", "abs", "invert"):
     setattr(ndarray, f"__{_name}__", _operator(getattr(operator, _name)))
@@ -267,6 +312,7 @@ def get_array_module(*arrays):
 
 class _Device:
     id = 0
+    compute_capability = "90"  # as CuPy's: a string, major and minor digits (an H200's here)
 
     def __init__(self, device_id=0):
         self.id = device_id
@@ -297,5 +343,11 @@ module.ndarray = ndarray
 module.asarray, module.array, module.asnumpy = asarray, array, asnumpy
 module.get_array_module = get_array_module
 module.cuda = types.SimpleNamespace(is_available=lambda: True, Device=_Device)
+for _name in ("matmul", "dot", "tensordot", "einsum", "inner"):
+    setattr(module, _name, _gemm(getattr(np, _name)))
+module._core = types.SimpleNamespace(_routines_linalg=types.SimpleNamespace(
+    COMPUTE_TYPE_TBD=COMPUTE_TYPE_TBD, COMPUTE_TYPE_DEFAULT=COMPUTE_TYPE_DEFAULT,
+    COMPUTE_TYPE_TF32=COMPUTE_TYPE_TF32, get_compute_type=_get_compute_type,
+    set_compute_type=_set_compute_type))
 module.lib = types.SimpleNamespace(
     stride_tricks=types.SimpleNamespace(as_strided=_on_device(np.lib.stride_tricks.as_strided)))

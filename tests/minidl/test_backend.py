@@ -56,3 +56,68 @@ def test_to_cpu_takes_arrays_and_tensors_from_either_device(device):
         back = backend.to_cpu(value)
         assert isinstance(back, np.ndarray)
         np.testing.assert_array_equal(back, host)
+
+
+# -- GPU precision -------------------------------------------------------------------------------
+@pytest.fixture
+def unset_precision(monkeypatch):
+    monkeypatch.setattr(backend, "_precision", None)
+    monkeypatch.delenv("MINIDL_PRECISION", raising=False)
+
+
+def test_precision_is_fp32_by_default_and_set_by_name(unset_precision):
+    import minidl
+    assert minidl.get_precision() == "fp32"
+    minidl.set_precision("TF32")  # names are case-insensitive
+    assert minidl.get_precision() == "tf32"
+    minidl.set_precision("fp32")
+    assert minidl.get_precision() == "fp32"
+
+
+def test_a_bad_precision_is_a_one_line_error_naming_the_accepted_values(unset_precision,
+                                                                         monkeypatch):
+    for bad in ("fp16", "bf16", "", None):
+        with pytest.raises(ValueError, match="expected one of fp32, tf32$") as error:
+            backend.set_precision(bad)
+        assert "\n" not in str(error.value) and str(error.value).startswith("set_precision:")
+    assert backend.get_precision() == "fp32"  # unchanged
+    monkeypatch.setattr(backend, "_precision", None)
+    monkeypatch.setenv("MINIDL_PRECISION", "half")
+    with pytest.raises(ValueError, match="MINIDL_PRECISION: unknown GPU precision 'half', "
+                                         "expected one of fp32, tf32"):
+        backend.get_precision()
+
+
+def test_precision_from_the_environment_imports_no_cupy_on_the_cpu():
+    code = ("import os, sys, minidl; minidl.set_device('cpu'); p = minidl.get_precision(); "
+            "minidl.set_precision('fp32'); print(p, 'cupy' in sys.modules, "
+            "os.environ.get('CUPY_TF32'))")
+    env = {**_env(), "MINIDL_PRECISION": "tf32", "MINIDL_DEVICE": "cpu"}
+    env.pop("CUPY_TF32", None)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env=env)
+    assert out.stdout.split() == ["tf32", "False", "None"]  # CUPY_TF32 is set only with CuPy
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not backend.gpu_available(), reason="no CUDA device with CuPy")
+def test_tf32_changes_cupys_float32_products_on_a_real_gpu(unset_precision):
+    import cupy
+    rng = np.random.default_rng(0)
+    a, b = (rng.standard_normal((256, 256)).astype(np.float32) for _ in range(2))
+    truth = a.astype(np.float64) @ b.astype(np.float64)
+
+    def error():
+        got = (cupy.asarray(a) @ cupy.asarray(b)).get()
+        return float(np.abs(got - truth).max() / np.abs(truth).max())
+
+    backend.set_device("gpu")
+    try:
+        backend.set_precision("fp32")
+        assert error() < 1e-5
+        major = int(cupy.cuda.Device().compute_capability) // 10
+        backend.set_precision("tf32")
+        assert error() > 1e-5 if major >= 8 else error() < 1e-5  # TF32 needs sm_80+
+    finally:
+        backend.set_precision("fp32")
+        backend.set_device("cpu")

@@ -146,6 +146,13 @@ class DataSetIterator(BaseIterator):
         """The class names (DL4J's ``getLabels()``), or None when unknown."""
         return self.label_names
 
+    @property
+    def decode_mode(self):
+        """How the images behind the batches were decoded from files (``"draft"``/``"full"``,
+        see ``NativeImageLoader``), for records of what made some features; None for
+        iterators that decode no image files."""
+        return None
+
     def set_labels(self, labels):
         """Set the class names ``get_labels`` returns."""
         self.label_names = None if labels is None else [str(n) for n in labels]

@@ -27,6 +27,18 @@ class _WrappedIterator(DataSetIterator):
     def get_labels(self):
         return getattr(self.iterator, "get_labels", lambda: None)()
 
+    @property
+    def decode_mode(self):
+        return getattr(self.iterator, "decode_mode", None)
+
+    def get_pre_processor(self):
+        """The pre-processor the batches go through: this iterator's, else the wrapped one's
+        (so a record of how the data was normalised, such as featurize_to_disk's manifest, sees
+        through the wrapper)."""
+        if self.pre_processor is not None:
+            return self.pre_processor
+        return getattr(self.iterator, "get_pre_processor", lambda: None)()
+
     def reset_supported(self):
         return self.iterator.reset_supported()
 
@@ -158,6 +170,10 @@ class AsyncDataSetIterator(_WrappedIterator):
         self.shutdown()
         self.iterator.reset()
         self._peeked, self._started = None, False
+
+    def __len__(self):
+        """Batches per epoch: the wrapped iterator's (TypeError if it cannot tell)."""
+        return len(self.iterator)
 
     def __enter__(self):
         return self

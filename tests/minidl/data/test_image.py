@@ -176,3 +176,93 @@ def test_allowed_formats_are_datavecs_lists():
     assert set(native[14:]) == {ext.upper() for ext in native[:14]}
     assert issubclass(NativeImageLoader, BaseImageLoader)
     assert NativeImageLoader(8, 8).getAllowedFormats() == list(native)
+
+
+# -- reduced ("draft") JPEG decoding -------------------------------------------------------------
+def _photo(width, height, seed=0):
+    """Photo-like RGB content (smooth shading, blotches, grain): JPEG keeps it only
+    approximately, as it does a photograph, unlike flat colour."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width] / max(width, height)
+    shading = np.stack([128 + 90 * np.sin(6 * x + 2 * y), 128 + 80 * np.cos(5 * y - 3 * x),
+                        128 + 70 * np.sin(4 * (x + y))], axis=-1)
+    blotches = np.kron(rng.uniform(-50, 50, (height // 16 + 1, width // 16 + 1, 3)),
+                       np.ones((16, 16, 1)))[:height, :width]
+    grain = rng.normal(0, 10, (height, width, 3))
+    return Image.fromarray(np.clip(shading + blotches + grain, 0, 255).astype(np.uint8))
+
+
+def _jpeg(path, width, height, exif=None):
+    _photo(width, height).save(path, "JPEG", quality=90, **({"exif": exif} if exif else {}))
+    return path
+
+
+def _decoded_size(loader, path):
+    """(width, height) and mode the loader's decoder produces for ``path``, before resizing."""
+    from minidl.data.image import _open
+    pil, _ = _open(path, loader._prepare_decode)
+    return pil.size, pil.mode
+
+
+def _full_decode_resized(path, width, height, mode="RGB"):
+    """The reference: every pixel decoded by Pillow, turned upright, then resized."""
+    from PIL import ImageOps
+    pil = ImageOps.exif_transpose(Image.open(path)).convert(mode)
+    pixels = np.asarray(pil.resize((width, height), Image.BILINEAR), np.float32)
+    return pixels if pixels.ndim == 3 else pixels[:, :, np.newaxis]
+
+
+def test_a_much_larger_jpeg_is_decoded_at_the_largest_scale_keeping_twice_the_target(tmp_path):
+    path = _jpeg(tmp_path / "big.jpg", 1800, 1200)
+    # 1800 / (2 * 150) = 6 and 1200 / (2 * 100) = 6: 1/4 is the largest of 1/2, 1/4, 1/8 with
+    # both sides still >= twice the target (1/8 would give 225 x 150, under 300 x 200)
+    assert _decoded_size(NativeImageLoader(100, 150, 3), path) == ((450, 300), "RGB")
+    assert _decoded_size(NativeImageLoader(60, 60, 3), path) == ((225, 150), "RGB")  # 1/8
+    out = NativeImageLoader(100, 150, 3).as_matrix(path)
+    assert out.shape == (1, 3, 100, 150) and out.dtype == np.float32
+    assert NativeImageLoader(100, 150, 1).as_matrix(path).shape == (1, 1, 100, 150)
+
+
+def test_draft_is_not_used_where_it_should_not_be(tmp_path):
+    big = _jpeg(tmp_path / "big.jpg", 1800, 1200)
+    modest = _jpeg(tmp_path / "modest.jpg", 500, 375)  # a flower photo: under 4x the target
+    small = _jpeg(tmp_path / "small.jpg", 120, 90)
+    _photo(1800, 1200).save(tmp_path / "big.png")
+    assert _decoded_size(NativeImageLoader(224, 224, 3), modest) == ((500, 375), "RGB")
+    assert _decoded_size(NativeImageLoader(224, 224, 3), small) == ((120, 90), "RGB")  # no upscale
+    assert _decoded_size(NativeImageLoader(100, 150, 3, draft=False), big)[0] == (1800, 1200)
+    assert _decoded_size(NativeImageLoader(100, 150, 3), tmp_path / "big.png")[0] == (1800, 1200)
+    assert _decoded_size(NativeImageLoader(), big)[0] == (1800, 1200)  # own size: no target
+    # only one side much larger is not enough: 1800 / 448 = 4 but 1200 / 1000 = 1
+    assert _decoded_size(NativeImageLoader(500, 224, 3), big)[0] == (1800, 1200)
+    for path in (modest, small):  # decoded in full, the result is the plain decode + resize
+        np.testing.assert_allclose(NativeImageLoader(224, 224, channel_order="RGB").as_hwc(path),
+                                   _full_decode_resized(path, 224, 224), atol=1)
+    assert NativeImageLoader().decode_mode == "draft"
+    assert NativeImageLoader(draft=False).decode_mode == "full"
+
+
+@pytest.mark.parametrize("channels, mode", [(3, "RGB"), (1, "L")])
+def test_draft_decode_and_resize_is_close_to_a_full_decode_and_resize(tmp_path, channels, mode):
+    path = _jpeg(tmp_path / "big.jpg", 2000, 1500)
+    reference = _full_decode_resized(path, 224, 224, mode)
+    drafted = NativeImageLoader(224, 224, channels, channel_order="RGB").as_hwc(path)
+    full = NativeImageLoader(224, 224, channels, channel_order="RGB", draft=False).as_hwc(path)
+    np.testing.assert_allclose(full, reference, atol=1)  # draft=False: the plain pipeline
+    difference = np.abs(drafted - reference)
+    assert difference.mean() < 1.5 and difference.max() <= 16  # of 0..255
+    assert difference.mean() > 0  # (the two decodes really differ: draft was used)
+
+
+def test_draft_decode_of_a_sideways_photo_turns_it_upright(tmp_path):
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored 1800 wide x 1200 high, shown 1200 wide x 1800 high
+    path = _jpeg(tmp_path / "sideways.jpg", 1800, 1200, exif=exif)
+    loader = NativeImageLoader(150, 100, 3, channel_order="RGB")  # upright: 100 wide, 150 high
+    assert _decoded_size(loader, path)[0] == (450, 300)  # the target, turned, drafted at 1/4
+    reference = _full_decode_resized(path, 100, 150)
+    drafted = loader.as_hwc(path)
+    assert drafted.shape == reference.shape == (150, 100, 3)
+    assert np.abs(drafted - reference).mean() < 1.5
+    full = NativeImageLoader(150, 100, 3, channel_order="RGB", draft=False).as_hwc(path)
+    np.testing.assert_allclose(full, reference, atol=1)

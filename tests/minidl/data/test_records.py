@@ -258,3 +258,48 @@ def test_unlabelled_folder_gives_features_only_batches(tmp_path):
     for label_index, num_classes in ((1, None), (1, 5), (-1, 5)):
         with pytest.raises(ValueError, match="reader has no label generator.*PathLabelGenerator"):
             RecordReaderDataSetIterator(reader, 4, label_index, num_classes)
+
+
+# -- prefetching and decode settings, for featurizing photo folders ------------------------------
+def test_prefetched_image_batches_are_the_same_batches_in_the_same_order(tmp_path):
+    from minidl.data import AsyncDataSetIterator
+
+    root = _make_folder(tmp_path / "data")  # with a broken JPEG, skipped on the thread
+
+    def iterator():
+        reader = ImageRecordReader(4, 6, 3, ParentPathLabelGenerator())
+        return RecordReaderDataSetIterator(reader.initialize(FileSplit(root, ["png", "jpg"],
+                                                                       seed=3)), 5)
+    with pytest.warns(UserWarning, match="broken.jpg"):
+        plain = list(iterator())
+    assert iterator().async_supported()  # DL4J's hint that prefetching pays
+    prefetched = AsyncDataSetIterator(iterator(), queue_size=2)
+    assert len(prefetched) == 3  # ceil(13 files / 5): the wrapped iterator's count
+    for _ in range(2):  # and again after the reset that a second pass makes
+        with pytest.warns(UserWarning, match="broken.jpg"):
+            got = list(prefetched)
+        assert len(got) == len(plain)
+        for mine, theirs in zip(got, plain):
+            np.testing.assert_array_equal(mine.features, theirs.features)
+            np.testing.assert_array_equal(mine.labels, theirs.labels)
+    assert prefetched.get_labels() == ["cat", "dog", "emu"]
+
+
+def test_the_decode_mode_and_pre_processor_are_seen_through_the_wrappers(tmp_path):
+    from minidl.data import (ArrayDataSetIterator, AsyncDataSetIterator, MultipleEpochsIterator,
+                             NormalizerStandardize)
+
+    root = _make_folder(tmp_path / "data", corrupt=False)
+    for draft, mode in ((True, "draft"), (False, "full")):
+        reader = ImageRecordReader(4, 6, 3, ParentPathLabelGenerator(), draft=draft)
+        it = RecordReaderDataSetIterator(reader.initialize(FileSplit(root, ["png"])), 4)
+        assert reader.decode_mode == it.decode_mode == mode
+        assert AsyncDataSetIterator(MultipleEpochsIterator(2, it)).decode_mode == mode
+    assert ArrayDataSetIterator(np.zeros((2, 3)), np.zeros((2, 1)), 1).decode_mode is None
+    normalizer = NormalizerStandardize()
+    it.set_pre_processor(normalizer)
+    wrapped = AsyncDataSetIterator(it)
+    assert wrapped.get_pre_processor() is normalizer  # the one the batches go through
+    own = NormalizerStandardize()
+    wrapped.set_pre_processor(own)
+    assert wrapped.get_pre_processor() is own
