@@ -15,10 +15,9 @@ record; only the driver writes ``manifest.json`` (``transfer.featurized``). A ta
 function of (network, files): when a worker dies, Dask runs its tasks again elsewhere and they
 write the same shards.
 
-One difference from the single-process run: there a batch is the next ``batch_size`` images
-that decode, so an undecodable image shifts every later batch by one; here it only makes its
-own shard one example shorter (the examples, their order and their features are the same, and
-the skipped files are counted the same: ``iterator.skipped`` lists them, with a warning each).
+An undecodable image makes its own shard one example shorter, here as in one process (a batch
+of ``RecordReaderDataSetIterator`` is its files, those that decode), and is counted the same:
+``iterator.skipped`` lists it, with a warning.
 """
 
 import copy

@@ -17,7 +17,8 @@ generator the reader gives features-only records, and ``RecordReaderDataSetItera
 features-only DataSets, for inference over an unlabelled folder.
 
 A file that cannot be decoded is skipped with a warning and recorded in ``reader.skipped``;
-an epoch never stops half-way because of one bad JPEG. A missing file raises, as in DL4J.
+an epoch never stops half-way because of one bad JPEG (DL4J would throw), and the batch it was
+in is one example shorter (a batch is its files). A missing file raises, as in DL4J.
 """
 
 import math
@@ -381,12 +382,18 @@ class ImageRecordReader(Dl4jNames):
         """The next record with its file: ``(image, label_index or None, path)``."""
         if not self.has_next():
             raise StopIteration("ImageRecordReader: no more records; call reset()")
-        record, self._pending = self._pending, None
+        (record, _), self._pending = self._pending, None
         return record
 
+    def next_file_index(self):
+        """The place in ``paths`` of the file the next record comes from (``len(paths)`` when no
+        record is left): undecodable files before it have been skipped."""
+        return self._pending[1] if self.has_next() else len(self.paths)
+
     def _read_next_good(self):
+        """(the next decodable record, its file's index), or None at the end."""
         while self._position < len(self.paths):
-            path = self.paths[self._position]
+            index, path = self._position, self.paths[self._position]
             self._position += 1
             try:
                 image = self.loader.as_matrix(path)
@@ -394,7 +401,7 @@ class ImageRecordReader(Dl4jNames):
                 warnings.warn(f"ImageRecordReader: skipping {path}: {error}", stacklevel=3)
                 self.skipped.append((path, str(error)))
                 continue
-            return image, self._label_of(path), path
+            return (image, self._label_of(path), path), index
         return None
 
     def _label_of(self, path):
@@ -437,6 +444,7 @@ class RecordReaderDataSetIterator(DataSetIterator):
                              f"the reader's label count), got {num_classes}")
         super().__init__()
         self.reader, self.batch_size = reader, int(batch_size)
+        self._first_file = 0  # the first file of the next batch, in the reader's list
         self._num_classes = None if num_classes in (None, -1) else int(num_classes)
         self._labelled = label_index == 1 or self._num_classes is not None \
             or reader.label_generator is not None
@@ -471,12 +479,21 @@ class RecordReaderDataSetIterator(DataSetIterator):
         return self.reader.has_next()
 
     def _next_batch(self, num=None):
+        # A batch is the decodable images among its files, the next ``num`` of the reader's
+        # list, not the next ``num`` images that decode: an undecodable file makes its own batch
+        # shorter instead of moving every later file to another batch. So batch i is always
+        # files i * num to (i + 1) * num - 1, which a Dask worker featurizing shard i reads by
+        # itself (transfer.featurized_dask) and a resumed featurization can count on.
         images, labels, paths = [], [], []
-        while len(images) < (num or self.batch_size) and self.reader.has_next():
+        end = self._first_file + (num or self.batch_size)
+        while self.reader.has_next() and self.reader.next_file_index() < end:
             image, label, path = self.reader.next_record()
             images.append(image)
             labels.append(label)
             paths.append(path)
+        self._first_file = end
+        if not images:  # no file of this batch decoded: the next batch (has_next() said one is)
+            return self._next_batch(num)
         if not self._labelled:
             return DataSet(np.concatenate(images))
         batch = DataSet(np.concatenate(images), self._one_hot(labels, paths))
@@ -496,6 +513,7 @@ class RecordReaderDataSetIterator(DataSetIterator):
     def reset(self):
         self.reader.reset()
         self._started = False
+        self._first_file = 0  # the first file of the next batch
 
     def batch(self):
         return self.batch_size

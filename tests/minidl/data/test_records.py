@@ -95,6 +95,33 @@ def test_corrupt_image_is_skipped_with_warning_and_reported(tmp_path):
     assert len(reader.skipped) == 1
 
 
+def test_a_batch_is_its_files_so_a_bad_one_only_shortens_its_own(tmp_path):
+    root = _make_folder(tmp_path / "data")
+    paths = [p for p in FileSplit(root, ["png", "jpg"]).locations() if p.suffix == ".png"]
+    broken = root / "dog" / "broken.jpg"
+    order = paths[:1] + [broken] + paths[1:]  # files 0..12, the second one undecodable
+    reader = ImageRecordReader(4, 6, 3, ParentPathLabelGenerator())
+    reader.initialize(InputSplit(order))
+    with pytest.warns(UserWarning, match="broken.jpg"):
+        batches = list(RecordReaderDataSetIterator(reader, 4))
+    assert [len(b) for b in batches] == [3, 4, 4, 1]  # files 0-3 (one bad), 4-7, 8-11, 12
+    # batch 2 is files 8..11 whatever came before: the green value encodes each file's index
+    loader = NativeImageLoader(4, 6, 3)
+    expected = np.concatenate([loader.as_matrix(p) for p in order[8:12]])
+    np.testing.assert_array_equal(batches[2].features, expected)
+
+
+def test_a_batch_of_only_bad_files_is_passed_over(tmp_path):
+    root = _make_folder(tmp_path / "data")
+    broken = root / "dog" / "broken.jpg"
+    good = [p for p in FileSplit(root, ["png"]).locations()][:3]
+    reader = ImageRecordReader(4, 6, 3, ParentPathLabelGenerator())
+    reader.initialize(InputSplit([broken, broken] + good))
+    with pytest.warns(UserWarning, match="broken.jpg"):
+        batches = list(RecordReaderDataSetIterator(reader, 2))
+    assert [len(b) for b in batches] == [2, 1]  # files 2-3, then 4; files 0-1 gave nothing
+
+
 def test_pre_processor_is_applied_to_every_batch(tmp_path):
     class Halve:
         def pre_process(self, dataset):
