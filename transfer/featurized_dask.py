@@ -25,7 +25,8 @@ import glob
 import os
 import warnings
 
-from minidl.data.records import InputSplit, ImageRecordReader, RecordReaderDataSetIterator
+from minidl.data.records import ImageRecordReader, RecordReaderDataSetIterator
+from minidl.data.splits import InputSplit
 from minidl.scaleout import check_shared_directory, worker_count
 from minidl.scaleout.cluster import ship
 from minidl.scaleout.shipping import check_serializable, forget, pack, worker_network

@@ -2,9 +2,9 @@
 
 from minidl.data.dataset import DataSet, MultiDataSet, SplitTestAndTrain
 from minidl.data.image import BaseImageLoader, ImageDecodeError, NativeImageLoader
-from minidl.data.records import (BalancedPathFilter, FileSplit, ImageRecordReader, InputSplit,
-                                 ParentPathLabelGenerator, RandomPathFilter,
-                                 RecordReaderDataSetIterator)
+from minidl.data.splits import (BalancedPathFilter, FileSplit, InputSplit,
+                                ParentPathLabelGenerator, RandomPathFilter)
+from minidl.data.records import ImageRecordReader, RecordReaderDataSetIterator
 from minidl.data.flowers import FlowerDataSetIterator
 from minidl.data.iterators import (ArrayDataSetIterator, AsyncDataSetIterator, DataSetIterator,
                                    ExistingDataSetIterator, ExistingMiniBatchDataSetIterator,

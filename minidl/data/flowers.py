@@ -15,8 +15,9 @@ use your own images instead.
 
 import random
 
-from minidl.data.records import (ALLOWED_FORMATS, BalancedPathFilter, FileSplit, ImageRecordReader,
-                                 ParentPathLabelGenerator, RecordReaderDataSetIterator)
+from minidl.data.records import ImageRecordReader, RecordReaderDataSetIterator
+from minidl.data.splits import (ALLOWED_FORMATS, BalancedPathFilter, FileSplit,
+                                ParentPathLabelGenerator)
 from minidl.io import datasets_dir, download, extract_archive
 from minidl.naming import Dl4jNames
 
