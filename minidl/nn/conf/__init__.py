@@ -14,9 +14,12 @@ from minidl.nn.conf.layers import (Layer, BaseLayer, FeedForwardLayer, DenseLaye
                                    ActivationLayer, DropoutLayer, FrozenLayer,
                                    FrozenLayerWithBackprop, unwrap)
 from minidl.nn.layers import (DepthwiseConvolution2D, SeparableConvolution2D, ZeroPaddingLayer,
-                              Cropping2D, RescalingLayer)
+                              Cropping2D, RescalingLayer, GroupedConvolution2D,
+                              ConstantArithmeticLayer)
 from minidl.nn.conf.vertices import (GraphVertex, MergeVertex, ElementWiseVertex, SubsetVertex,
                                      PreprocessorVertex, FrozenVertex)
+from minidl.nn.conf.onnx_vertices import (TransposeVertex, ReshapeVertex, BroadcastVertex,
+                                          ClipVertex, ScaledActivationVertex)
 from minidl.nn.conf.configuration import (NeuralNetConfiguration, MultiLayerConfiguration,
                                           ComputationGraphConfiguration, ListBuilder, GraphBuilder)
 
