@@ -25,7 +25,8 @@ from minidl.nn.conf.preprocessors import (CnnToFeedForwardPreProcessor,
 from minidl.nn.conf.vertices import ElementWiseVertex, MergeVertex, Op
 from minidl.nn.layers import (ActivationLayer, BatchNormalization, ConvolutionLayer, Cropping2D,
                               DenseLayer, DepthwiseConvolution2D, DropoutLayer,
-                              GlobalPoolingLayer, RescalingLayer, SeparableConvolution2D,
+                              GlobalPoolingLayer, GroupedConvolution2D, RescalingLayer,
+                              SeparableConvolution2D,
                               SubsamplingLayer, ZeroPaddingLayer)
 
 
@@ -63,8 +64,6 @@ def _bias(layer, weights, params):
 
 def _window_settings(layer, ctx):
     c = layer.config
-    if c.get("groups", 1) != 1:
-        ctx.unsupported(layer, f"groups={c['groups']} (only 1 is)")
     return dict(kernel_size=_pair(c["kernel_size"]), stride=_pair(c.get("strides", 1)),
                 dilation=_pair(c.get("dilation_rate", 1)), convolution_mode=_mode(layer, ctx),
                 has_bias=c.get("use_bias", True),
@@ -72,7 +71,12 @@ def _window_settings(layer, ctx):
 
 
 def conv2d(layer, types, weights, ctx):
-    conv = ConvolutionLayer(n_out=layer.config["filters"], **_window_settings(layer, ctx))
+    # groups > 1: filter group g sees input channels group g only; Keras' kernel
+    # (kh, kw, n_in / groups, n_out) transposes to GroupedConvolution2D's W as a plain kernel does
+    groups = int(layer.config.get("groups", 1))
+    settings = dict(n_out=layer.config["filters"], **_window_settings(layer, ctx))
+    conv = (ConvolutionLayer(**settings) if groups == 1
+            else GroupedConvolution2D(groups=groups, **settings))
     return _one(layer, conv, _bias(layer, weights, {"W": conv_kernel(weights["kernel"])}))
 
 

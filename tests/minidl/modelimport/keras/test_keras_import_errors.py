@@ -83,7 +83,7 @@ def test_an_unsupported_layer_names_its_class_and_name_and_lists_the_supported(t
 
 
 @pytest.mark.parametrize("patch, what", [
-    ({"groups": 2}, "groups=2"), ({"padding": "causal"}, "padding='causal'"),
+    ({"padding": "causal"}, "padding='causal'"),
     ({"data_format": "channels_first"}, "channels_first"),
     ({"activation": "gelu"}, "activation 'gelu'"),
     ({"activation": "hard_sigmoid"}, "Keras 3's hard_sigmoid"),

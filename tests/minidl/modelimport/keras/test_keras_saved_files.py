@@ -92,6 +92,20 @@ def test_a_small_keras_saved_model_equals_predict(keras, tmp_path, suffix):
     assert_close(net.output_single(x.transpose(0, 3, 1, 2)), model.predict(x, verbose=0), 1e-5)
 
 
+def test_a_grouped_convolution_equals_predict(keras, tmp_path):
+    layers = keras.layers
+    x = inp = keras.Input((10, 10, 6))
+    x = layers.Conv2D(9, 3, groups=3, padding="same", name="grouped")(x)
+    x = layers.Conv2D(4, 1, groups=1, name="mix")(x)
+    model = keras.Model(inp, x)
+    model.save(tmp_path / "grouped.keras")
+    net = import_model(tmp_path / "grouped.keras")
+    assert type(net.get_layer("grouped")).__name__ == "GroupedConvolution2D"
+    x = nhwc_input(model)
+    assert_close(net.output_single(x.transpose(0, 3, 1, 2)),
+                 model.predict(x, verbose=0).transpose(0, 3, 1, 2), 1e-5)
+
+
 def strip_group_names(path):
     """Rewrite a .keras file's weights as Keras < 3.6 wrote them: no layer names on the groups."""
     import io
