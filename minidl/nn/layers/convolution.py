@@ -67,9 +67,24 @@ class ConvolutionLayer(FeedForwardLayer, SlidingWindow):
     def forward(self, x, params, ctx):
         x = self._checked_input(x, ctx)
         inner = self._inner_activation()
-        y = ops.conv2d(x, params["W"], params.get("b"), self.stride, self.padding,
-                       self.dilation, self._mode(), inner)
+        y = self._convolve(x, params["W"], params.get("b"), inner)
         return y if inner else self._activate(y)
+
+    def _convolve(self, x, W, b=None, activation=None, alpha=None):
+        """The layer's op on checked ``x`` with weights ``W`` (this layer's layout), bias ``b``
+        and an elementwise ``activation`` applied inside the op."""
+        return ops.conv2d(x, W, b, self.stride, self.padding, self.dilation, self._mode(),
+                          activation, alpha)
+
+    # -- inference-time batch-norm folding (minidl.nn.fusion) -------------------------------
+    def forward_with(self, x, W, b, activation, alpha, ctx):
+        """``forward`` with weights given (a batch norm folded into them) and the fused
+        ``activation`` in place of this layer's own, which must be identity."""
+        return self._convolve(self._checked_input(x, ctx), W, b, activation, alpha)
+
+    def scale_output_channels(self, W, scale):
+        """W [n_out, n_in, kh, kw] with output channel o multiplied by ``scale[o]``."""
+        return W * scale.reshape(-1, 1, 1, 1)
 
 
 Convolution2D = ConvolutionLayer
