@@ -26,14 +26,16 @@ only to a chain that nobody can observe in the middle:
 
 The folded weights are computed once and cached on the network (``FoldCache``); an entry is
 used again only while the parameters are the same objects, the network's ``param_version``
-(bumped by ``fit``, ``set_param``, ``set_params``...) has not moved and the batch norm's
-arrays hold the same values. Training never goes through here.
+(bumped by ``fit``, ``set_param``, ``set_params``, ``copy_params_from``) has not moved and the
+batch norm's arrays hold the same values. A convolution's weights written in place behind the
+network's back (into ``get_param``'s live array) are not seen: ``set_param`` is the way to
+change them. Training never goes through here.
 """
 
 import dataclasses
 
 from minidl.autograd import Tensor, is_grad_enabled, no_grad
-from minidl.backend import get_array_module
+from minidl.backend import to_cpu
 from minidl.nn.layers import (ActivationLayer, BatchNormalization, Context, ConvolutionLayer,
                               DepthwiseConvolution2D, FrozenLayer, unwrap)
 
@@ -140,7 +142,7 @@ class FoldCache:
     """The folded (W, b) of each chain of one network, kept while its parameters are unchanged."""
 
     def __init__(self):
-        self.entries = {}  # (conv, norm) -> (key, norm arrays copied, W, b)
+        self.entries = {}  # (conv, norm) -> (key, W, b)
 
     @staticmethod
     def of(network):
@@ -154,20 +156,22 @@ class FoldCache:
         conv_params = network.param_tables[chain.conv]
         norm_params = network.param_tables[chain.norm]
         key = (getattr(network, "param_version", 0),
-               tuple((id(t), id(t.data)) for t in (*conv_params.values(), *norm_params.values())))
+               tuple((id(t), id(t.data)) for t in (*conv_params.values(), *norm_params.values())),
+               _values(norm_params))
         entry = self.entries.get((chain.conv, chain.norm))
-        if entry is not None and entry[0] == key and _same_values(entry[1], norm_params):
-            return entry[2], entry[3]
+        if entry is not None and entry[0] == key:
+            return entry[1], entry[2]
         norm = unwrap(network.wiring.vertices[chain.norm])
         W, b = fold(conv, conv_params, norm, norm_params)
-        copies = {k: t.data.copy() for k, t in norm_params.items()}
-        self.entries[(chain.conv, chain.norm)] = (key, copies, W, b)
+        self.entries[(chain.conv, chain.norm)] = (key, W, b)
         return W, b
 
 
-def _same_values(copies, params):
-    xp = get_array_module(next(iter(copies.values()))) if copies else None
-    return all(xp.array_equal(copies[k], t.data) for k, t in params.items())
+def _values(params):
+    """The bytes of a batch norm's arrays (a few kilobytes, against megabytes of weights):
+    part of the key, they catch running statistics written in place, as a forward pass in
+    training mode or a write into ``get_param``'s live array does."""
+    return b"".join(to_cpu(t.data).tobytes() for t in params.values())
 
 
 def fold(conv, conv_params, norm, norm_params):
