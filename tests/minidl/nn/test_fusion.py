@@ -12,6 +12,7 @@ from minidl import (Activation, ActivationLayer, BatchNormalization, Computation
 from minidl.autograd import no_grad
 from minidl.nn import fusion
 from minidl.nn.layers import Context
+from minidl.ops.conv import kernel_matrix
 
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(2, 3, 8, 8)).astype(np.float32)
@@ -84,6 +85,7 @@ def test_fold_is_the_batch_norm_of_the_convolution():
     p = {k: net.get_param(f"b1_{k}").astype(np.float64) for k in ("gamma", "beta", "mean", "var")}
     s = p["gamma"] / np.sqrt(p["var"] + norm.eps)
     np.testing.assert_allclose(W, net.get_param("c1_W") * s[:, None, None, None], rtol=1e-6)
+    assert np.shares_memory(kernel_matrix(W), W)  # laid out for the GEMM: no copy per forward
     np.testing.assert_allclose(b, (net.get_param("c1_b") - p["mean"]) * s + p["beta"],
                                rtol=1e-6, atol=1e-7)
 
