@@ -24,6 +24,10 @@ only to a chain that nobody can observe in the middle:
   own activation is the identity,
 * and no member but the last among the activations asked for (``until``).
 
+In inference, an Add (a residual block's end) read only by an ActivationLayer also gets that
+activation applied in place to the sum it has just made (``SumActivation``): the same numbers,
+one array fewer to write.
+
 The folded weights are computed once and cached on the network (``FoldCache``); an entry is
 used again only while the parameters are the same objects, the network's ``param_version``
 (bumped by ``fit``, ``set_param``, ``set_params``, ``copy_params_from``) has not moved and the
@@ -36,6 +40,8 @@ import dataclasses
 
 from minidl.autograd import Tensor, is_grad_enabled, no_grad
 from minidl.backend import to_cpu
+from minidl.ops.activations import resolve
+from minidl.nn.conf.vertices import ElementWiseVertex
 from minidl.nn.layers import (ActivationLayer, BatchNormalization, Context, ConvolutionLayer,
                               DepthwiseConvolution2D, FrozenLayer, unwrap)
 
@@ -61,10 +67,44 @@ class Chain:
     def members(self):
         return [n for n in (self.conv, self.norm, self.activation_layer) if n is not None]
 
+    def run(self, network, acts, ctx):
+        """The chain's output: one convolution with the folded weights."""
+        conv = unwrap(network.wiring.vertices[self.conv])
+        W, b = FoldCache.of(network).folded(network, self, conv)
+        x = network._layer_input(self.conv, acts)
+        with no_grad():
+            return conv.forward_with(x, Tensor(W), Tensor(b), self.activation, self.alpha,
+                                     Context(train=False, rng=ctx.rng))
+
+
+@dataclasses.dataclass
+class SumActivation:
+    """add -> activation layer (a residual block's end): the activation applied in place to the
+    sum, a new array that nothing else reads, instead of to a copy. The same numbers."""
+
+    add: str
+    activation_layer: str
+    activation: str
+    alpha: float = None
+
+    @property
+    def last(self):
+        return self.activation_layer
+
+    @property
+    def members(self):
+        return [self.add, self.activation_layer]
+
+    def run(self, network, acts, ctx):
+        y = network._vertex_forward(self.add, acts, ctx)
+        f = resolve(self.activation, self.alpha)
+        f.apply(y.data, out=y.data)
+        return y
+
 
 def find_chains(wiring, order, keep, ctx):
-    """{conv name: Chain} for the chains among ``order`` that may fuse in this pass (see the
-    module docstring); ``keep`` are the activations asked for, which only a chain's last
+    """{first member: Chain or SumActivation} for the chains among ``order`` that may fuse in
+    this pass (see the module docstring); ``keep`` are the activations asked for, which only a chain's last
     member may be."""
     readers = {}
     for name in wiring.order:
@@ -74,10 +114,28 @@ def find_chains(wiring, order, keep, ctx):
     inference = not ctx.train and not is_grad_enabled()
     for name in order:
         chain = _chain_from(wiring, name, readers, keep)
+        if chain is None and inference:
+            chain = _sum_from(wiring, name, readers, keep)
         if chain is not None and all(m in in_order for m in chain.members) and (
                 inference or _all_frozen(wiring, chain)):
             chains[name] = chain
     return chains
+
+
+def _sum_from(wiring, name, readers, keep):
+    """The SumActivation that starts at ``name``, or None: an Add of two inputs or more (one
+    input would be passed on as it is, not summed into a new array), read only by an
+    ActivationLayer with an elementwise activation."""
+    vertex = wiring.vertices.get(name)
+    if not (isinstance(vertex, ElementWiseVertex) and vertex.op == ElementWiseVertex.Op.Add
+            and len(wiring.vertex_inputs[name]) >= 2):
+        return None
+    act_name = _sole_reader(wiring, name, readers, keep)
+    act = wiring.vertices.get(act_name) if act_name else None
+    fused = act.elementwise() if isinstance(act, ActivationLayer) else None
+    if fused is None or fused[0] == "identity":
+        return None
+    return SumActivation(name, act_name, *fused)
 
 
 def _all_frozen(wiring, chain):
@@ -127,15 +185,6 @@ def _elementwise(name, alpha):
     if name == "identity":
         return None, None
     return (name, alpha) if name in ACTIVATIONS else None
-
-
-def run_chain(network, chain, x, ctx):
-    """The chain's output for the conv's input ``x``: one convolution with folded weights."""
-    conv = unwrap(network.wiring.vertices[chain.conv])
-    W, b = FoldCache.of(network).folded(network, chain, conv)
-    with no_grad():
-        return conv.forward_with(x, Tensor(W), Tensor(b), chain.activation, chain.alpha,
-                                 Context(train=False, rng=ctx.rng))
 
 
 class FoldCache:

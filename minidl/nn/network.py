@@ -112,9 +112,8 @@ class Network(ParameterStore, Dl4jNames):
         chains = {} if until is None else fusion.find_chains(wiring, order, set(until), ctx)
         inside = {m for chain in chains.values() for m in chain.members[1:]}
         for name in order:
-            if name in chains:  # conv -> batch norm (-> activation) as one op
-                acts[chains[name].last] = fusion.run_chain(
-                    self, chains[name], self._layer_input(name, acts), ctx)
+            if name in chains:  # conv -> batch norm (-> activation) as one op, and the like
+                acts[chains[name].last] = chains[name].run(self, acts, ctx)
             elif name not in inside:  # (those inside a chain ran with its conv)
                 acts[name] = self._vertex_forward(name, acts, ctx)
             for source in last_reader.get(name, ()):

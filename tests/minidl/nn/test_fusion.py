@@ -167,3 +167,24 @@ def test_a_multilayer_network_fuses_too():
     assert _chains(net, keep=("4",))["0"].alpha == 0.2
     np.testing.assert_allclose(net.output(X), net.feed_forward(X)[-1], rtol=1e-5, atol=1e-7)
     assert fusion.FoldCache.of(net).entries
+
+
+def test_a_residual_sum_gets_its_activation_in_place():
+    g = (NeuralNetConfiguration.Builder().seed(3).graph_builder().add_inputs("x")
+         .add_layer("c1", _conv(3), "x")
+         .add_layer("b1", BatchNormalization(), "c1")
+         .add_vertex("sum", ElementWiseVertex(ElementWiseVertex.Op.Add), "x", "b1")
+         .add_layer("r", ActivationLayer(activation=Activation.RELU), "sum")
+         .add_layer("pool", GlobalPoolingLayer(), "r")
+         .add_layer("out", OutputLayer(n_out=3, activation=Activation.SOFTMAX,
+                                       loss=LossFunction.MCXENT), "pool")
+         .set_outputs("out").set_input_types(InputType.convolutional(8, 8, 3)).build())
+    net = ComputationGraph(g).init()
+    chains = _chains(net, keep=("r",))
+    assert chains["c1"].last == "b1" and isinstance(chains["sum"], fusion.SumActivation)
+    x = X.copy()
+    fused = net.feed_forward(x, until="r")["r"]
+    np.testing.assert_array_equal(x, X)  # the network's input is never written
+    unfused = net.feed_forward(x)
+    np.testing.assert_allclose(fused, unfused["r"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(fused, np.maximum(net.feed_forward(x, until="sum")["sum"], 0))
