@@ -104,8 +104,8 @@ class SumActivation:
 
 def find_chains(wiring, order, keep, ctx):
     """{first member: Chain or SumActivation} for the chains among ``order`` that may fuse in
-    this pass (see the module docstring); ``keep`` are the activations asked for, which only a chain's last
-    member may be."""
+    this pass (see the module docstring); ``keep`` are the activations asked for, which only a
+    chain's last member may be."""
     readers = {}
     for name in wiring.order:
         for source in wiring.vertex_inputs.get(name, ()):
