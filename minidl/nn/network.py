@@ -31,7 +31,7 @@ from minidl.nn import model_file
 from minidl.learning.step import compute_update
 from minidl.learning.step import regularization_score as param_penalty
 from minidl.naming import Dl4jNames
-from minidl.nn import fitting
+from minidl.nn import fitting, fusion
 from minidl.nn.conf.enums import OptimizationAlgorithm
 from minidl.nn.layers import Context, Layer
 from minidl.nn.freezing import frozen
@@ -92,6 +92,10 @@ class Network(ParameterStore, Dl4jNames):
         or, with ``until`` (names), for those alone, computing only what they need. ``given``
         itself is filled and returned (a copy would keep the inputs alive to the end).
 
+        With ``until``, in inference under ``no_grad()`` (and in frozen layers), a convolution,
+        the batch norm it feeds and the activation after it run as one op (``minidl.nn.fusion``):
+        the activations inside such a chain are never made.
+
         With ``until``, an activation is dropped as soon as the last vertex that reads it has
         run: under ``no_grad()`` (inference, featurization) that frees it, so the peak memory is
         a few activations, not all of them. (With gradients on, the Functions that need an
@@ -105,10 +109,15 @@ class Network(ParameterStore, Dl4jNames):
             needed = wiring.ancestors(until, given=acts)
             order = [n for n in wiring.order if n in needed and n not in acts]
             last_reader = wiring.last_readers(order, keep=set(until))
+        chains = {} if until is None else fusion.find_chains(wiring, order, set(until), ctx)
+        inside = {m for chain in chains.values() for m in chain.members[1:]}
         for name in order:
-            acts[name] = self._vertex_forward(name, acts, ctx)
+            if name in chains:  # conv -> batch norm (-> activation) as one op, and the like
+                acts[chains[name].last] = chains[name].run(self, acts, ctx)
+            elif name not in inside:  # (those inside a chain ran with its conv)
+                acts[name] = self._vertex_forward(name, acts, ctx)
             for source in last_reader.get(name, ()):
-                del acts[source]
+                acts.pop(source, None)  # a chain's inner activations were never made
         return acts
 
     def _vertex_forward(self, name, acts, ctx):
@@ -223,6 +232,7 @@ class Network(ParameterStore, Dl4jNames):
         for listener in self.listeners:  # DL4J's onGradientCalculation: gradients, no update yet
             getattr(listener, "on_gradient_calculation", lambda model: None)(self)
         self._apply_updates()
+        self.param_version += 1  # the parameters changed in place (minidl.nn.fusion's cache)
         self.last_score = float(loss.item()) + self.regularization_score()
         for listener in self.listeners:
             listener.iteration_done(self, self.iteration_count, self.epoch_count)

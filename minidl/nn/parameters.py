@@ -29,6 +29,7 @@ class ParameterStore:
     """
 
     param_tables = None
+    param_version = 0  # bumped whenever parameters are written in place (minidl.nn.fusion)
 
     def layer_items(self):
         """[(key, layer)] in topological order, for every layer (not parameter-free vertices)."""
@@ -144,6 +145,7 @@ class ParameterStore:
             raise ValueError(f"set_param({key!r}): expected shape {tuple(tensor.data.shape)}, got "
                              f"{tuple(value.shape)}")
         tensor.data[...] = value
+        self.param_version += 1
 
     def _tensor(self, key):
         for layer_key, name, tensor in self.param_items():
@@ -169,6 +171,7 @@ class ParameterStore:
             chunk = to_device(to_cpu(flat.ravel()[offset:offset + n]), device_of(tensor.data))
             tensor.data[...] = chunk.reshape(tensor.data.shape)
             offset += n
+        self.param_version += 1
 
     def num_params(self, backprop_only=False):
         return int(sum(t.data.size for _, _, t in self.param_items()
@@ -190,6 +193,7 @@ class ParameterStore:
                                      f"{tuple(tensor.data.shape)}; use n_out_replace / "
                                      f"n_in_replace to change sizes")
                 tensor.data[...] = value
+        self.param_version += 1
 
     # -- devices ---------------------------------------------------------------------------
     @property

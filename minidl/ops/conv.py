@@ -56,14 +56,16 @@ def kernel_matrix(W):
     """W [n_out, C, KH, KW] -> W_mat [KH*KW*C, n_out], rows in im2col's (i, j, c) order.
 
     A copy, except for a 1x1 kernel: there W_mat is W [n_out, C] transposed, a view that BLAS
-    reads as it is (copying ResNet50's 1x1 kernels cost ~5% of its forward).
+    reads as it is (copying ResNet50's 1x1 kernels cost ~5% of its forward); and except for a W
+    whose memory is W_mat's already (``W_mat.reshape(KH, KW, C, n_out).transpose(3, 2, 0, 1)``).
     """
     n_out = W.shape[0]
     if W.shape[2:] == (1, 1):
         return W.reshape(n_out, -1).T
     xp = get_array_module(W)
-    if xp is not np:
-        return W.transpose(2, 3, 1, 0).reshape(-1, n_out)
+    taps_first = W.transpose(2, 3, 1, 0)
+    if xp is not np or taps_first.flags.c_contiguous:  # on the CPU: W laid out as W_mat
+        return taps_first.reshape(-1, n_out)  # already (a folded kernel, minidl.nn.fusion)
     # The same copy, FILTER_BLOCK filters at a time: written in one go, each number lands
     # C*KH*KW numbers away from the one before it, a new cache line every time; a block of
     # filters stays in cache while its numbers are spread (4x faster on [512, 512, 3, 3]).

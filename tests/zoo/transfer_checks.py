@@ -19,8 +19,10 @@ def check_transfer_keeps_the_frozen_part(net, edited, pool, n_features, batch, b
     assert helper.graph_inputs == [pool]
     features = helper.featurize(batch)
     assert features.features.shape == (len(batch.features), n_features)
+    # featurizing folds each batch norm into its convolution (minidl.nn.fusion), feed_forward
+    # keeps every activation and does not: the same numbers up to float32 rounding
     np.testing.assert_allclose(features.features, net.feed_forward(batch.features)[pool],
-                               rtol=1e-5, atol=1e-6)
+                               rtol=1e-5, atol=1e-5)
     for _ in range(2):
         edited.fit(batch)  # the whole graph: the frozen part runs in inference mode
         helper.fit_featurized(features)

@@ -42,6 +42,14 @@ class ActivationLayer(Layer):
         return self.activation == Activation.RELU and any(
             v is not None for v in (self.alpha, self.max_value, self.threshold))
 
+    def elementwise(self):
+        """(name, alpha) of this layer's activation when an op can apply it inside itself
+        (elementwise, not softmax, not the general ReLU), else None."""
+        name = self.activation.value
+        if self._is_general_relu() or name not in ops.activations.ACTIVATIONS:
+            return None
+        return name, self.alpha
+
     def forward(self, x, params, ctx):
         x = self._input_dropout(x, ctx)
         if self._is_general_relu():

@@ -55,10 +55,10 @@ class _DepthwiseBase(ConvolutionLayer):
                              f"got {m!r}")
         self.depth_multiplier = int(m)
 
-    def _depthwise(self, x, W, b=None, activation=None):
+    def _depthwise(self, x, W, b=None, activation=None, alpha=None):
         """The depthwise step of x (``_checked_input``'s) through W [kh, kw, n_in, m]."""
         return ops.depthwise_conv2d(x, W, b, self.stride, self.padding, self.dilation,
-                                    self._mode(), activation)
+                                    self._mode(), activation, alpha)
 
     def _depthwise_fans(self):
         kh, kw = self.kernel_size
@@ -113,6 +113,13 @@ class DepthwiseConvolution2D(_DepthwiseBase):
         inner = self._inner_activation()  # depthwise_conv2d applies a swish after itself
         y = self._depthwise(x, params["W"], params.get("b"), inner)
         return y if inner else self._activate(y)
+
+    def _convolve(self, x, W, b=None, activation=None, alpha=None):
+        return self._depthwise(x, W, b, activation, alpha)
+
+    def scale_output_channels(self, W, scale):
+        """W [kh, kw, n_in, m] with output channel c * m + k multiplied by ``scale[c * m + k]``."""
+        return W * scale.reshape(W.shape[2], W.shape[3])
 
 
 @with_builder

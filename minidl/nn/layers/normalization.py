@@ -60,6 +60,19 @@ class BatchNormalization(FeedForwardLayer):
                            self.decay, self.eps)
         return self._activate(y)
 
+    def inference_affine(self, params):
+        """(scale, shift) per channel, float64 arrays: inference mode is y = x * scale + shift,
+        scale = gamma / sqrt(var + eps), shift = beta - mean * scale (``minidl.nn.fusion``
+        folds them into the convolution before)."""
+        xp = get_array_module(params["mean"].data)
+        mean, var = (params[k].data.astype(xp.float64) for k in ("mean", "var"))
+        if self.lock_gamma_beta:
+            gamma, beta = self.gamma, self.beta
+        else:
+            gamma, beta = (params[k].data.astype(xp.float64) for k in ("gamma", "beta"))
+        scale = gamma / xp.sqrt(var + self.eps)
+        return scale, beta - mean * scale
+
     def __post_init__(self):
         super().__post_init__()
         if self.activation is None:
