@@ -30,10 +30,9 @@ one array fewer to write.
 
 The folded weights are computed once and cached on the network (``FoldCache``); an entry is
 used again only while the parameters are the same objects, the network's ``param_version``
-(bumped by ``fit``, ``set_param``, ``set_params``, ``copy_params_from``) has not moved and the
-batch norm's arrays hold the same values. A convolution's weights written in place behind the
-network's back (into ``get_param``'s live array) are not seen: ``set_param`` is the way to
-change them. Training never goes through here.
+(bumped by ``fit``, ``set_param``, ``set_params``, ``copy_params_from``, and by ``get_param``
+and ``param_table``, whose live arrays a caller may write into) has not moved and the batch
+norm's arrays hold the same values. Training never goes through here.
 """
 
 import dataclasses

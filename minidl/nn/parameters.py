@@ -131,10 +131,17 @@ class ParameterStore:
 
     def param_table(self, backprop_params_only=False):
         """{"<layer>_<param>": array} of the live parameter arrays (not copies)."""
+        self.param_version += 1  # the caller may write into them (see get_param)
         return {flat_key(key, name): t.data for key, name, t in self.param_items()
                 if not backprop_params_only or t.requires_grad}
 
     def get_param(self, key):
+        """The live array of parameter ``key`` (DL4J's ``getParam`` gives a view too): writing
+        into it changes the network, so it counts as a change of the parameters, and the
+        inference fusion (minidl.nn.fusion) folds the weights again at the next forward. An
+        array kept and written after that forward is not seen: ask for it again, or use
+        ``set_param``."""
+        self.param_version += 1
         return self._tensor(key).data
 
     def set_param(self, key, value):

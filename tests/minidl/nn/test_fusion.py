@@ -125,7 +125,8 @@ def test_fit_is_bitwise_the_same_with_inference_in_between(monkeypatch):
     assert fused.score() == plain.score()
 
 
-@pytest.mark.parametrize("change", ["set_param", "set_params", "in_place_stats", "fit"])
+@pytest.mark.parametrize("change", ["set_param", "set_params", "in_place_stats", "in_place_weights",
+                                    "param_table", "fit"])
 def test_changed_parameters_refold(change):
     net = _graph()
     before = net.output_single(X)
@@ -135,6 +136,10 @@ def test_changed_parameters_refold(change):
         net.set_params(net.params() * 0.9)
     elif change == "in_place_stats":
         net.get_param("b2_mean")[...] += 0.5  # a live array, written behind the network's back
+    elif change == "in_place_weights":
+        net.get_param("c1_W")[...] *= 1.5  # DL4J's getParam is a view: writing it counts
+    elif change == "param_table":
+        net.param_table()["c1_W"][...] *= 1.5
     else:
         net.fit(X, Y)  # the updates and the running statistics change
     after = net.output_single(X)
