@@ -34,3 +34,13 @@ def notop_features(files):
                      "--data", str(files / "images"), "--out", str(out),
                      "--preprocess", "scale"]) == 0
     return out
+
+
+@pytest.fixture(scope="session")
+def trained(files, notop_features, tmp_path_factory):
+    """A model zip fit-featurized on those features: notop.zip with a new head on block5_pool
+    (the evaluate and predict tests)."""
+    out = tmp_path_factory.mktemp("trained") / "m.zip"
+    assert cli.main(["--quiet", "fit-featurized", str(files / "notop.zip"), str(notop_features),
+                     "-o", str(out), "--epochs", "5", "--learning-rate", "0.05"]) == 0
+    return out

@@ -8,14 +8,6 @@ import pytest
 from minidl import ImagePreProcessingScaler, ModelSerializer, NativeImageLoader, cli
 
 
-@pytest.fixture(scope="module")
-def trained(files, notop_features, tmp_path_factory):
-    out = tmp_path_factory.mktemp("evaluate") / "m.zip"
-    assert cli.main(["--quiet", "fit-featurized", str(files / "notop.zip"), str(notop_features),
-                     "-o", str(out), "--epochs", "2", "--learning-rate", "0.01"]) == 0
-    return out
-
-
 def hand_metrics(files, model):
     """Accuracy, macro precision/recall/F1 and confusion from argmax of the model's outputs
     (a class never predicted is left out of the precision average, as in DL4J)."""

@@ -12,14 +12,6 @@ from tests.minidl.cli.cli_checks import one_error_line
 CLASSES = ["circle", "diamond", "ring", "square"]
 
 
-@pytest.fixture(scope="module")
-def trained(files, notop_features, tmp_path_factory):
-    out = tmp_path_factory.mktemp("predict") / "m.zip"
-    assert cli.main(["--quiet", "fit-featurized", str(files / "notop.zip"), str(notop_features),
-                     "-o", str(out), "--epochs", "5", "--learning-rate", "0.05"]) == 0
-    return out
-
-
 def probabilities(model, path):
     net = ModelSerializer.restore_computation_graph(model)
     x = ImagePreProcessingScaler().transform(NativeImageLoader(32, 32, 3).as_matrix(str(path)))
