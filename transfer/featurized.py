@@ -33,6 +33,7 @@ from minidl.data.dataset import DataSet, MultiDataSet, as_list
 from minidl.data.iterators import DataSetIterator, reset_if_supported
 from minidl.data.normalizers import DataNormalization
 from minidl.io import atomic_write
+from minidl.io.npz import write_npz
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
@@ -83,8 +84,7 @@ def _save_shard(path, featurized):
     features, labels = as_list(featurized.features), as_list(featurized.labels)
     arrays = {f"features_{i}": to_cpu(a) for i, a in enumerate(features)}
     arrays.update({f"labels_{i}": to_cpu(a) for i, a in enumerate(labels)})
-    with atomic_write(path) as f:
-        np.savez(f, **arrays)
+    write_npz(path, arrays)
     return features, labels
 
 

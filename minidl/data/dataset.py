@@ -21,12 +21,11 @@ says how each becomes a NumPy Generator.
 """
 
 import random
-import zipfile
-import zlib
 
 import numpy as np
 
 from minidl.backend import get_array_module, to_cpu
+from minidl.io.npz import describe, read_npz, write_npz
 from minidl.naming import Dl4jNames
 
 
@@ -232,7 +231,7 @@ class _RowData(Dl4jNames):
                 entries[f"num_{name}"] = np.array(len(value))
         if self._has_label_names and self.label_names is not None:
             entries[_LABEL_NAMES] = np.array(self.label_names, dtype=str)
-        _write_npz(path, entries)
+        write_npz(path, entries)
 
     def load(self, path):
         """Fill this object from ``path`` (a file name or a binary file object) that ``save``
@@ -240,17 +239,17 @@ class _RowData(Dl4jNames):
         ``ds = DataSet().load(path)`` reads a file in one line. Every field is replaced (one
         the file lacks becomes empty). Raises ValueError for a file that is not one."""
         kind = type(self).__name__
-        entries = _read_npz(path, kind)
+        entries = read_npz(path, f"{kind} file {describe(path)}")
         found = sorted(entries)
         label_names = entries.pop(_LABEL_NAMES, None) if self._has_label_names else None
         fields = self._fields_from_entries(entries)
         if not found or entries:  # nothing, or entries this kind does not write
-            raise ValueError(f"{_name(path)} is not a saved {kind}: expected arrays among "
+            raise ValueError(f"{describe(path)} is not a saved {kind}: expected arrays among "
                              f"{self._entry_names()}, got {found}")
         try:
             loaded = self._from_fields(fields)
         except ValueError as e:
-            raise ValueError(f"{_name(path)} is not a valid {kind}: {e}") from e
+            raise ValueError(f"{describe(path)} is not a valid {kind}: {e}") from e
         self._set_rows(loaded)
         if self._has_label_names:
             self.set_label_names(None if label_names is None else label_names.tolist())
@@ -482,37 +481,6 @@ def as_list(value):
 
 
 _LABEL_NAMES = "label_names"  # the .npz entry DataSet.save keeps the label names in
-
-
-def _name(path):
-    return repr(str(path)) if not hasattr(path, "read") else "the file object"
-
-
-def _write_npz(path, arrays):
-    """Write ``arrays`` as an .npz to a binary file object, or atomically to a file name."""
-    if hasattr(path, "write"):
-        np.savez(path, **arrays)
-        return
-    # imported here: minidl.io's package imports the normalizers, which import this module
-    from minidl.io.atomic import atomic_write
-    with atomic_write(path) as f:
-        np.savez(f, **arrays)
-
-
-def _read_npz(path, kind):
-    """{name: array} of the .npz ``path``, read without pickle; clear errors, naming ``kind``
-    (what the file should hold), for bad files."""
-    try:
-        loaded = np.load(path, allow_pickle=False)
-        if not isinstance(loaded, np.lib.npyio.NpzFile):
-            raise ValueError("it holds one array, not an .npz archive")
-        with loaded as npz:
-            return {key: npz[key] for key in npz.files}
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{kind} file {_name(path)} does not exist") from None
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as e:
-        raise ValueError(f"{kind} file {_name(path)} is not a readable .npz of plain arrays "
-                         f"(corrupt, truncated or pickled?): {e}") from e
 
 
 def as_float32(a):

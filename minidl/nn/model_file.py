@@ -18,6 +18,7 @@ from minidl._version import __version__
 from minidl.backend import to_cpu, to_device
 from minidl.data.normalizers import DataNormalization
 from minidl.io.atomic import atomic_write
+from minidl.io.npz import read_npz
 
 FORMAT_VERSION = 1
 CONFIGURATION = "configuration.json"
@@ -213,13 +214,7 @@ def _read_json(zf, path, entry):
 
 
 def _read_npz(zf, path, entry):
-    data = _read(zf, path, entry)
-    try:
-        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
-            return {key: npz[key] for key in npz.files}
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
-        raise ValueError(f"{_describe(path)}: entry {entry!r} is not a valid .npz of "
-                         f"plain arrays: {e}") from e
+    return read_npz(_read(zf, path, entry), f"{_describe(path)}: entry {entry!r}")
 
 
 def _check_meta(meta, path, network_class):

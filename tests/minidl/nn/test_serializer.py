@@ -428,7 +428,7 @@ def test_damaged_normalizer_entries(tmp_path):
         ModelSerializer.restore_normalizer_from_file(path)
     _rewrite(path, **{"normalizer.json": good["normalizer.json"],
                       "normalizer.npz": b"PK\x03\x04 truncated"})
-    with pytest.raises(ValueError, match=r"m\.zip.*'normalizer\.npz' is not a valid \.npz"):
+    with pytest.raises(ValueError, match=r"m\.zip.*'normalizer\.npz' is not a readable \.npz"):
         ModelSerializer.restore_normalizer_from_file(path)
     _rewrite(path, **{"normalizer.json": b'{"type": "NormalizerMinMax"}',
                       "normalizer.npz": good["normalizer.npz"]})
