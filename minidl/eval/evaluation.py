@@ -38,10 +38,11 @@ import math
 import numpy as np
 
 from minidl.backend import to_cpu
+from minidl.eval import report
 from minidl.naming import Dl4jNames
 from minidl.nn.conf.enums import Dl4jEnum
 
-CONFUSION_PRINT_MAX_CLASSES = 20
+CONFUSION_PRINT_MAX_CLASSES = report.CONFUSION_PRINT_MAX_CLASSES  # DL4J's name
 
 
 class EvaluationAveraging(Dl4jEnum):
@@ -424,81 +425,11 @@ class Evaluation(Dl4jNames):
 
     def confusion_matrix(self):
         """The confusion matrix as DL4J prints it (a string; rows actual, columns predicted)."""
-        if self.confusion is None:
-            return "Confusion matrix: <no data>"
-        n = self.num_classes()
-        width = len(str(max(1, int(self.confusion.max()), n))) + 1
-        lines = ["".join(f"{k:>{width}d}" for k in range(n)), "-" * (width * n + 1)]
-        for actual in range(n):
-            counts = "".join(f"{int(c):>{width}d}" for c in self.confusion[actual])
-            lines.append(f"{counts} | {actual} = {self.get_class_label(actual)}")
-        return "\n".join(lines) + \
-            "\n\nConfusion matrix format: Actual (rowClass) predicted as (columnClass) N times"
+        return report.confusion_text(self)
 
     def stats(self, suppress_warnings=False, include_confusion=None):
         """DL4J's report: metrics, averaging note, warnings and the confusion matrix."""
-        n = self.num_classes()
-        if include_confusion is None:
-            include_confusion = n <= CONFUSION_PRINT_MAX_CLASSES
-        out = ["\n", "\n========================Evaluation Metrics========================",
-               f"\n # of classes:    {n}",
-               f"\n Accuracy:        {_fmt(self.accuracy())}"]
-        if self.top_n > 1:
-            out.append(f"\n Top {self.top_n} Accuracy:  {_fmt(self.top_n_accuracy())}")
-        excluded = {
-            "precision": self._num_excluded(lambda k: self._class_precision(k, None)),
-            "recall": self._num_excluded(lambda k: self._class_recall(k, None)),
-            "f1": self._num_excluded(lambda k: self._class_f_beta(1.0, k, None))}
-        for title, value, key in ((" Precision:       ", self.precision(), "precision"),
-                                  (" Recall:          ", self.recall(), "recall"),
-                                  (" F1 Score:        ", self.f1(), "f1")):
-            out.append(f"\n{title}{_fmt(value)}")
-            if n > 2 and excluded[key]:
-                plural = "es" if excluded[key] > 1 else ""
-                out.append(f"\t({excluded[key]} class{plural} excluded from average)")
-        positive = self.binary_positive_class
-        if n == 2 and positive is not None:
-            out.append(f"\nPrecision, recall & F1: reported for positive class (class "
-                       f"{positive} - \"{self.get_class_label(positive)}\") only")
-        else:
-            out.append(f"\nPrecision, recall & F1: macro-averaged (equally weighted avg. of {n} "
-                       f"classes)")
-        out.append("\n\n")
-        if not suppress_warnings and self.confusion is not None:
-            out.append(self._warnings())
-        if include_confusion:
-            out.append("\n=========================Confusion Matrix=========================\n")
-            out.append(self.confusion_matrix())
-        elif n > CONFUSION_PRINT_MAX_CLASSES:
-            out.append(f"\n\nNote: Confusion matrix not generated due to space requirements for "
-                       f"{n} classes.\nUse stats(False, True) to generate anyway")
-        out.append("\n==================================================================")
-        return "".join(out)
-
-    def _warnings(self):
-        text = []
-        classes = range(self.num_classes())
-        never_predicted = [k for k in classes if self._class_precision(k, None) is None]
-        never_seen = [k for k in classes if self._class_recall(k, None) is None]
-        for excluded, what, metric in ((never_predicted, "never predicted by the model",
-                                        "precision"),
-                                       (never_seen, "absent from the labels", "recall")):
-            if excluded:
-                one = len(excluded) == 1
-                text.append(f"Warning: {len(excluded)} class{'' if one else 'es'} "
-                            f"{'was' if one else 'were'} {what} and {'was' if one else 'were'} "
-                            f"excluded from average {metric}\nClasses excluded from average "
-                            f"{metric}: {excluded}\n")
-        return "".join(text)
+        return report.stats_text(self, suppress_warnings, include_confusion)
 
     def __str__(self):
         return self.stats()
-
-
-def _fmt(value):
-    """DL4J's DecimalFormat("0.0000"); NaN and infinity as Java prints them."""
-    if value != value:
-        return "NaN"
-    if value in (float("inf"), float("-inf")):
-        return "Infinity" if value > 0 else "-Infinity"
-    return f"{value:.4f}"
