@@ -19,6 +19,7 @@ import numpy as np
 
 from minidl.data.dataset import DataSet, MultiDataSet
 from minidl.data.iterators import reset_if_supported
+from minidl.io.npz import describe, read_npz
 
 MANIFEST = "manifest.json"  # a featurized folder's (transfer.featurized): it is not a shard
 
@@ -26,19 +27,27 @@ MANIFEST = "manifest.json"  # a featurized folder's (transfer.featurized): it is
 def minibatches(objects, batch_size):
     """Consecutive minibatches of ``batch_size`` examples from DataSets or MultiDataSets
     ``objects`` (an iterable, read lazily), in order; the last may be smaller."""
+    for run in _cut(objects, batch_size, lambda item: item.num_examples()):
+        yield _merge([item if stop - start == item.num_examples() else
+                      item.get_range(start, stop) for item, start, stop in run])
+
+
+def _cut(items, batch_size, rows_of):
+    """The one rebatching rule, for objects and files alike: ``items`` of ``rows_of(item)``
+    examples each, cut into consecutive runs of ``batch_size`` examples, each a list of
+    (item, start, stop); only the last run may be shorter."""
     pending, count = [], 0
-    for item in objects:
-        while item.num_examples() > 0:
-            take = min(batch_size - count, item.num_examples())
-            pending.append(item.get_range(0, take) if take < item.num_examples() else item)
-            item = item.get_range(take, item.num_examples()) if take < item.num_examples() \
-                else item.get_range(0, 0)
-            count += take
+    for item in items:
+        rows, start = rows_of(item), 0
+        while start < rows:
+            take = min(batch_size - count, rows - start)
+            pending.append((item, start, start + take))
+            start, count = start + take, count + take
             if count == batch_size:
-                yield _merge(pending)
+                yield pending
                 pending, count = [], 0
     if pending:
-        yield _merge(pending)
+        yield pending
 
 
 def _merge(items):
@@ -107,18 +116,8 @@ def _npy_shape(f):
 
 def file_minibatches(paths, batch_size):
     """The minibatches of the files ``paths`` as slices: lists of (path, start, stop)."""
-    pending, count = [], 0
-    for path in paths:
-        rows, start = rows_in_file(path), 0
-        while start < rows:
-            take = min(batch_size - count, rows - start)
-            pending.append((path, start, start + take))
-            start, count = start + take, count + take
-            if count == batch_size:
-                yield FileSlices(pending)
-                pending, count = [], 0
-    if pending:
-        yield FileSlices(pending)
+    for run in _cut(paths, batch_size, rows_in_file):
+        yield FileSlices(run)
 
 
 class FileSlices(list):
@@ -128,15 +127,15 @@ class FileSlices(list):
 def load_file(path):
     """A DataSet or MultiDataSet from a ``.npz``: a featurized shard (``features_i`` /
     ``labels_i``) or what ``DataSet.save`` / ``MultiDataSet.save`` wrote."""
-    with np.load(path, allow_pickle=False) as npz:
-        names = set(npz.files)
-        if "features_0" in names:
-            features = [npz[f"features_{i}"] for i in range(len(names))
-                        if f"features_{i}" in names]
-            labels = [npz[f"labels_{i}"] for i in range(len(names)) if f"labels_{i}" in names]
-            if len(features) == 1 and len(labels) <= 1:
-                return DataSet(features[0], labels[0] if labels else None)
-            return MultiDataSet(features, labels)
+    arrays = read_npz(path, f"data file {describe(path)}")
+    names = set(arrays)
+    if "features_0" in names:
+        features = [arrays[f"features_{i}"] for i in range(len(names))
+                    if f"features_{i}" in names]
+        labels = [arrays[f"labels_{i}"] for i in range(len(names)) if f"labels_{i}" in names]
+        if len(features) == 1 and len(labels) <= 1:
+            return DataSet(features[0], labels[0] if labels else None)
+        return MultiDataSet(features, labels)
     return (MultiDataSet() if "num_features" in names else DataSet()).load(path)
 
 
