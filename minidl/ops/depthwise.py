@@ -272,17 +272,59 @@ def scatter_taps(window, gy_l, w):
     return gxpad
 
 
+def phase_gradient(window, gy_l, w):
+    """gx [N, H, W, C] at a stride above 1, one stride phase at a time: every phase of gx is a
+    stride-1 correlation of the zero-bordered gy with some of the kernel's taps, flipped
+    (``Window.gradient_phases``), summed by einsum straight into that phase's pixels of gx.
+
+    Against ``scatter_taps``: each gx pixel is written once, by a sum of the taps that meet it,
+    instead of read and written once per tap after a zero fill (measured 3.4 -> 1.4 ms on
+    [8, 144, 56, 56] at stride 2). Split over the threads by images, or by phases when there
+    are fewer images than threads."""
+    pads, phases = window.gradient_phases()
+    n, oh, ow, c = gy_l.shape
+    gy_window = Window.explicit(OP, (n, c, oh, ow), (1, 1), (1, 1), (1, 1), pads, (oh, ow))
+    gx = _memory.empty((n, window.h, window.w, c), gy_l.dtype)
+
+    def part(images, some_phases):
+        gypad = gy_window.pad(gy_l[images])
+        s_n, s_h, s_w, s_c = gypad.strides
+        for (h0, rows, row_taps, top), (w0, cols, col_taps, left) in some_phases:
+            out = gx[images, h0::window.sy, w0::window.sx]
+            if not (row_taps and col_taps):  # pixels no tap reads (stride > kernel)
+                out[...] = 0
+                continue
+            windows = np.lib.stride_tricks.as_strided(
+                gypad[:, top:, left:], (gypad.shape[0], rows, cols, len(row_taps),
+                                        len(col_taps), c), (s_n, s_h, s_w, s_h, s_w, s_c))
+            np.einsum("nhwijc,ijc->nhwc", windows, w[np.ix_(row_taps, col_taps)], out=out)
+
+    every = slice(0, n)
+    if gx.size < PARALLEL_OUTPUTS:
+        tasks = [lambda: part(every, phases)]
+    elif n >= _parallel.THREADS:
+        tasks = [lambda p=p: part(p, phases) for p in _parallel.cuts(n, _parallel.THREADS)]
+    else:
+        tasks = [lambda q=q: part(every, phases[q])
+                 for q in _parallel.cuts(len(phases), _parallel.THREADS)]
+    _parallel.run(tasks)
+    return gx
+
+
 def input_gradient(window, gy_l, w):
     """gx [N, H, W, C] for gy [N, OH, OW, C] and w [KH, KW, C].
 
     Stride 1: gx is the forward's correlation of gy, zero-padded, with the flipped kernel
-    (``Window.gradient_window``). Otherwise each tap scatters its share back.
+    (``Window.gradient_window``). A larger stride: one such correlation per stride phase
+    (``phase_gradient``). Dilated and strided: each tap scatters its share back.
     """
     gwin = window.gradient_window(gy_l.shape[3])
-    if gwin is None:
-        return window.interior(scatter_taps(window, gy_l, w))
-    gx = _memory.empty((window.n, window.h, window.w, gy_l.shape[3]), gy_l.dtype)
-    return correlate(gwin, gy_l, w[::-1, ::-1], gx)
+    if gwin is not None:
+        gx = _memory.empty((window.n, window.h, window.w, gy_l.shape[3]), gy_l.dtype)
+        return correlate(gwin, gy_l, w[::-1, ::-1], gx)
+    if window.gradient_phases() is not None:
+        return phase_gradient(window, gy_l, w)
+    return window.interior(scatter_taps(window, gy_l, w))
 
 
 # -- the Function ------------------------------------------------------------------------------

@@ -171,6 +171,27 @@ class Window:
         return Window.explicit(self.op, (self.n, n_out, self.oh, self.ow), (self.kh, self.kw),
                                (1, 1), (self.dy, self.dx), pads, (self.h, self.w))
 
+    def gradient_phases(self):
+        """The input gradient at any stride, as stride-1 correlations of gy: (pads, phases).
+
+        With stride s the padded pixel hp = oy * s + i meets only the taps i = hp mod s, s + that,
+        ... So the pixels of one phase, hp = a * s + r, take gx[a * s + r] = sum over t of
+        gy[a - t] * W[r + t * s]: a stride-1 correlation of gy with the kernel's taps r, r + s,
+        ... read backwards. A phase of the image is rows h0, h0 + s, ... (and columns alike) of
+        the unpadded gx; the s * s phases together are every pixel, each written once: no
+        scatter-add, no zeroed buffer. ``pads`` (top, bottom, left, right) is the zero border
+        of gy that every phase's windows stay inside; each phase is ((h0, rows, row_taps,
+        row_start), (w0, cols, col_taps, col_start)): its first pixel, how many it has, the
+        kernel taps in correlation order (none where the stride is longer than the kernel:
+        those pixels meet no tap) and where its windows start in the padded gy. Needs
+        dilation 1 (None otherwise).
+        """
+        if (self.dy, self.dx) != (1, 1):
+            return None
+        rows, top, bottom = _axis_phases(self.h, self.kh, self.sy, self.pad_top, self.oh)
+        cols, left, right = _axis_phases(self.w, self.kw, self.sx, self.pad_left, self.ow)
+        return (top, bottom, left, right), [(r, c) for r in rows for c in cols]
+
     # -- arrays (channels-last) --------------------------------------------------------------
     def pad(self, x, value=0.0):
         """Channels-last ``x`` [N, H, W, C] inside a ``value`` border: a new contiguous array."""
@@ -241,3 +262,16 @@ class Window:
         for i, j in self.taps():
             self.tap(xpad, i, j)[...] += col[:, :, :, i, j]
         return xpad
+
+
+def _axis_phases(size, kernel, stride, pad_lo, n_out):
+    """One axis of ``Window.gradient_phases``: its phases, and gy's zero border (lo, hi)."""
+    lo = -(-kernel // stride) - 1  # the most taps a phase has, less one
+    phases, hi = [], 0
+    for first in range(min(stride, size)):
+        r, a0 = (first + pad_lo) % stride, (first + pad_lo) // stride
+        taps = list(range(r, kernel, stride))[::-1]
+        count = len(range(first, size, stride))
+        phases.append((first, count, taps, a0 - len(taps) + 1 + lo))
+        hi = max(hi, a0 + count - n_out)  # gy rows past the last that a phase's windows read
+    return phases, lo, hi

@@ -8,7 +8,7 @@ from minidl import Tensor, gradcheck, no_grad
 from minidl.backend import gpu_available, to_cpu, to_device
 from minidl.ops import cuda, depthwise, depthwise_conv2d
 from minidl.ops.depthwise import (correlate, correlate_taps, from_torch, input_gradient,
-                                  scatter_taps, to_torch)
+                                  phase_gradient, scatter_taps, to_torch)
 from minidl.ops.window import Window, channels_first, channels_last
 
 
@@ -162,6 +162,25 @@ def test_the_fast_paths_are_the_plain_sums_over_taps(border, shape, stride, padd
                                correlate_taps(window, window.pad(x_l), w), rtol=1e-12, atol=1e-12)
     gy = rng.standard_normal(out.shape)
     np.testing.assert_allclose(input_gradient(window, gy, w),
+                               window.interior(scatter_taps(window, gy, w)), rtol=1e-12,
+                               atol=1e-12)
+
+
+# (shape, kernel, stride, padding, mode): odd and even sizes, a kernel shorter than the stride,
+# uneven Same padding, more threads than images and enough work to split
+PHASES = [((2, 3, 9, 8), 3, 2, 1, "truncate"), ((1, 2, 10, 11), (5, 3), (3, 2), 2, "truncate"),
+          ((3, 2, 7, 7), 1, 2, 0, "truncate"), ((2, 2, 8, 9), 2, 3, 0, "same"),
+          ((1, 4, 12, 12), 3, 2, 1, "same"), ((1, 64, 40, 40), 3, 2, 1, "truncate"),
+          ((4, 32, 24, 24), 3, 2, 1, "truncate")]
+
+
+@pytest.mark.parametrize("shape, kernel, stride, padding, mode", PHASES)
+def test_the_phase_gradient_is_the_tap_scatter(shape, kernel, stride, padding, mode):
+    rng = np.random.default_rng(7)
+    window = Window("t", shape, kernel, stride, padding, 1, mode)
+    gy = rng.standard_normal((shape[0], window.oh, window.ow, shape[1]))
+    w = rng.standard_normal((window.kh, window.kw, shape[1]))
+    np.testing.assert_allclose(phase_gradient(window, gy, w),
                                window.interior(scatter_taps(window, gy, w)), rtol=1e-12,
                                atol=1e-12)
 

@@ -85,6 +85,23 @@ def test_gradient_window_pads_gy_by_the_kernel_span_less_the_forward_padding():
     assert Window("op", (1, 1, 9, 9), 3, 1, 3).gradient_window(1) is None  # padding > span
 
 
+def test_gradient_phases_of_a_3x3_stride_2_kernel_by_hand():
+    """Padding 1: padded pixel hp = h + 1. Even hp (odd h) meets taps 2 and 0, odd hp (even h)
+    tap 1 only. gx[1] (hp 2) = gy[0] W[2] + gy[1] W[0]: padded gy rows 1 and 2 against taps
+    [2, 0]. gx[7] (hp 8) would meet gy[4] through tap 0, past gy's 4 rows: one zero row after."""
+    (pads, phases) = Window("op", (1, 1, 8, 8), 3, 2, 1).gradient_phases()
+    assert pads == (1, 1, 1, 1)
+    # (first pixel, pixels, taps in correlation order, start in the padded gy)
+    even, odd = (0, 4, [1], 1), (1, 4, [2, 0], 1)
+    assert phases == [(even, even), (even, odd), (odd, even), (odd, odd)]
+
+
+def test_gradient_phases_where_the_stride_outruns_the_kernel_and_with_dilation():
+    (_, phases) = Window("op", (1, 1, 6, 6), 1, 3).gradient_phases()
+    assert sorted({r[2] == [] for r, _ in phases}) == [False, True]  # pixels no tap reads
+    assert Window("op", (1, 1, 9, 9), 3, 2, 1, 2).gradient_phases() is None  # dilation 2
+
+
 def test_an_explicit_window_keeps_the_geometry_it_is_given():
     win = Window.explicit("op", (1, 2, 5, 6), (3, 2), (1, 2), (2, 1), (0, 1, 2, 3), (4, 5))
     assert (win.op, win.n, win.c, win.h, win.w) == ("op", 1, 2, 5, 6)
