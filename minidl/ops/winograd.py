@@ -1,4 +1,5 @@
-"""Winograd F(2x2, 3x3): a 3x3 stride-1 convolution with 2.25x fewer multiplications.
+"""Winograd F(2x2, 3x3) and F(4x4, 3x3): a 3x3 stride-1 convolution with 2.25x or 4x fewer
+multiplications.
 
 The idea, in one dimension first. Two outputs of a 3-tap correlation of d = (d0, d1, d2, d3)
 with g = (g0, g1, g2),
@@ -45,9 +46,28 @@ Accuracy: the transforms add at most 4 terms of the input and of M, so float32 r
 from a direct convolution by a few ulps of the largest terms (measured in the tests: relative
 error ~1e-6, like a change of summation order); float64 agrees to ~1e-15.
 
+F(4x4, 3x3). The same construction with 6x6 input tiles gives 4x4 output tiles from 36
+products: 2.25 multiplications per output and channel pair against F(2x2)'s 4 (and direct
+convolution's 9), and 36/16 transformed numbers per output pixel against 4, so less memory
+too. Its matrices (Lavin and Gray's, from the points 0, 1, -1, 2, -2 and infinity):
+
+    B^T = [[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
+           [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]]
+    G   = [[1/4, 0, 0], [-1/6, -1/6, -1/6], [-1/6, 1/6, -1/6],
+           [1/24, 1/12, 1/6], [1/24, -1/12, 1/6], [0, 0, 1]]
+    A^T = [[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]].
+
+The price is in the transforms (more terms, some multiplied by 2, 4, 5 or 8) and in accuracy:
+the larger coefficients cost float32 about a decimal digit (measured ~1e-5 of the output's
+largest value, against ~1e-6 for F(2x2)). ``choose_tiling`` takes it for layers with many
+channels and enough tiles, where the GEMMs dominate (VGG16's 256- and 512-channel layers).
+Everything below works for either: a ``Tiling`` holds the matrices and the two 1-d transforms.
+
 Layout: channels-last throughout (see ``minidl.ops.window``): xpad [N, Hp, Wp, C] in, out
 [N, OH, OW, n_out] written in place.
 """
+
+from typing import Callable, NamedTuple
 
 import numpy as np
 
@@ -61,19 +81,123 @@ from minidl.ops import _budget, _memory, _parallel, activations
 # one thread the crossover is lower). Tests set it to 1 to force the path.
 MIN_CHANNELS = 128
 # Bytes of V plus M (the transformed tiles and the GEMM output) per block: large enough that
-# each of the 16 GEMMs has enough rows to run at full speed on every core (smaller blocks were
-# slower on the 512-channel layers), small enough to bound the scratch memory.
-BLOCK_BYTES = 32 * 2**20
+# each of the 16 GEMMs has enough rows to run at full speed on every core, small enough to bound
+# the scratch memory. Measured on VGG16's [8, 512, 28, 28] layer (2 cores, OpenBLAS SkylakeX):
+# 32 MB blocks give GEMMs of about 490 rows, which run at 145 GFLOP/s against 200 for 1568
+# rows; 128 MB takes the whole batch there, 126 -> 89 ms for the layer, and 163 -> 159 ms on
+# [8, 128, 112, 112], where the blocks were large already.
+BLOCK_BYTES = 128 * 2**20
 
-G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
-
-
-# Tiles (2x2 output blocks, over the whole batch) from which Winograd pays. The kernel
-# transform costs 16 C n_out per call, the GEMMs 16 C n_out per tile: with few tiles (ResNet50's
-# last stage at batch 1 has 16) transforming the weights costs about as much as the GEMMs, and
-# the one im2col GEMM is faster (measured on ResNet50's 3x3 layers, 2 cores: im2col wins at 16
-# and 128 tiles, the two tie near 200, Winograd wins 2x at 392).
+# Tiles (output blocks, over the whole batch) from which Winograd pays. The kernel transform
+# costs 16 C n_out per call, the GEMMs 16 C n_out per tile: with few tiles (ResNet50's last
+# stage at batch 1 has 16) transforming the weights costs about as much as the GEMMs, and the
+# one im2col GEMM is faster (measured on ResNet50's 3x3 layers, 2 cores: im2col wins at 16 and
+# 128 tiles, the two tie near 200, Winograd wins 2x at 392).
 MIN_TILES = 256
+# F(4x4) instead of F(2x2) on large maps (``F4_MIN_SIZE`` output rows and columns), or with
+# many channels (both at least ``F4_MIN_CHANNELS``) and enough 4x4 tiles (``F4_MIN_TILES``):
+# its transforms cost more per pixel, and its 36 GEMMs run on a quarter as many tiles, too few
+# rows to run at speed on small maps. Measured, F(4x4) / F(2x2) time, 2 cores, batch 8 unless
+# said: VGG16's layers 0.86 (128 channels, 112x112), 0.73 (256, 56x56), 0.93 (512, 28x28),
+# 1.09 (512, 14x14); ResNet50's 1.15 (128, 28x28), 1.17 (256, 14x14), 1.22 (512, 7x7); batch 1
+# 0.85 (256, 56x56), 1.13 (512, 28x28).
+F4_MIN_SIZE = 56
+F4_MIN_CHANNELS = 256
+F4_MIN_TILES = 384
+
+
+# -- the two algorithms ------------------------------------------------------------------------
+def _input_rows_f2(d, out, tmp):
+    """B^T of F(2x2) along one axis: ``d`` the 4 taps (element r of every tile), ``out`` 4."""
+    d0, d1, d2, d3 = d
+    np.subtract(d0, d2, out=out[0])
+    np.add(d1, d2, out=out[1])
+    np.subtract(d2, d1, out=out[2])
+    np.subtract(d1, d3, out=out[3])
+
+
+def _output_rows_f2(m, out, tmp):
+    """A^T of F(2x2) along one axis: 4 taps of M in, 2 outputs."""
+    np.add(m[0], m[1], out=out[0])
+    out[0] += m[2]
+    np.subtract(m[1], m[2], out=out[1])
+    out[1] -= m[3]
+
+
+def _input_rows_f4(d, out, tmp):
+    """B^T of F(4x4) along one axis: 6 taps in, 6 out, with B^T's shared terms computed once
+    (rows 1 and 2 are p + q and p - q, rows 3 and 4 s + u and s - u); ``tmp`` is scratch."""
+    d0, d1, d2, d3, d4, d5 = d
+    o0, o1, o2, o3, o4, o5 = out
+    np.multiply(d2, -5, out=o0)  # o0 = 4 d0 - 5 d2 + d4
+    o0 += d4
+    np.multiply(d0, 4, out=tmp)
+    o0 += tmp
+    np.multiply(d3, -5, out=o5)  # o5 = 4 d1 - 5 d3 + d5
+    o5 += d5
+    np.multiply(d1, 4, out=tmp)
+    o5 += tmp
+    np.multiply(d2, -4, out=o3)  # p = d4 - 4 d2, held in o3
+    o3 += d4
+    np.multiply(d1, -4, out=o4)  # q = d3 - 4 d1, held in o4
+    o4 += d3
+    np.add(o3, o4, out=o1)
+    np.subtract(o3, o4, out=o2)
+    np.subtract(d3, d1, out=tmp)  # u = 2 (d3 - d1)
+    tmp *= 2
+    np.subtract(d4, d2, out=o3)  # s = d4 - d2
+    np.subtract(o3, tmp, out=o4)
+    o3 += tmp
+
+
+def _output_rows_f4(m, out, tmp):
+    """A^T of F(4x4) along one axis: 6 taps of M in, 4 outputs, from a = m1 + m2, b = m1 - m2,
+    c = m3 + m4, d = m3 - m4: o0 = m0 + a + c, o1 = b + 2d, o2 = a + 4c, o3 = b + 8d + m5."""
+    m0, m1, m2, m3, m4, m5 = m
+    o0, o1, o2, o3 = out
+    np.add(m1, m2, out=o2)  # a
+    np.add(m3, m4, out=tmp)  # c
+    np.add(o2, tmp, out=o0)
+    o0 += m0
+    tmp *= 4
+    o2 += tmp
+    np.subtract(m1, m2, out=o1)  # b
+    np.subtract(m3, m4, out=tmp)  # d
+    np.multiply(tmp, 8, out=o3)
+    o3 += o1
+    o3 += m5
+    tmp *= 2
+    o1 += tmp
+
+
+class Tiling(NamedTuple):
+    """One Winograd algorithm F(m x m, 3 x 3): output tiles of m x m from input tiles of
+    (m + 2) x (m + 2), m apart. ``G`` is its kernel transform; ``input_rows`` and
+    ``output_rows`` apply B^T and A^T along one axis (taps in, a list of arrays out)."""
+
+    m: int
+    G: np.ndarray
+    input_rows: Callable
+    output_rows: Callable
+
+    @property
+    def t(self):
+        """Input tile size, m + 2."""
+        return self.m + 2
+
+    @property
+    def bias_index(self):
+        """The M position A^T M A adds to every output with weight 1 (column 1 of A^T is all
+        ones in both algorithms): adding the bias there adds it everywhere, for 1/m^2 of the
+        work of adding it to the outputs."""
+        return self.t + 1
+
+
+F2 = Tiling(2, np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]]),
+            _input_rows_f2, _output_rows_f2)
+F4 = Tiling(4, np.array([[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
+                         [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]]),
+            _input_rows_f4, _output_rows_f4)
 
 
 def applies(kernel_size, stride, dilation, c, n_out, n_tiles=None):
@@ -85,75 +209,91 @@ def applies(kernel_size, stride, dilation, c, n_out, n_tiles=None):
             and (n_tiles is None or n_tiles >= MIN_TILES))
 
 
-def n_tiles(n, oh, ow):
-    """The 2x2 output tiles of a batch of n outputs of oh x ow."""
-    return n * ((oh + 1) // 2) * ((ow + 1) // 2)
+def n_tiles(n, oh, ow, m=2):
+    """The m x m output tiles of a batch of n outputs of oh x ow."""
+    return n * -(-oh // m) * -(-ow // m)
 
 
-def kernel_transform(w_taps):
-    """w_taps [3, 3, C, n_out] -> U [16, C, n_out], U[4a + b] = (G g G^T)[a, b].
+def choose_tiling(n, oh, ow, c, n_out):
+    """F4 on large maps or with many channels and tiles (see ``F4_MIN_SIZE``), else F2."""
+    large_map = min(oh, ow) >= F4_MIN_SIZE
+    many = min(c, n_out) >= F4_MIN_CHANNELS and n_tiles(n, oh, ow, 4) >= F4_MIN_TILES
+    return F4 if large_map or many else F2
+
+
+# -- the transforms ----------------------------------------------------------------------------
+def kernel_transform(w_taps, tiling=F2):
+    """w_taps [3, 3, C, n_out] -> U [t*t, C, n_out], U[t a + b] = (G g G^T)[a, b].
 
     (G g G^T)[a, b] = sum over taps (i, j) of G[a, i] G[b, j] g[i, j], so with the Kronecker
-    product kron(G, G)[4a + b, 3i + j] = G[a, i] G[b, j] it is one GEMM [16, 9] @ [9, C n_out].
+    product kron(G, G)[t a + b, 3i + j] = G[a, i] G[b, j] it is one GEMM [t*t, 9] @ [9, C n_out].
     """
     c, n_out = w_taps.shape[2:]
-    g = np.kron(G, G).astype(w_taps.dtype)
-    return (g @ w_taps.reshape(9, c * n_out)).reshape(16, c, n_out)
+    g = np.kron(tiling.G, tiling.G).astype(w_taps.dtype)
+    return (g @ w_taps.reshape(9, c * n_out)).reshape(tiling.t ** 2, c, n_out)
 
 
-def _rows_transform(d, axis, out):
-    """B^T applied along ``axis`` of overlapping 4-tiles with step 2: out[k] for k = 0..3.
+def _taps(a, axis, tiling, count):
+    """Element r of each of ``count`` overlapping tiles along ``axis`` of ``a``, for r = 0..t-1:
+    entries r, r + m, r + 2m, ... (strided views)."""
+    def tap(r):
+        index = [slice(None)] * a.ndim
+        index[axis] = slice(r, r + tiling.m * (count - 1) + 1, tiling.m)
+        return a[tuple(index)]
+    return [tap(r) for r in range(tiling.t)]
 
-    d has 2T + 2 entries along ``axis``; out is a list of 4 arrays with T entries there.
+
+def input_transform(d, v, scratch, tmp, tiling=F2):
+    """d [n, mT+2, mS+2, C] -> v [t*t, n, T, S, C] = B^T d B for every tile.
+
+    ``scratch`` [t, n, T, mS+2, C] holds the rows-transformed tiles B^T d; ``tmp`` is a pair of
+    work arrays, [n, T, mS+2, C] and [n, T, S, C].
     """
-    def taps(r):  # entries r, r + 2, r + 4, ...: element r of every tile
-        index = [slice(None)] * d.ndim
-        index[axis] = slice(r, r + 2 * out[0].shape[axis] - 1, 2)
-        return d[tuple(index)]
-    d0, d1, d2, d3 = taps(0), taps(1), taps(2), taps(3)
-    np.subtract(d0, d2, out=out[0])
-    np.add(d1, d2, out=out[1])
-    np.subtract(d2, d1, out=out[2])
-    np.subtract(d1, d3, out=out[3])
+    t, n_rows, n_cols = tiling.t, v.shape[2], v.shape[3]
+    tiling.input_rows(_taps(d, 1, tiling, n_rows), list(scratch), tmp[0])
+    for a in range(t):
+        tiling.input_rows(_taps(scratch[a], 2, tiling, n_cols), list(v[t * a:t * a + t]), tmp[1])
 
 
-def input_transform(d, v, scratch):
-    """d [n, 2T+2, 2S+2, C] -> v [16, n, T, S, C] = B^T d B for every tile (additions only).
+def output_transform(m, y, scratch, tmp, tiling=F2):
+    """m [t*t, n, T, S, K] -> y [n, T, m, S, m, K]: Y = A^T M A for every tile.
 
-    ``scratch`` [4, n, T, 2S+2, C] holds the rows-transformed tiles.
+    ``scratch`` [m, t, n, T, S, K] holds A^T applied along the tile rows; ``tmp`` [n, T, S, K].
     """
-    _rows_transform(d, 1, list(scratch))
-    for a in range(4):
-        _rows_transform(scratch[a], 2, list(v[4 * a:4 * a + 4]))
+    t, size = tiling.t, tiling.m
+    m = m.reshape(t, t, *m.shape[1:])
+    for b in range(t):
+        tiling.output_rows([m[a, b] for a in range(t)], [scratch[i, b] for i in range(size)], tmp)
+    for i in range(size):  # along the columns, written straight into the interleaved output
+        tiling.output_rows(list(scratch[i]), [y[:, :, i, :, j] for j in range(size)], tmp)
 
 
-def output_transform(m, y, scratch):
-    """m [16, n, T, S, K] -> y [n, T, 2, S, 2, K]: Y = A^T M A for every tile.
+# -- blocks of tiles ---------------------------------------------------------------------------
+class _Block(NamedTuple):
+    """Images start..stop-1, tile rows t0..t1-1 of them, tiles_w tiles per row."""
 
-    ``scratch`` [2, 4, n, T, S, K] holds A^T applied along the tile rows.
+    start: int
+    stop: int
+    t0: int
+    t1: int
+    tiles_w: int
+    tiling: Tiling
+
+    @property
+    def shape(self):
+        return self.stop - self.start, self.t1 - self.t0, self.tiles_w
+
+
+def _tile_input(xpad, block):
+    """The padded input band the block's tiles read: [n, m(t1-t0)+2, m tiles_w + 2, C].
+
+    A view of ``xpad`` when it is large enough, else a zero-padded copy (output sizes that are
+    no multiple of m: zeros only change outputs beyond OH/OW, which are dropped).
     """
-    m = m.reshape(4, 4, *m.shape[1:])
-    for b in range(4):  # rows: s0 = m0 + m1 + m2, s1 = m1 - m2 - m3
-        np.add(m[0, b], m[1, b], out=scratch[0, b])
-        scratch[0, b] += m[2, b]
-        np.subtract(m[1, b], m[2, b], out=scratch[1, b])
-        scratch[1, b] -= m[3, b]
-    for i in range(2):  # columns, written straight into the interleaved output
-        s = scratch[i]
-        np.add(s[0], s[1], out=y[:, :, i, :, 0])
-        y[:, :, i, :, 0] += s[2]
-        np.subtract(s[1], s[2], out=y[:, :, i, :, 1])
-        y[:, :, i, :, 1] -= s[3]
-
-
-def _tile_input(xpad, start, stop, t0, t1, tiles_w):
-    """The padded input band tiles t0..t1-1 read: [n, 2(t1-t0)+2, 2 tiles_w + 2, C].
-
-    A view of ``xpad`` when it is large enough, else a zero-padded copy (odd output sizes).
-    """
-    rows, cols = slice(2 * t0, 2 * t1 + 2), slice(0, 2 * tiles_w + 2)
-    band = xpad[start:stop, rows, cols]
-    shape = (stop - start, 2 * (t1 - t0) + 2, 2 * tiles_w + 2, xpad.shape[3])
+    m = block.tiling.m
+    band = xpad[block.start:block.stop, m * block.t0:m * block.t1 + 2, :m * block.tiles_w + 2]
+    nb, tb, tiles_w = block.shape
+    shape = (nb, m * tb + 2, m * tiles_w + 2, xpad.shape[3])
     if band.shape == shape:
         return band
     padded = _memory.zeros(shape, xpad.dtype)
@@ -164,34 +304,36 @@ def _tile_input(xpad, start, stop, t0, t1, tiles_w):
 class _Buffers:
     """Scratch arrays for the largest block, allocated once and reused (as prefixes) by all."""
 
-    def __init__(self, block, tiles_w, c, n_out, dtype):
-        start, stop, (t0, t1) = block
-        nb, tb = stop - start, t1 - t0
-        tiles = nb * tb * tiles_w
-        self.v = _memory.empty(16 * tiles * c, dtype)  # V = B^T d B
-        self.d_rows = _memory.empty(4 * nb * tb * (2 * tiles_w + 2) * c, dtype)  # B^T d
-        self.m = _memory.empty(16 * tiles * n_out, dtype)  # M = V @ U
-        self.m_rows = _memory.empty(8 * tiles * n_out, dtype)  # A^T M
+    def __init__(self, block, c, n_out, dtype):
+        nb, tb, tiles_w = block.shape
+        t, m, tiles = block.tiling.t, block.tiling.m, nb * tb * tiles_w
+        width = nb * tb * (m * tiles_w + 2)  # pixels of B^T d per row of tiles' input
+        self.v = _memory.empty(t * t * tiles * c, dtype)  # V = B^T d B
+        self.d_rows = _memory.empty(t * width * c, dtype)  # B^T d
+        self.m = _memory.empty(t * t * tiles * n_out, dtype)  # M = V @ U
+        self.m_rows = _memory.empty(m * t * tiles * n_out, dtype)  # A^T M
+        self.tmp_rows = _memory.empty(width * c, dtype)
+        self.tmp_tiles = _memory.empty(tiles * max(c, n_out), dtype)
 
     @staticmethod
     def take(buffer, shape):
         return buffer[:int(np.prod(shape))].reshape(shape)
 
 
-def _output_band(out, start, stop, t0, t1, tiles_w):
-    """Where the tiles t0..t1-1 of images start..stop-1 go, as [n, T, 2, S, 2, K]: a view of
-    ``out`` when the tiles fit it exactly, else a temporary (odd sizes: ``_store_band`` crops)."""
-    n_out = out.shape[3]
-    band = out[start:stop, 2 * t0:2 * t1]
-    shape = (stop - start, t1 - t0, 2, tiles_w, 2, n_out)
-    if band.shape[1:3] == (2 * (t1 - t0), 2 * tiles_w):
+def _output_band(out, block):
+    """Where the block's tiles go, as [n, T, m, S, m, K]: a view of ``out`` when they fit it
+    exactly, else a temporary (sizes no multiple of m: ``_store_band`` crops)."""
+    m, (nb, tb, tiles_w) = block.tiling.m, block.shape
+    band = out[block.start:block.stop, m * block.t0:m * block.t1]
+    shape = (nb, tb, m, tiles_w, m, out.shape[3])
+    if band.shape[1:3] == (m * tb, m * tiles_w):
         return band.reshape(shape)  # contiguous (whole images or rows of one): a view
     return _memory.empty(shape, out.dtype)
 
 
-def _finish(m, y, scratch, activation):
+def _finish(m, y, scratch, tmp, activation, tiling):
     """The output tiles y from m, then the activation on them while they are in cache."""
-    output_transform(m, y, scratch)
+    output_transform(m, y, scratch, tmp, tiling)
     activation.apply(y, out=y)
 
 
@@ -203,67 +345,75 @@ def _parts(nb, tb):
     return [(slice(0, 1), t) for t in _parallel.cuts(tb, _parallel.THREADS)]
 
 
-def _transform_input(xpad, block, tiles_w, buf):
-    """V = B^T d B for every tile of ``block``, as [16, tiles, C] (in ``buf``, on the threads)."""
-    start, stop, (t0, t1) = block
-    nb, tb, c = stop - start, t1 - t0, xpad.shape[3]
-    d = _tile_input(xpad, start, stop, t0, t1, tiles_w)
-    v = buf.take(buf.v, (16, nb, tb, tiles_w, c))
-    scratch = buf.take(buf.d_rows, (4, nb, tb, 2 * tiles_w + 2, c))
-    _parallel.run([lambda i=i, t=t: input_transform(d[i, 2 * t.start:2 * t.stop + 2], v[:, i, t],
-                                                    scratch[:, i, t])
-                   for i, t in _parts(nb, tb)])
-    return v.reshape(16, nb * tb * tiles_w, c)
+def _transform_input(xpad, block, buf):
+    """V = B^T d B for every tile of ``block``, as [t*t, tiles, C] (in ``buf``, on the threads)."""
+    tiling, (nb, tb, tiles_w), c = block.tiling, block.shape, xpad.shape[3]
+    t, m = tiling.t, tiling.m
+    d = _tile_input(xpad, block)
+    v = buf.take(buf.v, (t * t, nb, tb, tiles_w, c))
+    scratch = buf.take(buf.d_rows, (t, nb, tb, m * tiles_w + 2, c))
+    tmp_rows = buf.take(buf.tmp_rows, (nb, tb, m * tiles_w + 2, c))
+    tmp_tiles = buf.take(buf.tmp_tiles, (nb, tb, tiles_w, c))
+
+    def part(i, r):
+        input_transform(d[i, m * r.start:m * r.stop + 2], v[:, i, r], scratch[:, i, r],
+                        (tmp_rows[i, r], tmp_tiles[i, r]), tiling)
+
+    _parallel.run([lambda i=i, r=r: part(i, r) for i, r in _parts(nb, tb)])
+    return v.reshape(t * t, nb * tb * tiles_w, c)
 
 
-def _transform_output(m, out, block, tiles_w, activation, buf):
+def _transform_output(m, out, block, activation, buf):
     """The output tiles Y = A^T M A of ``block``, then f on them while they are in cache (on the
-    threads); returns them as [n, T, 2, S, 2, n_out], a view of ``out`` where they fit it."""
-    start, stop, (t0, t1) = block
-    nb, tb, n_out = stop - start, t1 - t0, out.shape[3]
-    m = m.reshape(16, nb, tb, tiles_w, n_out)
-    y = _output_band(out, start, stop, t0, t1, tiles_w)
-    scratch = buf.take(buf.m_rows, (2, 4, nb, tb, tiles_w, n_out))
-    _parallel.run([lambda i=i, t=t: _finish(m[:, i, t], y[i, t], scratch[:, :, i, t], activation)
-                   for i, t in _parts(nb, tb)])
+    threads); returns them as [n, T, m, S, m, n_out], a view of ``out`` where they fit it."""
+    tiling, (nb, tb, tiles_w), n_out = block.tiling, block.shape, out.shape[3]
+    m = m.reshape(tiling.t ** 2, nb, tb, tiles_w, n_out)
+    y = _output_band(out, block)
+    scratch = buf.take(buf.m_rows, (tiling.m, tiling.t, nb, tb, tiles_w, n_out))
+    tmp = buf.take(buf.tmp_tiles, (nb, tb, tiles_w, n_out))
+    _parallel.run([lambda i=i, r=r: _finish(m[:, i, r], y[i, r], scratch[:, :, i, r], tmp[i, r],
+                                            activation, tiling)
+                   for i, r in _parts(nb, tb)])
     return y
 
 
 def _store_band(out, y, block):
     """Copy the output tiles ``y`` of ``block`` into ``out``, unless they were computed there;
-    for an odd OH or OW the tiles' last row or column, beyond the output, is dropped."""
+    for sizes no multiple of m the tiles' last rows or columns, beyond the output, are dropped."""
     if np.shares_memory(y, out):
         return
-    start, stop, (t0, t1) = block
+    m, (nb, tb, _) = block.tiling.m, block.shape
     oh, ow, n_out = out.shape[1:]
-    n_rows = min(oh, 2 * t1) - 2 * t0  # output rows in this band
-    y = y.reshape(stop - start, 2 * (t1 - t0), -1, n_out)
-    out[start:stop, 2 * t0:2 * t0 + n_rows] = y[:, :n_rows, :ow]
+    n_rows = min(oh, m * block.t1) - m * block.t0  # output rows in this band
+    y = y.reshape(nb, m * tb, -1, n_out)
+    out[block.start:block.stop, m * block.t0:m * block.t0 + n_rows] = y[:, :n_rows, :ow]
 
 
-def correlate3x3(xpad, w_taps, out, bias=None, activation=activations.IDENTITY):
+def correlate3x3(xpad, w_taps, out, bias=None, activation=activations.IDENTITY, tiling=None):
     """out = f(3x3 stride-1 correlation of padded channels-last xpad [N, Hp, Wp, C] with
     w_taps [3, 3, C, n_out] + bias [n_out]); out [N, Hp-2, Wp-2, n_out] (contiguous) is
-    written and returned. ``activation`` is f, an ``ActivationFunction`` (default identity).
+    written and returned. ``activation`` is f, an ``ActivationFunction`` (default identity);
+    ``tiling`` F2 or F4, by default ``choose_tiling``'s.
     """
     n, hp, wp, c = xpad.shape
     n_out = w_taps.shape[3]
     oh, ow = hp - 2, wp - 2
-    tiles_h, tiles_w = (oh + 1) // 2, (ow + 1) // 2
-    u = kernel_transform(w_taps)
-    # Blocks of whole images or of tile rows whose V and M (16 numbers per tile and channel)
+    tiling = tiling or choose_tiling(n, oh, ow, c, n_out)
+    t, m = tiling.t, tiling.m
+    tiles_h, tiles_w = -(-oh // m), -(-ow // m)
+    u = kernel_transform(w_taps, tiling)
+    # Blocks of whole images or of tile rows whose V and M (t*t numbers per tile and channel)
     # fit the budget; the first block is the largest, and the scratch is sized for it.
-    tile_row_bytes = 16 * (c + n_out) * xpad.dtype.itemsize * tiles_w
-    blocks = _budget.bands(n, tiles_h, tile_row_bytes, BLOCK_BYTES)
-    buf = _Buffers(blocks[0], tiles_w, c, n_out, xpad.dtype)
+    tile_row_bytes = t * t * (c + n_out) * xpad.dtype.itemsize * tiles_w
+    blocks = [_Block(start, stop, t0, t1, tiles_w, tiling) for start, stop, (t0, t1)
+              in _budget.bands(n, tiles_h, tile_row_bytes, BLOCK_BYTES)]
+    buf = _Buffers(blocks[0], c, n_out, xpad.dtype)
     for block in blocks:
-        v = _transform_input(xpad, block, tiles_w, buf)
-        m = buf.take(buf.m, (16, v.shape[1], n_out))
-        np.matmul(v, u, out=m)  # the 16 GEMMs [tiles, C] @ [C, n_out]
+        v = _transform_input(xpad, block, buf)
+        mm = buf.take(buf.m, (t * t, v.shape[1], n_out))
+        np.matmul(v, u, out=mm)  # the t*t GEMMs [tiles, C] @ [C, n_out]
         if bias is not None:
-            # A^T M A sums the centre M[1, 1] into all four outputs with weight 1: adding the
-            # bias there adds it to every output, for a quarter of the work of adding it after.
-            m[5] += bias
-        y = _transform_output(m, out, block, tiles_w, activation, buf)
+            mm[tiling.bias_index] += bias
+        y = _transform_output(mm, out, block, activation, buf)
         _store_band(out, y, block)
     return out

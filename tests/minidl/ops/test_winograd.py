@@ -1,8 +1,10 @@
-"""Winograd F(2x2, 3x3): against the im2col convolution, a direct loop, PyTorch and gradcheck.
+"""Winograd F(2x2, 3x3) and F(4x4, 3x3): against the im2col convolution, a direct loop, the
+transform matrices as written, PyTorch and gradcheck.
 
 Tolerances: float64 agrees with the direct convolution to ~1e-15 relative (asserted 1e-12);
-float32 to a few ulps of the largest products (asserted 1e-5 relative to the output's scale,
-measured ~2e-7), the same as reordering a float32 sum.
+float32 to a few ulps of the largest products for F(2x2) (asserted 1e-5 relative to the
+output's scale, measured ~2e-7), the same as reordering a float32 sum, and about ten times
+that for F(4x4), whose transforms multiply by up to 8 (asserted 1e-4).
 """
 
 import numpy as np
@@ -39,23 +41,54 @@ def _direct(x_l, W, padding, bias=None):
     return window, im2col_forward(window, window.pad(x_l), kernel_matrix(W), out, bias)
 
 
+# B^T, A^T of F(4x4) as the module docstring writes them (G is ``winograd.F4.G``)
+BT4 = np.array([[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
+                [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]], float)
+AT4 = np.array([[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0],
+                [0, 1, -1, 8, -8, 1]], float)
+BT2 = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], float)
+AT2 = np.array([[1, 1, 1, 0], [0, 1, -1, -1]], float)
+TOLERANCE = {(2, np.float32): 1e-5, (4, np.float32): 1e-4}  # (m of F(m x m), dtype)
+
+
+@pytest.mark.parametrize("tiling, BT, AT", [(winograd.F2, BT2, AT2), (winograd.F4, BT4, AT4)])
+def test_the_one_dimensional_transforms_are_the_matrices(tiling, BT, AT):
+    """The shared-term code of B^T and A^T == the matrices; and A^T [(G g) * (B^T d)] is the
+    3-tap correlation of d with g, m outputs (the 1-d identity the 2-d algorithm is built on)."""
+    rng = np.random.default_rng(8)
+    t, m = tiling.t, tiling.m
+    d, g = rng.standard_normal((t, 5)), rng.standard_normal(3)
+    v, tmp = [np.empty(5) for _ in range(t)], np.empty(5)
+    tiling.input_rows(list(d), v, tmp)
+    np.testing.assert_allclose(np.array(v), BT @ d, rtol=1e-13, atol=1e-13)
+    y = [np.empty(5) for _ in range(m)]
+    tiling.output_rows(list(d), y, tmp)
+    np.testing.assert_allclose(np.array(y), AT @ d, rtol=1e-13, atol=1e-13)
+    correlation = np.array([d[k:k + 3, 0] @ g for k in range(m)])
+    np.testing.assert_allclose(AT @ ((tiling.G @ g) * (BT @ d[:, 0])), correlation, rtol=1e-12)
+
+
+@pytest.mark.parametrize("tiling", [winograd.F2, winograd.F4])
 @pytest.mark.parametrize("n, c, h, w, n_out", SHAPES)
 @pytest.mark.parametrize("padding", [0, 1])
-@pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-12), (np.float32, 1e-5)])
-def test_matches_direct_convolution(n, c, h, w, n_out, padding, dtype, rtol):
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_matches_direct_convolution(tiling, n, c, h, w, n_out, padding, dtype):
+    rtol = TOLERANCE.get((tiling.m, dtype), 1e-12)
     rng = np.random.default_rng(0)
     x_l = rng.standard_normal((n, h, w, c)).astype(dtype)
     W = rng.standard_normal((n_out, c, 3, 3)).astype(dtype)
     b = rng.standard_normal(n_out).astype(dtype)
     window, expected = _direct(x_l, W, padding, b)
     out = np.full_like(expected, np.nan)  # every output element must be written
-    got = winograd.correlate3x3(window.pad(x_l), kernel_matrix(W).reshape(3, 3, c, n_out), out, b)
+    w_taps = kernel_matrix(W).reshape(3, 3, c, n_out)
+    got = winograd.correlate3x3(window.pad(x_l), w_taps, out, b, tiling=tiling)
     assert got is out and got.dtype == dtype
     scale = np.abs(expected).max()
     np.testing.assert_allclose(got, expected, rtol=0, atol=rtol * scale)
 
 
-def test_small_blocks_and_threads_give_the_same_result(monkeypatch):
+@pytest.mark.parametrize("tiling", [winograd.F2, winograd.F4])
+def test_small_blocks_and_threads_give_the_same_result(monkeypatch, tiling):
     """Bands of tile rows, several images per block, one or many threads: identical outputs."""
     rng = np.random.default_rng(1)
     x_l, W = rng.standard_normal((3, 11, 9, 4)), rng.standard_normal((5, 4, 3, 3))
@@ -65,15 +98,29 @@ def test_small_blocks_and_threads_give_the_same_result(monkeypatch):
         for threads in (1, 3):
             monkeypatch.setattr(winograd, "BLOCK_BYTES", block_bytes)
             monkeypatch.setattr(_parallel, "THREADS", threads)
-            got = winograd.correlate3x3(window.pad(x_l), w_taps, np.empty_like(expected))
+            got = winograd.correlate3x3(window.pad(x_l), w_taps, np.empty_like(expected),
+                                        tiling=tiling)
             np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
 
 
+def test_the_tiling_follows_the_map_size_channels_and_tiles():
+    assert winograd.choose_tiling(8, 112, 112, 128, 128) is winograd.F4  # a large map
+    assert winograd.choose_tiling(1, 56, 56, 128, 128) is winograd.F4
+    assert winograd.choose_tiling(8, 28, 28, 512, 512) is winograd.F4  # 392 tiles of 4x4
+    assert winograd.choose_tiling(8, 28, 28, 128, 128) is winograd.F2  # few channels
+    assert winograd.choose_tiling(8, 14, 14, 512, 512) is winograd.F2  # 128 tiles
+    assert winograd.n_tiles(2, 14, 13, 4) == 2 * 4 * 4 and winograd.n_tiles(2, 14, 13) == 98
+
+
 def test_kernel_transform_by_hand():
-    """G g G^T for g = ones: G's rows sum to 1, 1.5, 0.5, 1, so U = outer of those."""
+    """G g G^T for g = ones: G's rows sum to 1, 1.5, 0.5, 1 (F(2x2)) and 1/4, -1/2, -1/6,
+    7/24, 1/8, 1 (F(4x4)), so U = outer of those."""
     u = winograd.kernel_transform(np.ones((3, 3, 1, 1)))
     row = np.array([1.0, 1.5, 0.5, 1.0])
     np.testing.assert_allclose(u.reshape(4, 4), np.outer(row, row))
+    u = winograd.kernel_transform(np.ones((3, 3, 1, 1)), winograd.F4)
+    row = np.array([1 / 4, -1 / 2, -1 / 6, 7 / 24, 1 / 8, 1])
+    np.testing.assert_allclose(u.reshape(6, 6), np.outer(row, row))
 
 
 @pytest.mark.parametrize("xs, n_out, padding", [((2, 3, 5, 6), 4, 1), ((1, 2, 7, 5), 3, 0)])
