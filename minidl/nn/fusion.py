@@ -24,9 +24,10 @@ only to a chain that nobody can observe in the middle:
   own activation is the identity,
 * and no member but the last among the activations asked for (``until``).
 
-In inference, an Add (a residual block's end) read only by an ActivationLayer also gets that
-activation applied in place to the sum it has just made (``SumActivation``): the same numbers,
-one array fewer to write.
+In inference, an Add (a residual block's end) read only by an ActivationLayer becomes one pass
+that sums and activates each image while it is in cache, into reused memory
+(``SumActivation``, ``ActivationFunction.apply_to_sum``): the same numbers, one pass over
+memory instead of two and no fresh array.
 
 The folded weights are computed once and cached on the network (``FoldCache``); an entry is
 used again only while the parameters are the same objects, the network's ``param_version``
@@ -38,8 +39,10 @@ norm's arrays hold the same values. Training never goes through here.
 import dataclasses
 
 from minidl.autograd import Tensor, is_grad_enabled, no_grad
-from minidl.backend import to_cpu
+from minidl.backend import get_array_module, to_cpu
+from minidl.ops import _memory
 from minidl.ops.activations import resolve
+from minidl.ops.window import channels_first, channels_last
 from minidl.nn.conf.vertices import ElementWiseVertex
 from minidl.nn.layers import (ActivationLayer, BatchNormalization, Context, ConvolutionLayer,
                               DepthwiseConvolution2D, FrozenLayer, unwrap)
@@ -95,10 +98,22 @@ class SumActivation:
         return [self.add, self.activation_layer]
 
     def run(self, network, acts, ctx):
-        y = network._vertex_forward(self.add, acts, ctx)
         f = resolve(self.activation, self.alpha)
-        f.apply(y.data, out=y.data)
-        return y
+        terms = [acts[name].data for name in network.wiring.vertex_inputs[self.add]]
+        if len({(t.shape, t.dtype) for t in terms}) > 1:  # broadcasting: the vertex's own way
+            y = network._vertex_forward(self.add, acts, ctx)
+            f.apply(y.data, out=y.data)
+            return y
+        return Tensor(f.apply_to_sum(terms, _like(terms[0])))
+
+
+def _like(a):
+    """An empty array of ``a``'s shape on cached memory (``minidl.ops._memory``), channels-last
+    like a convolution's output when ``a`` is an image batch, so the next one reads it free."""
+    xp = get_array_module(a)
+    if a.ndim != 4:
+        return _memory.empty(a.shape, a.dtype, xp)
+    return channels_first(_memory.empty(channels_last(a).shape, a.dtype, xp))
 
 
 def find_chains(wiring, order, keep, ctx):
