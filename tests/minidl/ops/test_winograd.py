@@ -55,6 +55,8 @@ TOLERANCE = {(2, np.float32): 1e-5, (4, np.float32): 1e-4}  # (m of F(m x m), dt
 def test_the_one_dimensional_transforms_are_the_matrices(tiling, BT, AT):
     """The shared-term code of B^T and A^T == the matrices; and A^T [(G g) * (B^T d)] is the
     3-tap correlation of d with g, m outputs (the 1-d identity the 2-d algorithm is built on)."""
+    np.testing.assert_array_equal(tiling.BT, BT)  # the GEMM half of the transforms reads these
+    np.testing.assert_array_equal(tiling.AT, AT)
     rng = np.random.default_rng(8)
     t, m = tiling.t, tiling.m
     d, g = rng.standard_normal((t, 5)), rng.standard_normal(3)
