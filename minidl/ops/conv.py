@@ -28,7 +28,8 @@ Fast paths, each computing exactly that, and the one function that picks them
   whole batch is KH*KW times the input (9x for a 3x3 kernel, gigabytes for VGG16's first
   layers), while a block stays warm in cache between the copy that writes it and the GEMM.
 - winograd: 3x3 stride-1 convolutions with many channels, on the CPU, by Winograd F(2x2, 3x3)
-  (``minidl.ops.winograd``: 2.25x fewer multiplications).
+  or, on large maps and wide layers, F(4x4, 3x3) (``minidl.ops.winograd``: 2.25x or 4x fewer
+  multiplications).
 - correlation: for stride 1 the input gradient is a convolution of the zero-padded gy with the
   flipped kernel (``Window.gradient_window``), so it runs on the forward's paths (Winograd
   included) instead of col2im's scatter-add.
@@ -253,7 +254,8 @@ def pointwise_grad_input(window, gz, w_mat):
 
 # -- fast paths: Winograd, and the input gradient as a correlation -----------------------------
 def winograd_forward(window, xpad, w_mat, out, bias=None, activation=IDENTITY):
-    """``im2col_forward`` for a 3x3 stride-1 kernel by Winograd F(2x2, 3x3)."""
+    """``im2col_forward`` for a 3x3 stride-1 kernel by Winograd (F(2x2) or F(4x4), as
+    ``winograd.choose_tiling`` picks)."""
     c, n_out = xpad.shape[3], w_mat.shape[1]
     return winograd.correlate3x3(xpad, w_mat.reshape(3, 3, c, n_out), out, bias, activation)
 
@@ -297,7 +299,7 @@ def choose_algorithm(window, n_out, dtype, device):
     - ``winograd_forward`` replaces the forward on the CPU for a 3x3 kernel, stride 1, dilation
       1, at least ``winograd.MIN_CHANNELS`` channels in and out and ``winograd.MIN_TILES``
       output tiles (``winograd.applies``): with fewer channels its transforms cost more than
-      its 2.25x fewer multiplications save, with fewer tiles its kernel transform does. Not on
+      its fewer multiplications save, with fewer tiles its kernel transform does. Not on
       a GPU: it is NumPy code, and there cuBLAS runs the im2col GEMM at full speed.
     - ``correlation_grad_input`` replaces the input gradient for stride 1 with padding no wider
       than the kernel's span (``Window.gradient_window``); that correlation's own path is

@@ -59,9 +59,17 @@ too. Its matrices (Lavin and Gray's, from the points 0, 1, -1, 2, -2 and infinit
 
 The price is in the transforms (more terms, some multiplied by 2, 4, 5 or 8) and in accuracy:
 the larger coefficients cost float32 about a decimal digit (measured ~1e-5 of the output's
-largest value, against ~1e-6 for F(2x2)). ``choose_tiling`` takes it for layers with many
-channels and enough tiles, where the GEMMs dominate (VGG16's 256- and 512-channel layers).
-Everything below works for either: a ``Tiling`` holds the matrices and the two 1-d transforms.
+largest value, against ~1e-6 for F(2x2)). ``choose_tiling`` takes it on large maps and for
+layers with many channels and enough tiles, where the GEMMs dominate (VGG16 from its second
+block on). Everything below works for either: a ``Tiling`` holds the matrices and the 1-d
+transforms, and the tiling paragraph above reads with m = 2 or 4 (tiles m apart, m + 2 wide).
+
+The transforms, fast. Each is two 1-d passes, along the tile rows and then the tile columns.
+Along the rows, the m + 2 input rows of a tile row are rows of the image, each one contiguous
+run of pixels and channels, so the pass is one GEMM per tile row, B^T @ [m + 2, W C], in one
+BLAS call for the block (``rows_input``; A^T likewise, ``rows_output``). Along the columns the
+taps of a tile are not one run, so that pass computes B^T's shared terms with elementwise
+passes (``input_rows``, ``output_rows``), split over the threads.
 
 Layout: channels-last throughout (see ``minidl.ops.window``): xpad [N, Hp, Wp, C] in, out
 [N, OH, OW, n_out] written in place.
