@@ -59,9 +59,9 @@ too. Its matrices (Lavin and Gray's, from the points 0, 1, -1, 2, -2 and infinit
 
 The price is in the transforms (more terms, some multiplied by 2, 4, 5 or 8) and in accuracy:
 the larger coefficients cost float32 about a decimal digit (measured ~1e-5 of the output's
-largest value, against ~1e-6 for F(2x2)). ``choose_tiling`` takes it on large maps and for
-layers with many channels and enough tiles, where the GEMMs dominate (VGG16 from its second
-block on). Everything below works for either: a ``Tiling`` holds the matrices and the 1-d
+largest value, against ~1e-6 for F(2x2)). ``choose_tiling`` takes it on large maps and
+wherever there are enough tiles for its GEMMs (VGG16 from its second block on, ResNet50's
+second stage). Everything below works for either: a ``Tiling`` holds the matrices and the 1-d
 transforms, and the tiling paragraph above reads with m = 2 or 4 (tiles m apart, m + 2 wide).
 
 The transforms, fast. Each is two 1-d passes, along the tile rows and then the tile columns.
@@ -103,14 +103,12 @@ BLOCK_BYTES = 128 * 2**20
 # 128 tiles, the two tie near 200, Winograd wins 2x at 392).
 MIN_TILES = 256
 # F(4x4) instead of F(2x2) on large maps (``F4_MIN_SIZE`` output rows and columns), or with
-# many channels (both at least ``F4_MIN_CHANNELS``) and enough 4x4 tiles (``F4_MIN_TILES``):
-# its transforms cost more per pixel, and its 36 GEMMs run on a quarter as many tiles, too few
-# rows to run at speed on small maps. Measured, F(4x4) / F(2x2) time, 2 cores, batch 8 unless
-# said: VGG16's layers 0.86 (128 channels, 112x112), 0.73 (256, 56x56), 0.93 (512, 28x28),
-# 1.09 (512, 14x14); ResNet50's 1.15 (128, 28x28), 1.17 (256, 14x14), 1.22 (512, 7x7); batch 1
-# 0.85 (256, 56x56), 1.13 (512, 28x28).
+# enough 4x4 tiles (``F4_MIN_TILES``): its transforms cost more per pixel, and its 36 GEMMs run
+# on a quarter as many tiles, too few rows to run at speed on small maps. Measured, F(4x4) /
+# F(2x2) time, 2 cores, batch 8 unless said: VGG16's layers 0.73 (128 channels, 112x112), 0.71
+# (256, 56x56), 0.71 (512, 28x28; 392 tiles), 1.07 (512, 14x14; 128 tiles); ResNet50's 0.74
+# (128, 28x28), 1.10 (256, 14x14), 1.22 (512, 7x7); batch 1 0.78 (256, 56x56), 1.05 (512, 28x28).
 F4_MIN_SIZE = 56
-F4_MIN_CHANNELS = 256
 F4_MIN_TILES = 384
 
 
@@ -229,10 +227,11 @@ def n_tiles(n, oh, ow, m=2):
 
 
 def choose_tiling(n, oh, ow, c, n_out):
-    """F4 on large maps or with many channels and tiles (see ``F4_MIN_SIZE``), else F2."""
-    large_map = min(oh, ow) >= F4_MIN_SIZE
-    many = min(c, n_out) >= F4_MIN_CHANNELS and n_tiles(n, oh, ow, 4) >= F4_MIN_TILES
-    return F4 if large_map or many else F2
+    """F4 on large maps or with many tiles (see ``F4_MIN_SIZE``), else F2. (The channels
+    count too, but Winograd runs only with ``MIN_CHANNELS`` of them, where F4 pays already.)"""
+    if min(oh, ow) >= F4_MIN_SIZE or n_tiles(n, oh, ow, 4) >= F4_MIN_TILES:
+        return F4
+    return F2
 
 
 # -- the transforms ----------------------------------------------------------------------------

@@ -105,11 +105,12 @@ def test_small_blocks_and_threads_give_the_same_result(monkeypatch, tiling):
             np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
 
 
-def test_the_tiling_follows_the_map_size_channels_and_tiles():
+def test_the_tiling_follows_the_map_size_and_the_tiles():
     assert winograd.choose_tiling(8, 112, 112, 128, 128) is winograd.F4  # a large map
     assert winograd.choose_tiling(1, 56, 56, 128, 128) is winograd.F4
     assert winograd.choose_tiling(8, 28, 28, 512, 512) is winograd.F4  # 392 tiles of 4x4
-    assert winograd.choose_tiling(8, 28, 28, 128, 128) is winograd.F2  # few channels
+    assert winograd.choose_tiling(8, 28, 28, 128, 128) is winograd.F4
+    assert winograd.choose_tiling(1, 28, 28, 512, 512) is winograd.F2  # 49 tiles
     assert winograd.choose_tiling(8, 14, 14, 512, 512) is winograd.F2  # 128 tiles
     assert winograd.n_tiles(2, 14, 13, 4) == 2 * 4 * 4 and winograd.n_tiles(2, 14, 13) == 98
 
