@@ -38,7 +38,9 @@ are one contiguous run, so the einsum sums whole output rows of OW*C numbers aga
 weights tiled along the row (``_einsum_block``): a longer inner loop, 2.7x faster on
 [1, 32, 112, 112]. The weight gradient is an einsum the same way, the input gradient at stride
 1 the forward's path again (a correlation of the zero-padded gy with the flipped kernel, as in
-``conv2d``), and at larger strides the tap scatter (``scatter_taps``). Two more savings:
+``conv2d``), and at larger strides one such correlation per stride phase of gx
+(``phase_gradient``: each gx pixel written once instead of a scatter of every tap, which
+remains for dilated strided kernels, ``scatter_taps``). Two more savings:
 
 - at strides above 1, no padded copy of a large input: the output is cut into the block whose
   windows lie inside the image, read in place, and thin blocks along the border, which copy
