@@ -44,7 +44,7 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from minidl.autograd import Function
+from minidl.autograd import Function, Tensor
 from minidl.backend import device_of, get_array_module
 from minidl.ops import _budget, _memory, winograd
 from minidl.ops._checks import require_float, require_ndim, with_bias_gradient
@@ -87,10 +87,10 @@ def as_matrix(a):
     return a.reshape(-1, a.shape[-1])
 
 
-def _gemm_bias_activation(col, w_mat, y_mat, bias, activation):
-    """y_mat = f(col @ w_mat + bias), written into ``y_mat`` (rows of the output)."""
+def _gemm_bias_activation(col, w_mat, y_mat, bias, activation, residual=None):
+    """y_mat = f(col @ w_mat + bias + residual), written into ``y_mat`` (rows of the output)."""
     get_array_module(col).matmul(col, w_mat, out=y_mat)
-    activation.apply(y_mat, bias, out=y_mat)
+    activation.apply(y_mat, bias, out=y_mat, residual=residual)
 
 
 def columns(window, xpad):
@@ -101,15 +101,21 @@ def columns(window, xpad):
     return window.im2col(xpad, out=col).reshape(-1, window.kh * window.kw * c)
 
 
-def im2col_forward(window, xpad, w_mat, out, bias=None, activation=IDENTITY):
-    """out = f(im2col(xpad) @ W_mat + bias): the whole batch in one GEMM.
+def im2col_forward(window, xpad, w_mat, out, bias=None, activation=IDENTITY, residual=None):
+    """out = f(im2col(xpad) @ W_mat + bias + residual): the whole batch in one GEMM.
 
     xpad: padded channels-last input [N, Hp, Wp, C]; w_mat: [KH*KW*C, n_out]; bias: [n_out] or
-    None; activation: f, an ``ActivationFunction``; out: contiguous channels-last output
-    [N, OH, OW, n_out], written in place and returned. Every forward path has this signature.
+    None; activation: f, an ``ActivationFunction``; residual: None or an array of out's shape
+    and layout, added before f; out: contiguous channels-last output [N, OH, OW, n_out],
+    written in place and returned. Every forward path has this signature.
     """
-    _gemm_bias_activation(columns(window, xpad), w_mat, as_matrix(out), bias, activation)
+    _gemm_bias_activation(columns(window, xpad), w_mat, as_matrix(out), bias, activation,
+                          _rows_of(residual))
     return out
+
+
+def _rows_of(residual):
+    return None if residual is None else as_matrix(residual)
 
 
 def im2col_grad_weights(window, xpad, gz):
@@ -183,12 +189,13 @@ def _block_rows(a, block):
     return as_matrix(a[start:stop, oy0:oy1])
 
 
-def blocked_forward(window, xpad, w_mat, out, bias=None, activation=IDENTITY):
-    """``im2col_forward`` block by block, each block finished (bias, f) while in cache."""
+def blocked_forward(window, xpad, w_mat, out, bias=None, activation=IDENTITY, residual=None):
+    """``im2col_forward`` block by block, each block finished (bias, residual, f) in cache."""
     buffer = _column_buffer(xpad)
     for block in blocks(window, xpad):
         col = _block_columns(window, xpad, block, buffer)
-        _gemm_bias_activation(col, w_mat, _block_rows(out, block), bias, activation)
+        _gemm_bias_activation(col, w_mat, _block_rows(out, block), bias, activation,
+                              None if residual is None else _block_rows(residual, block))
     return out
 
 
@@ -228,10 +235,10 @@ def pointwise_input(window, x_l):
     return as_matrix(x_sub)
 
 
-def pointwise_forward(window, xpad, w_mat, out, bias=None, activation=IDENTITY):
+def pointwise_forward(window, xpad, w_mat, out, bias=None, activation=IDENTITY, residual=None):
     """``im2col_forward`` for a 1x1 kernel: the GEMM straight on the input's pixels."""
     _gemm_bias_activation(pointwise_input(window, xpad), w_mat, as_matrix(out), bias,
-                          activation)
+                          activation, _rows_of(residual))
     return out
 
 
@@ -253,11 +260,17 @@ def pointwise_grad_input(window, gz, w_mat):
 
 
 # -- fast paths: Winograd, and the input gradient as a correlation -----------------------------
-def winograd_forward(window, xpad, w_mat, out, bias=None, activation=IDENTITY):
+def winograd_forward(window, xpad, w_mat, out, bias=None, activation=IDENTITY, residual=None):
     """``im2col_forward`` for a 3x3 stride-1 kernel by Winograd (F(2x2) or F(4x4), as
     ``winograd.choose_tiling`` picks)."""
     c, n_out = xpad.shape[3], w_mat.shape[1]
-    return winograd.correlate3x3(xpad, w_mat.reshape(3, 3, c, n_out), out, bias, activation)
+    w_taps = w_mat.reshape(3, 3, c, n_out)
+    if residual is None:
+        return winograd.correlate3x3(xpad, w_taps, out, bias, activation)
+    # The output tiles are finished in Winograd's own tile layout; the residual, in the
+    # output's, is summed in a pass of its own.
+    winograd.correlate3x3(xpad, w_taps, out, bias)
+    return activation.apply(out, out=out, residual=residual)
 
 
 def correlation_grad_input(window, gz, w_mat):
@@ -352,9 +365,11 @@ class Conv2d(Function):
     ``ActivationFunction`` (default identity). ``self.algorithm`` records the paths chosen.
     """
 
-    def __init__(self, stride=1, padding=0, dilation=1, mode="truncate", activation=IDENTITY):
+    def __init__(self, stride=1, padding=0, dilation=1, mode="truncate", activation=IDENTITY,
+                 residual=None):
         self.stride, self.padding, self.dilation, self.mode = stride, padding, dilation, mode
         self.activation = IDENTITY if activation is None else activation
+        self.residual = residual
 
     def forward(self, x, W, b=None):
         _check_inputs(x, W, b)
@@ -366,13 +381,28 @@ class Conv2d(Function):
         self.w_mat = kernel_matrix(W)
         y = _memory.empty((window.n, window.oh, window.ow, W.shape[0]), x.dtype,
                           get_array_module(x))
-        self.algorithm.forward(window, xpad, self.w_mat, y, b, self.activation)
+        residual = self._residual_for(y)
+        self.algorithm.forward(window, xpad, self.w_mat, y, b, self.activation, residual)
         # Save the padded input only if gW will be asked for: it is what the columns are
         # rebuilt from in the backward. A frozen layer or no_grad() keeps nothing.
         self.xpad = xpad if self.needs_input_grad[1] else None
         keep_y = not self.activation.is_identity and any(self.needs_input_grad)
         self.y_l = y if keep_y else None
         return channels_first(y)
+
+    def _residual_for(self, y):
+        """The residual as contiguous channels-last [N, OH, OW, n_out], checked against y."""
+        if self.residual is None:
+            return None
+        if any(self.needs_input_grad):
+            raise ValueError("conv2d: residual= is for inference (no gradient reaches it); "
+                             "add the shortcut outside the op when training")
+        expected = channels_first(y).shape
+        if tuple(self.residual.shape) != expected or self.residual.dtype != y.dtype:
+            raise ValueError(f"conv2d: residual of shape {tuple(self.residual.shape)} and dtype "
+                             f"{self.residual.dtype} does not match the output, {expected} "
+                             f"{y.dtype}")
+        return get_array_module(y).ascontiguousarray(channels_last(self.residual))
 
     def backward(self, gy):
         xp = get_array_module(gy)
@@ -395,14 +425,16 @@ class Conv2d(Function):
 
 
 def conv2d(x, W, b=None, stride=1, padding=0, dilation=1, mode="truncate", activation=None,
-           alpha=None):
+           alpha=None, residual=None):
     """Convolve NCHW ``x`` with ``W`` [n_out, n_in, kh, kw] (+ ``b`` [n_out]); see ``Conv2d``.
 
     ``activation`` (an elementwise activation's name, see ``minidl.ops.activations``; ``alpha``
-    its parameter) is applied to the result inside the op. Returns an [N, n_out, OH, OW] tensor
-    whose memory is channels-last (see ``minidl.ops.window``); index it as NCHW like any other
-    array.
+    its parameter) is applied to the result inside the op, after adding ``residual`` (an array
+    of the output's shape, in inference only: a residual block's shortcut, summed in the same
+    pass as the bias). Returns an [N, n_out, OH, OW] tensor whose memory is channels-last (see
+    ``minidl.ops.window``); index it as NCHW like any other array.
     """
     f = IDENTITY if activation is None else resolve(activation, alpha)
-    fn = Conv2d(stride, padding, dilation, mode, f)
+    fn = Conv2d(stride, padding, dilation, mode, f,
+                residual.data if isinstance(residual, Tensor) else residual)
     return fn(x, W) if b is None else fn(x, W, b)

@@ -71,17 +71,18 @@ class ConvolutionLayer(FeedForwardLayer, SlidingWindow):
         y = self._convolve(x, params["W"], params.get("b"), inner)
         return y if inner else self._activate(y)
 
-    def _convolve(self, x, W, b=None, activation=None, alpha=None):
+    def _convolve(self, x, W, b=None, activation=None, alpha=None, residual=None):
         """The layer's op on checked ``x`` with weights ``W`` (this layer's layout), bias ``b``
-        and an elementwise ``activation`` applied inside the op."""
+        and an elementwise ``activation`` applied inside the op (after ``residual``)."""
         return ops.conv2d(x, W, b, self.stride, self.padding, self.dilation, self._mode(),
-                          activation, alpha)
+                          activation, alpha, residual)
 
     # -- inference-time batch-norm folding (minidl.nn.fusion) -------------------------------
-    def forward_with(self, x, W, b, activation, alpha, ctx):
+    def forward_with(self, x, W, b, activation, alpha, ctx, residual=None):
         """``forward`` with weights given (a batch norm folded into them) and the fused
-        ``activation`` in place of this layer's own, which must be identity."""
-        return self._convolve(self._checked_input(x, ctx), W, b, activation, alpha)
+        ``activation`` in place of this layer's own, which must be identity; ``residual``: a
+        shortcut summed into the output before the activation (inference only)."""
+        return self._convolve(self._checked_input(x, ctx), W, b, activation, alpha, residual)
 
     def scale_output_channels(self, W, scale):
         """W [n_out, n_in, kh, kw] with output channel o multiplied by ``scale[o]``; its memory

@@ -114,7 +114,9 @@ class DepthwiseConvolution2D(_DepthwiseBase):
         y = self._depthwise(x, params["W"], params.get("b"), inner)
         return y if inner else self._activate(y)
 
-    def _convolve(self, x, W, b=None, activation=None, alpha=None):
+    def _convolve(self, x, W, b=None, activation=None, alpha=None, residual=None):
+        if residual is not None:  # minidl.nn.fusion sums shortcuts only into a plain conv
+            raise ValueError("DepthwiseConvolution2D: no residual can be summed into its op")
         return self._depthwise(x, W, b, activation, alpha)
 
     def scale_output_channels(self, W, scale):

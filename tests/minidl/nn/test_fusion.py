@@ -174,22 +174,62 @@ def test_a_multilayer_network_fuses_too():
     assert fusion.FoldCache.of(net).entries
 
 
-def test_a_residual_sum_gets_its_activation_in_place():
+def _residual_graph(b1_activation=Activation.IDENTITY, two_branches=False):
+    """x -> c1 -> b1, summed with x (or, with ``two_branches``, with x -> c2 -> b2) -> ReLU ->
+    pool -> out."""
     g = (NeuralNetConfiguration.Builder().seed(3).graph_builder().add_inputs("x")
          .add_layer("c1", _conv(3), "x")
-         .add_layer("b1", BatchNormalization(), "c1")
-         .add_vertex("sum", ElementWiseVertex(ElementWiseVertex.Op.Add), "x", "b1")
+         .add_layer("b1", BatchNormalization(activation=b1_activation), "c1"))
+    shortcut = "x"
+    if two_branches:
+        g = g.add_layer("c2", _conv(3, kernel=1), "x").add_layer("b2", BatchNormalization(), "c2")
+        shortcut = "b2"
+    g = (g.add_vertex("sum", ElementWiseVertex(ElementWiseVertex.Op.Add), "b1", shortcut)
          .add_layer("r", ActivationLayer(activation=Activation.RELU), "sum")
          .add_layer("pool", GlobalPoolingLayer(), "r")
          .add_layer("out", OutputLayer(n_out=3, activation=Activation.SOFTMAX,
                                        loss=LossFunction.MCXENT), "pool")
          .set_outputs("out").set_input_types(InputType.convolutional(8, 8, 3)).build())
     net = ComputationGraph(g).init()
-    chains = _chains(net, keep=("r",))
-    assert chains["c1"].last == "b1" and isinstance(chains["sum"], fusion.SumActivation)
+    for name in ["b1", "b2"] if two_branches else ["b1"]:
+        n = net.get_param(f"{name}_mean").size
+        net.set_param(f"{name}_mean", RNG.normal(0, 0.5, n))
+        net.set_param(f"{name}_var", RNG.uniform(0.5, 2.0, n))
+    return net
+
+
+def _assert_fused_matches(net):
     x = X.copy()
     fused = net.feed_forward(x, until="r")["r"]
     np.testing.assert_array_equal(x, X)  # the network's input is never written
-    unfused = net.feed_forward(x)
-    np.testing.assert_allclose(fused, unfused["r"], rtol=1e-5, atol=1e-6)
-    np.testing.assert_array_equal(fused, np.maximum(net.feed_forward(x, until="sum")["sum"], 0))
+    np.testing.assert_allclose(fused, net.feed_forward(x)["r"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(net.output_single(x), _unfused(net, x), rtol=1e-5, atol=1e-6)
+
+
+def test_a_residual_block_end_is_summed_in_the_convolution():
+    """conv -> norm -> add(shortcut) -> ReLU: one convolution whose output pass adds the
+    folded bias and the shortcut and applies the ReLU."""
+    net = _residual_graph()
+    chain = _chains(net, keep=("r",))["c1"]
+    assert (chain.add, chain.shortcut, chain.last, chain.activation) == ("sum", "x", "r", "relu")
+    assert "sum" not in _chains(net, keep=("r",))  # one chain per vertex
+    _assert_fused_matches(net)
+
+
+def test_a_shortcut_computed_after_the_conv_is_summed_into_the_other_branch():
+    net = _residual_graph(two_branches=True)
+    chains = _chains(net, keep=("r",))
+    assert chains["c1"].add is None  # b2 is not there yet when c1 runs
+    assert (chains["c2"].add, chains["c2"].shortcut) == ("sum", "b1")
+    _assert_fused_matches(net)
+
+
+def test_a_sum_of_activated_branches_gets_its_activation_in_place():
+    """b1 has an activation of its own, so the chain ends there and the Add is a
+    SumActivation: the sum and the ReLU in one pass into reused memory."""
+    net = _residual_graph(b1_activation=Activation.TANH)
+    chains = _chains(net, keep=("r",))
+    assert chains["c1"].last == "b1" and isinstance(chains["sum"], fusion.SumActivation)
+    _assert_fused_matches(net)
+    np.testing.assert_array_equal(net.feed_forward(X, until="r")["r"],
+                                  np.maximum(net.feed_forward(X, until="sum")["sum"], 0))

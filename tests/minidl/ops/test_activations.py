@@ -186,13 +186,16 @@ def test_the_elementwise_op_holds_the_activation_function():
 
 @pytest.mark.parametrize("shape", [(2, 3, 4, 5), (3, 8, 256, 256)])  # one thread / the threads
 @pytest.mark.parametrize("name, alpha", [("relu", None), ("relu6", None), ("leakyrelu", 0.1)])
-def test_apply_to_sum_is_the_activation_of_the_sum(shape, name, alpha):
+def test_apply_adds_the_bias_and_the_residual_before_the_activation(shape, name, alpha):
     rng = np.random.default_rng(5)
-    terms = [rng.standard_normal(shape).astype(np.float32) * 4 for _ in range(3)]
-    terms[1] = np.ascontiguousarray(terms[1].transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    z, residual = (rng.standard_normal(shape).astype(np.float32) * 4 for _ in range(2))
+    residual = np.ascontiguousarray(residual.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    bias = rng.standard_normal(shape[-1]).astype(np.float32)
     f = activations.resolve(name, alpha)
+    expected = f.apply((z + bias) + residual)
     out = np.full(shape, np.nan, np.float32)
-    assert f.apply_to_sum(terms, out) is out
-    np.testing.assert_array_equal(out, f.apply(terms[0] + terms[1] + terms[2]))
-    pair = f.apply_to_sum(terms[:2], np.empty(shape, np.float32))
-    np.testing.assert_array_equal(pair, f.apply(terms[0] + terms[1]))
+    assert f.apply(z, bias, out=out, residual=residual) is out
+    np.testing.assert_array_equal(out, expected)
+    y = z.copy()  # in place
+    np.testing.assert_array_equal(f.apply(y, bias, out=y, residual=residual), expected)
+    np.testing.assert_array_equal(f.apply(z, residual=residual), f.apply(z + residual))

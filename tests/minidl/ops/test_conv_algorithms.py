@@ -4,7 +4,7 @@ algorithm (one im2col, one GEMM) computes on the shapes that make it run."""
 import numpy as np
 import pytest
 
-from minidl import Tensor
+from minidl import Tensor, no_grad
 from minidl.backend import to_cpu, to_device
 from minidl.ops import conv, conv2d, winograd
 from minidl.ops.activations import IDENTITY, resolve
@@ -226,3 +226,34 @@ def test_conv2d_holds_an_activation_function():
         resolve("leakyrelu", 0.3)
     plain = conv2d(t, W)
     assert plain.creator.activation is IDENTITY and plain.creator.y_l is None  # nothing kept
+
+
+# -- a residual summed in the output pass (inference) ----------------------------------------
+# (kernel, padding, force): each forward path in turn
+RESIDUAL_PATHS = [(1, 0, "pointwise"), (3, 1, "plain"), (3, 1, "blocked"), (3, 1, "winograd")]
+
+
+@pytest.mark.parametrize("kernel, padding, force", RESIDUAL_PATHS)
+def test_a_residual_is_summed_before_the_activation_on_every_path(device, monkeypatch, kernel,
+                                                                   padding, force):
+    if force == "blocked":
+        monkeypatch.setattr(conv, "COL_CHUNK_BYTES", 2000)
+        monkeypatch.setattr(conv, "GPU_COL_CHUNK_BYTES", 2000)
+    if force == "winograd":
+        monkeypatch.setattr(winograd, "MIN_CHANNELS", 1)
+        monkeypatch.setattr(winograd, "MIN_TILES", 1)
+    x, W, b = _random((2, 4, 6, 7), (5, 4, kernel, kernel), (5,))
+    residual = _random((2, 5, 6, 7), seed=1)[0] * 3
+    with no_grad():
+        y = conv2d(to_device(x), to_device(W), to_device(b), padding=padding, activation="relu",
+                   residual=to_device(residual))
+    expected = np.maximum(conv_loop(x, W, b, 1, (padding,) * 4, 1) + residual, 0)
+    np.testing.assert_allclose(to_cpu(y.data), expected, rtol=1e-12, atol=1e-12)
+
+
+def test_a_residual_is_refused_with_gradients_or_of_another_shape():
+    x, W, r = _random((1, 2, 4, 4), (3, 2, 1, 1), (1, 3, 4, 4))
+    with pytest.raises(ValueError, match="residual= is for inference"):
+        conv2d(Tensor(x, requires_grad=True), W, residual=r)
+    with no_grad(), pytest.raises(ValueError, match=r"residual of shape \(1, 3, 4, 3\)"):
+        conv2d(x, W, residual=r[..., :3])
