@@ -287,13 +287,6 @@ def columns_input(scratch, v, tmp, tiling=F2):
         tiling.input_rows(_taps(scratch[a], 2, tiling, n_cols), list(v[t * a:t * a + t]), tmp)
 
 
-def input_transform(d, v, scratch, tmp, tiling=F2):
-    """d [n, mT+2, mS+2, C] -> v [t*t, n, T, S, C] = B^T d B for every tile, through
-    ``scratch`` [t, n, T, mS+2, C] (B^T d) and ``tmp`` [n, T, S, C]."""
-    rows_input(d, scratch, tiling)
-    columns_input(scratch, v, tmp, tiling)
-
-
 def rows_output(m, scratch, tiling=F2):
     """The first half of A^T M A: scratch [m, t, n, T, S, K] = A^T along the tile rows of
     m [t*t, n, T, S, K], as t GEMMs A^T [m, t] @ [t, n T S K] (the t slabs M[t a + b] of one
@@ -310,13 +303,6 @@ def columns_output(scratch, y, tmp, tiling=F2):
     written straight into the interleaved output tiles; ``tmp`` [n, T, S, K]."""
     for i in range(tiling.m):
         tiling.output_rows(list(scratch[i]), [y[:, :, i, :, j] for j in range(tiling.m)], tmp)
-
-
-def output_transform(m, y, scratch, tmp, tiling=F2):
-    """m [t*t, n, T, S, K] -> y [n, T, m, S, m, K]: Y = A^T M A for every tile, through
-    ``scratch`` [m, t, n, T, S, K] (A^T M) and ``tmp`` [n, T, S, K]."""
-    rows_output(m, scratch, tiling)
-    columns_output(scratch, y, tmp, tiling)
 
 
 # -- blocks of tiles ---------------------------------------------------------------------------
