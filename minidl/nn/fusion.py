@@ -209,13 +209,9 @@ def _sole_reader_of_many(wiring, name, readers, keep):
 
 
 def _sole_reader(wiring, name, readers, keep):
-    """The one vertex that reads ``name``, reading nothing else through no preprocessor; None if
-    there is not exactly one, or ``name`` is an output or is asked for."""
-    found = readers.get(name, [])
-    if len(found) != 1 or name in keep or name in wiring.outputs:
-        return None
-    reader = found[0]
-    if list(wiring.vertex_inputs[reader]) != [name] or reader in wiring.preprocessors:
+    """``_sole_reader_of_many``'s vertex when it reads nothing but ``name``, else None."""
+    reader = _sole_reader_of_many(wiring, name, readers, keep)
+    if reader is None or list(wiring.vertex_inputs[reader]) != [name]:
         return None
     return reader
 

@@ -92,8 +92,8 @@ MIN_CHANNELS = 128
 # each of the 16 GEMMs has enough rows to run at full speed on every core, small enough to bound
 # the scratch memory. Measured on VGG16's [8, 512, 28, 28] layer (2 cores, OpenBLAS SkylakeX):
 # 32 MB blocks give GEMMs of about 490 rows, which run at 145 GFLOP/s against 200 for 1568
-# rows; 128 MB takes the whole batch there, 126 -> 89 ms for the layer, and 163 -> 159 ms on
-# [8, 128, 112, 112], where the blocks were large already.
+# rows; 128 MB takes the whole batch there, 126 -> 89 ms for the layer, and no measurable change
+# on [8, 128, 112, 112] (160-190 ms either way, this host's noise), whose blocks were large.
 BLOCK_BYTES = 128 * 2**20
 
 # Tiles (output blocks, over the whole batch) from which Winograd pays. The kernel transform
@@ -105,9 +105,10 @@ MIN_TILES = 256
 # F(4x4) instead of F(2x2) on large maps (``F4_MIN_SIZE`` output rows and columns), or with
 # enough 4x4 tiles (``F4_MIN_TILES``): its transforms cost more per pixel, and its 36 GEMMs run
 # on a quarter as many tiles, too few rows to run at speed on small maps. Measured, F(4x4) /
-# F(2x2) time, 2 cores, batch 8 unless said: VGG16's layers 0.73 (128 channels, 112x112), 0.71
-# (256, 56x56), 0.71 (512, 28x28; 392 tiles), 1.07 (512, 14x14; 128 tiles); ResNet50's 0.74
-# (128, 28x28), 1.10 (256, 14x14), 1.22 (512, 7x7); batch 1 0.78 (256, 56x56), 1.05 (512, 28x28).
+# F(2x2) time, 2 cores, batch 8 unless said, over two runs: VGG16's layers 0.73-0.76 (128
+# channels, 112x112), 0.67-0.70 (256, 56x56), 0.70-0.71 (512, 28x28; 392 tiles), 1.05-1.10 (512,
+# 14x14; 128 tiles); ResNet50's 0.70-0.86 (128, 28x28), 1.10-1.12 (256, 14x14), 1.22 (512, 7x7,
+# one run); batch 1 0.78 (256, 56x56), 1.05 (512, 28x28).
 F4_MIN_SIZE = 56
 F4_MIN_TILES = 384
 
