@@ -22,6 +22,9 @@ Sections, each reported on its own (one failing section does not stop the others
      matmuls (first its agreement: minidl's and PyTorch's TF32 fc2 against a float64 CPU
      forward; pass: minidl's error within 3x PyTorch's, or within 1e-2 where PyTorch's shows
      no TF32: a GPU before Ampere, or bench.gpu_emulated);
+   - VGG16 featurized at fc2 in fp16 (``precision="fp16"``) against PyTorch fp16, after
+     their agreement against the float64 forward; ResNet50 and MobileNetV2 inference in fp32
+     and fp16 (``bench.gpu_half``);
    - a training step of the whole VGG16 (forward, backward, SGD update), batch 16;
    - featurize + fit: featurize 128 images at fc2 (batch 32, frozen up to fc2) then 20 epochs
      of fit_featurized on a 4096 -> 5 head (batch 32), as DL4J's TransferLearningHelper does.
@@ -625,6 +628,10 @@ def main(argv=None):
             speed_inference(gpu_net, torch, cupy, args.batch, args.repeat)
             agreement_tf32(gpu_net, torch, cupy, x_tf32, truth_fc2)
             speed_inference_tf32(gpu_net, torch, cupy, args.batch, args.repeat)
+            from bench import gpu_half
+            gpu_half.agreement_fp16(gpu_net, torch, cupy, x_tf32, truth_fc2)
+            gpu_half.speed_featurize_fp16(gpu_net, torch, cupy, args.batch, args.repeat)
+            gpu_half.speed_zoo(torch, cupy, args.batch, args.repeat)
             speed_train_step(gpu_net, torch, cupy, 16, args.repeat)
             speed_featurize_fit(gpu_net, torch, cupy, args.repeat)
             profile_layers(gpu_net, torch, cupy, args.batch, args.repeat)

@@ -20,6 +20,7 @@ The manifest keeps that normalizer as ``"pre_processor": {"settings": ..., "arra
 null when the images had none.
 """
 
+import functools
 import hashlib
 import json
 import os
@@ -34,6 +35,7 @@ from minidl.data.iterators import DataSetIterator, reset_if_supported
 from minidl.data.normalizers import DataNormalization
 from minidl.io import atomic_write
 from minidl.io.npz import write_npz
+from minidl.nn.precision import activation_dtype
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
@@ -98,7 +100,7 @@ class FeaturesMismatchError(ValueError):
 
 
 def featurize_to_disk(helper, iterator, directory, *, data=None, progress=True, overwrite=False,
-                      client=None):
+                      client=None, precision="fp32"):
     """Featurize every batch of ``iterator`` into shards under ``directory``; return the manifest.
 
     Resumes an interrupted run of the same model and boundary. A folder holding features of a
@@ -116,14 +118,20 @@ def featurize_to_disk(helper, iterator, directory, *, data=None, progress=True, 
     ``client`` (a ``dask.distributed.Client``) featurizes on its workers instead
     (``transfer.featurized_dask``): same shards, manifest and fingerprint. ``directory`` must be
     a folder every worker sees; that is checked first, before any work.
+
+    ``precision="fp16"`` runs the frozen part in half precision on the GPU
+    (``minidl.nn.precision``); the shards are float32 either way, and the manifest records the
+    precision: a folder featurized in the other one is refused like one from another model.
     """
+    activation_dtype(precision, helper.network.device)  # a bad precision fails before any work
     os.makedirs(directory, exist_ok=True)
     if client is not None:
         from transfer.featurized_dask import check_cluster
         check_cluster(client, helper, directory)
-    manifest = _open_manifest(helper, iterator, directory, data, overwrite)
+    manifest = _open_manifest(helper, iterator, directory, data, overwrite, precision)
     if not manifest.get("complete"):
-        _write_shards(helper, iterator, directory, manifest, progress, client)
+        task = functools.partial(_featurize_and_save, precision=precision)
+        _write_shards(helper, iterator, directory, manifest, progress, task, client)
         manifest["shards"].sort(key=lambda s: s["file"])
         manifest["num_examples"] = sum(s["examples"] for s in manifest["shards"])
         manifest["complete"] = True
@@ -131,9 +139,9 @@ def featurize_to_disk(helper, iterator, directory, *, data=None, progress=True, 
     return manifest
 
 
-def _open_manifest(helper, iterator, directory, data, overwrite):
-    """The folder's manifest to continue (same model, boundary, pre-processor and data), or a
-    new one."""
+def _open_manifest(helper, iterator, directory, data, overwrite, precision="fp32"):
+    """The folder's manifest to continue (same model, boundary, pre-processor, data, decoding
+    and precision), or a new one."""
     source, pre_processor = fingerprint(helper), _pre_processor_record(iterator)
     data = json.loads(json.dumps(data))  # as the manifest will hold it (tuples become lists)
     manifest = _read_manifest(directory)
@@ -142,6 +150,8 @@ def _open_manifest(helper, iterator, directory, data, overwrite):
         reason = _mismatch(manifest, source, pre_processor, data)
         if not reason and manifest.get("decode_mode", decode_mode) != decode_mode:
             reason = f"images decoded another way ({manifest['decode_mode']!r} decoding)"
+        if not reason and manifest.get("precision", "fp32") != precision:  # older: fp32
+            reason = f"another precision ({manifest['precision']})"
         if not reason:
             return manifest
         if not overwrite:
@@ -149,22 +159,23 @@ def _open_manifest(helper, iterator, directory, data, overwrite):
     return {"format": FORMAT_VERSION, "fingerprint": source,
             "model": type(helper.network).__name__, "boundary": boundary_of(helper),
             "pre_processor": pre_processor, "data": data, "label_names": _label_names(iterator),
-            "decode_mode": decode_mode,
+            "decode_mode": decode_mode, "precision": precision,
             "shards": [], "complete": False}
 
 
-def _write_shards(helper, iterator, directory, manifest, progress, client=None):
-    """Featurize and save every batch the manifest does not list yet, recording each one in the
-    manifest as soon as its shard is on disk (so an interrupted run resumes after it)."""
+def _write_shards(helper, iterator, directory, manifest, progress, task, client=None):
+    """Featurize and save (``task``) every batch the manifest does not list yet, recording each
+    one in the manifest as soon as its shard is on disk (so an interrupted run resumes after
+    it)."""
     done = {shard["file"] for shard in manifest["shards"]}
     reset_if_supported(iterator)
     bar = _progress(iterator, progress, len(done))
     if client is None:
-        shards = _featurize_here(helper, iterator, directory, done)
+        shards = _featurize_here(helper, iterator, directory, done, task)
     else:
         from transfer.featurized_dask import featurize_on_cluster
-        shards = featurize_on_cluster(client, helper, iterator, directory, done,
-                                      _featurize_and_save, _shard_name)
+        shards = featurize_on_cluster(client, helper, iterator, directory, done, task,
+                                      _shard_name)
     for record in shards:
         manifest["shards"].append({"file": record["file"], "examples": record["examples"]})
         manifest["feature_shapes"] = record["feature_shapes"]
@@ -174,18 +185,19 @@ def _write_shards(helper, iterator, directory, manifest, progress, client=None):
     bar.close()
 
 
-def _featurize_here(helper, iterator, directory, done):
+def _featurize_here(helper, iterator, directory, done, task):
     """The shard records of every batch not ``done``, featurized in this process."""
     for index, batch in enumerate(iterator):
         name = _shard_name(index)
         if name in done:
             continue  # written by an earlier, interrupted run
-        yield _featurize_and_save(helper, batch, directory, name)
+        yield task(helper, batch, directory, name)
 
 
-def _featurize_and_save(helper, batch, directory, name):
+def _featurize_and_save(helper, batch, directory, name, precision="fp32"):
     """Featurize one batch into shard ``name`` (here or on a Dask worker); return its record."""
-    features, labels = _save_shard(os.path.join(directory, name), helper.featurize(batch))
+    features, labels = _save_shard(os.path.join(directory, name),
+                                   helper.featurize(batch, precision=precision))
     return {"file": name, "examples": int(features[0].shape[0]),
             "feature_shapes": [list(a.shape[1:]) for a in features],
             "label_shapes": [list(a.shape[1:]) for a in labels]}

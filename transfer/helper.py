@@ -74,11 +74,13 @@ class TransferLearningHelper(Dl4jNames):
                              f"{right}()")
         return self.unfrozen
 
-    def featurize(self, data):
+    def featurize(self, data, precision="fp32"):
         """The boundary activations of ``data`` (DataSet or MultiDataSet) with the same labels.
 
         One feature array per input of the unfrozen part, in ``boundary`` (sorted) order; a
         DataSet comes back when there is one. Label masks are kept (DL4J keeps them too).
+        ``precision="fp16"`` runs the frozen part in half precision on the GPU (float32 weights
+        kept, float32 features returned: ``minidl.nn.precision``).
         """
         multi = isinstance(data.features, (list, tuple)) or isinstance(data, MultiDataSet)
         if multi and not self.network.accepts_multi_dataset:
@@ -87,7 +89,8 @@ class TransferLearningHelper(Dl4jNames):
         if _masks(data, "features"):
             raise ValueError("featurize: feature masks are not supported (the frozen layers here "
                              "are not recurrent: a mask would not change their output)")
-        features = self.network.activations_at(self.boundary, as_list(data.features))
+        features = self.network.activations_at(self.boundary, as_list(data.features),
+                                               precision=precision)
         label_masks = _masks(data, "labels")
         if len(features) == 1 and not isinstance(data.labels, (list, tuple)):
             return DataSet(features[0], data.labels, labels_mask=label_masks and label_masks[0])

@@ -17,6 +17,14 @@ def check_data(args):
                          f"sub-folder of images per class")
 
 
+def check_precision(args):
+    """--precision fp16 needs the GPU: say so before a model is loaded."""
+    from minidl.backend import get_device
+    if args.precision != "fp32" and get_device() != "gpu":
+        raise UsageError(f"--precision {args.precision} runs on the GPU only: add --device gpu "
+                         f"(or set MINIDL_DEVICE=gpu), or featurize in fp32")
+
+
 def check_out_folder(args, option="--out"):
     """--out (or ``option``, at ``args.out``) must be a folder (or not exist yet) and must not
     lie inside --data, whose sub-folders are classes."""

@@ -4,7 +4,7 @@ disk once, then the unfrozen part trained on them."""
 import os
 
 from minidl.cli.checks import (check_data, check_layer_name, check_out_folder, check_output_file,
-                               check_writable)
+                               check_precision, check_writable)
 from minidl.cli.images import image_iterators
 from minidl.cli.models import model_from_args, save_model
 from minidl.cli.reporting import UsageError
@@ -64,7 +64,8 @@ def _featurize_part(helper, part, iterator, folder, data, args, progress, client
     try:
         manifest = featurize_to_disk(helper, iterator, folder, data={**data, "part": part},
                                      progress=not args.quiet if progress is None else progress,
-                                     overwrite=args.overwrite, client=client)
+                                     overwrite=args.overwrite, client=client,
+                                     precision=args.precision)
     except FeaturesMismatchError as error:
         raise UsageError(f"{folder} holds features made by {error.reason}: pass "
                          f"--overwrite to replace them, or choose another folder") from None
@@ -86,6 +87,7 @@ def cmd_featurize(args):
     check_data(args)
     check_out_folder(args)
     check_layer_name(args)
+    check_precision(args)
     net = model_from_args(args)
     train, test = image_iterators(net, args)
     helper = frozen_part(net, args.layer, len(train.get_labels()), args.seed)

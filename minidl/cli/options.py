@@ -93,6 +93,14 @@ def add_head_options(parser):
                         help="Nesterovs learning rate of the new head (default 3e-5, as DL4J)")
 
 
+def add_precision_option(parser):
+    """--precision fp32|fp16: the arithmetic of the frozen part (minidl.nn.precision)."""
+    parser.add_argument("--precision", choices=("fp32", "fp16"), default="fp32",
+                        help="fp16: run the frozen part in half precision on the GPU (needs "
+                             "--device gpu; float32 weights kept, float32 features written, "
+                             "about 1e-3 from fp32's); default fp32")
+
+
 def add_cluster_options(parser):
     """--workers N or --scheduler ADDRESS: featurize on a Dask cluster (minidl.scaleout)."""
     cluster = parser.add_mutually_exclusive_group()

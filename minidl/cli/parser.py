@@ -125,6 +125,7 @@ def _add_featurize(commands, add):
     featurize.add_argument("--out", required=True, metavar="DIR", help="output folder")
     featurize.add_argument("--overwrite", action="store_true",
                            help="replace features made by another model")
+    options.add_precision_option(featurize)
     options.add_cluster_options(featurize)
     featurize.set_defaults(run=cmd_featurize,
                            on_interrupt=": run the same command again to resume")

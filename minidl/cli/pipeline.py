@@ -12,7 +12,8 @@ import os
 import tempfile
 
 from minidl.cli import options
-from minidl.cli.checks import check_data, check_layer_name, check_out_folder, check_output_file
+from minidl.cli.checks import (check_data, check_layer_name, check_out_folder, check_output_file,
+                               check_precision)
 from minidl.cli.featurize import check_outputs, data_record, featurize_parts
 from minidl.cli.images import image_iterators
 from minidl.cli.models import model_from_args, save_model
@@ -35,6 +36,7 @@ def add_transfer(commands, add):
                                "model and images; default: a temporary folder)")
     transfer.add_argument("--overwrite", action="store_true",
                           help="replace features in --features made by another model")
+    options.add_precision_option(transfer)
     options.add_cluster_options(transfer)
     options.add_head_options(transfer)
     options.add_training_outputs(transfer)
@@ -75,6 +77,7 @@ def _check(args):
     check_output_file(args.output)
     check_outputs(args)
     check_layer_name(args)
+    check_precision(args)
     if args.features:
         check_out_folder(argparse.Namespace(data=args.data, out=args.features), "--features")
 

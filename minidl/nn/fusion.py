@@ -80,7 +80,7 @@ class Chain:
     def run(self, network, acts, ctx):
         """The chain's output: one convolution with the folded weights."""
         conv = unwrap(network.wiring.vertices[self.conv])
-        W, b = FoldCache.of(network).folded(network, self, conv)
+        W, b = FoldCache.of(network).folded(network, self, conv, ctx.dtype)
         x = network._layer_input(self.conv, acts)
         extra = {} if self.add is None else {"residual": acts[self.shortcut].data}
         with no_grad():
@@ -251,7 +251,7 @@ class FoldCache:
     """The folded (W, b) of each chain of one network, kept while its parameters are unchanged."""
 
     def __init__(self):
-        self.entries = {}  # (conv, norm) -> (key, W, b)
+        self.entries = {}  # (conv, norm, dtype) -> (key, W, b)
 
     @staticmethod
     def of(network):
@@ -261,18 +261,20 @@ class FoldCache:
             cache = network._fold_cache = FoldCache()
         return cache
 
-    def folded(self, network, chain, conv):
+    def folded(self, network, chain, conv, dtype=None):
+        """(W, b) of the chain, in ``dtype`` (default the conv's): folded at full precision,
+        then cast once (half-precision inference, ``minidl.nn.precision``)."""
         conv_params = network.param_tables[chain.conv]
         norm_params = network.param_tables[chain.norm]
-        key = (getattr(network, "param_version", 0),
-               tuple((id(t), id(t.data)) for t in (*conv_params.values(), *norm_params.values())),
-               _values(norm_params))
-        entry = self.entries.get((chain.conv, chain.norm))
+        key = (network.tables_key(chain.conv, chain.norm), _values(norm_params))
+        entry = self.entries.get((chain.conv, chain.norm, dtype))
         if entry is not None and entry[0] == key:
             return entry[1], entry[2]
         norm = unwrap(network.wiring.vertices[chain.norm])
         W, b = fold(conv, conv_params, norm, norm_params)
-        self.entries[(chain.conv, chain.norm)] = (key, W, b)
+        if dtype is not None:
+            W, b = W.astype(dtype), b.astype(dtype)
+        self.entries[(chain.conv, chain.norm, dtype)] = (key, W, b)
         return W, b
 
 

@@ -32,6 +32,7 @@ from minidl.learning.step import compute_update
 from minidl.learning.step import regularization_score as param_penalty
 from minidl.naming import Dl4jNames
 from minidl.nn import fitting, fusion
+from minidl.nn import precision as precision_mode
 from minidl.nn.conf.enums import OptimizationAlgorithm
 from minidl.nn.layers import Context, Layer
 from minidl.nn.freezing import frozen
@@ -76,16 +77,21 @@ class Network(ParameterStore, Dl4jNames):
         return name
 
     # -- forward ---------------------------------------------------------------------------
-    def _context(self, train):
-        return Context(train=train, rng=self._rng)
+    def _context(self, train, dtype=None):
+        watch = None if dtype is None else precision_mode.FiniteWatch()
+        return Context(train=train, rng=self._rng, dtype=dtype, watch=watch)
 
-    def _given(self, inputs):
-        """{input name: Tensor on the network's device} for the list of input arrays."""
+    def _given(self, inputs, dtype=None):
+        """{input name: Tensor on the network's device (of ``dtype``, if given)} for the list of
+        input arrays."""
         names = self.wiring.inputs
         if len(inputs) != len(names):
             raise ValueError(f"the {self.noun} has {len(names)} input(s) {names}, got "
                              f"{len(inputs)} array(s)")
-        return {name: Tensor(to_device(x, self.device)) for name, x in zip(names, inputs)}
+        arrays = [to_device(x, self.device) for x in inputs]
+        if dtype is not None:
+            arrays = [x.astype(dtype, copy=False) for x in arrays]
+        return {name: Tensor(x) for name, x in zip(names, arrays)}
 
     def _activations(self, given, ctx, until=None):
         """{name: Tensor} for ``given`` ({name: Tensor}) and every vertex computed from them;
@@ -111,11 +117,17 @@ class Network(ParameterStore, Dl4jNames):
             last_reader = wiring.last_readers(order, keep=set(until))
         chains = {} if until is None else fusion.find_chains(wiring, order, set(until), ctx)
         inside = {m for chain in chains.values() for m in chain.members[1:]}
+        for name in [*acts] if ctx.watch else ():  # half precision: the inputs' cast too
+            ctx.watch.see(name, acts[name].data)
         for name in order:
             if name in chains:  # conv -> batch norm (-> activation) as one op, and the like
-                acts[chains[name].last] = chains[name].run(self, acts, ctx)
+                made = chains[name].last
+                acts[made] = chains[name].run(self, acts, ctx)
             elif name not in inside:  # (those inside a chain ran with its conv)
+                made = name
                 acts[name] = self._vertex_forward(name, acts, ctx)
+            if ctx.watch and name not in inside:  # overflow (minidl.nn.precision.FiniteWatch)
+                ctx.watch.see(made, acts[made].data)
             for source in last_reader.get(name, ()):
                 acts.pop(source, None)  # a chain's inner activations were never made
         return acts
@@ -124,7 +136,9 @@ class Network(ParameterStore, Dl4jNames):
         vertex = self.wiring.vertices[name]
         if not isinstance(vertex, Layer):
             return vertex.forward([acts[s] for s in self.wiring.vertex_inputs[name]], ctx)
-        return vertex.forward(self._layer_input(name, acts), self.param_tables[name], ctx)
+        params = self.param_tables[name] if ctx.dtype is None else \
+            precision_mode.half_params(self, name, ctx.dtype)
+        return vertex.forward(self._layer_input(name, acts), params, ctx)
 
     def _layer_input(self, name, acts):
         """What layer ``name`` reads: its inputs' activations (concatenated along the feature or
@@ -135,12 +149,20 @@ class Network(ParameterStore, Dl4jNames):
         preprocessor = wiring.preprocessors.get(name)
         return x if preprocessor is None else preprocessor.pre_process(x)
 
-    def activations_at(self, names, inputs, train=False):
+    def activations_at(self, names, inputs, train=False, precision="fp32"):
         """The activation arrays of ``names`` (vertices or inputs) for the list ``inputs``,
-        computing only their ancestors and keeping nothing else alive (featurization)."""
+        computing only their ancestors and keeping nothing else alive (featurization).
+
+        ``precision="fp16"`` computes them in half precision on the GPU and returns them as
+        float32 (``minidl.nn.precision``)."""
+        dtype = precision_mode.activation_dtype(precision, self.device)
+        ctx = self._context(train, dtype)
         with no_grad():
-            acts = self._activations(self._given(inputs), self._context(train), until=names)
-        return [acts[name].data for name in names]
+            acts = self._activations(self._given(inputs, dtype), ctx, until=names)
+        if dtype is None:
+            return [acts[name].data for name in names]
+        ctx.watch.check(self)
+        return [acts[name].data.astype(np.float32) for name in names]
 
     def output_arrays(self, inputs, train=False):
         """One output array per output vertex for the list of input arrays ``inputs``."""

@@ -35,6 +35,14 @@ class ParameterStore:
         """[(key, layer)] in topological order, for every layer (not parameter-free vertices)."""
         raise NotImplementedError
 
+    def tables_key(self, *names):
+        """What the parameters of the layers ``names`` are now, for a cache of arrays computed
+        from them (``minidl.nn.fusion``'s folded weights, ``minidl.nn.precision``'s half copies):
+        the same key means the same parameter objects, written in place by nobody since
+        (``param_version``)."""
+        return (self.param_version, tuple((id(t), id(t.data)) for name in names
+                                          for t in self.param_tables[name].values()))
+
     @property
     def dtype(self):
         return np.dtype(self.conf.defaults.data_type or "float32")

@@ -90,7 +90,8 @@ def _device(value):
 def _on_device(function):
     """``function`` (a NumPy callable) taking and returning device arrays."""
     def call(*args, **kwargs):
-        result = function(*_host(args), **_host(kwargs))
+        with np.errstate(all="ignore"):  # a GPU gives inf and NaN without a word, as CuPy does
+            result = function(*_host(args), **_host(kwargs))
         out = kwargs.get("out")
         out = out[0] if isinstance(out, tuple) and len(out) == 1 else out
         if isinstance(out, ndarray) and result is out._data:
@@ -250,17 +251,32 @@ def to_tf32(a):
 
 def _gemm(function):
     """``function`` (a NumPy matrix product) on device arrays, its float32 inputs rounded to
-    TF32 when CuPy's compute type says so."""
+    TF32 when CuPy's compute type says so; float16 products computed in float32 and rounded to
+    half once, as cuBLAS's GemmEx with CUBLAS_COMPUTE_32F does (NumPy would sum in half)."""
     def call(*args, **kwargs):
         host = _host(args)
         if any(isinstance(a, np.ndarray) and a.dtype == np.float32 for a in host) and \
                 _get_compute_type(np.float32) == COMPUTE_TYPE_TF32:
             args = tuple(ndarray(to_tf32(a)) if isinstance(a, np.ndarray) and
                          a.dtype == np.float32 else arg for a, arg in zip(host, args))
+        arrays = [a for a in host if isinstance(a, np.ndarray)]
+        if arrays and all(a.dtype == np.float16 for a in arrays):
+            return _half_gemm(function, host, kwargs)
         return _on_device(function)(*args, **kwargs)
 
     call.__name__ = function.__name__
     return call
+
+
+def _half_gemm(function, host, kwargs):
+    out = kwargs.pop("out", None)
+    widened = [a.astype(np.float32) if isinstance(a, np.ndarray) else a for a in host]
+    with np.errstate(all="ignore"):  # past 65504 is infinity, as on the GPU
+        result = function(*widened, **_host(kwargs)).astype(np.float16)
+    if out is None:
+        return ndarray(result)
+    out[...] = result
+    return out
 
 
 for _name in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul", "and", "or",

@@ -27,6 +27,17 @@ inline double __longlong_as_double(unsigned long long bits) {
     double d; std::memcpy(&d, &bits, sizeof d); return d;
 }
 
+// float16 conversions for common.cuh's half16, by GCC's _Float16 (round to nearest even, as
+// the GPU's cvt.rn.f16.f32) in place of the PTX instructions.
+#define HOST_HALF_CONVERSIONS
+inline float half_to_float(unsigned short bits) {
+    _Float16 h; std::memcpy(&h, &bits, sizeof h); return (float)h;
+}
+inline unsigned short float_to_half(float f) {
+    _Float16 h = (_Float16)f; unsigned short bits; std::memcpy(&bits, &h, sizeof bits);
+    return bits;
+}
+
 // Launch kernel k on grid x block "threads", its arguments given as cuLaunchKernel takes them:
 // an array of pointers to each argument's value.
 template <typename... A, std::size_t... I>

@@ -88,9 +88,7 @@ class Emulator:
 
     def kernel(self, filename, name, dtype):
         """A callable like a CuPy RawKernel: ``kernel(grid, block, args)``."""
-        dtype = np.dtype(dtype)
-        if dtype not in cuda.TYPES:
-            raise TypeError(f"CUDA kernel {name}: expected float32 or float64 arrays, got {dtype}")
+        dtype = cuda.check_dtype(name, dtype)
         expression = f"{name}<{cuda.TYPES[dtype]}>"
         launcher = getattr(self.lib, _symbol(expression))
         signature = getattr(self.lib, _symbol(expression, "signature_"))

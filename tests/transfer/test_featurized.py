@@ -15,7 +15,7 @@ import pytest
 
 from devices import devices_of, host
 from minidl import ArrayDataSetIterator, NormalizerStandardize
-from minidl.backend import set_device
+from minidl.backend import gpu_available, set_device
 from transfer import FeaturizedDataSetIterator, TransferLearningHelper, featurize_to_disk
 from transfer import featurized as featurized_module
 from test_helper import N_CLASSES, _edited_vgg
@@ -227,3 +227,30 @@ def test_a_folder_made_from_other_data_is_refused(tmp_path):
     manifest = featurize_to_disk(helper, _iterator(seed=1), tmp_path, data=other, progress=False,
                                  overwrite=True)
     assert manifest["data"] == other
+
+
+@pytest.mark.parametrize("device", ["gpu-emulated", pytest.param("gpu", marks=[
+    pytest.mark.gpu, pytest.mark.skipif(not gpu_available(), reason="no CUDA device")])],
+    indirect=True)
+def test_half_precision_shards_are_float32_and_recorded(tmp_path, device):
+    helper, iterator = _helper(), _iterator()
+    manifest = featurize_to_disk(helper, iterator, tmp_path, progress=False, precision="fp16")
+    assert manifest["precision"] == "fp16"
+    for batch, stored in zip(iterator, FeaturizedDataSetIterator(tmp_path)):
+        assert stored.features.dtype == np.float32
+        np.testing.assert_array_equal(  # the same features as helper.featurize in fp16
+            stored.features, host(helper.featurize(batch, precision="fp16").features))
+        full = host(helper.featurize(batch).features)
+        np.testing.assert_allclose(stored.features, full, atol=5e-3 * np.abs(full).max())
+    # Features in one precision are not resumed or reused as the other's.
+    with pytest.raises(featurized_module.FeaturesMismatchError, match=r"another precision \(fp16"):
+        featurize_to_disk(helper, iterator, tmp_path, progress=False)
+    assert featurize_to_disk(helper, iterator, tmp_path, progress=False,
+                             overwrite=True)["precision"] == "fp32"
+
+
+def test_half_precision_on_the_cpu_fails_before_any_work(tmp_path):
+    with pytest.raises(ValueError, match="'fp16' runs on the GPU only"):
+        featurize_to_disk(_helper(), _iterator(), tmp_path / "f", progress=False,
+                          precision="fp16")
+    assert not (tmp_path / "f").exists()

@@ -53,7 +53,13 @@ def _default_updater():
 
 
 class Context(SimpleNamespace):
-    """What a forward pass needs besides the input: ``train`` (bool) and ``rng`` for dropout."""
+    """What a forward pass needs besides the input: ``train`` (bool), ``rng`` for dropout and
+    ``dtype``, the activations' type when it is not the parameters' (float16 for inference in
+    half precision, ``minidl.nn.precision``, which also sets ``watch``, its FiniteWatch; None
+    otherwise)."""
+
+    def __init__(self, train=False, rng=None, dtype=None, watch=None):
+        super().__init__(train=train, rng=rng, dtype=dtype, watch=watch)
 
 
 @dataclasses.dataclass
@@ -71,6 +77,9 @@ class Layer(Dl4jNames):
     has_params = False
     input_kind = "any"  # "convolutional", "feed_forward" or "any": what forward expects
     frozen = False  # True for FrozenLayer / FrozenLayerWithBackprop
+    # Parameters that stay in float32 when the activations are float16 (minidl.nn.precision):
+    # those the layer turns into something else before they meet the activations.
+    full_precision_params = ()
     is_output = False  # OutputLayer / LossLayer: computes a loss from labels
     is_feed_forward = False  # DL4J's FeedForwardLayer: has n_in and n_out
 

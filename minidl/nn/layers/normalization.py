@@ -21,6 +21,10 @@ class BatchNormalization(FeedForwardLayer):
     forward pass during training, never by the updater).
     """
 
+    # The statistics become a per-channel scale and shift in float32 first (then cast): in
+    # half, var + eps and its square root would lose digits a float32 pass keeps.
+    full_precision_params = ("gamma", "beta", "mean", "var")
+
     decay: float = 0.9
     eps: float = 1e-5
     gamma: float = 1.0

@@ -44,7 +44,13 @@ KERNELS = {
     "softmax_xent.cu": ("softmax_forward", "softmax_backward",
                         "softmax_xent_forward", "softmax_xent_backward"),
 }
-TYPES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
+TYPES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double",
+         np.dtype(np.float16): "half16"}
+# The kernels that also take float16 arrays (common.cuh's half16: stored in half, computed in
+# float): those an inference pass runs (``minidl.nn.precision``). Training stays float32.
+HALF_KERNELS = ("im2col_nhwc", "max_pool_forward_nhwc", "avg_pool_forward_nhwc",
+                "depthwise_forward_nhwc", "bias_activation_forward", "softmax_forward")
+HALF = np.dtype(np.float16)
 
 # Activation codes of bias_activation.cu (its ACT_* defines).
 ACTIVATIONS = {"identity": 0, "relu": 1, "sigmoid": 2, "tanh": 3, "leakyrelu": 4, "elu": 5,
@@ -59,7 +65,25 @@ WEIGHT_CHUNK = 64  # output positions per partial sum of depthwise_weight_partia
 
 def name_expressions(filename):
     """Every kernel instantiation of ``filename``: ``["im2col_nhwc<float>", ...]``."""
-    return [f"{kernel}<{ctype}>" for kernel in KERNELS[filename] for ctype in TYPES.values()]
+    return [f"{kernel}<{TYPES[dtype]}>" for kernel in KERNELS[filename] for dtype in TYPES
+            if dtype != HALF or kernel in HALF_KERNELS]
+
+
+def check_dtype(name, dtype):
+    """The dtype of a kernel's arrays, refused with an error naming the kernel when it has no
+    instantiation for it."""
+    dtype = np.dtype(dtype)
+    if dtype not in TYPES or (dtype == HALF and name not in HALF_KERNELS):
+        halves = " (float16 only for inference: " + ", ".join(HALF_KERNELS) + ")"
+        raise TypeError(f"CUDA kernel {name}: expected float32 or float64 arrays{halves}, "
+                        f"got {dtype}")
+    return dtype
+
+
+def arithmetic(dtype):
+    """The scalar type a kernel of ``dtype`` computes in (common.cuh's Arithmetic): float for
+    float16, else the type itself."""
+    return np.dtype(np.float32 if np.dtype(dtype) == HALF else dtype).type
 
 
 def source(filename):
@@ -93,9 +117,7 @@ def _module(filename):
 
 
 def _kernel(filename, name, dtype):
-    dtype = np.dtype(dtype)
-    if dtype not in TYPES:
-        raise TypeError(f"CUDA kernel {name}: expected float32 or float64 arrays, got {dtype}")
+    dtype = check_dtype(name, dtype)
     return _module(filename).get_function(f"{name}<{TYPES[dtype]}>")
 
 
@@ -289,7 +311,7 @@ def _activation_args(name, alpha, dtype):
                          f"supported: {', '.join(ACTIVATIONS)}")
     # DL4J's default alphas are resolved by the caller (ops.activations.resolve): the kernels
     # take the number as it comes, and this module needs nothing from the activations.
-    return np.int32(ACTIVATIONS[key]), np.dtype(dtype).type(alpha)
+    return np.int32(ACTIVATIONS[key]), arithmetic(dtype)(alpha)
 
 
 def bias_activation_forward(z, b, name, alpha=0.0, out=None):

@@ -64,12 +64,14 @@ template <typename T> __device__ __forceinline__ T derivative_from_output(T y, i
     }
 }
 
-// y = f(z + b); b may be null (no bias). y may be z itself (in place).
+// y = f(z + b); b may be null (no bias). y may be z itself (in place). In float for half16.
 template <typename T>
 __global__ void bias_activation_forward(const T* z, const T* __restrict__ b, T* y,
-                                        long long total, int n_out, int act, T alpha) {
+                                        long long total, int n_out, int act,
+                                        Arithmetic<T> alpha) {
+    typedef Arithmetic<T> A;
     GRID_STRIDE_LOOP(idx, total) {
-        const T v = b != nullptr ? z[idx] + b[idx % n_out] : z[idx];
+        const A v = b != nullptr ? A(z[idx]) + A(b[idx % n_out]) : A(z[idx]);
         y[idx] = activate(v, act, alpha);
     }
 }

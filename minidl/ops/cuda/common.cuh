@@ -26,6 +26,37 @@ __device__ __forceinline__ Pixel nhwc_pixel(long long idx, int height, int width
     return p;
 }
 
+// Half precision (float16) storage, for inference in half (``minidl.nn.precision``). A kernel
+// instantiated for ``half16`` reads each number widened to float, computes in float and rounds
+// once when it writes: the arithmetic of cuBLAS's float16 GEMMs (float accumulation), and no
+// sum loses digits to 11-bit partial results. ``Arithmetic<T>`` is the type a kernel computes
+// in: T itself for float and double, float for half16. The conversions are one PTX instruction
+// each (round to nearest even, as NumPy's float16 casts), so no CUDA header is needed; the
+// emulator (tests/emulated_gpu/host_shim.h) brings its own.
+#ifndef HOST_HALF_CONVERSIONS
+__device__ __forceinline__ float half_to_float(unsigned short bits) {
+    float f;
+    asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(bits));
+    return f;
+}
+__device__ __forceinline__ unsigned short float_to_half(float f) {
+    unsigned short bits;
+    asm("cvt.rn.f16.f32 %0, %1;" : "=h"(bits) : "f"(f));
+    return bits;
+}
+#endif
+
+struct half16 {
+    unsigned short bits;
+    half16() = default;
+    __device__ __forceinline__ half16(float f) : bits(float_to_half(f)) {}
+    __device__ __forceinline__ operator float() const { return half_to_float(bits); }
+};
+
+template <typename T> struct ArithmeticOf { typedef T type; };
+template <> struct ArithmeticOf<half16> { typedef float type; };
+template <typename T> using Arithmetic = typename ArithmeticOf<T>::type;
+
 // Threads per block of the row kernels (softmax): one block per row, reductions in shared memory.
 #define ROW_BLOCK 256
 

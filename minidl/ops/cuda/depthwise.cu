@@ -28,13 +28,14 @@ __global__ void depthwise_forward_nhwc(const T* __restrict__ x, const T* __restr
     GRID_STRIDE_LOOP(idx, total) {
         const Pixel p = nhwc_pixel(idx, oh, ow, cm);
         const int ch = p.ch / m;  // the input channel of output channel p.ch
-        T sum = 0;
+        Arithmetic<T> sum = 0;
         for (int i = 0; i < kh; ++i) {
             for (int j = 0; j < kw; ++j) {
                 int yy, xx;
                 if (depthwise_tap(p.y, p.x, i, j, h, w, sy, sx, dy, dx, pad_top, pad_left, &yy,
                                   &xx))
-                    sum += x[((p.b * h + yy) * w + xx) * c + ch] * weight[(i * kw + j) * cm + p.ch];
+                    sum += Arithmetic<T>(x[((p.b * h + yy) * w + xx) * c + ch]) *
+                           Arithmetic<T>(weight[(i * kw + j) * cm + p.ch]);
             }
         }
         y[idx] = sum;

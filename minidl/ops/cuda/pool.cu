@@ -27,14 +27,16 @@ __global__ void max_pool_forward_nhwc(const T* __restrict__ x, T* __restrict__ y
         const Pixel p = nhwc_pixel(idx, oh, ow, c);
         const int ch = p.ch, ox = p.x, oy = p.y;
         const long long b = p.b;
-        T best = negative_infinity<T>();
+        typedef Arithmetic<T> A;
+        A best = negative_infinity<A>();
         int best_tap = 0;
         for (int i = 0; i < kh; ++i) {
             const int yy = oy * sy + i * dy - pad_top;
             for (int j = 0; j < kw; ++j) {
                 const int xx = ox * sx + j * dx - pad_left;
                 const bool inside = yy >= 0 && yy < h && xx >= 0 && xx < w;
-                const T v = inside ? x[((b * h + yy) * w + xx) * c + ch] : negative_infinity<T>();
+                const A v = inside ? A(x[((b * h + yy) * w + xx) * c + ch])
+                                   : negative_infinity<A>();
                 // Strictly greater: on ties the earlier tap wins (tap 0 starts as the best).
                 if ((i == 0 && j == 0) || v > best) {
                     best = v;
@@ -110,7 +112,7 @@ __global__ void avg_pool_forward_nhwc(const T* __restrict__ x, T* __restrict__ y
         const Pixel p = nhwc_pixel(idx, oh, ow, c);
         const int ch = p.ch, ox = p.x, oy = p.y;
         const long long b = p.b;
-        T sum = 0;
+        Arithmetic<T> sum = 0;
         for (int i = 0; i < kh; ++i) {
             const int yy = oy * sy + i * dy - pad_top;
             if (yy < 0 || yy >= h) continue;
@@ -119,8 +121,9 @@ __global__ void avg_pool_forward_nhwc(const T* __restrict__ x, T* __restrict__ y
                 if (xx >= 0 && xx < w) sum += x[((b * h + yy) * w + xx) * c + ch];
             }
         }
-        y[idx] = sum / (T)window_count(oy, ox, h, w, kh, kw, sy, sx, dy, dx, pad_top, pad_left,
-                                       include_pad);
+        const int count = window_count(oy, ox, h, w, kh, kw, sy, sx, dy, dx, pad_top,
+                                       pad_left, include_pad);
+        y[idx] = sum / (Arithmetic<T>)count;
     }
 }
 

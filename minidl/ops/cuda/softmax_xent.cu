@@ -5,23 +5,25 @@
 // One block of ROW_BLOCK threads per row: the threads stride over the row's k classes and
 // combine their partial max / sums in shared memory (block_max, block_sum in common.cuh).
 
-// p[row] = exp(z - max) / sum(exp(z - max)); returns log of the sum, for the loss.
+// p[row] = exp(z - max) / sum(exp(z - max)); returns log of the sum, for the loss. In float
+// for half16 (buf holds Arithmetic<T>).
 template <typename T>
-__device__ T softmax_row(const T* z, T* p, int k, T* buf) {
-    T m = negative_infinity<T>();
-    for (int c = threadIdx.x; c < k; c += blockDim.x) m = z[c] > m ? z[c] : m;
+__device__ Arithmetic<T> softmax_row(const T* z, T* p, int k, Arithmetic<T>* buf) {
+    typedef Arithmetic<T> A;
+    A m = negative_infinity<A>();
+    for (int c = threadIdx.x; c < k; c += blockDim.x) m = A(z[c]) > m ? A(z[c]) : m;
     m = block_max(m, buf);
     // Subtracting the row maximum leaves softmax unchanged and keeps exp() from overflowing.
-    T s = 0;
-    for (int c = threadIdx.x; c < k; c += blockDim.x) s += exp(z[c] - m);
-    const T log_z = log(block_sum(s, buf));
-    for (int c = threadIdx.x; c < k; c += blockDim.x) p[c] = exp(z[c] - m - log_z);
+    A s = 0;
+    for (int c = threadIdx.x; c < k; c += blockDim.x) s += exp(A(z[c]) - m);
+    const A log_z = log(block_sum(s, buf));
+    for (int c = threadIdx.x; c < k; c += blockDim.x) p[c] = exp(A(z[c]) - m - log_z);
     return m + log_z;
 }
 
 template <typename T>
 __global__ void softmax_forward(const T* __restrict__ z, T* __restrict__ p, int n, int k) {
-    __shared__ T buf[ROW_BLOCK];
+    __shared__ Arithmetic<T> buf[ROW_BLOCK];
     for (long long row = blockIdx.x; row < n; row += gridDim.x) {
         softmax_row(z + row * k, p + row * k, k, buf);
     }

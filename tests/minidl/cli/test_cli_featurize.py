@@ -121,3 +121,29 @@ def test_a_trained_model_keeps_its_head(files, notop_features, tmp_path, capsys)
     assert cli.main(["fit-featurized", str(tmp_path / "m.zip"), str(tmp_path / "f"), "-o",
                      str(tmp_path / "n.zip"), "--hidden", "4"]) == 1
     assert "trained head already" in one_error_line(capsys)
+
+
+def test_half_precision_needs_the_gpu(files, tmp_path, capsys):
+    for command in ("featurize", "transfer"):
+        out = ["--out", str(tmp_path / "f")] if command == "featurize" else \
+            ["-o", str(tmp_path / "m.zip")]
+        assert cli.main([command, str(files / "notop.zip"), "--layer", "block5_pool", "--data",
+                         str(files / "images"), *out, "--precision", "fp16"]) == 1
+        assert "--precision fp16 runs on the GPU only: add --device gpu" in \
+            one_error_line(capsys)
+    assert not (tmp_path / "f").exists()
+
+
+@pytest.mark.parametrize("device", ["gpu-emulated"], indirect=True)
+def test_featurize_in_half_precision_on_the_gpu(files, notop_features, tmp_path, device):
+    out = tmp_path / "f16"
+    assert cli.main(["--quiet", "--device", "gpu", "featurize", str(files / "notop.zip"),
+                     "--layer", "block5_pool", "--data", str(files / "images"), "--out",
+                     str(out), "--preprocess", "scale", "--precision", "fp16"]) == 0
+    manifest = json.loads((out / "train" / "manifest.json").read_text())
+    assert manifest["precision"] == "fp16"
+    with np.load(out / "train" / "shard-00000.npz") as half, \
+            np.load(notop_features / "train" / "shard-00000.npz") as full:
+        assert half["features_0"].dtype == np.float32
+        scale = np.abs(full["features_0"]).max()
+        np.testing.assert_allclose(half["features_0"], full["features_0"], atol=5e-3 * scale)

@@ -20,9 +20,11 @@ ARCH = "sm_90"  # H100/H200; ptxas checks registers and shared memory for a real
 
 
 def _mangled(expression):
-    """Itanium mangled-name prefix of ``kernel<float>`` / ``kernel<double>``."""
+    """Itanium mangled-name prefix of ``kernel<float>`` / ``kernel<double>`` /
+    ``kernel<half16>`` (a class: its name, length first)."""
     name, ctype = expression[:-1].split("<")
-    return f"_Z{len(name)}{name}I{'f' if ctype == 'float' else 'd'}E"
+    argument = {"float": "f", "double": "d"}.get(ctype, f"{len(ctype)}{ctype}")
+    return f"_Z{len(name)}{name}I{argument}E"
 
 
 def _translation_unit(filename):
