@@ -60,6 +60,25 @@ class Network(ParameterStore, Dl4jNames):
         self._rng = None
 
     @property
+    def last_score(self):
+        """The score of the last minibatch fitted (a float; None before any).
+
+        On the GPU the loss stays on the device until the score is read (by ``score()``, a
+        listener, ``fit``'s return): reading it waits for the GPU to finish. So a ``fit`` without
+        listeners queues step after step without waiting for any, and the launches of the next
+        step overlap the GPU's work on this one (a small head's steps are mostly launches).
+        """
+        pending = getattr(self, "_pending_score", None)
+        if pending is not None:
+            loss, penalty = pending
+            self._last_score, self._pending_score = float(loss.item()) + penalty, None
+        return getattr(self, "_last_score", None)
+
+    @last_score.setter
+    def last_score(self, value):
+        self._last_score, self._pending_score = value, None
+
+    @property
     def wiring(self):
         raise NotImplementedError
 
@@ -255,11 +274,11 @@ class Network(ParameterStore, Dl4jNames):
             getattr(listener, "on_gradient_calculation", lambda model: None)(self)
         self._apply_updates()
         self.param_version += 1  # the parameters changed in place (minidl.nn.fusion's cache)
-        self.last_score = float(loss.item()) + self.regularization_score()
+        # the loss's array, not the Tensor (whose graph would keep the activations alive)
+        self._pending_score = (loss.data, self.regularization_score())  # read when asked for
         for listener in self.listeners:
             listener.iteration_done(self, self.iteration_count, self.epoch_count)
         self.iteration_count += 1
-        return self.last_score
 
     def _forward_backward(self, inputs, labels):
         """Forward in training mode, then backward: fills ``grad`` on the trainable parameters.

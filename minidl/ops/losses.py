@@ -10,7 +10,7 @@ NEGATIVELOGLIKELIHOOD, which are the same loss): the gradient w.r.t. the logits 
 (softmax(z) - labels) / N, which is exact and never divides by a tiny probability.
 """
 
-from minidl.autograd import Function
+from minidl.autograd import Function, Tensor
 from minidl.backend import get_array_module, is_gpu_array
 from minidl.ops import cuda
 from minidl.ops._checks import require_float
@@ -162,3 +162,12 @@ def cross_entropy(probabilities, labels):
 
 def softmax_cross_entropy(logits, labels):
     return SoftmaxCrossEntropy()(logits, labels)
+
+
+def softmax_cross_entropy_and_probabilities(logits, labels):
+    """(the loss, softmax(logits) as a Tensor outside the graph): the probabilities the loss
+    works out anyway, so an output layer need not run a second softmax (one kernel less per
+    training step on the GPU)."""
+    fn = SoftmaxCrossEntropy()
+    loss = fn(logits, labels)
+    return loss, Tensor(fn.p)

@@ -90,8 +90,11 @@ def _device(value):
 def _on_device(function):
     """``function`` (a NumPy callable) taking and returning device arrays."""
     def call(*args, **kwargs):
+        host_args = _host(args)
         with np.errstate(all="ignore"):  # a GPU gives inf and NaN without a word, as CuPy does
-            result = function(*_host(args), **_host(kwargs))
+            result = function(*host_args, **_host(kwargs))
+        owner = getattr(function, "__self__", None)  # a method's array is an input too
+        Launches.seen(getattr(function, "__name__", "?"), result, (*host_args, owner), kwargs)
         out = kwargs.get("out")
         out = out[0] if isinstance(out, tuple) and len(out) == 1 else out
         if isinstance(out, ndarray) and result is out._data:
@@ -127,6 +130,51 @@ def _require(name, names, what):
                              f"only CuPy's names)")
 
 
+# -- reads back to the host: each one waits for the GPU -------------------------------------
+class HostReads:
+    """How many times device values were read on the host (``get``, ``item``, ``float()``,
+    ``bool()``, ``asnumpy``...): on a GPU each one waits until the queued kernels have run, so
+    a loop that reads once per step cannot queue the next step's launches ahead."""
+
+    count = 0
+
+    @classmethod
+    def seen(cls, value):
+        cls.count += 1
+        return value
+
+
+class Launches:
+    """Kernels CuPy would launch, counted by name (``Launches.counts``) while ``counting``: every
+    call that computes a new array (a ufunc, a product, a reduction, a copy, a fill), not those
+    that only make a view or allocate (``empty``), plus minidl's own CUDA kernels
+    (``tests/emulated_gpu/kernels.py``)."""
+
+    counting = False
+    counts = {}
+    ALLOCATIONS = ("empty", "empty_like")
+
+    @classmethod
+    def seen(cls, name, result, inputs, kwargs):
+        if not cls.counting or name in cls.ALLOCATIONS or not isinstance(result, np.ndarray):
+            return
+        writes = "out" in kwargs or name in _IN_PLACE  # into an existing array: a kernel
+        if not writes and any(isinstance(a, np.ndarray) and np.shares_memory(a, result)
+                              for a in inputs):
+            return  # a view (reshape, transpose, astype to its own dtype): no kernel
+        cls.counts[name] = cls.counts.get(name, 0) + 1
+
+    @classmethod
+    def kernel(cls, name):
+        """One launch of minidl's CUDA kernel ``name``."""
+        if cls.counting:
+            cls.counts[name] = cls.counts.get(name, 0) + 1
+
+    @classmethod
+    def total(cls):
+        return sum(cls.counts.values())
+
+
 # -- the array -------------------------------------------------------------------------------
 class ndarray:
     """A device array: NumPy data that only mixes with device arrays and scalars."""
@@ -138,7 +186,13 @@ class ndarray:
 
     def get(self):
         """A NumPy copy on the host."""
-        return self._data.copy()
+        return HostReads.seen(self._data.copy())
+
+    def item(self):
+        return HostReads.seen(self._data.item())
+
+    def tolist(self):
+        return HostReads.seen(self._data.tolist())
 
     @property
     def data(self):
@@ -185,16 +239,16 @@ class ndarray:
         return (_device(row) for row in self._data)
 
     def __bool__(self):
-        return bool(self._data)
+        return HostReads.seen(bool(self._data))
 
     def __float__(self):
-        return float(self._data)
+        return HostReads.seen(float(self._data))
 
     def __int__(self):
-        return int(self._data)
+        return HostReads.seen(int(self._data))
 
     def __format__(self, spec):
-        return format(self._data, spec)
+        return HostReads.seen(format(self._data, spec))
 
     def __repr__(self):
         return repr(self._data).replace("array(", "fake_cupy.array(", 1)
@@ -273,6 +327,7 @@ def _half_gemm(function, host, kwargs):
     widened = [a.astype(np.float32) if isinstance(a, np.ndarray) else a for a in host]
     with np.errstate(all="ignore"):  # past 65504 is infinity, as on the GPU
         result = function(*widened, **_host(kwargs)).astype(np.float16)
+    Launches.seen("matmul", result, (), {})
     if out is None:
         return ndarray(result)
     out[...] = result
@@ -286,6 +341,8 @@ for _name in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul"
     setattr(ndarray, f"__{_name}__", _operator(_function, _wrap))
     setattr(ndarray, f"__r{_name}__", _reflected(_function, _wrap))
     setattr(ndarray, f"__i{_name}__", _operator(getattr(operator, f"i{_name}")))
+_IN_PLACE = {f"i{name}" for name in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow",
+                                      "matmul", "and", "or", "xor", "lshift", "rshift")}
 for _name in ("eq", "ne", "lt", "le", "gt", "ge", "neg", "pos", "abs", "invert"):
     setattr(ndarray, f"__{_name}__", _operator(getattr(operator, _name)))
 

@@ -108,6 +108,7 @@ class Emulator:
             assert passed == parameters, (f"kernel {expression} takes parameters {parameters!r}, "
                                           f"was given {passed!r} (p pointer, i int32, x int64, "
                                           f"f float32, d float64, b bool)")
+            fake_cupy.Launches.kernel(name)
             values = [_argument(a) for a in args]
             pointers = (ctypes.c_void_p * len(values))(
                 *[ctypes.cast(ctypes.pointer(v), ctypes.c_void_p) for v in values])

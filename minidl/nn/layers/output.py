@@ -9,7 +9,7 @@ import dataclasses
 import numpy as np
 
 from minidl import ops
-from minidl.autograd import no_grad
+from minidl.ops.losses import softmax_cross_entropy_and_probabilities
 from minidl.nn.conf.builder import with_builder
 from minidl.nn.conf.enums import Activation, LossFunction
 from minidl.nn.layers.base import FeedForwardLayer
@@ -42,9 +42,7 @@ def loss_and_output(layer, z, labels):
         raise ValueError(f"layer {layer.describe()}: labels of shape {tuple(labels.shape)} do not "
                          f"match the output of shape {tuple(z.shape)} ({z.shape[1]} classes)")
     if layer.loss.is_cross_entropy and layer.activation == Activation.SOFTMAX:
-        with no_grad():
-            out = ops.softmax(z)
-        return ops.softmax_cross_entropy(z, labels), out
+        return softmax_cross_entropy_and_probabilities(z, labels)
     out = layer._activate(z)
     return LOSSES[layer.loss](out, labels), out
 

@@ -5,7 +5,7 @@ import pytest
 
 from devices import devices_of, host
 from minidl import (Activation, Adam, BatchNormalization, CollectScoresListener,
-                    ComputationGraph, DataSet, DenseLayer, FrozenLayer, GradientNormalization,
+                    ComputationGraph, DataSet, DenseLayer, ExistingDataSetIterator, FrozenLayer, GradientNormalization,
                     InputType, ListDataSetIterator, ListMultiDataSetIterator, MergeVertex,
                     MultiDataSet, MultiLayerNetwork, NeuralNetConfiguration, NoOp, OutputLayer,
                     Sgd)
@@ -358,3 +358,51 @@ def test_a_one_pass_iterator_can_be_evaluated():
     assert not one_pass.reset_supported()
     expected = net.evaluate(data).accuracy()
     assert net.evaluate(one_pass).accuracy() == expected
+
+
+def _head(seed=3):
+    conf = (NeuralNetConfiguration.Builder().seed(seed).updater(Sgd(0.1)).list()
+            .layer(OutputLayer(n_out=3, activation=Activation.SOFTMAX))
+            .set_input_type(InputType.feed_forward(4)).build())
+    return MultiLayerNetwork(conf).init()
+
+
+@pytest.mark.parametrize("device", ["gpu-emulated"], indirect=True)
+def test_fit_waits_for_the_gpu_only_when_the_score_is_read(device):
+    from emulated_gpu.fake_cupy import HostReads
+
+    batches = [_data(8, seed) for seed in range(5)]
+    net = _head()
+    start = HostReads.count
+    net.fit(ExistingDataSetIterator(batches))  # five steps queued; fit's return reads the last
+    assert HostReads.count - start == 1
+    score = net.score()
+    assert HostReads.count - start == 1  # read once, kept
+    cpu = _head().to("cpu")
+    cpu.fit(ExistingDataSetIterator(batches))
+    assert score == pytest.approx(cpu.score(), rel=1e-6)
+
+    listened = _head()
+    listened.set_listeners(CollectScoresListener(1))  # a listener reads every step's score
+    start = HostReads.count
+    listened.fit(ExistingDataSetIterator(batches))
+    assert HostReads.count - start == len(batches)
+
+
+@pytest.mark.parametrize("device", ["gpu-emulated"], indirect=True)
+def test_a_small_heads_training_step_launches_few_kernels(device):
+    """A softmax head's step (fit_featurized's): forward GEMM, bias, the fused softmax +
+    cross-entropy, its backward, two gradient GEMMs (the bias's by a GEMM with a kept vector of
+    ones), the loss's seed, and Sgd's lr * g and w -= for W and b: 11 launches, no second
+    softmax, no fill of ones per step (counted as CuPy would launch them: fake_cupy.Launches)."""
+    from emulated_gpu.fake_cupy import Launches
+
+    net, batch = _head(), _data(8)
+    net.fit(batch)  # the first step makes the updater state
+    Launches.counts, Launches.counting = {}, True
+    try:
+        net.fit(batch)
+    finally:
+        Launches.counting = False
+    assert Launches.total() <= 11, Launches.counts
+    assert "softmax_forward" not in Launches.counts and "ones" not in Launches.counts
