@@ -47,6 +47,7 @@ from minidl.ops import _memory
 from minidl.ops.activations import resolve
 from minidl.ops.window import channels_first, channels_last
 from minidl.nn.conf.vertices import ElementWiseVertex
+from minidl.nn.parameters import DerivedCache
 from minidl.nn.layers import (ActivationLayer, BatchNormalization, Context, ConvolutionLayer,
                               DepthwiseConvolution2D, FrozenLayer, unwrap)
 
@@ -247,19 +248,11 @@ def _elementwise(name, alpha):
     return (name, alpha) if name in ACTIVATIONS else None
 
 
-class FoldCache:
-    """The folded (W, b) of each chain of one network, kept while its parameters are unchanged."""
+class FoldCache(DerivedCache):
+    """The folded (W, b) of each chain of one network, kept while its parameters are unchanged:
+    ``entries`` maps (conv, norm, dtype) to (key, W, b)."""
 
-    def __init__(self):
-        self.entries = {}  # (conv, norm, dtype) -> (key, W, b)
-
-    @staticmethod
-    def of(network):
-        """The network's cache, made on first use."""
-        cache = getattr(network, "_fold_cache", None)
-        if cache is None:
-            cache = network._fold_cache = FoldCache()
-        return cache
+    attribute = "_fold_cache"
 
     def folded(self, network, chain, conv, dtype=None):
         """(W, b) of the chain, in ``dtype`` (default the conv's): folded at full precision,

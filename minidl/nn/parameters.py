@@ -22,6 +22,26 @@ def flat_key(layer_key, param):
     return f"{layer_key}_{param}"
 
 
+class DerivedCache:
+    """Arrays computed from one network's parameters (``minidl.nn.fusion``'s folded weights,
+    ``minidl.nn.precision``'s half copies), kept on the network in ``entries``: a subclass
+    stores each with its ``tables_key`` and uses it again while the key is the same."""
+
+    attribute = None  # the network attribute that holds the cache
+
+    def __init__(self):
+        self.entries = {}
+
+    @classmethod
+    def of(cls, network):
+        """The network's cache, made on first use."""
+        cache = getattr(network, cls.attribute, None)
+        if cache is None:
+            cache = cls()
+            setattr(network, cls.attribute, cache)
+        return cache
+
+
 class ParameterStore:
     """The parameters of the layers a subclass lists in ``layer_items()`` (see module docstring).
 

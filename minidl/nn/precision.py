@@ -28,6 +28,7 @@ import numpy as np
 from minidl.autograd import Tensor
 from minidl.backend import get_array_module, to_cpu
 from minidl.nn.layers import unwrap
+from minidl.nn.parameters import DerivedCache
 
 PRECISIONS = {"fp32": None, "fp16": np.dtype(np.float16)}  # name -> activation dtype (None: as is)
 FLOAT16_MAX = float(np.finfo(np.float16).max)
@@ -81,20 +82,11 @@ class FiniteWatch:
                 f"overflow, or the input was not finite); featurize with precision 'fp32'")
 
 
-class HalfCopies:
+class HalfCopies(DerivedCache):
     """The half-precision parameter tables of one network, each kept while its parameters are
-    unchanged (see the module docstring)."""
+    unchanged (see the module docstring): ``entries`` maps (layer, dtype) to (key, table)."""
 
-    def __init__(self):
-        self.entries = {}  # (layer, dtype) -> (key, table)
-
-    @staticmethod
-    def of(network):
-        """The network's copies, made on first use."""
-        copies = getattr(network, "_half_copies", None)
-        if copies is None:
-            copies = network._half_copies = HalfCopies()
-        return copies
+    attribute = "_half_copies"
 
     def table(self, network, name, dtype):
         key = network.tables_key(name)
