@@ -18,11 +18,15 @@ def check_data(args):
 
 
 def check_precision(args):
-    """--precision fp16 needs the GPU: say so before a model is loaded."""
+    """--precision fp16 needs the GPU (minidl.nn.precision's rule): say so before a model is
+    loaded."""
     from minidl.backend import get_device
-    if args.precision != "fp32" and get_device() != "gpu":
+    from minidl.nn.precision import activation_dtype
+    try:
+        activation_dtype(args.precision, get_device())
+    except ValueError:
         raise UsageError(f"--precision {args.precision} runs on the GPU only: add --device gpu "
-                         f"(or set MINIDL_DEVICE=gpu), or featurize in fp32")
+                         f"(or set MINIDL_DEVICE=gpu), or featurize in fp32") from None
 
 
 def check_out_folder(args, option="--out"):

@@ -136,8 +136,9 @@ class Network(ParameterStore, Dl4jNames):
             last_reader = wiring.last_readers(order, keep=set(until))
         chains = {} if until is None else fusion.find_chains(wiring, order, set(until), ctx)
         inside = {m for chain in chains.values() for m in chain.members[1:]}
-        for name in [*acts] if ctx.watch else ():  # half precision: the inputs' cast too
-            ctx.watch.see(name, acts[name].data)
+        if ctx.watch:  # half precision: float16 overflow (minidl.nn.precision.FiniteWatch)
+            for name, given_tensor in acts.items():  # the inputs' cast to half, too
+                ctx.watch.see(name, given_tensor.data)
         for name in order:
             if name in chains:  # conv -> batch norm (-> activation) as one op, and the like
                 made = chains[name].last
@@ -145,7 +146,7 @@ class Network(ParameterStore, Dl4jNames):
             elif name not in inside:  # (those inside a chain ran with its conv)
                 made = name
                 acts[name] = self._vertex_forward(name, acts, ctx)
-            if ctx.watch and name not in inside:  # overflow (minidl.nn.precision.FiniteWatch)
+            if ctx.watch and name not in inside:
                 ctx.watch.see(made, acts[made].data)
             for source in last_reader.get(name, ()):
                 acts.pop(source, None)  # a chain's inner activations were never made
