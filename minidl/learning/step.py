@@ -8,7 +8,8 @@ DL4J's updater block does, for every trainable parameter ``w`` with gradient ``g
     w = w - u
 
 with the updater's learning rate handed to the regularizations (1.0 when the updater has none,
-as NoOp). ``compute_update`` is that sequence, so networks call one function per parameter.
+as NoOp). ``compute_update`` is that sequence and ``apply_update`` subtracts it, so networks
+call one function per parameter.
 """
 
 from minidl.learning.regularization import AFTER_UPDATER, BEFORE_UPDATER
@@ -30,3 +31,14 @@ def compute_update(updater, state, param, gradient, regularization=(), iteration
 def regularization_score(param, regularization=(), iteration=0, epoch=0):
     """The sum of the regularization terms for one parameter (added to the network's score)."""
     return sum(reg.score(param, iteration, epoch) for reg in regularization)
+
+
+def apply_update(updater, state, param, gradient, regularization=(), iteration=0, epoch=0):
+    """``param -= compute_update(...)`` in place. Without regularization that is the updater's
+    own ``step``, one fused kernel on the GPU."""
+    if regularization:
+        update = compute_update(updater, state, param, gradient, regularization, iteration,
+                                epoch)
+        param -= update.astype(param.dtype, copy=False)
+    else:
+        updater.step(param, gradient, state, iteration, epoch)

@@ -10,6 +10,12 @@ friends, with DL4J's defaults) plus two methods:
   advanced in place. ``iteration`` counts parameter updates from 0, as in DL4J (Adam's bias
   correction uses ``iteration + 1``).
 
+``step(param, gradient, state, ...)`` does ``param -= apply(...)``. On the GPU it is one fused
+kernel instead (``minidl/ops/cuda/updaters.cu``, named by ``kernel``, given
+``kernel_scalars``): NumPy's formula launches a kernel per operation, ten for Adam, which for a
+small head costs more than the arithmetic. The kernel computes the same operations in the same
+order, to the same bits.
+
 The formulas are DL4J's, including its small departures from the textbook (see each class):
 
 =========  ===================================================================================
@@ -33,7 +39,7 @@ import numbers
 
 import numpy as np
 
-from minidl.backend import get_array_module
+from minidl.backend import get_array_module, is_gpu_array
 from minidl.naming import Dl4jNames
 from minidl.serde import JsonConfig
 
@@ -47,6 +53,7 @@ class IUpdater(JsonConfig, Dl4jNames):
 
     __slots__ = ()
     state_names = ()
+    kernel = None  # the fused GPU step in minidl/ops/cuda/updaters.cu, if there is one
 
     def __post_init__(self):
         for f in dataclasses.fields(self):
@@ -88,6 +95,23 @@ class IUpdater(JsonConfig, Dl4jNames):
         """The update for ``gradient`` (``param -= update``); advances ``state`` in place."""
         raise NotImplementedError
 
+    def kernel_scalars(self, iteration=0, epoch=0):
+        """The hyper-parameters ``kernel`` takes after its arrays, in its order."""
+        raise NotImplementedError
+
+    def step(self, param, gradient, state, iteration=0, epoch=0):
+        """``param -= update`` in place, ``state`` advanced: ``apply``'s arithmetic, and on the
+        GPU the one fused kernel that does the same (see the module docstring)."""
+        if self.kernel is not None and is_gpu_array(param) and param.flags.c_contiguous:
+            from minidl.ops import cuda  # the kernels' module; CuPy is loaded already
+
+            self._check_state(gradient, state)
+            cuda.updater_step(self.kernel, param, gradient,
+                              [state[name] for name in self.state_names],
+                              self.kernel_scalars(iteration, epoch))
+            return
+        param -= self.apply(gradient, state, iteration, epoch).astype(param.dtype, copy=False)
+
     def _check_state(self, gradient, state):
         for name in self.state_names:
             if name not in state:
@@ -104,9 +128,13 @@ class Sgd(IUpdater):
     """Plain stochastic gradient descent: ``update = lr * g``. DL4J default lr 1e-3."""
 
     learning_rate: float = 1e-3
+    kernel = "sgd_step"
 
     def apply(self, gradient, state, iteration=0, epoch=0):
         return gradient * self.learning_rate
+
+    def kernel_scalars(self, iteration=0, epoch=0):
+        return (self.learning_rate,)
 
 
 @dataclasses.dataclass
@@ -121,6 +149,7 @@ class Nesterovs(IUpdater):
     learning_rate: float = 0.1
     momentum: float = 0.9
     state_names = ("V",)
+    kernel = "nesterov_step"
 
     def apply(self, gradient, state, iteration=0, epoch=0):
         self._check_state(gradient, state)
@@ -129,6 +158,9 @@ class Nesterovs(IUpdater):
         v *= self.momentum
         v -= self.learning_rate * gradient
         return mu_v - (1.0 + self.momentum) * v
+
+    def kernel_scalars(self, iteration=0, epoch=0):
+        return self.learning_rate, self.momentum, 1.0 + self.momentum
 
 
 @dataclasses.dataclass
@@ -145,6 +177,18 @@ class Adam(IUpdater):
     beta2: float = 0.999
     epsilon: float = 1e-8
     state_names = ("M", "V")
+    kernel = "adam_step"
+
+    def step_size(self, iteration=0):
+        """alpha_t = lr sqrt(1 - b2^t) / (1 - b1^t), t = iteration + 1 (epsilon where that is
+        0 or not finite: DL4J's guard against a degenerate step)."""
+        t = iteration + 1
+        alpha = self.learning_rate * math.sqrt(1.0 - self.beta2 ** t) / (1.0 - self.beta1 ** t)
+        return alpha if math.isfinite(alpha) and alpha != 0.0 else self.epsilon
+
+    def kernel_scalars(self, iteration=0, epoch=0):
+        return (self.beta1, 1.0 - self.beta1, self.beta2, 1.0 - self.beta2,
+                self.step_size(iteration), self.epsilon)
 
     def apply(self, gradient, state, iteration=0, epoch=0):
         self._check_state(gradient, state)
@@ -154,11 +198,7 @@ class Adam(IUpdater):
         m += (1.0 - self.beta1) * gradient
         v *= self.beta2
         v += (1.0 - self.beta2) * gradient * gradient
-        t = iteration + 1
-        alpha = self.learning_rate * math.sqrt(1.0 - self.beta2 ** t) / (1.0 - self.beta1 ** t)
-        if not math.isfinite(alpha) or alpha == 0.0:  # DL4J's guard against a degenerate step
-            alpha = self.epsilon
-        return alpha * m / (xp.sqrt(v) + self.epsilon)
+        return self.step_size(iteration) * m / (xp.sqrt(v) + self.epsilon)
 
 
 @dataclasses.dataclass
@@ -173,6 +213,7 @@ class RmsProp(IUpdater):
     rms_decay: float = 0.95
     epsilon: float = 1e-8
     state_names = ("G",)
+    kernel = "rmsprop_step"
 
     def _initial_state_value(self):
         return self.epsilon
@@ -184,6 +225,9 @@ class RmsProp(IUpdater):
         g2 *= self.rms_decay
         g2 += (1.0 - self.rms_decay) * gradient * gradient
         return self.learning_rate * gradient / (xp.sqrt(g2) + self.epsilon)
+
+    def kernel_scalars(self, iteration=0, epoch=0):
+        return self.learning_rate, self.rms_decay, 1.0 - self.rms_decay, self.epsilon
 
 
 ADAGRAD_INITIAL_HISTORY = 1e-6  # DL4J fills AdaGrad's history with its *default* epsilon
@@ -200,6 +244,7 @@ class AdaGrad(IUpdater):
     learning_rate: float = 0.1
     epsilon: float = 1e-6
     state_names = ("grad",)
+    kernel = "adagrad_step"
 
     def _initial_state_value(self):
         return ADAGRAD_INITIAL_HISTORY
@@ -210,6 +255,9 @@ class AdaGrad(IUpdater):
         history = state["grad"]
         history += gradient * gradient
         return self.learning_rate * gradient / (xp.sqrt(history) + self.epsilon)
+
+    def kernel_scalars(self, iteration=0, epoch=0):
+        return self.learning_rate, self.epsilon
 
 
 @dataclasses.dataclass

@@ -28,7 +28,7 @@ from minidl.backend import get_array_module, to_cpu, to_device
 from minidl.data.dataset import as_list
 from minidl.data.iterators import reset_if_supported
 from minidl.nn import model_file
-from minidl.learning.step import compute_update
+from minidl.learning.step import apply_update
 from minidl.learning.step import regularization_score as param_penalty
 from minidl.naming import Dl4jNames
 from minidl.nn import fitting, fusion
@@ -323,9 +323,8 @@ class Network(ParameterStore, Dl4jNames):
         if state is None:
             state = self.updater_state[(key, name)] = updater.init_state(
                 w.shape, w.dtype, get_array_module(w))
-        update = compute_update(updater, state, w, gradient, layer.regularization_for(name),
-                                self.iteration_count, self.epoch_count)
-        w -= update.astype(w.dtype, copy=False)
+        apply_update(updater, state, w, gradient, layer.regularization_for(name),
+                     self.iteration_count, self.epoch_count)
         tensor.grad = None
 
     def regularization_score(self):

@@ -8,9 +8,12 @@
 #include <type_traits>
 #include <utility>
 
+// CUDA's math functions have float overloads, as std's do: sqrt(float) is a float square root,
+// not C's sqrt(double), whose one rounding at the end would hide a kernel's float roundings.
 using std::exp;
 using std::expm1;
 using std::log;
+using std::sqrt;
 using std::tanh;
 
 #define __global__

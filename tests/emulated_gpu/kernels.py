@@ -81,7 +81,8 @@ class Emulator:
         src, lib = os.path.join(folder, "kernels.cpp"), os.path.join(folder, "kernels.so")
         with open(src, "w", encoding="utf-8") as f:
             f.write(_translation_unit())
-        done = subprocess.run([GXX, "-std=c++17", "-O1", "-shared", "-fPIC", "-o", lib, src],
+        done = subprocess.run([GXX, "-std=c++17", "-O1", "-ffp-contract=off", "-shared", "-fPIC", "-o",
+                               lib, src],
                               capture_output=True, text=True)
         assert done.returncode == 0, f"g++ could not compile the kernels:\n{done.stderr}"
         self.lib = ctypes.CDLL(lib)

@@ -9,6 +9,7 @@ files beside this one (one concern per file):
     depthwise.cu        depthwise convolution: forward, input gradient, weight gradient
     bias_activation.cu  y = f(z + b) in one pass, and gz = gy * f'(.) from y
     softmax_xent.cu     softmax, its backward, softmax fused with cross-entropy
+    updaters.cu         one training step of a parameter per updater (``IUpdater.step``)
 
 Each Python function below has the contract of the NumPy code it stands in for (same shapes,
 layouts, dtypes and semantics); ``tests/minidl/ops/test_cuda_kernels.py`` checks them against it.
@@ -43,7 +44,11 @@ KERNELS = {
     "bias_activation.cu": ("bias_activation_forward", "bias_activation_backward"),
     "softmax_xent.cu": ("softmax_forward", "softmax_backward",
                         "softmax_xent_forward", "softmax_xent_backward"),
+    "updaters.cu": ("sgd_step", "nesterov_step", "adam_step", "rmsprop_step", "adagrad_step"),
 }
+# Compiler options beyond the C++ standard, by file. The updaters are compiled without fused
+# multiply-adds so that their steps are NumPy's, bit for bit (see updaters.cu).
+OPTIONS = {"updaters.cu": ("--fmad=false",)}
 TYPES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double",
          np.dtype(np.float16): "half16"}
 # The kernels that also take float16 arrays (common.cuh's half16: stored in half, computed in
@@ -86,6 +91,11 @@ def arithmetic(dtype):
     return np.dtype(np.float32 if np.dtype(dtype) == HALF else dtype).type
 
 
+def options(filename):
+    """The NVRTC (and nvcc) options ``filename`` is compiled with."""
+    return ("--std=c++17", *OPTIONS.get(filename, ()))
+
+
 def source(filename):
     """The text NVRTC compiles for ``filename``: common.cuh, then the file."""
     parts = []
@@ -111,7 +121,7 @@ def _module(filename):
     module = _modules.get(key)
     if module is None:
         module = _modules[key] = cupy.RawModule(
-            code=source(filename), options=("--std=c++17",),
+            code=source(filename), options=options(filename),
             name_expressions=name_expressions(filename))
     return module
 
@@ -400,3 +410,20 @@ def softmax_cross_entropy_backward(p, labels, gy):
     _launch_rows(_kernel("softmax_xent.cu", "softmax_xent_backward", p.dtype), n,
                  [p, labels, gy, gz, *_ints(n, k)])
     return gz
+
+
+# -- updaters (IUpdater.step) ------------------------------------------------------------------
+def updater_step(name, w, g, states, scalars):
+    """w -= the update of updater kernel ``name`` (updaters.cu: ``sgd_step``, ...) for the
+    gradient g, advancing the updater's state arrays ``states`` in place; ``scalars`` are its
+    hyper-parameters in the kernel's order, rounded here to the arrays' type. w and the states
+    are written in place, so they must be contiguous already."""
+    for a in (w, *states):
+        if not a.flags.c_contiguous or a.shape != w.shape or a.dtype != w.dtype:
+            raise ValueError(f"CUDA kernel {name}: expected contiguous {w.dtype} arrays of the "
+                             f"parameter's shape {tuple(w.shape)}, got {a.dtype} "
+                             f"{tuple(a.shape)}")
+    g = _contiguous(g, w.dtype)
+    scalar = arithmetic(w.dtype)
+    _launch(_kernel("updaters.cu", name, w.dtype), w.size,
+            [w, g, *states, np.int64(w.size), *[scalar(s) for s in scalars]])

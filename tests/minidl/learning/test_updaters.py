@@ -240,3 +240,38 @@ def test_rmsprop_equals_torch_rmsprop_started_at_epsilon(device):
     expected = torch_steps(lambda torch, p: torch.optim.RMSprop(p, lr=0.1, alpha=0.95, eps=eps),
                            prepare=start_at_epsilon)
     assert_steps_equal(run(RmsProp(0.1, 0.95, eps)), expected, rtol=1e-10)
+
+
+@pytest.mark.parametrize("updater", [Sgd(0.1), Nesterovs(0.1, 0.9), Adam(0.1), RmsProp(0.1),
+                                     AdaGrad(0.1), NoOp()], ids=lambda u: type(u).__name__)
+def test_step_leaves_the_parameter_where_subtracting_apply_does(device, updater):
+    """``step`` (on a GPU one fused kernel, updaters.cu) against ``w -= apply(...)`` on the host
+    in float32, step by step, the state included: the same numbers to the bit."""
+    w0 = np.array([[0.3, -0.2], [0.05, 1.5]], np.float32)
+    w, w_ref = to_device(w0.copy()), w0.copy()
+    state = init_state(updater, dtype=np.float32)
+    state_ref = updater.init_state((2, 2), np.float32)
+    for i, g in enumerate(GRADS):
+        g = g.astype(np.float32)
+        updater.step(w, to_device(g.copy()), state, iteration=i)
+        w_ref -= updater.apply(g.copy(), state_ref, iteration=i)
+        np.testing.assert_array_equal(to_cpu(w), w_ref)
+        for name in updater.state_names:
+            np.testing.assert_array_equal(to_cpu(state[name]), state_ref[name])
+
+
+
+@pytest.mark.parametrize("device", ["gpu-emulated"], indirect=True)
+def test_a_gpu_step_is_one_kernel_launch(device):
+    """Adam's formula is ten array operations, each a launch on a GPU; its step is one."""
+    from emulated_gpu.fake_cupy import Launches
+
+    adam = Adam(0.1)
+    w, g = to_device(np.ones((3, 4), np.float32)), to_device(np.full((3, 4), 0.5, np.float32))
+    state = init_state(adam, (3, 4), np.float32)
+    Launches.counts, Launches.counting = {}, True
+    try:
+        adam.step(w, g, state)
+    finally:
+        Launches.counting = False
+    assert Launches.counts == {"adam_step": 1}

@@ -5,10 +5,10 @@ import pytest
 
 from devices import devices_of, host
 from minidl import (Activation, Adam, BatchNormalization, CollectScoresListener,
-                    ComputationGraph, DataSet, DenseLayer, ExistingDataSetIterator, FrozenLayer, GradientNormalization,
-                    InputType, ListDataSetIterator, ListMultiDataSetIterator, MergeVertex,
-                    MultiDataSet, MultiLayerNetwork, NeuralNetConfiguration, NoOp, OutputLayer,
-                    Sgd)
+                    ComputationGraph, DataSet, DenseLayer, ExistingDataSetIterator, FrozenLayer,
+                    GradientNormalization, InputType, ListDataSetIterator,
+                    ListMultiDataSetIterator, MergeVertex, MultiDataSet, MultiLayerNetwork,
+                    Nesterovs, NeuralNetConfiguration, NoOp, OutputLayer, Sgd)
 
 
 def _data(n=8, seed=0):
@@ -360,8 +360,8 @@ def test_a_one_pass_iterator_can_be_evaluated():
     assert net.evaluate(one_pass).accuracy() == expected
 
 
-def _head(seed=3):
-    conf = (NeuralNetConfiguration.Builder().seed(seed).updater(Sgd(0.1)).list()
+def _head(seed=3, updater=None):
+    conf = (NeuralNetConfiguration.Builder().seed(seed).updater(updater or Sgd(0.1)).list()
             .layer(OutputLayer(n_out=3, activation=Activation.SOFTMAX))
             .set_input_type(InputType.feed_forward(4)).build())
     return MultiLayerNetwork(conf).init()
@@ -389,20 +389,25 @@ def test_fit_waits_for_the_gpu_only_when_the_score_is_read(device):
     assert HostReads.count - start == len(batches)
 
 
+@pytest.mark.parametrize("updater", [Sgd(0.1), Nesterovs(0.1, 0.9), Adam(1e-2)],
+                         ids=lambda u: type(u).__name__)
 @pytest.mark.parametrize("device", ["gpu-emulated"], indirect=True)
-def test_a_small_heads_training_step_launches_few_kernels(device):
+def test_a_small_heads_training_step_launches_few_kernels(device, updater):
     """A softmax head's step (fit_featurized's): forward GEMM, bias, the fused softmax +
     cross-entropy, its backward, two gradient GEMMs (the bias's by a GEMM with a kept vector of
-    ones), the loss's seed, and Sgd's lr * g and w -= for W and b: 11 launches, no second
-    softmax, no fill of ones per step (counted as CuPy would launch them: fake_cupy.Launches)."""
+    ones), the loss's seed, and one fused updater step for each of W and b: 9 launches whatever
+    the updater (Adam's formula alone, one launch per operation, was 12 per parameter), no
+    second softmax, no fill of ones per step (counted as CuPy would launch them:
+    fake_cupy.Launches)."""
     from emulated_gpu.fake_cupy import Launches
 
-    net, batch = _head(), _data(8)
+    net, batch = _head(updater=updater), _data(8)
     net.fit(batch)  # the first step makes the updater state
     Launches.counts, Launches.counting = {}, True
     try:
         net.fit(batch)
     finally:
         Launches.counting = False
-    assert Launches.total() <= 11, Launches.counts
+    assert Launches.total() <= 9, Launches.counts
+    assert Launches.counts.get(updater.kernel) == 2, Launches.counts
     assert "softmax_forward" not in Launches.counts and "ones" not in Launches.counts

@@ -43,7 +43,7 @@ def compiled(tmp_path_factory):
         src = folder / filename
         src.write_text(_translation_unit(filename))
         cubin = folder / (src.stem + ".cubin")
-        cmd = [NVCC, "-cubin", f"-arch={ARCH}", "--std=c++17", "-Werror", "all-warnings",
+        cmd = [NVCC, "-cubin", f"-arch={ARCH}", *cuda.options(filename), "-Werror", "all-warnings",
                "-o", str(cubin), str(src)]
         jobs[filename] = (subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                            text=True), cubin)
@@ -78,3 +78,20 @@ def test_activation_codes_match_the_source():
 
 def test_row_block_matches_the_source():
     assert f"#define ROW_BLOCK {cuda.ROW_BLOCK}\n" in cuda.source("softmax_xent.cu")
+
+
+def _ptx(tmp_path, filename, opts):
+    src = tmp_path / filename
+    src.write_text(_translation_unit(filename))
+    out = tmp_path / "out.ptx"
+    done = subprocess.run([NVCC, "-ptx", f"-arch={ARCH}", *opts, "-o", str(out), str(src)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return out.read_text()
+
+
+def test_updaters_compile_without_fused_multiply_adds(tmp_path):
+    """updaters.cu's steps are NumPy's to the bit only if no a * b + c is fused into one
+    rounding: its options keep nvcc from emitting fma (which it does without them)."""
+    assert "fma.rn" in _ptx(tmp_path, "updaters.cu", ("--std=c++17",))  # the control
+    assert "fma.rn" not in _ptx(tmp_path, "updaters.cu", cuda.options("updaters.cu"))

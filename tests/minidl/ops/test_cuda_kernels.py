@@ -314,3 +314,41 @@ def test_pooling_ops_on_the_kernels(request, xp, pool):
     got = grads(lambda t: op(t, 3, 2, 1), xp.asarray(x), xp.asarray(gy))
     np.testing.assert_allclose(host(got[0]), expected[0], rtol=1e-12)
     np.testing.assert_allclose(host(got[1]), expected[1], rtol=1e-12, atol=1e-15)
+
+
+# -- updaters.cu: each updater's fused step against its NumPy formula, to the bit --------------
+def _updaters():
+    from minidl.learning import AdaGrad, Adam, Nesterovs, RmsProp, Sgd
+    return [Sgd(0.05), Nesterovs(0.05, 0.9), Adam(2e-3, 0.8, 0.95, 1e-3), RmsProp(0.01, 0.9),
+            AdaGrad(0.1, 1e-4)]
+
+
+@pytest.mark.parametrize("updater", _updaters(), ids=lambda u: type(u).__name__)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fused_updater_steps_match_numpy_bit_for_bit(xp, updater, dtype):
+    """Five steps of updater.kernel against ``w -= updater.apply(...)`` on NumPy: the kernel
+    makes the same roundings in the same order (no fused multiply-adds), so the weights and the
+    state arrays are equal exactly, not only close. Gradients span magnitudes around epsilon,
+    where a reordering of Adam's or RmsProp's terms would show; the weights start near 0, so
+    that the last bits of every update show in them."""
+    shape = (37, 5)  # more elements than one block's threads would see in one pass: 185
+    w = random(shape, dtype, 1) * dtype(1e-4)
+    state = updater.init_state(shape, dtype)
+    w_gpu = xp.array(w)  # copies (on the emulator xp is NumPy itself)
+    state_gpu = {name: xp.array(a) for name, a in state.items()}
+    for iteration in range(5):
+        g = random(shape, dtype, 10 + iteration) * np.logspace(-5, 1, shape[1]).astype(dtype)
+        w -= updater.apply(g, state, iteration).astype(dtype, copy=False)
+        cuda.updater_step(updater.kernel, w_gpu, xp.asarray(g),
+                          [state_gpu[name] for name in updater.state_names],
+                          updater.kernel_scalars(iteration))
+        np.testing.assert_array_equal(host(w_gpu), w)
+        for name in updater.state_names:
+            np.testing.assert_array_equal(host(state_gpu[name]), state[name])
+
+
+def test_a_fused_step_refuses_a_non_contiguous_parameter(xp):
+    """The weights are written in place: a strided view cannot be copied and handed over."""
+    w = xp.asarray(random((4, 6)))[:, ::2]
+    with pytest.raises(ValueError, match=r"sgd_step: expected contiguous float32 arrays"):
+        cuda.updater_step("sgd_step", w, w, [], (0.1,))
