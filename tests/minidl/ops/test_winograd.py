@@ -91,18 +91,22 @@ def test_matches_direct_convolution(tiling, n, c, h, w, n_out, padding, dtype):
 
 @pytest.mark.parametrize("tiling", [winograd.F2, winograd.F4])
 def test_small_blocks_and_threads_give_the_same_result(monkeypatch, tiling):
-    """Bands of tile rows, several images per block, one or many threads: identical outputs."""
+    """Bands of tile rows, several images per block, one or many threads, pieces of the
+    columns half from one tile row to several images: identical outputs."""
     rng = np.random.default_rng(1)
     x_l, W = rng.standard_normal((3, 11, 9, 4)), rng.standard_normal((5, 4, 3, 3))
     window, expected = _direct(x_l, W, 1)
     w_taps = kernel_matrix(W).reshape(3, 3, 4, 5)
-    for block_bytes in (1, 3000, 30000, 2**30):  # one tile row ... the whole batch
-        for threads in (1, 3):
-            monkeypatch.setattr(winograd, "BLOCK_BYTES", block_bytes)
-            monkeypatch.setattr(_parallel, "THREADS", threads)
-            got = winograd.correlate3x3(window.pad(x_l), w_taps, np.empty_like(expected),
-                                        tiling=tiling)
-            np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
+    settings = [(block_bytes, threads, piece_bytes)
+                for block_bytes in (1, 3000, 30000, 2**30)  # one tile row ... the whole batch
+                for threads in (1, 3) for piece_bytes in (1, 600, 2**20)]
+    for block_bytes, threads, piece_bytes in settings:
+        monkeypatch.setattr(winograd, "BLOCK_BYTES", block_bytes)
+        monkeypatch.setattr(_parallel, "THREADS", threads)
+        monkeypatch.setattr(winograd, "PIECE_BYTES", piece_bytes)
+        got = winograd.correlate3x3(window.pad(x_l), w_taps, np.empty_like(expected),
+                                    tiling=tiling)
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
 
 
 def test_the_tiling_follows_the_map_size_and_the_tiles():
