@@ -95,10 +95,11 @@ def correlate_taps(window, xpad, w):
 
 
 # Output positions per image from which the border is worth splitting off (``_grid``): below
-# it, the eight extra einsum calls and copies cost more than padding the image (measured on
-# MobileNetV2's layers, batch 8: splitting is 1.2x faster at 56x56, even at 28x28, and 2.4x
-# slower at 7x7).
-GRID_MIN_POSITIONS = 32 * 32
+# it, the eight extra einsum calls and copies cost more than padding the image. Measured on
+# MobileNetV2's stride-2 layers, batch 8, 2 cores: splitting is 1.2x faster at 56x56 outputs,
+# 1.1-1.25x at 28x28 ([8, 144, 56, 56]: 2.1-2.5 -> 1.6-2.2 ms), and 1.5x slower at 14x14 and
+# 7x7. (Stride-1 layers on channels-last inputs never split: see ``correlate``.)
+GRID_MIN_POSITIONS = 28 * 28
 
 
 # Outputs (N*OH*OW*C) below which one thread does all the blocks: handing blocks to the pool
