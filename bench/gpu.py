@@ -27,7 +27,8 @@ Sections, each reported on its own (one failing section does not stop the others
      and fp16 (``bench.gpu_half``);
    - a training step of the whole VGG16 (forward, backward, SGD update), batch 16;
    - featurize + fit: featurize 128 images at fc2 (batch 32, frozen up to fc2) then 20 epochs
-     of fit_featurized on a 4096 -> 5 head (batch 32), as DL4J's TransferLearningHelper does.
+     of fit_featurized on a 4096 -> 5 head (batch 32), as DL4J's TransferLearningHelper does;
+     the same fit with Adam (one fused kernel per parameter's step) against torch.optim.Adam.
    Median of ``--repeat`` runs after warm-up; ratio = minidl / PyTorch (goal: <= 2).
 4. profiles, to trace a gap: each VGG16 layer alone against PyTorch's, and the steps of the
    largest convolution timed apart, forward (padding, im2col, GEMM, bias + ReLU) and backward;
@@ -116,12 +117,13 @@ def vgg16(device, seed=42):
     return net.init()
 
 
-def with_head(net, device, n_classes=5, lr=1e-3):
-    """``net`` with its predictions replaced by a trainable n_classes OutputLayer (SGD)."""
+def with_head(net, device, n_classes=5, lr=1e-3, updater=None):
+    """``net`` with its predictions replaced by a trainable n_classes OutputLayer (SGD, or
+    ``updater``)."""
     from transfer import FineTuneConfiguration, TransferLearning
 
     set_device(device)
-    ftc = FineTuneConfiguration.Builder().updater(Sgd(lr)).seed(7).build()
+    ftc = FineTuneConfiguration.Builder().updater(updater or Sgd(lr)).seed(7).build()
     return (TransferLearning.GraphBuilder(net).fine_tune_configuration(ftc)
             .remove_vertex_keep_connections("predictions")
             .add_layer("predictions", OutputLayer(
@@ -373,15 +375,7 @@ def speed_featurize_fit(net, torch, cupy, repeat, n_images=128, batch=32, epochs
             feats = [torch_features(torch, w, xt[i:i + batch]) for i in range(0, n_images, batch)]
         sync_theirs()
         mid = time.perf_counter()
-        head = torch.nn.Linear(4096, 5).cuda()
-        opt = torch.optim.SGD(head.parameters(), lr=lr)
-        for _ in range(epochs):
-            for i, f in enumerate(feats):
-                opt.zero_grad(set_to_none=True)
-                target = yt[i * batch:(i + 1) * batch]
-                loss = -(target * torch.log_softmax(head(f), dim=1)).sum() / len(f)
-                loss.backward()
-                opt.step()
+        torch_fit(torch, feats, yt, batch, epochs, lambda p: torch.optim.SGD(p, lr=lr))
         sync_theirs()
         return mid
 
@@ -398,6 +392,45 @@ def speed_featurize_fit(net, torch, cupy, repeat, n_images=128, batch=32, epochs
     record(f"featurize {n_images} images at fc2 (batch {batch})", o_feat, t_feat)
     record(f"fit_featurized {epochs} epochs x {n_images // batch} batches", o_fit, t_fit)
     record("featurize + fit total", o_feat + o_fit, t_feat + t_fit)
+    with torch.no_grad():
+        torch_feats = [torch_features(torch, w, xt[i:i + batch]) for i in range(0, n_images, batch)]
+    speed_fit_adam(net, torch, cupy, repeat, (xg, yg), (torch_feats, yt), batch, epochs, lr)
+
+
+def torch_fit(torch, feats, yt, batch, epochs, optimizer):
+    """PyTorch's twin of fit_featurized: a 4096 -> 5 softmax head, ``optimizer(params)``."""
+    head = torch.nn.Linear(4096, 5).cuda()
+    opt = optimizer(head.parameters())
+    for _ in range(epochs):
+        for i, f in enumerate(feats):
+            opt.zero_grad(set_to_none=True)
+            target = yt[i * batch:(i + 1) * batch]
+            loss = -(target * torch.log_softmax(head(f), dim=1)).sum() / len(f)
+            loss.backward()
+            opt.step()
+
+
+def speed_fit_adam(net, torch, cupy, repeat, data, torch_data, batch, epochs, lr):
+    """fit_featurized with Adam, whose step is one fused kernel per parameter (updaters.cu;
+    NumPy's formula would be ten launches), against torch.optim.Adam (its default foreach
+    path; DL4J's epsilon placement differs, which changes no timing)."""
+    from minidl import Adam
+    from transfer import TransferLearningHelper
+
+    (x, y), (torch_feats, yt) = data, torch_data
+    helper = TransferLearningHelper(with_head(net, "gpu", updater=Adam(lr)), "fc2")
+    feats = [helper.featurize(DataSet(x[i:i + batch], y[i:i + batch]))
+             for i in range(0, len(x), batch)]
+    sync_ours, sync_theirs = cupy.cuda.Device().synchronize, torch.cuda.synchronize
+
+    def ours():
+        helper.fit_featurized(feats, epochs=epochs)
+
+    def theirs():
+        torch_fit(torch, torch_feats, yt, batch, epochs, lambda p: torch.optim.Adam(p, lr=lr))
+
+    record(f"fit_featurized, Adam, {epochs} epochs x {len(feats)} batches",
+           median_time(ours, sync_ours, repeat), median_time(theirs, sync_theirs, repeat))
 
 
 @section("profile: VGG16 inference layer by layer")
