@@ -10,6 +10,8 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+from minidl.ops import _budget
+
 # Threads for the passes; 1 runs everything in the calling thread. Why a cap: the passes are
 # memory-bound, and a few cores already use most of a machine's memory bandwidth, so threads
 # beyond that add hand-offs and smaller slices without speed. Why 4: a guess, not a measurement.
@@ -42,3 +44,15 @@ def cuts(size, parts):
     parts = max(1, min(parts, size))
     bounds = [round(i * size / parts) for i in range(parts + 1)]
     return [slice(a, b) for a, b in zip(bounds, bounds[1:])]
+
+
+def run_blocks(pass_, n, n_rows, row_bytes, budget):
+    """Call ``pass_(images, rows)`` (two slices) on every block of ``_budget.bands``: n images
+    of ``n_rows`` rows of ``row_bytes`` each, cut into blocks of about ``budget`` bytes. The
+    blocks are shared out among the threads in runs of consecutive ones, each thread doing its
+    run in turn: a pass of several sweeps over a block that fits the core's cache reads main
+    memory once instead of once per sweep."""
+    blocks = [(slice(start, stop), slice(*rows))
+              for start, stop, rows in _budget.bands(n, n_rows, row_bytes, budget)]
+    run([lambda run_=blocks[part]: [pass_(images, rows) for images, rows in run_]
+         for part in cuts(len(blocks), THREADS)])

@@ -21,7 +21,7 @@ import numpy as np
 
 from minidl.autograd import Function
 from minidl.backend import get_array_module, is_gpu_array
-from minidl.ops import _memory, cuda
+from minidl.ops import _memory, _parallel, cuda
 from minidl.ops._checks import pair, require_float, require_ndim
 from minidl.ops.window import Window, channels_first, channels_last
 
@@ -63,6 +63,42 @@ def _scatter_taps(window, g_taps, dtype, xp, where=None):
     return channels_first(w.interior(gxpad))
 
 
+# Output bytes per block of a pool's forward on the CPU (``_by_blocks``). A pool makes a sweep
+# per tap over its output: block by block, the output stays in the core's cache (2 MB of L2
+# here) for all of them, and main memory sees the input once and the output once. Measured on
+# VGG16's first pool (2x2, [8, 64, 224, 224], 2 cores): 25.8 ms for one sweep per tap over the
+# whole output, 6.2 ms in blocks of 458 KB on two threads.
+BLOCK_BYTES = 512 * 2**10
+
+
+def _by_blocks(window, y, pass_):
+    """Call ``pass_(b)`` for blocks ``b`` = (images, output rows) of channels-last ``y`` [N, OH,
+    OW, C] of about ``BLOCK_BYTES``, shared among the threads of ``minidl.ops._parallel``."""
+    row_bytes = window.ow * window.c * y.itemsize
+    _parallel.run_blocks(lambda images, rows: pass_((images, rows)), window.n, window.oh,
+                         row_bytes, BLOCK_BYTES)
+
+
+def _max_of_taps(taps, y, argmax=None):
+    """y = the elementwise maximum of ``taps`` (same-shaped arrays); ``argmax``, when given,
+    the number of the tap that won, the first one on ties as in PyTorch."""
+    y[...] = taps[0]
+    if argmax is None:
+        for tap in taps[1:]:
+            np.maximum(y, tap, out=y)
+        return
+    argmax.fill(0)
+    better = np.empty(y.shape, dtype=bool)
+    for t, tap in enumerate(taps[1:], 1):
+        # Strictly greater, so that a tie leaves the earlier tap the winner. Taps come in
+        # increasing t, so the winner is the largest t that beat the max so far: argmax =
+        # max(argmax, t * better), in the argmax's small integer type.
+        np.greater(tap, y, out=better)
+        np.maximum(argmax, np.multiply(better, argmax.dtype.type(t), dtype=argmax.dtype),
+                   out=argmax)
+        np.maximum(y, tap, out=y)
+
+
 class MaxPool2d(Function):
     """[N, C, H, W] -> [N, C, OH, OW], the maximum of each window (padding never wins).
 
@@ -73,35 +109,22 @@ class MaxPool2d(Function):
         self.args = kernel_size, stride, padding, mode
 
     def forward(self, x):
-        xp = get_array_module(x)
         self.window = w = _window("max_pool2d", x, *self.args)
         if is_gpu_array(x):  # one kernel for all taps (minidl/ops/cuda/pool.cu)
             y, self.argmax = cuda.max_pool_forward(w, channels_last(x), any(self.needs_input_grad))
             return channels_first(y)
-        xpad = _padded(w, channels_last(x), -xp.inf)
-        keep_argmax = any(self.needs_input_grad)  # inference needs only the maximum
+        xpad = _padded(w, channels_last(x), -np.inf)
+        y = _memory.empty((w.n, w.oh, w.ow, w.c), x.dtype)  # contiguous channels-last
         # The argmax (the winning tap's number t) is kept for the backward, one per output:
         # a byte when the kernel has at most 256 taps (a quarter of an int32's memory and
         # traffic), else the smallest unsigned int that can number them (uint16 up to 65536).
-        index_type = np.min_scalar_type(w.kh * w.kw - 1).type
-        y = argmax = None
-        for t, (i, j) in enumerate(w.taps()):
-            tap = w.tap(xpad, i, j)
-            if y is None:
-                y = _memory.empty(tap.shape, tap.dtype, xp)  # contiguous channels-last
-                y[...] = tap
-                if keep_argmax:
-                    argmax = xp.zeros(y.shape, dtype=index_type)
-                    better = xp.empty(y.shape, dtype=bool)  # reused by every tap
-                continue
-            if keep_argmax:
-                # Strictly greater: on ties the earlier tap keeps the gradient, as in PyTorch.
-                # Taps come in increasing t, so the winner is the largest t that beat the max
-                # so far: argmax = max(argmax, t * better), in the argmax's small integer type.
-                xp.greater(tap, y, out=better)
-                xp.maximum(argmax, xp.multiply(better, index_type(t), dtype=index_type), out=argmax)
-            xp.maximum(y, tap, out=y)
-        self.argmax = argmax
+        # Inference needs only the maximum.
+        self.argmax = None
+        if any(self.needs_input_grad):
+            self.argmax = np.empty(y.shape, np.min_scalar_type(w.kh * w.kw - 1))
+        taps = [w.tap(xpad, i, j) for i, j in w.taps()]
+        _by_blocks(w, y, lambda b: _max_of_taps([tap[b] for tap in taps], y[b],
+                                                None if self.argmax is None else self.argmax[b]))
         return channels_first(y)
 
     def backward(self, gy):
@@ -128,17 +151,23 @@ class AvgPool2d(Function):
         self.include_pad = include_pad
 
     def forward(self, x):
-        xp = get_array_module(x)
         self.window = w = _window("avg_pool2d", x, *self.args)
         if is_gpu_array(x):
             return channels_first(cuda.avg_pool_forward(w, channels_last(x), self.include_pad))
         xpad = _padded(w, channels_last(x), 0.0)
-        total = None
-        for i, j in w.taps():
-            tap = w.tap(xpad, i, j)
-            total = tap.copy() if total is None else xp.add(total, tap, out=total)
-        self.divisor = self._divisor(xp, x.dtype)
-        return channels_first(total / self.divisor)
+        self.divisor = divisor = self._divisor(np, x.dtype)
+        y = _memory.empty((w.n, w.oh, w.ow, w.c), x.dtype)
+        taps = [w.tap(xpad, i, j) for i, j in w.taps()]
+
+        def block(b):
+            total = y[b]
+            total[...] = taps[0][b]
+            for tap in taps[1:]:
+                np.add(total, tap[b], out=total)
+            np.divide(total, divisor if divisor.ndim == 0 else divisor[:, b[1]], out=total)
+
+        _by_blocks(w, y, block)
+        return channels_first(y)
 
     def _divisor(self, xp, dtype):
         """KH*KW, or the count of real pixels under each window: [1, OH, OW, 1]."""

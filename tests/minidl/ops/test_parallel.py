@@ -35,3 +35,12 @@ def test_large_relu_matches_maximum_and_keeps_channels_last(monkeypatch):
         y = relu(x).data
     np.testing.assert_array_equal(y, np.where(x > 0, x, 0))
     assert y.transpose(0, 2, 3, 1).flags.c_contiguous
+
+
+def test_run_blocks_visits_every_row_of_every_image_once(monkeypatch):
+    monkeypatch.setattr(_parallel, "THREADS", 3)
+    for n, n_rows, budget in [(4, 5, 1), (4, 5, 30), (4, 5, 120), (4, 5, 10**6), (1, 7, 20)]:
+        seen = np.zeros((n, n_rows), int)
+        _parallel.run_blocks(lambda images, rows: np.add.at(seen, (images, rows), 1),
+                             n, n_rows, 10, budget)
+        np.testing.assert_array_equal(seen, 1)

@@ -190,3 +190,38 @@ def test_max_pool_with_more_than_256_taps_is_refused_on_the_gpu(device):
         pytest.skip("the limit is the GPU kernel's (its argmax is a byte)")
     with pytest.raises(ValueError, match="at most 256"):
         max_pool2d(to_device(np.ones((1, 1, 17, 17))), 17)
+
+
+def _max_pool_loop_gradient_padded(x, k, s, p, gy):
+    """gx of max pooling by the definition, with -inf padding: each window's first maximum
+    (row by row) gets the window's gy."""
+    (kh, kw), (sy, sx), (py, px) = (_pair(v) for v in (k, s, p))
+    xpad = np.pad(x, ((0, 0), (0, 0), (py, py), (px, px)), constant_values=-np.inf)
+    gxpad = np.zeros_like(xpad)
+    for n, c, oy, ox in np.ndindex(*gy.shape):
+        window = xpad[n, c, oy * sy:oy * sy + kh, ox * sx:ox * sx + kw]
+        i, j = np.unravel_index(np.argmax(window), window.shape)
+        gxpad[n, c, oy * sy + i, ox * sx + j] += gy[n, c, oy, ox]
+    return gxpad[:, :, py:py + x.shape[2], px:px + x.shape[3]]
+
+
+@pytest.mark.parametrize("block_bytes", [1, 200, 5000])  # a row ... several images per block
+@pytest.mark.parametrize("xs, k, s, p", CASES)
+def test_pools_in_blocks_match_the_loop(monkeypatch, xs, k, s, p, block_bytes):
+    """The CPU forward runs in blocks of output rows on the threads: each block's windows,
+    and their winners, are those of the whole."""
+    from minidl.ops import _parallel, pooling
+    monkeypatch.setattr(pooling, "BLOCK_BYTES", block_bytes)
+    monkeypatch.setattr(_parallel, "THREADS", 3)
+    x = np.random.default_rng(2).standard_normal(xs)
+    x[..., :3, :3] = 0.5  # ties: the first tap wins
+    tx = Tensor(x, requires_grad=True)
+    y = max_pool2d(tx, k, s, p)
+    np.testing.assert_array_equal(y.numpy(), pool_loop(x, k, s, p, "max"))
+    gy = np.random.default_rng(3).standard_normal(y.shape)
+    y.backward(gy)
+    np.testing.assert_allclose(tx.grad, _max_pool_loop_gradient_padded(x, k, s, p, gy),
+                               rtol=1e-12, atol=1e-12)
+    for include_pad in (False, True):
+        np.testing.assert_allclose(avg_pool2d(x, k, s, p, include_pad=include_pad).numpy(),
+                                   pool_loop(x, k, s, p, "avg", include_pad), rtol=1e-12)
