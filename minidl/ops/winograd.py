@@ -61,21 +61,22 @@ The price is in the transforms (more terms, some multiplied by 2, 4, 5 or 8) and
 the larger coefficients cost float32 about a decimal digit (measured ~1e-5 of the output's
 largest value, against ~1e-6 for F(2x2)). ``choose_tiling`` takes it on large maps and
 wherever there are enough tiles for its GEMMs (VGG16 from its second block on, ResNet50's
-second stage). Everything below works for either: a ``Tiling`` holds the matrices and the 1-d
-transforms, and the tiling paragraph above reads with m = 2 or 4 (tiles m apart, m + 2 wide).
+second stage). Everything below works for either: a ``Tiling`` holds the matrices, and the
+tiling paragraph above reads with m = 2 or 4 (tiles m apart, m + 2 wide).
 
-The transforms, fast. Each is two 1-d passes, along the tile rows and then the tile columns.
-Along the rows, the m + 2 input rows of a tile row are rows of the image, each one contiguous
-run of pixels and channels, so the pass is one GEMM per tile row, B^T @ [m + 2, W C], in one
-BLAS call for the block (``rows_input``; A^T likewise, ``rows_output``). Along the columns the
-taps of a tile are not one run, so that pass computes B^T's shared terms with elementwise
-passes (``input_rows``, ``output_rows``), split over the threads.
+The transforms, fast. B^T d B is two 1-d passes, along the tile rows (B^T d) and then along the
+tile columns (. B), and each is a stack of matrix products that BLAS runs from the arrays as
+they lie in memory, with no copy (``input_transform``; A^T M A likewise, columns first,
+``output_transform``, which writes the output rows in place). The transforms of a block run in
+pieces of about ``PIECE_BYTES``, shared out among the threads, each piece's steps one after the
+other while its arrays are in cache. V and M are laid out [t, n, T, S, t, C]: the order in
+which the columns pass writes V, which the t*t GEMMs read as [tiles, C] matrices with a stride.
 
 Layout: channels-last throughout (see ``minidl.ops.window``): xpad [N, Hp, Wp, C] in, out
 [N, OH, OW, n_out] written in place.
 """
 
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
@@ -111,90 +112,22 @@ MIN_TILES = 256
 # one run); batch 1 0.78 (256, 56x56), 1.05 (512, 28x28).
 F4_MIN_SIZE = 56
 F4_MIN_TILES = 384
-# Bytes per array of one piece of a transform's columns half. The pass makes about 18
-# elementwise sweeps over t + 2 arrays of this size per row of taps: in pieces that stay in the
-# core's cache (2 MB of L2 here), not whole blocks from main memory. Measured on F(4x4), one
-# core, [4, 128, 112, 112]: the input half 21 -> 17.5 ms; in the whole layer, batch 8, 2
-# cores, eight alternating runs: 125 -> 122 ms at 112x112, 78 -> 77 at 56x56, unchanged on
-# smaller maps. Smaller pieces pay more in NumPy calls than they save.
-PIECE_BYTES = 512 * 2**10
+# Bytes of V (or M) per piece of a transform, the unit the threads share out: each piece's
+# transform reads what the one before it wrote, within the cache (32 MB of L3 here). Measured
+# on F(4x4), 2 cores, batch 8, VGG16's layers: 0.5 to 4 MB pieces give 103 -> 96 ms at
+# 112x112 and 74 -> 71 at 56x56; beyond 4 MB no change.
+PIECE_BYTES = 4 * 2**20
 
 
 # -- the two algorithms ------------------------------------------------------------------------
-def _input_rows_f2(d, out, tmp):
-    """B^T of F(2x2) along one axis: ``d`` the 4 taps (element r of every tile), ``out`` 4."""
-    d0, d1, d2, d3 = d
-    np.subtract(d0, d2, out=out[0])
-    np.add(d1, d2, out=out[1])
-    np.subtract(d2, d1, out=out[2])
-    np.subtract(d1, d3, out=out[3])
-
-
-def _output_rows_f2(m, out, tmp):
-    """A^T of F(2x2) along one axis: 4 taps of M in, 2 outputs."""
-    np.add(m[0], m[1], out=out[0])
-    out[0] += m[2]
-    np.subtract(m[1], m[2], out=out[1])
-    out[1] -= m[3]
-
-
-def _input_rows_f4(d, out, tmp):
-    """B^T of F(4x4) along one axis: 6 taps in, 6 out, with B^T's shared terms computed once
-    (rows 1 and 2 are p + q and p - q, rows 3 and 4 s + u and s - u); ``tmp`` is scratch."""
-    d0, d1, d2, d3, d4, d5 = d
-    o0, o1, o2, o3, o4, o5 = out
-    np.multiply(d2, -5, out=o0)  # o0 = 4 d0 - 5 d2 + d4
-    o0 += d4
-    np.multiply(d0, 4, out=tmp)
-    o0 += tmp
-    np.multiply(d3, -5, out=o5)  # o5 = 4 d1 - 5 d3 + d5
-    o5 += d5
-    np.multiply(d1, 4, out=tmp)
-    o5 += tmp
-    np.multiply(d2, -4, out=o3)  # p = d4 - 4 d2, held in o3
-    o3 += d4
-    np.multiply(d1, -4, out=o4)  # q = d3 - 4 d1, held in o4
-    o4 += d3
-    np.add(o3, o4, out=o1)
-    np.subtract(o3, o4, out=o2)
-    np.subtract(d3, d1, out=tmp)  # u = 2 (d3 - d1)
-    tmp *= 2
-    np.subtract(d4, d2, out=o3)  # s = d4 - d2
-    np.subtract(o3, tmp, out=o4)
-    o3 += tmp
-
-
-def _output_rows_f4(m, out, tmp):
-    """A^T of F(4x4) along one axis: 6 taps of M in, 4 outputs, from a = m1 + m2, b = m1 - m2,
-    c = m3 + m4, d = m3 - m4: o0 = m0 + a + c, o1 = b + 2d, o2 = a + 4c, o3 = b + 8d + m5."""
-    m0, m1, m2, m3, m4, m5 = m
-    o0, o1, o2, o3 = out
-    np.add(m1, m2, out=o2)  # a
-    np.add(m3, m4, out=tmp)  # c
-    np.add(o2, tmp, out=o0)
-    o0 += m0
-    tmp *= 4
-    o2 += tmp
-    np.subtract(m1, m2, out=o1)  # b
-    np.subtract(m3, m4, out=tmp)  # d
-    np.multiply(tmp, 8, out=o3)
-    o3 += o1
-    o3 += m5
-    tmp *= 2
-    o1 += tmp
-
-
 class Tiling(NamedTuple):
     """One Winograd algorithm F(m x m, 3 x 3): output tiles of m x m from input tiles of
-    (m + 2) x (m + 2), m apart. ``G`` is its kernel transform; ``input_rows`` and
-    ``output_rows`` apply B^T and A^T along one axis (taps in, a list of arrays out)."""
+    (m + 2) x (m + 2), m apart; B^T [t, t], G [t, 3] and A^T [m, t] are its transforms."""
 
     m: int
     BT: np.ndarray
     G: np.ndarray
     AT: np.ndarray
-    input_rows: Callable
-    output_rows: Callable
 
     @property
     def t(self):
@@ -202,22 +135,22 @@ class Tiling(NamedTuple):
         return self.m + 2
 
     @property
-    def bias_index(self):
-        """The M position A^T M A adds to every output with weight 1 (column 1 of A^T is all
-        ones in both algorithms): adding the bias there adds it everywhere, for 1/m^2 of the
-        work of adding it to the outputs."""
-        return self.t + 1
+    def bias_position(self):
+        """The (a, b) of M that A^T M A adds to every output with weight 1 (column 1 of A^T is
+        all ones in both algorithms): adding the bias there adds it everywhere, for 1/m^2 of
+        the work of adding it to the outputs."""
+        return 1, 1
 
 
 F2 = Tiling(2, np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], float),
             np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]]),
-            np.array([[1, 1, 1, 0], [0, 1, -1, -1]], float), _input_rows_f2, _output_rows_f2)
+            np.array([[1, 1, 1, 0], [0, 1, -1, -1]], float))
 F4 = Tiling(4, np.array([[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
                          [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]], float),
             np.array([[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
                       [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]]),
             np.array([[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0],
-                      [0, 1, -1, 8, -8, 1]], float), _input_rows_f4, _output_rows_f4)
+                      [0, 1, -1, 8, -8, 1]], float))
 
 
 def applies(kernel_size, stride, dilation, c, n_out, n_tiles=None):
@@ -244,7 +177,7 @@ def choose_tiling(n, oh, ow, c, n_out):
 
 # -- the transforms ----------------------------------------------------------------------------
 def kernel_transform(w_taps, tiling=F2):
-    """w_taps [3, 3, C, n_out] -> U [t*t, C, n_out], U[t a + b] = (G g G^T)[a, b].
+    """w_taps [3, 3, C, n_out] -> U [t, t, C, n_out], U[a, b] = (G g G^T)[a, b].
 
     (G g G^T)[a, b] = sum over taps (i, j) of G[a, i] G[b, j] g[i, j], so with the Kronecker
     product kron(G, G)[t a + b, 3i + j] = G[a, i] G[b, j] it is one GEMM [t*t, 9] @ [9, C n_out].
@@ -255,62 +188,61 @@ def kernel_transform(w_taps, tiling=F2):
     # longer than the GEMM itself (9.9 -> 4.2 ms).
     u = _memory.empty((tiling.t ** 2, c * n_out), w_taps.dtype)
     np.matmul(g, w_taps.reshape(9, c * n_out), out=u)
-    return u.reshape(tiling.t ** 2, c, n_out)
+    return u.reshape(tiling.t, tiling.t, c, n_out)
 
 
-def _taps(a, axis, tiling, count):
-    """Element r of each of ``count`` overlapping tiles along ``axis`` of ``a``, for r = 0..t-1:
-    entries r, r + m, r + 2m, ... (strided views)."""
-    def tap(r):
-        index = [slice(None)] * a.ndim
-        index[axis] = slice(r, r + tiling.m * (count - 1) + 1, tiling.m)
-        return a[tuple(index)]
-    return [tap(r) for r in range(tiling.t)]
+def _view(a, shape):
+    """``a`` reshaped to ``shape``, which must be a view of it: a GEMM writes into it (a
+    reshape that had to copy would take the results away)."""
+    view = a.reshape(shape)
+    assert np.may_share_memory(view, a), "a reshape for a GEMM's output must be a view"
+    return view
 
 
-def rows_input(d, scratch, tiling=F2):
-    """The first half of B^T d B, along the tile rows: scratch [t, n, T, mS+2, C] = B^T d for
-    d [n, mT+2, mS+2, C] (channels-last, each row's pixels and channels one run).
-
-    The t input rows of a tile row are t rows of the image, each one run of (mS+2) C numbers
-    in memory, so for tile row T the pass is one GEMM, B^T [t, t] @ d[mT:mT+t] [t, (mS+2) C]:
-    a single BLAS call reads the input once and writes the result once (about 3x faster than
-    the shared-term passes of ``input_rows``, which read and write arrays per term)."""
-    n, _, width, c = d.shape
-    t, n_rows = tiling.t, scratch.shape[2]
-    s_n, s_h, s_w, s_c = d.strides
-    assert s_w == c * s_c, "each row's pixels and channels must be one run"
-    rows = np.lib.stride_tricks.as_strided(d, (n, n_rows, t, width * c),
-                                           (s_n, tiling.m * s_h, s_h, s_c))
-    out = scratch.reshape(t, n, n_rows, width * c).transpose(1, 2, 0, 3)
-    np.matmul(tiling.BT.astype(d.dtype), rows, out=out)
+def _overlapping(a, axis, tiling, count):
+    """The ``count`` tiles along ``axis`` of ``a``, t wide and m apart, as a view in which that
+    axis becomes two, (tile s, tap r): entry [..., s, r, ...] is a[..., m s + r, ...]."""
+    shape = a.shape[:axis] + (count, tiling.t) + a.shape[axis + 1:]
+    step = a.strides[axis]
+    strides = a.strides[:axis] + (tiling.m * step, step) + a.strides[axis + 1:]
+    return np.lib.stride_tricks.as_strided(a, shape, strides, writeable=False)
 
 
-def columns_input(scratch, v, tmp, tiling=F2):
-    """The second half, along the tile columns: v [t*t, n, T, S, C] from ``scratch`` (B^T d),
-    by the shared-term passes of ``tiling.input_rows`` (the columns of a tile are not one run
-    in memory, so no GEMM reads them); ``tmp`` [n, T, S, C] is their work array."""
-    t, n_cols = tiling.t, v.shape[3]
-    for a in range(t):
-        tiling.input_rows(_taps(scratch[a], 2, tiling, n_cols), list(v[t * a:t * a + t]), tmp)
+def input_transform(d, scratch, v, tiling=F2):
+    """V = B^T d B for every tile of d [n, mT+2, mS+2, C] (channels-last): v [t, n, T, S, t, C],
+    v[a, n, T, S, b] the channels of (B^T d B)[a, b] of tile (T, S); ``scratch`` [t, n, T,
+    mS+2, C] receives B^T d.
+
+    Each half is matrix products, and BLAS does them. Along the tile rows, the t input rows of
+    tile row T are t rows of the image, each one run of (mS+2) C numbers, so the pass is one
+    GEMM per tile row, B^T [t, t] @ [t, (mS+2) C]. Along the tile columns, the t taps of tile S
+    in a row of B^T d are t consecutive runs of C numbers, a [t, C] matrix, so the pass is one
+    small GEMM per tile, B^T @ [t, C]. (Computing B^T's shared terms instead, as elementwise
+    passes, does fewer multiplications but reads and writes whole arrays per term: 1.3-2x
+    slower for the columns half, 3x for the rows half.)
+    """
+    n, height, width, c = d.shape
+    bt = tiling.BT.astype(d.dtype)
+    n_rows, n_cols = scratch.shape[2], v.shape[3]
+    rows = _overlapping(d.reshape(n, height, width * c), 1, tiling, n_rows)  # [n, T, t, W C]
+    b_rows = _view(scratch, (tiling.t, n, n_rows, width * c)).transpose(1, 2, 0, 3)
+    np.matmul(bt, rows, out=b_rows)
+    np.matmul(bt, _overlapping(scratch, 3, tiling, n_cols), out=v)
 
 
-def rows_output(m, scratch, tiling=F2):
-    """The first half of A^T M A: scratch [m, t, n, T, S, K] = A^T along the tile rows of
-    m [t*t, n, T, S, K], as t GEMMs A^T [m, t] @ [t, n T S K] (the t slabs M[t a + b] of one
-    column b lie a fixed distance apart, each one run: see ``rows_input``)."""
-    t, size = tiling.t, tiling.m
-    slab = int(np.prod(m.shape[1:]))
-    m_cols = m.reshape(t, t, slab).transpose(1, 0, 2)  # [b, a, slab]
-    out = scratch.reshape(size, t, slab).transpose(1, 0, 2)  # [b, i, slab]
-    np.matmul(tiling.AT.astype(m.dtype), m_cols, out=out)
+def output_transform(mm, z, y, tiling=F2):
+    """Y = A^T M A for every tile: y [n, T, m, S, m, K], pixel (i, j) of tile (T, S) being
+    output pixel (mT + i, mS + j), so that y is the output rows themselves, from ``mm`` [t, n,
+    T, S, t, K] (M laid out as ``input_transform``'s V); ``z`` [t, n, T, S, m, K] receives M A.
 
-
-def columns_output(scratch, y, tmp, tiling=F2):
-    """The second half: y [n, T, m, S, m, K] from ``scratch``, by ``tiling.output_rows``
-    written straight into the interleaved output tiles; ``tmp`` [n, T, S, K]."""
-    for i in range(tiling.m):
-        tiling.output_rows(list(scratch[i]), [y[:, :, i, :, j] for j in range(tiling.m)], tmp)
+    ``input_transform``'s two halves in the other order: along the tile columns first, one
+    small GEMM per tile, A^T [m, t] @ M[a] [t, K]; then along the tile rows, one GEMM per tile
+    row, A^T @ [t, S m K], whose m rows are the m output rows of the tile row, in place."""
+    t, n, n_rows, n_cols, m, k = z.shape
+    at = tiling.AT.astype(mm.dtype)
+    np.matmul(at, mm, out=z)
+    rows = z.reshape(t, n * n_rows, n_cols * m * k).transpose(1, 0, 2)  # [n T, a, S m K]
+    np.matmul(at, rows, out=_view(y, (n * n_rows, m, n_cols * m * k)))
 
 
 # -- blocks of tiles ---------------------------------------------------------------------------
@@ -356,12 +288,18 @@ class _Buffers:
         self.v = _memory.empty(t * t * tiles * c, dtype)  # V = B^T d B
         self.d_rows = _memory.empty(t * width * c, dtype)  # B^T d
         self.m = _memory.empty(t * t * tiles * n_out, dtype)  # M = V @ U
-        self.m_rows = _memory.empty(m * t * tiles * n_out, dtype)  # A^T M
-        self.tmp_tiles = _memory.empty(tiles * max(c, n_out), dtype)
+        self.m_cols = _memory.empty(t * m * tiles * n_out, dtype)  # M A
 
     @staticmethod
     def take(buffer, shape):
         return buffer[:int(np.prod(shape))].reshape(shape)
+
+
+def _positions(a):
+    """[t, n, T, S, t, k] (V's or M's layout) as the [t, t, tiles, k] stack of matrices of the
+    t*t GEMMs, a view: each matrix's rows are t*k numbers apart, which BLAS reads as they are."""
+    t, k = a.shape[0], a.shape[-1]
+    return _view(a, (t, -1, t, k)).transpose(0, 2, 1, 3)
 
 
 def _output_band(out, block):
@@ -375,58 +313,37 @@ def _output_band(out, block):
     return _memory.empty(shape, out.dtype)
 
 
-def _finish(scratch, y, tmp, activation, tiling):
-    """The output tiles y from A^T M (``scratch``), then the activation on them while they
-    are in cache."""
-    columns_output(scratch, y, tmp, tiling)
+def _finish(mm, z, y, activation, tiling):
+    """The output tiles y from M, then the activation on them while they are in cache."""
+    output_transform(mm, z, y, tiling)
     activation.apply(y, out=y)
 
 
-def _parts(nb, tb, row_bytes):
-    """Split a block of nb images x tb tile rows into (image slice, tile-row slice) pieces of
-    about ``PIECE_BYTES`` per array (``row_bytes`` is one tile row's), grouped into one list
-    per thread of ``minidl.ops._parallel``: whole images when one fits, else tile rows."""
-    image_bytes = tb * row_bytes
-    if image_bytes <= PIECE_BYTES:
-        per = max(1, PIECE_BYTES // image_bytes)
-        pieces = [(slice(i, min(nb, i + per)), slice(0, tb)) for i in range(0, nb, per)]
-    else:
-        per = max(1, PIECE_BYTES // row_bytes)
-        pieces = [(slice(i, i + 1), slice(r, min(tb, r + per)))
-                  for i in range(nb) for r in range(0, tb, per)]
-    return [pieces[part] for part in _parallel.cuts(len(pieces), _parallel.THREADS)]
-
-
-def _run_pieces(pass_, pieces):
-    """Call ``pass_(images, rows)`` on every piece, each thread's pieces in turn."""
-    _parallel.run([lambda group=group: [pass_(i, r) for i, r in group] for group in pieces])
-
-
 def _transform_input(xpad, block, buf):
-    """V = B^T d B for every tile of ``block``, as [t*t, tiles, C] (in ``buf``): the rows
-    half by GEMMs (BLAS runs them on every core), the columns half on the threads."""
+    """V = B^T d B for every tile of ``block``, as [t, n, T, S, t, C] (in ``buf``), in pieces
+    of about ``PIECE_BYTES`` on the threads."""
     tiling, (nb, tb, tiles_w), c = block.tiling, block.shape, xpad.shape[3]
     t, m = tiling.t, tiling.m
-    v = buf.take(buf.v, (t * t, nb, tb, tiles_w, c))
+    d = _tile_input(xpad, block)
+    v = buf.take(buf.v, (t, nb, tb, tiles_w, t, c))
     scratch = buf.take(buf.d_rows, (t, nb, tb, m * tiles_w + 2, c))
-    tmp = buf.take(buf.tmp_tiles, (nb, tb, tiles_w, c))
-    rows_input(_tile_input(xpad, block), scratch, tiling)
-    _run_pieces(lambda i, r: columns_input(scratch[:, i, r], v[:, i, r], tmp[i, r], tiling),
-                _parts(nb, tb, tiles_w * c * xpad.itemsize))
-    return v.reshape(t * t, nb * tb * tiles_w, c)
+    _parallel.run_blocks(
+        lambda i, r: input_transform(d[i, m * r.start:m * r.stop + 2], scratch[:, i, r],
+                                     v[:, i, r], tiling),
+        nb, tb, t * t * tiles_w * c * xpad.itemsize, PIECE_BYTES)
+    return v
 
 
-def _transform_output(m, out, block, activation, buf):
-    """The output tiles Y = A^T M A of ``block``, then f on them while they are in cache (the
-    columns half and f on the threads); returns them as [n, T, m, S, m, n_out], a view of
-    ``out`` where they fit it."""
+def _transform_output(mm, out, block, activation, buf):
+    """The output tiles Y = A^T M A of ``block``, then f on them while they are in cache, in
+    pieces on the threads; returns them as [n, T, m, S, m, n_out], a view of ``out`` where
+    they fit it."""
     tiling, (nb, tb, tiles_w), n_out = block.tiling, block.shape, out.shape[3]
     y = _output_band(out, block)
-    scratch = buf.take(buf.m_rows, (tiling.m, tiling.t, nb, tb, tiles_w, n_out))
-    tmp = buf.take(buf.tmp_tiles, (nb, tb, tiles_w, n_out))
-    rows_output(m.reshape(tiling.t ** 2, nb, tb, tiles_w, n_out), scratch, tiling)
-    _run_pieces(lambda i, r: _finish(scratch[:, :, i, r], y[i, r], tmp[i, r], activation, tiling),
-                _parts(nb, tb, tiles_w * n_out * out.itemsize))
+    z = buf.take(buf.m_cols, (tiling.t, nb, tb, tiles_w, tiling.m, n_out))
+    _parallel.run_blocks(
+        lambda i, r: _finish(mm[:, i, r], z[:, i, r], y[i, r], activation, tiling),
+        nb, tb, tiling.t ** 2 * tiles_w * n_out * out.itemsize, PIECE_BYTES)
     return y
 
 
@@ -463,10 +380,10 @@ def correlate3x3(xpad, w_taps, out, bias=None, activation=activations.IDENTITY, 
     buf = _Buffers(blocks[0], c, n_out, xpad.dtype)
     for block in blocks:
         v = _transform_input(xpad, block, buf)
-        mm = buf.take(buf.m, (t * t, v.shape[1], n_out))
-        np.matmul(v, u, out=mm)  # the t*t GEMMs [tiles, C] @ [C, n_out]
+        mm = buf.take(buf.m, v.shape[:-1] + (n_out,))
+        np.matmul(_positions(v), u, out=_positions(mm))  # the t*t GEMMs [tiles, C] @ [C, n_out]
         if bias is not None:
-            mm[tiling.bias_index] += bias
+            _positions(mm)[tiling.bias_position] += bias
         y = _transform_output(mm, out, block, activation, buf)
         _store_band(out, y, block)
     return out

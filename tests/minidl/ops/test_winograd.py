@@ -52,22 +52,36 @@ TOLERANCE = {(2, np.float32): 1e-5, (4, np.float32): 1e-4}  # (m of F(m x m), dt
 
 
 @pytest.mark.parametrize("tiling, BT, AT", [(winograd.F2, BT2, AT2), (winograd.F4, BT4, AT4)])
-def test_the_one_dimensional_transforms_are_the_matrices(tiling, BT, AT):
-    """The shared-term code of B^T and A^T == the matrices; and A^T [(G g) * (B^T d)] is the
-    3-tap correlation of d with g, m outputs (the 1-d identity the 2-d algorithm is built on)."""
-    np.testing.assert_array_equal(tiling.BT, BT)  # the GEMM half of the transforms reads these
+def test_the_matrices_are_the_docstrings_and_correlate_in_one_dimension(tiling, BT, AT):
+    """B^T and A^T == the module docstring's; and A^T [(G g) * (B^T d)] is the 3-tap
+    correlation of d with g, m outputs (the 1-d identity the 2-d algorithm is built on)."""
+    np.testing.assert_array_equal(tiling.BT, BT)
     np.testing.assert_array_equal(tiling.AT, AT)
     rng = np.random.default_rng(8)
-    t, m = tiling.t, tiling.m
-    d, g = rng.standard_normal((t, 5)), rng.standard_normal(3)
-    v, tmp = [np.empty(5) for _ in range(t)], np.empty(5)
-    tiling.input_rows(list(d), v, tmp)
-    np.testing.assert_allclose(np.array(v), BT @ d, rtol=1e-13, atol=1e-13)
-    y = [np.empty(5) for _ in range(m)]
-    tiling.output_rows(list(d), y, tmp)
-    np.testing.assert_allclose(np.array(y), AT @ d, rtol=1e-13, atol=1e-13)
-    correlation = np.array([d[k:k + 3, 0] @ g for k in range(m)])
-    np.testing.assert_allclose(AT @ ((tiling.G @ g) * (BT @ d[:, 0])), correlation, rtol=1e-12)
+    d, g = rng.standard_normal(tiling.t), rng.standard_normal(3)
+    correlation = np.array([d[k:k + 3] @ g for k in range(tiling.m)])
+    np.testing.assert_allclose(AT @ ((tiling.G @ g) * (BT @ d)), correlation, rtol=1e-12)
+
+
+@pytest.mark.parametrize("tiling", [winograd.F2, winograd.F4])
+def test_the_transforms_are_the_matrix_products_tile_by_tile(tiling):
+    """input_transform: v[a, n, T, S, b] = (B^T d B)[a, b] of the tile at rows mT.., columns
+    mS..; output_transform: the m x m tile A^T M A lands at output pixel (mT + i, mS + j)."""
+    rng = np.random.default_rng(9)
+    t, m, (n, tiles_h, tiles_w, c) = tiling.t, tiling.m, (2, 3, 4, 5)
+    d = rng.standard_normal((n, m * tiles_h + 2, m * tiles_w + 2, c))
+    v = np.empty((t, n, tiles_h, tiles_w, t, c))
+    winograd.input_transform(d, np.empty((t, n, tiles_h, m * tiles_w + 2, c)), v, tiling)
+    mm = rng.standard_normal(v.shape)
+    y = np.empty((n, tiles_h, m, tiles_w, m, c))
+    winograd.output_transform(mm, np.empty((t, n, tiles_h, tiles_w, m, c)), y, tiling)
+    for i, T, S, k in np.ndindex(n, tiles_h, tiles_w, c):
+        tile = d[i, m * T:m * T + t, m * S:m * S + t, k]
+        np.testing.assert_allclose(v[:, i, T, S, :, k], tiling.BT @ tile @ tiling.BT.T,
+                                   rtol=1e-13, atol=1e-13)
+        np.testing.assert_allclose(y[i, T, :, S, :, k],
+                                   tiling.AT @ mm[:, i, T, S, :, k] @ tiling.AT.T,
+                                   rtol=1e-13, atol=1e-12)
 
 
 @pytest.mark.parametrize("tiling", [winograd.F2, winograd.F4])
@@ -99,7 +113,7 @@ def test_small_blocks_and_threads_give_the_same_result(monkeypatch, tiling):
     w_taps = kernel_matrix(W).reshape(3, 3, 4, 5)
     settings = [(block_bytes, threads, piece_bytes)
                 for block_bytes in (1, 3000, 30000, 2**30)  # one tile row ... the whole batch
-                for threads in (1, 3) for piece_bytes in (1, 600, 2**20)]
+                for threads in (1, 3) for piece_bytes in (1, 8000, 30000, 2**20)]
     for block_bytes, threads, piece_bytes in settings:
         monkeypatch.setattr(winograd, "BLOCK_BYTES", block_bytes)
         monkeypatch.setattr(_parallel, "THREADS", threads)
@@ -124,10 +138,10 @@ def test_kernel_transform_by_hand():
     7/24, 1/8, 1 (F(4x4)), so U = outer of those."""
     u = winograd.kernel_transform(np.ones((3, 3, 1, 1)))
     row = np.array([1.0, 1.5, 0.5, 1.0])
-    np.testing.assert_allclose(u.reshape(4, 4), np.outer(row, row))
+    np.testing.assert_allclose(u[:, :, 0, 0], np.outer(row, row))
     u = winograd.kernel_transform(np.ones((3, 3, 1, 1)), winograd.F4)
     row = np.array([1 / 4, -1 / 2, -1 / 6, 7 / 24, 1 / 8, 1])
-    np.testing.assert_allclose(u.reshape(6, 6), np.outer(row, row))
+    np.testing.assert_allclose(u[:, :, 0, 0], np.outer(row, row))
 
 
 @pytest.mark.parametrize("xs, n_out, padding", [((2, 3, 5, 6), 4, 1), ((1, 2, 7, 5), 3, 0)])
