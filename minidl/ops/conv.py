@@ -310,9 +310,9 @@ def choose_algorithm(window, n_out, dtype, device):
     - ``BLOCKED`` when they do not: the same GEMMs on blocks within the budget, so that memory
       stays bounded and, on the CPU, each block is still in cache when its GEMM reads it.
     - ``winograd_forward`` replaces the forward on the CPU for a 3x3 kernel, stride 1, dilation
-      1, at least ``winograd.MIN_CHANNELS`` channels in and out and ``winograd.MIN_TILES``
-      output tiles (``winograd.applies``): with fewer channels its transforms cost more than
-      its fewer multiplications save, with fewer tiles its kernel transform does. Not on
+      1, enough channels in and out and enough output tiles (``winograd.applies``): with
+      fewer channels its transforms cost more than its fewer multiplications save, with fewer
+      tiles its kernel transform does. Not on
       a GPU: it is NumPy code, and there cuBLAS runs the im2col GEMM at full speed.
     - ``correlation_grad_input`` replaces the input gradient for stride 1 with padding no wider
       than the kernel's span (``Window.gradient_window``); that correlation's own path is
@@ -323,9 +323,9 @@ def choose_algorithm(window, n_out, dtype, device):
     if pointwise(window):
         return POINTWISE
     algorithm = PLAIN if column_bytes <= column_budget(device) else BLOCKED
-    tiles = winograd.n_tiles(window.n, window.oh, window.ow)
     if device == "cpu" and winograd.applies((window.kh, window.kw), (window.sy, window.sx),
-                                            (window.dy, window.dx), window.c, n_out, tiles):
+                                            (window.dy, window.dx), window.c, n_out,
+                                            (window.n, window.oh, window.ow)):
         algorithm = algorithm._replace(forward=winograd_forward)
     if window.gradient_window(n_out) is not None:
         algorithm = algorithm._replace(grad_input=correlation_grad_input)

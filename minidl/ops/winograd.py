@@ -33,7 +33,8 @@ and Y = A^T M A per tile. The transforms are only additions (the 1/2s live in th
 is transformed once per call); the GEMMs do 16 C n_out multiply-adds per 2x2 outputs, against
 36 C n_out for im2col's one GEMM. It pays when the GEMMs dominate, that is for many channels:
 the transforms cost O(C + n_out) per tile, the GEMMs O(C n_out). ``minidl.ops.conv`` takes this
-path for NumPy arrays when C and n_out are at least ``MIN_CHANNELS`` (``conv.choose_algorithm``).
+path for NumPy arrays when C and n_out are at least ``MIN_CHANNELS`` (``applies``, which
+``conv.choose_algorithm`` asks).
 
 Tiling. The output [OH, OW] is covered by ceil(OH/2) x ceil(OW/2) tiles; tile (t, s) reads the
 padded input rows 2t..2t+3 and columns 2s..2s+3. For an odd OH or OW the last tiles hang one
@@ -82,13 +83,16 @@ import numpy as np
 
 from minidl.ops import _budget, _memory, _parallel, activations
 
-# Both channel counts must reach this for conv2d to take this path (see ``applies``). The
-# transforms are elementwise passes, O(C + n_out) per tile, that scale worse over cores than
-# the GEMMs they save, O(C n_out) per tile: with few channels they cost more than the 2.25x
-# fewer multiplications save. On the 2-core machine this was tuned on, im2col wins below 128
-# channels and the two tie at 128 (``python -m bench.conv`` times a case on each side; with
-# one thread the crossover is lower). Tests set it to 1 to force the path.
-MIN_CHANNELS = 128
+# Both channel counts must reach MIN_CHANNELS for conv2d to take this path, and F2_MIN_CHANNELS
+# where the tiling is F(2x2) (see ``applies``). The transforms are O(C + n_out) per tile, the
+# GEMMs they save O(C n_out): with few channels the transforms cost more than the fewer
+# multiplications save, and F(2x2) saves 2.25x where F(4x4) saves 4x. Measured against im2col,
+# 2 cores, batch 8: with 64 channels F(4x4) wins (VGG16's [8, 64, 224, 224] 213 -> 130 ms,
+# 64 -> 128 channels at 112x112 90 -> 61 ms, ResNet50's [8, 64, 56, 56] 12.9 -> 8.8 ms) and
+# F(2x2) loses (14.5 and 3.7 ms against 12.9 and 3.3); with 32 channels F(4x4) only ties.
+# Tests set both to 1 to force the path.
+MIN_CHANNELS = 64
+F2_MIN_CHANNELS = 128
 # Bytes of V plus M (the transformed tiles and the GEMM output) per block: large enough that
 # each of the 16 GEMMs has enough rows to run at full speed on every core, small enough to bound
 # the scratch memory. Measured on VGG16's [8, 512, 28, 28] layer (2 cores, OpenBLAS SkylakeX):
@@ -153,13 +157,19 @@ F4 = Tiling(4, np.array([[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -
                       [0, 1, -1, 8, -8, 1]], float))
 
 
-def applies(kernel_size, stride, dilation, c, n_out, n_tiles=None):
-    """Whether a convolution with these settings should use Winograd (3x3, stride 1, dilation 1,
-    at least ``MIN_CHANNELS`` input and output channels and, when ``n_tiles`` (2x2 output
-    tiles in the batch) is given, at least ``MIN_TILES`` tiles)."""
-    return (tuple(kernel_size) == (3, 3) and tuple(stride) == (1, 1)
-            and tuple(dilation) == (1, 1) and min(c, n_out) >= MIN_CHANNELS
-            and (n_tiles is None or n_tiles >= MIN_TILES))
+def applies(kernel_size, stride, dilation, c, n_out, output=None):
+    """Whether a convolution with these settings should use Winograd: 3x3, stride 1, dilation
+    1, at least ``MIN_CHANNELS`` input and output channels and, when ``output`` (n, oh, ow) is
+    given, at least ``MIN_TILES`` 2x2 output tiles and, where ``choose_tiling`` takes F(2x2)
+    for it, ``F2_MIN_CHANNELS`` channels."""
+    channels = min(c, n_out)
+    if not (tuple(kernel_size) == (3, 3) and tuple(stride) == (1, 1)
+            and tuple(dilation) == (1, 1) and channels >= MIN_CHANNELS):
+        return False
+    if output is None:
+        return True
+    return n_tiles(*output) >= MIN_TILES and (
+        channels >= F2_MIN_CHANNELS or choose_tiling(*output, c, n_out) is F4)
 
 
 def n_tiles(n, oh, ow, m=2):
@@ -169,7 +179,8 @@ def n_tiles(n, oh, ow, m=2):
 
 def choose_tiling(n, oh, ow, c, n_out):
     """F4 on large maps or with many tiles (see ``F4_MIN_SIZE``), else F2. (The channels
-    count too, but Winograd runs only with ``MIN_CHANNELS`` of them, where F4 pays already.)"""
+    count too, but Winograd runs only with ``MIN_CHANNELS`` of them, where F4 pays already:
+    ``applies`` asks for more where this gives F2.)"""
     if min(oh, ow) >= F4_MIN_SIZE or n_tiles(n, oh, ow, 4) >= F4_MIN_TILES:
         return F4
     return F2

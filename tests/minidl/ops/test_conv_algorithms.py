@@ -137,6 +137,7 @@ def test_winograd_forward_and_gradients_equal_the_plain_path(monkeypatch):
     *plain, algorithm = _forward_and_grads(x, W, b, activation="tanh")
     assert algorithm == PLAIN._replace(grad_input=conv.correlation_grad_input)
     monkeypatch.setattr(winograd, "MIN_CHANNELS", 1)
+    monkeypatch.setattr(winograd, "F2_MIN_CHANNELS", 1)
     monkeypatch.setattr(winograd, "MIN_TILES", 1)
     *fast, algorithm = _forward_and_grads(x, W, b, activation="tanh")
     assert algorithm.forward is conv.winograd_forward  # gx's correlation runs it too
@@ -241,6 +242,7 @@ def test_a_residual_is_summed_before_the_activation_on_every_path(device, monkey
         monkeypatch.setattr(conv, "GPU_COL_CHUNK_BYTES", 2000)
     if force == "winograd":
         monkeypatch.setattr(winograd, "MIN_CHANNELS", 1)
+        monkeypatch.setattr(winograd, "F2_MIN_CHANNELS", 1)
         monkeypatch.setattr(winograd, "MIN_TILES", 1)
     x, W, b = _random((2, 4, 6, 7), (5, 4, kernel, kernel), (5,))
     residual = _random((2, 5, 6, 7), seed=1)[0] * 3

@@ -30,6 +30,7 @@ SHAPES = [  # (n, c, h, w, n_out): odd and even sizes, non-square, 1..many chann
 def always_winograd(monkeypatch):
     """Make conv2d take the Winograd path for any channel count."""
     monkeypatch.setattr(winograd, "MIN_CHANNELS", 1)
+    monkeypatch.setattr(winograd, "F2_MIN_CHANNELS", 1)
     monkeypatch.setattr(winograd, "MIN_TILES", 1)
 
 
@@ -207,7 +208,14 @@ def test_dispatch_rules():
     assert not winograd.applies((3, 3), (1, 1), (2, 2), 256, 256)  # dilated
     assert not winograd.applies((3, 2), (1, 1), (1, 1), 256, 256)  # other kernel
     assert not winograd.applies((3, 3), (1, 1), (1, 1), 3, 256)    # few input channels
-    assert not winograd.applies((3, 3), (1, 1), (1, 1), 512, 512, n_tiles=16)  # few tiles
-    assert winograd.applies((3, 3), (1, 1), (1, 1), 512, 512, n_tiles=winograd.MIN_TILES)
+    assert not winograd.applies((3, 3), (1, 1), (1, 1), 512, 512, (1, 7, 7))  # 16 tiles
+    assert winograd.applies((3, 3), (1, 1), (1, 1), 512, 512, (4, 16, 16))  # MIN_TILES of them
+    assert winograd.n_tiles(4, 16, 16) == winograd.MIN_TILES
+    # 64 channels: F(4x4) only (VGG16's first block, ResNet50's first stage), not F(2x2)
+    assert winograd.applies((3, 3), (1, 1), (1, 1), 64, 64, (8, 224, 224))
+    assert winograd.applies((3, 3), (1, 1), (1, 1), 64, 128, (1, 56, 56))
+    assert not winograd.applies((3, 3), (1, 1), (1, 1), 64, 64, (8, 14, 14))  # F(2x2) there
+    assert winograd.applies((3, 3), (1, 1), (1, 1), 128, 128, (8, 14, 14))
+    assert not winograd.applies((3, 3), (1, 1), (1, 1), 32, 32, (8, 224, 224))
     assert winograd.n_tiles(2, 7, 8) == 2 * 4 * 4  # a 7-row output needs 4 tile rows
     assert conv_module.winograd is winograd
