@@ -3,7 +3,9 @@
 A convolution builds a large temporary per block of its batch (im2col's columns, Winograd's
 transformed tiles). Doing the batch a block at a time bounds the memory, and a block small
 enough stays in cache between the pass that writes it and the GEMM that reads it. Both ops
-split the same way, with these two functions; each chooses its own budget.
+split the same way, with these two functions; each chooses its own budget. Passes that sweep
+an array several times (pooling, Winograd's transforms) cut it the same way into pieces that
+stay in cache, shared among the threads (``_parallel.run_blocks``).
 """
 
 

@@ -312,8 +312,8 @@ def choose_algorithm(window, n_out, dtype, device):
     - ``winograd_forward`` replaces the forward on the CPU for a 3x3 kernel, stride 1, dilation
       1, enough channels in and out and enough output tiles (``winograd.applies``): with
       fewer channels its transforms cost more than its fewer multiplications save, with fewer
-      tiles its kernel transform does. Not on
-      a GPU: it is NumPy code, and there cuBLAS runs the im2col GEMM at full speed.
+      tiles its kernel transform does. Not on a GPU: it is NumPy code, and there cuBLAS runs
+      the im2col GEMM at full speed.
     - ``correlation_grad_input`` replaces the input gradient for stride 1 with padding no wider
       than the kernel's span (``Window.gradient_window``); that correlation's own path is
       chosen by this same function (``correlate``).
