@@ -5,7 +5,7 @@ import pytest
 
 from minidl import Tensor, gradcheck, no_grad
 from minidl.backend import to_cpu, to_device
-from minidl.ops import avg_pool2d, global_pool, max_pool2d, pnorm_pool2d
+from minidl.ops import _parallel, avg_pool2d, global_pool, max_pool2d, pnorm_pool2d, pooling
 
 
 def pool_loop(x, k, s, p, kind, include_pad=False):
@@ -210,7 +210,6 @@ def _max_pool_loop_gradient_padded(x, k, s, p, gy):
 def test_pools_in_blocks_match_the_loop(monkeypatch, xs, k, s, p, block_bytes):
     """The CPU forward runs in blocks of output rows on the threads: each block's windows,
     and their winners, are those of the whole."""
-    from minidl.ops import _parallel, pooling
     monkeypatch.setattr(pooling, "BLOCK_BYTES", block_bytes)
     monkeypatch.setattr(_parallel, "THREADS", 3)
     x = np.random.default_rng(2).standard_normal(xs)
