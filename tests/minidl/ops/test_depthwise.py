@@ -8,7 +8,7 @@ from minidl import Tensor, gradcheck, no_grad
 from minidl.backend import gpu_available, to_cpu, to_device
 from minidl.ops import cuda, depthwise, depthwise_conv2d
 from minidl.ops.depthwise import (correlate, correlate_taps, from_torch, input_gradient,
-                                  phase_gradient, scatter_taps, to_torch)
+                                  phase_gradient, scatter_taps, to_torch, weight_gradient)
 from minidl.ops.window import Window, channels_first, channels_last
 
 
@@ -88,14 +88,17 @@ def test_gradcheck_with_an_activation(device, name):
     assert gradcheck(fn, x, W, b)
 
 
-@pytest.fixture(params=["whole", "split", "one thread"])
+@pytest.fixture(params=["whole", "split", "image by image", "one thread"])
 def border(request, monkeypatch):
     """The CPU block plans: small images padded whole, and (as large images are) the border
-    blocks split off the inside (``depthwise.GRID_MIN_POSITIONS``), both split over the
-    threads as large outputs are; and small outputs, all blocks in the calling thread
-    (``depthwise.PARALLEL_OUTPUTS``)."""
+    blocks split off the inside (``depthwise.GRID_MIN_POSITIONS``), or one image per block
+    (as images over ``depthwise.RUN_BYTES`` are), each split over the threads as large outputs
+    are; and small outputs, all blocks in the calling thread (``depthwise.PARALLEL_OUTPUTS``).
+    """
     if request.param == "split":
         monkeypatch.setattr(depthwise, "GRID_MIN_POSITIONS", 0)
+    if request.param == "image by image":
+        monkeypatch.setattr(depthwise, "RUN_BYTES", 0)
     if request.param != "one thread":
         monkeypatch.setattr(depthwise, "PARALLEL_OUTPUTS", 0)
     return request.param
@@ -147,15 +150,27 @@ FAST_PATHS = [((3, 5, 9, 8), 1, 1, 1), ((1, 4, 11, 10), 2, 1, 1), ((2, 3, 9, 9),
               ((2, 3, 7, 7), 1, 0, 1), ((1, 2, 6, 7), 1, 4, 1)]  # padding past the kernel reach
 
 
+def weight_gradient_taps(window, xpad, gy_l):
+    """gW [KH, KW, C] by its definition: each tap's pixels times gy, summed over N, OH, OW."""
+    return np.stack([np.stack([(window.tap(xpad, i, j) * gy_l).sum(axis=(0, 1, 2))
+                               for j in range(window.kw)]) for i in range(window.kh)])
+
+
+@pytest.mark.parametrize("layout", ["channels-last", "NCHW"])
 @pytest.mark.parametrize("shape, stride, padding, dilation", FAST_PATHS)
-def test_the_fast_paths_are_the_plain_sums_over_taps(border, shape, stride, padding, dilation):
+def test_the_fast_paths_are_the_plain_sums_over_taps(border, layout, shape, stride, padding,
+                                                     dilation):
     """``correlate`` (einsum over the windows view, split over threads) == ``correlate_taps``;
-    the stride-1 input gradient (a correlation) == the tap scatter."""
+    the stride-1 input gradient (a correlation) == the tap scatter; ``weight_gradient`` == the
+    taps' sums. A channels-last input (as a network hands it over) takes the whole-rows einsums
+    at stride 1, an NCHW one the per-pixel ones."""
     rng = np.random.default_rng(6)
     window = Window("t", shape, (3, 3), stride, padding, dilation)
     if border == "split":
         assert (len(depthwise._grid(window, slice(0, window.oh))) > 1) == bool(padding)
-    x_l = channels_last(rng.standard_normal(shape))
+    x = rng.standard_normal(shape)
+    x_l = channels_last(x) if layout == "NCHW" else np.ascontiguousarray(channels_last(x))
+    assert depthwise._whole_rows(window, x_l) == (layout == "channels-last" and stride == 1)
     w = rng.standard_normal((3, 3, shape[1]))
     out = np.empty((shape[0], window.oh, window.ow, shape[1]))
     np.testing.assert_allclose(correlate(window, x_l, w, out),
@@ -163,6 +178,9 @@ def test_the_fast_paths_are_the_plain_sums_over_taps(border, shape, stride, padd
     gy = rng.standard_normal(out.shape)
     np.testing.assert_allclose(input_gradient(window, gy, w),
                                window.interior(scatter_taps(window, gy, w)), rtol=1e-12,
+                               atol=1e-12)
+    np.testing.assert_allclose(weight_gradient(window, x_l, gy),
+                               weight_gradient_taps(window, window.pad(x_l), gy), rtol=1e-12,
                                atol=1e-12)
 
 
