@@ -118,9 +118,7 @@ def main(argv=None):
                 tx = tx.contiguous(memory_format=torch.channels_last)
             diff = np.abs(net.output_single(x) - torch_forward(torch, tx, params).numpy())
             print(f"batch {batch}: max |minidl - torch| on the softmax output: {diff.max():.2e}")
-
-            def theirs():
-                torch_forward(torch, tx, params)
+            theirs = lambda tx=tx: torch_forward(torch, tx, params)  # noqa: E731
         bench.compare(f"MobileNetV2 forward [{batch},3,{args.size},{args.size}]",
                       lambda: net.output_single(x), theirs)
     bench.table()

@@ -8,9 +8,10 @@ multiply-adds, against KH*KW*C for a full convolution (MobileNetV2 is built on t
 The same weights in other frameworks' layouts (``from_torch`` and ``to_torch`` convert):
 
     Keras DepthwiseConv2D kernel (kh, kw, C, m)     this layout, as it is
-    PyTorch Conv2d(C, C*m, k, groups=C).weight      [C*m, 1, kh, kw]; its output channel c*m + k
-        (torchvision's MobileNetV2)                 is also input channel c, so
-                                                    W = w.reshape(C, m, kh, kw).transpose(2, 3, 0, 1)
+    PyTorch Conv2d(C, C*m, k, groups=C).weight      [C*m, 1, kh, kw]; its output channel
+        (torchvision's MobileNetV2)                 c*m + k is also input channel c, so
+                                                    W = w.reshape(C, m, kh, kw)
+                                                         .transpose(2, 3, 0, 1)
 
 The math, channels-last like every window op (``minidl.ops.window``). Tap (i, j) is the
 [N, OH, OW, C] strided view of the padded input that kernel tap (i, j) meets (``Window.tap``):
