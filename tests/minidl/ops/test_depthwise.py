@@ -192,8 +192,13 @@ PHASES = [((2, 3, 9, 8), 3, 2, 1, "truncate"), ((1, 2, 10, 11), (5, 3), (3, 2), 
           ((4, 32, 24, 24), 3, 2, 1, "truncate")]
 
 
+@pytest.mark.parametrize("whole_rows", [False, True], ids=["by pixels", "by rows"])
 @pytest.mark.parametrize("shape, kernel, stride, padding, mode", PHASES)
-def test_the_phase_gradient_is_the_tap_scatter(shape, kernel, stride, padding, mode):
+def test_the_phase_gradient_is_the_tap_scatter(monkeypatch, whole_rows, shape, kernel, stride,
+                                               padding, mode):
+    """Both ways of summing a phase (``depthwise._phase_sums``) give the scatter's gx."""
+    if whole_rows:
+        monkeypatch.setattr(depthwise, "ROW_PHASE_POSITIONS", 0)
     rng = np.random.default_rng(7)
     window = Window("t", shape, kernel, stride, padding, 1, mode)
     gy = rng.standard_normal((shape[0], window.oh, window.ow, shape[1]))
