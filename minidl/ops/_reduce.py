@@ -80,16 +80,16 @@ _ONES = {}  # (array module, device, size, dtype) -> a read-only vector of ones
 ONES_KEPT = 64  # vectors kept at most (a network's few bias and batch-norm widths)
 
 
-def _ones(xp, size, dtype):
+def ones(xp, size, dtype):
     """A vector of ``size`` ones, made once: on the GPU a fill kernel less per batch sum."""
     device = None if xp is np else xp.cuda.Device().id
     key = (xp.__name__, device, size, np.dtype(dtype).str)
-    ones = _ONES.get(key)
-    if ones is None:
+    vector = _ONES.get(key)
+    if vector is None:
         if len(_ONES) >= ONES_KEPT:
             _ONES.clear()
-        ones = _ONES[key] = xp.ones(size, dtype)
-    return ones
+        vector = _ONES[key] = xp.ones(size, dtype)
+    return vector
 
 
 def _sum_runs(values, runs):
@@ -98,10 +98,10 @@ def _sum_runs(values, runs):
     sizes = [size for size, _ in runs]
     for i in reversed([i for i, (_, summed) in enumerate(runs) if summed]):
         before, size, after = math.prod(sizes[:i]), sizes[i], math.prod(sizes[i + 1:])
-        ones = _ones(xp, size, values.dtype)
+        unit = ones(xp, size, values.dtype)
         if after == 1:  # the last run: [before, size] @ ones
-            values = values.reshape(before, size) @ ones
+            values = values.reshape(before, size) @ unit
         else:  # ones @ [size, after], for each of the `before` blocks
-            values = xp.matmul(ones, values.reshape(before, size, after))
+            values = xp.matmul(unit, values.reshape(before, size, after))
         del sizes[i]
     return values

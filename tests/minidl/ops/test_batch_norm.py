@@ -46,6 +46,63 @@ def test_train_gradcheck(device, shape):
     assert gradcheck(f, x, gamma, beta)
 
 
+def _train_step(x, gamma, beta, gy):
+    """y, gx, g_gamma, g_beta of a training-mode batch norm on host arrays."""
+    tx, tg, tb = (Tensor(a, requires_grad=True) for a in (x, gamma, beta))
+    y = batch_norm(tx, tg, tb, np.zeros(x.shape[1]), np.ones(x.shape[1]), train=True)
+    y.backward(gy)
+    return y.numpy(), tx.grad, tg.grad, tb.grad
+
+
+def _channels_last(a):
+    """The same NCHW values with the channels last in memory, as a convolution leaves them."""
+    return np.ascontiguousarray(a.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 5, 4), (3, 10, 2, 2)])
+def test_train_fast_path_is_the_plain_formula(monkeypatch, shape):
+    """A channels-last x takes the sliced fast path (``BatchNormTrain._rows_forward``), an
+    NCHW-contiguous one the plain formulas: the same y and gradients, with many slices and
+    sum blocks, and the result and gradient in the channels-last layout."""
+    monkeypatch.setattr(bn_module, "SLICE_SIZE", 7)  # slices of one row when < C
+    monkeypatch.setattr(bn_module, "SUM_BLOCK", 11)
+    rng = np.random.default_rng(10)
+    x, gy = rng.standard_normal(shape) * 3 + 1, rng.standard_normal(shape)
+    gamma, beta = rng.standard_normal(shape[1]), rng.standard_normal(shape[1])
+    x_l = _channels_last(x)
+    assert bn_module._channel_rows(x_l) is not None and bn_module._channel_rows(x) is None
+    fast = _train_step(x_l, gamma, beta, _channels_last(gy))
+    plain = _train_step(x, gamma, beta, gy)
+    for got, expected in zip(fast, plain):
+        np.testing.assert_allclose(got, expected, rtol=1e-11, atol=1e-12)
+    assert fast[0].strides == x_l.strides and fast[1].strides == x_l.strides
+
+
+def test_train_in_float32_matches_torch():
+    """A MobileNetV2-sized channel count, channels-last as in a network, against PyTorch's
+    BatchNorm2d in training mode (its CPU kernel sums in float64 too)."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(11)
+    shape = (4, 96, 14, 14)
+    x = _channels_last((rng.standard_normal(shape) * 2 + 3).astype(np.float32))
+    gy = _channels_last(rng.standard_normal(shape).astype(np.float32))
+    gamma = rng.uniform(0.5, 1.5, 96).astype(np.float32)
+    beta = rng.standard_normal(96).astype(np.float32)
+    y, gx, g_gamma, g_beta = _train_step(x, gamma, beta, gy)
+    assert y.dtype == gx.dtype == g_gamma.dtype == np.float32
+    norm = torch.nn.BatchNorm2d(96, eps=1e-5).train()
+    with torch.no_grad():
+        norm.weight.copy_(torch.from_numpy(gamma))
+        norm.bias.copy_(torch.from_numpy(beta))
+    X = torch.from_numpy(np.ascontiguousarray(x)).requires_grad_()
+    Y = norm(X)
+    Y.backward(torch.from_numpy(np.ascontiguousarray(gy)))
+    np.testing.assert_allclose(y, Y.detach().numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(gx, X.grad.numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(g_gamma, norm.weight.grad.numpy(), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(g_beta, norm.bias.grad.numpy(), rtol=1e-4, atol=1e-4)
+
+
 def test_inference_uses_running_stats_and_matches_torch(device):
     rng = np.random.default_rng(2)
     x, gamma, beta = rng.standard_normal((4, 3, 2, 2)), rng.standard_normal(3), rng.standard_normal(3)
