@@ -87,14 +87,14 @@ class BatchNormTrain(Function):
     # saves writing x_hat.
     def _rows_forward(self, x, gamma, beta):
         rows, m = self.rows, self.m
-        mean = _sums(rows) / m
-        tiled_mean = Slices(rows).tile(mean)
+        mean, slices = _sums(rows) / m, Slices(rows)
+        tiled_mean = slices.tile(mean)
 
         def squares(s, scratch):
             centered = np.subtract(s.of(rows), tiled_mean[:scratch.size], out=scratch)
             return np.einsum("ij,ij->j", s.matrix(centered), s.matrix(centered))
 
-        self.mean, self.var = mean, Slices(rows).sums(squares) / m
+        self.mean, self.var = mean, slices.sums(squares) / m
         self.inv_std = 1.0 / np.sqrt(self.var + self.eps)  # float64, [C]
         scale = gamma * self.inv_std
         return scale_shift(x, scale, beta - scale * mean)
