@@ -275,7 +275,7 @@ def weight_gradient(window, x_l, gy_l):
     """gW [KH, KW, C] = sum over N, OH, OW of tap_ij(padded x_l) * gy, by einsum, in parallel.
 
     At stride 1 the sums run along whole rows as the forward's do (``_einsum_block``), giving
-    one gW per output column, [KH, KW, OW*C], which are then added up: measured 4.3 -> 3.3 ms
+    one gW per output column, [KH, KW, OW*C], which are then added up: measured 4.3 -> 3.7 ms
     on [8, 144, 56, 56], 5.3 -> 3.1 ms on [8, 32, 112, 112]."""
     partial = {}  # one gW per block, added up in a fixed order: the same result every run
 
@@ -327,8 +327,7 @@ def _phase_sums(windows, w, out):
     are not adjacent in gx. On large phases (``ROW_PHASE_POSITIONS``) it is faster to sum whole
     rows into a contiguous scratch (``_einsum_block``, inner loops of cols*C numbers) and copy
     that into place."""
-    n, rows, cols, c = out.shape
-    if rows * cols < ROW_PHASE_POSITIONS:
+    if out.shape[1] * out.shape[2] < ROW_PHASE_POSITIONS:
         np.einsum("nhwijc,ijc->nhwc", windows, w, out=out)
         return
     scratch = np.empty(out.shape, out.dtype)
