@@ -21,6 +21,7 @@ little higher (``python -m bench.vgg_forward`` reports the forward's time and pe
 CuPy arrays need none of this: CuPy keeps its own pool of device memory.
 """
 
+import bisect
 import math
 import sys
 import threading
@@ -47,6 +48,16 @@ def empty(shape, dtype, xp=np):
     return block[:nbytes].view(dtype).reshape(shape)
 
 
+def empty_like(a, dtype=None):
+    """``xp.empty_like(a, dtype)``: a's shape and memory order (a channels-last NCHW view stays
+    channels-last, so that passes over both arrays read and write them in the same order); a
+    large NumPy one on cached memory."""
+    order = sorted(range(a.ndim), key=lambda axis: -abs(a.strides[axis]))  # outermost first
+    block = empty([a.shape[axis] for axis in order], a.dtype if dtype is None else dtype,
+                  get_array_module(a))
+    return block.transpose(np.argsort(order))
+
+
 def zeros(shape, dtype, xp=np):
     """``xp.zeros(shape, dtype)``; a large NumPy one on cached memory."""
     a = empty(shape, dtype, xp)
@@ -67,18 +78,21 @@ def _idle(i):
     return sys.getrefcount(_blocks[i]) == 2
 
 
+def _size(block):
+    return block.size
+
+
 def _take(nbytes):
-    """The smallest idle block of at least ``nbytes``, or a new one."""
-    best = None
-    for i in range(len(_blocks)):
-        if _idle(i) and _blocks[i].size >= nbytes and (
-                best is None or _blocks[i].size < _blocks[best].size):
-            best = i
-    if best is not None:
-        return _blocks[best]
+    """The smallest idle block of at least ``nbytes``, or a new one. ``_blocks`` is kept in
+    order of size, so the search starts at the first block large enough and stops at the
+    first idle one (a training step holds hundreds of blocks, most of them in use)."""
+    for i in range(bisect.bisect_left(_blocks, nbytes, key=_size), len(_blocks)):
+        if _idle(i):
+            return _blocks[i]
     _trim(IDLE_LIMIT - nbytes)
-    _blocks.append(np.empty(nbytes, np.uint8))
-    return _blocks[-1]
+    i = bisect.bisect_right(_blocks, nbytes, key=_size)
+    _blocks.insert(i, np.empty(nbytes, np.uint8))
+    return _blocks[i]
 
 
 def _trim(limit):

@@ -10,6 +10,8 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
+
 from minidl.ops import _budget
 
 # Threads for the passes; 1 runs everything in the calling thread. Why a cap: the passes are
@@ -44,6 +46,27 @@ def cuts(size, parts):
     parts = max(1, min(parts, size))
     bounds = [round(i * size / parts) for i in range(parts + 1)]
     return [slice(a, b) for a, b in zip(bounds, bounds[1:])]
+
+
+# An elementwise pass over an array of at least this many numbers is split over the threads,
+# in slices along its first axis of about SLICE_NUMBERS each (1 MB of float32: in cache while
+# every step of the pass reads and writes the slice).
+PARALLEL_SIZE = 2**20
+SLICE_NUMBERS = 2**18
+
+
+def each_slice(pass_, a):
+    """Call ``pass_(s)`` for slices ``s`` of ``a``'s first axis that together cover ``a``: once
+    with ``Ellipsis`` for a small or a device array, else on slices of about ``SLICE_NUMBERS``
+    numbers, each thread doing a run of consecutive ones."""
+    if not isinstance(a, np.ndarray) or a.ndim == 0 or a.size < PARALLEL_SIZE:
+        pass_(Ellipsis)
+        return
+    n = a.shape[0]
+    step = max(1, SLICE_NUMBERS * n // a.size)
+    run([lambda part=part: [pass_(slice(i, min(i + step, part.stop)))
+                            for i in range(part.start, part.stop, step)]
+         for part in cuts(n, THREADS)])
 
 
 def run_blocks(pass_, n, n_rows, row_bytes, budget):

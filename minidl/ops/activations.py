@@ -23,23 +23,11 @@ Softmax is not elementwise and has its own Function.
 
 from dataclasses import dataclass
 
-import numpy as np
-
 from minidl.autograd import Function
 from minidl.backend import get_array_module, is_gpu_array
-from minidl.ops import _parallel, cuda
+from minidl.ops import _memory, _parallel, cuda
 
 DEFAULT_ALPHA = {"leakyrelu": 0.01, "elu": 1.0}  # DL4J's: leakyrelu's slope, elu's scale
-PARALLEL_SIZE = 2**20  # elements from which a CPU pass is split over the threads
-CHUNK_ELEMENTS = 2**18  # per slice of such a pass done in one go: 1 MB of float32, in cache
-
-
-def _slices(n, size):
-    """For each CPU thread, its run of slices of range(n) (the first axis of an array of
-    ``size`` elements), each about ``CHUNK_ELEMENTS``."""
-    step = max(1, CHUNK_ELEMENTS * n // max(size, 1))
-    return [[slice(a, min(a + step, part.stop)) for a in range(part.start, part.stop, step)]
-            for part in _parallel.cuts(n, _parallel.THREADS)]
 
 
 def _xp(a):
@@ -159,8 +147,9 @@ class ActivationFunction:
         array, the feature axis of a dense layer's [batch, n]. ``residual``, an array of z's
         shape, adds elementwise (a residual block's shortcut, summed in the pass that finishes
         the convolution before it, ``minidl.nn.fusion``). On the CPU a large z is cut along its
-        first axis into slices of about ``CHUNK_ELEMENTS``, split over the threads, and each
-        slice gets its bias, residual and f while it is in cache: one pass over memory.
+        first axis into slices split over the threads (``_parallel.each_slice``), and each
+        slice gets its bias, residual and f while it is in cache: one pass over memory. A new
+        ``out`` is on cached memory (``_memory.empty_like``), in z's memory order.
         """
         if self.is_identity and bias is None and residual is None and out is z:
             return z  # nothing to do, not even a kernel launch
@@ -169,7 +158,7 @@ class ActivationFunction:
             if residual is not None:
                 z = out = xp.add(z, residual, out=out)
             return cuda.bias_activation_forward(z, bias, self.name, self.alpha, out=out)
-        out = xp.empty_like(z) if out is None else out
+        out = _memory.empty_like(z) if out is None else out
         forward = ACTIVATIONS[self.name][0]
 
         def finish(s):
@@ -180,16 +169,14 @@ class ActivationFunction:
                 part = xp.add(part, residual[s], out=out[s])
             forward(part, out[s], self.alpha)
 
-        if xp is not np or z.ndim == 0 or z.size < PARALLEL_SIZE:
-            finish(Ellipsis)
-        else:
-            _parallel.run([lambda part=part: [finish(s) for s in part]
-                           for part in _slices(z.shape[0], z.size)])
+        _parallel.each_slice(finish, z)
         return out
 
     def gradient(self, y, gy, z=None):
         """gz = gy * f'(z), from the output y = f(z) alone (``y`` may be None for identity), or
-        from the input ``z`` for the activations in ``NEEDS_INPUT``."""
+        from the input ``z`` for the activations in ``NEEDS_INPUT``. On the CPU, slice by slice
+        on the threads as ``apply`` (f' of a slice is a temporary that stays in cache), into
+        cached memory in y's order."""
         if self.is_identity:
             return gy
         if self.needs_input:
@@ -200,7 +187,15 @@ class ActivationFunction:
             y = z  # the derivative rows of these read z
         if is_gpu_array(y) and cuda.supports_activation(self.name):
             return cuda.bias_activation_backward(y, gy, self.name, self.alpha)
-        return gy * ACTIVATIONS[self.name][1](y, self.alpha)
+        derivative = ACTIVATIONS[self.name][1]
+        xp = get_array_module(y)
+        gz = _memory.empty_like(y, xp.result_type(gy, y))
+
+        def finish(s):
+            xp.multiply(gy[s], derivative(y[s], self.alpha), out=gz[s])
+
+        _parallel.each_slice(finish, y)
+        return gz
 
 
 IDENTITY = ActivationFunction("identity")

@@ -9,6 +9,7 @@ import numpy as np
 
 from minidl.autograd import Function, Tensor, as_tensor
 from minidl.backend import get_array_module
+from minidl.ops import _memory, _parallel
 from minidl.ops._checks import broadcast_shape, require_float
 from minidl.ops._reduce import normalize_axes, sum_over
 
@@ -22,6 +23,18 @@ def sum_to(gx, shape):
         lead + i for i, n in enumerate(shape) if n == 1 and gx.shape[lead + i] != 1)
     y = sum_over(gx, axes, keepdims=True)
     return y.reshape(shape) if lead else y
+
+
+def _elementwise(ufunc, a, b):
+    """``ufunc(a, b)``. Two NumPy float arrays of one shape and dtype (a residual add, a gate)
+    go slice by slice on the threads (``_parallel.each_slice``) into cached memory in a's
+    order (``_memory``); anything else takes NumPy's own broadcasting and promotion."""
+    if not (isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.shape == b.shape
+            and a.dtype == b.dtype and a.dtype.kind == "f"):
+        return ufunc(a, b)
+    out = _memory.empty_like(a)
+    _parallel.each_slice(lambda s: ufunc(a[s], b[s], out=out[s]), a)
+    return out
 
 
 def _lift(value, like):
@@ -64,7 +77,7 @@ class Add(_Binary):
     op = "add"
 
     def compute(self, a, b):
-        return a + b
+        return _elementwise(np.add, a, b)
 
     def backward(self, gy):
         return self.reduce(gy, gy)
@@ -76,7 +89,7 @@ class Sub(_Binary):
     op = "sub"
 
     def compute(self, a, b):
-        return a - b
+        return _elementwise(np.subtract, a, b)
 
     def backward(self, gy):
         return self.reduce(gy, -gy)
@@ -89,7 +102,7 @@ class Mul(_Binary):
 
     def compute(self, a, b):
         self.a, self.b = a, b
-        return a * b
+        return _elementwise(np.multiply, a, b)
 
     def backward(self, gy):
         need_a, need_b = self.needs_input_grad
@@ -103,7 +116,7 @@ class Div(_Binary):
 
     def compute(self, a, b):
         self.a, self.b = a, b
-        return a / b
+        return _elementwise(np.divide, a, b)
 
     def backward(self, gy):
         need_a, need_b = self.needs_input_grad

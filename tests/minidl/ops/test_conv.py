@@ -136,6 +136,7 @@ def test_blocks_smaller_than_an_image_give_the_same_result(device, monkeypatch):
     conv2d(tx, tW, padding=1).backward(gy)
     for budget in ("COL_CHUNK_BYTES", "GPU_COL_CHUNK_BYTES"):  # the CPU's and the GPU's
         monkeypatch.setattr(conv_module, budget, 700)  # about two output rows
+    monkeypatch.setattr(conv_module, "MIN_BLOCK_PIXELS", 1)
     ux, uW = Tensor(to_device(x), requires_grad=True), Tensor(to_device(W), requires_grad=True)
     y = conv2d(ux, uW, padding=1)
     y.backward(gy)

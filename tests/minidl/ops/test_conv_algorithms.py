@@ -62,6 +62,18 @@ def test_plain_while_the_batch_columns_fit_the_budget_blocked_beyond(monkeypatch
     assert choose_algorithm(window, 6, f32, "gpu").forward is PLAIN.forward
 
 
+def test_blocks_grow_to_min_block_pixels_rows_whatever_the_budget(monkeypatch):
+    window = _window((4, 8, 10, 10))
+    xpad = np.zeros((4, 12, 12, 8), np.float32)
+    monkeypatch.setattr(conv, "COL_CHUNK_BYTES", 1)  # a budget of one byte
+    # at most MIN_BLOCK_PIXELS, in whole output rows (10 pixels) or whole images (100)
+    for min_pixels, rows in ((1, 10), (55, 50), (150, 100), (250, 200), (400, 400)):
+        monkeypatch.setattr(conv, "MIN_BLOCK_PIXELS", min_pixels)
+        sizes = [(stop - start) * (oy1 - oy0) * 10 for start, stop, (oy0, oy1)
+                 in conv.blocks(window, xpad)]
+        assert sum(sizes) == 400 and max(sizes) == rows  # one output row, or whole images
+
+
 def test_winograd_needs_enough_tiles():
     f32 = np.dtype(np.float32)
     few = _window((1, 512, 7, 7))  # ResNet50's last stage at batch 1: 16 tiles
@@ -156,6 +168,7 @@ def test_blocked_paths_equal_the_plain_path(device, monkeypatch, images_per_bloc
     budget = images_per_block * image_bytes or image_bytes // 3
     for name in ("COL_CHUNK_BYTES", "GPU_COL_CHUNK_BYTES"):
         monkeypatch.setattr(conv, name, budget)
+    monkeypatch.setattr(conv, "MIN_BLOCK_PIXELS", 1)
     *blocked, algorithm = _forward_and_grads(x, W, b, stride, activation="relu")
     assert algorithm.forward is BLOCKED.forward and algorithm.grad_weights is BLOCKED.grad_weights
     if stride == 2:
@@ -240,6 +253,7 @@ def test_a_residual_is_summed_before_the_activation_on_every_path(device, monkey
     if force == "blocked":
         monkeypatch.setattr(conv, "COL_CHUNK_BYTES", 2000)
         monkeypatch.setattr(conv, "GPU_COL_CHUNK_BYTES", 2000)
+        monkeypatch.setattr(conv, "MIN_BLOCK_PIXELS", 1)
     if force == "winograd":
         monkeypatch.setattr(winograd, "MIN_CHANNELS", 1)
         monkeypatch.setattr(winograd, "F2_MIN_CHANNELS", 1)

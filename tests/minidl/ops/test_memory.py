@@ -86,3 +86,24 @@ def test_a_repeated_forward_reuses_its_memory_and_gives_the_same_result():
         again = conv2d(conv2d(x, W, padding=1, activation="relu"), W, padding=1).numpy()
     assert blocks > 0 and len(_memory._blocks) == blocks
     np.testing.assert_array_equal(again, first)
+
+
+def test_blocks_stay_in_order_of_size_and_a_busy_block_is_passed_over():
+    arrays = [_memory.empty(n * MB, np.uint8) for n in (8, 2, 4, 2)]
+    assert [b.size for b in _memory._blocks] == [2 * MB, 2 * MB, 4 * MB, 8 * MB]
+    busy = arrays[1]
+    del arrays
+    b = _memory.empty(2 * MB, np.uint8)  # one 2 MB block is busy, the other is not
+    assert not np.shares_memory(b, busy)
+    c = _memory.empty(2 * MB, np.uint8)  # both 2 MB blocks busy now: the 4 MB one
+    assert address(c) == address(_memory._blocks[2]) and len(_memory._blocks) == 4
+
+
+@pytest.mark.parametrize("axes", [(0, 1, 2, 3), (0, 3, 1, 2), (2, 0, 3, 1)])
+def test_empty_like_keeps_the_memory_order(axes):
+    a = np.empty((3, 40, 50, 70), np.float32).transpose(axes)  # 1.6 MB: from the cache
+    b = _memory.empty_like(a)
+    assert b.shape == a.shape and b.dtype == a.dtype and b.base is not None
+    assert np.argsort(b.strides).tolist() == np.argsort(a.strides).tolist()
+    assert b.transpose(np.argsort(axes)).flags.c_contiguous
+    assert _memory.empty_like(a, np.float64).dtype == np.float64

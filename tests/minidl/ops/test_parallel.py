@@ -44,3 +44,37 @@ def test_run_blocks_visits_every_row_of_every_image_once(monkeypatch):
         _parallel.run_blocks(lambda images, rows: np.add.at(seen, (images, rows), 1),
                              n, n_rows, 10, budget)
         np.testing.assert_array_equal(seen, 1)
+
+
+def test_each_slice_covers_the_first_axis_once(monkeypatch):
+    monkeypatch.setattr(_parallel, "THREADS", 3)
+    monkeypatch.setattr(_parallel, "SLICE_NUMBERS", 1000)
+    a = np.zeros((37, 3, 100))  # 11,100 numbers: slices of 3 items
+    monkeypatch.setattr(_parallel, "PARALLEL_SIZE", a.size)
+    seen = []
+    _parallel.each_slice(lambda s: seen.append((s.start, s.stop)), a)
+    covered = sorted(i for start, stop in seen for i in range(start, stop))
+    assert covered == list(range(37)) and max(stop - start for start, stop in seen) == 3
+    calls = []
+    _parallel.each_slice(calls.append, a[:, :, :50])  # below PARALLEL_SIZE: one call
+    assert calls == [Ellipsis]
+
+
+def test_large_activation_gradients_and_sums_match_the_plain_formulas(monkeypatch):
+    from minidl import Tensor
+    from minidl.ops import activations
+    monkeypatch.setattr(_parallel, "THREADS", 3)
+    monkeypatch.setattr(_parallel, "SLICE_NUMBERS", 2**14)  # many slices per thread
+    rng = np.random.default_rng(1)
+    shape = (5, 24, 24, 400)  # > 2**20 numbers
+    y_l, gy_l = (rng.standard_normal(shape, dtype=np.float32) for _ in range(2))
+    y, gy = y_l.transpose(0, 3, 1, 2), gy_l.transpose(0, 3, 1, 2)
+    for name, derivative in [("relu", y > 0), ("tanh", 1 - y * y), ("relu6", (y > 0) & (y < 6))]:
+        gz = activations.gradient(y, gy, name)
+        np.testing.assert_array_equal(gz, gy * derivative.astype(np.float32))
+        assert gz.transpose(0, 2, 3, 1).flags.c_contiguous  # y's order
+    a, b = Tensor(y, requires_grad=True), Tensor(gy, requires_grad=True)
+    for got, want in [(a + b, y + gy), (a - b, y - gy), (a * b, y * gy), (a / b, y / gy)]:
+        np.testing.assert_array_equal(got.data, want)
+    (a * b).backward(np.ones_like(y))
+    np.testing.assert_array_equal(a.grad, gy)
