@@ -56,20 +56,22 @@ def random_mobilenetv2(size, seed=0):
     return net.init_from_tables(tables)
 
 
-def torch_forward(torch, x, p):
+def torch_forward(torch, x, p, train=False):
     """MobileNetV2 (Keras' variant) in PyTorch functional ops; ``p`` maps "<layer>_<param>" to
-    tensors, depthwise W already in torch's [C, 1, 3, 3]."""
+    tensors, depthwise W already in torch's [C, 1, 3, 3].
+    ``train``: batch norm in training mode (batch statistics; the running ones in ``p`` are
+    updated in place) and autograd on, as ``bench.train_step`` runs it."""
     F = torch.nn.functional
 
     def bn(name, x):
         return F.batch_norm(x, p[f"{name}_mean"], p[f"{name}_var"], p[f"{name}_gamma"],
-                            p[f"{name}_beta"], False, 0.0, KERAS.bn_eps)
+                            p[f"{name}_beta"], train, 0.1, KERAS.bn_eps)
 
     def tf_pad(x):  # Keras' correct_pad / TF "same" before a 3x3 stride-2 window
         h, w = x.shape[2:]
         return F.pad(x, (w % 2, 1, h % 2, 1))
 
-    with torch.no_grad():
+    with torch.set_grad_enabled(train):
         x = F.relu6(bn("bn_Conv1", F.conv2d(tf_pad(x), p["Conv1_W"], None, 2)))
         for prefix, _, expansion, _, stride in block_specs():
             y = x

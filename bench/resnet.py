@@ -43,17 +43,19 @@ def random_resnet50(size, seed=0):
     return net.init_from_tables(tables)
 
 
-def torch_forward(torch, x, p):
+def torch_forward(torch, x, p, train=False):
     """ResNet50 (Keras' variant) in PyTorch functional ops; ``p`` maps "<layer>_<param>" to
-    tensors."""
+    tensors.
+    ``train``: batch norm in training mode (batch statistics; the running ones in ``p`` are
+    updated in place) and autograd on, as ``bench.train_step`` runs it."""
     F = torch.nn.functional
 
     def conv_bn(name, x, stride=1, padding=0):
         x = F.conv2d(x, p[f"{name}_conv_W"], p[f"{name}_conv_b"], stride, padding)
         return F.batch_norm(x, p[f"{name}_bn_mean"], p[f"{name}_bn_var"], p[f"{name}_bn_gamma"],
-                            p[f"{name}_bn_beta"], False, 0.0, KERAS.bn_eps)
+                            p[f"{name}_bn_beta"], train, 0.1, KERAS.bn_eps)
 
-    with torch.no_grad():
+    with torch.set_grad_enabled(train):
         x = F.relu(conv_bn("conv1", F.pad(x, (3, 3, 3, 3)), 2))
         x = F.max_pool2d(F.pad(x, (1, 1, 1, 1)), 3, 2)
         for stage, _, blocks, stride in STAGES:
