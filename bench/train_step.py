@@ -9,7 +9,8 @@ minidl runs ``fit`` on the zoo's ``init()`` network (every layer trainable, an O
 weights of ``bench.resnet`` / ``bench.mobilenet``'s random networks. PyTorch runs the same
 network through those benches' functional forwards with batch norm in training mode, the same
 loss, autograd and an SGD step on the same arrays (copies). Fine-tuning every layer is the
-costly end of transfer learning; the frozen part of a network never runs a backward.
+costly end of transfer learning; the frozen part of a network never runs a backward. Both
+networks' training-mode outputs are compared first.
 """
 
 import argparse
@@ -49,10 +50,14 @@ def torch_step(torch, forward, params, x, y):
 
 def twin_step(torch, forward, net, x, y):
     """A callable running ``torch_step`` on copies of ``net``'s weights (depthwise kernels in
-    torch's layout: ``mobilenet.torch_params``)."""
+    torch's layout: ``mobilenet.torch_params``), after checking that both networks give the same
+    training-mode softmax on ``x``."""
     params = {k: v.detach().clone().requires_grad_(not k.endswith(("_mean", "_var")))
               for k, v in mobilenet.torch_params(torch, net).items()}
     tx, ty = torch.from_numpy(x), torch.from_numpy(y)
+    theirs = forward(torch, tx, params, train=True).detach().numpy()
+    diff = np.abs(net.output_single(x, train=True) - theirs).max()
+    print(f"max |minidl - torch| on the training-mode softmax output: {diff:.2e}")
     return lambda: torch_step(torch, forward, params, tx, ty)
 
 
