@@ -66,7 +66,8 @@ def test_blocks_grow_to_min_block_pixels_rows_whatever_the_budget(monkeypatch):
     window = _window((4, 8, 10, 10))
     xpad = np.zeros((4, 12, 12, 8), np.float32)
     monkeypatch.setattr(conv, "COL_CHUNK_BYTES", 1)  # a budget of one byte
-    # at most MIN_BLOCK_PIXELS, in whole output rows (10 pixels) or whole images (100)
+    # blocks grow to MIN_BLOCK_PIXELS, rounded down to whole output rows (10 pixels each) or
+    # whole images (100)
     for min_pixels, rows in ((1, 10), (55, 50), (150, 100), (250, 200), (400, 400)):
         monkeypatch.setattr(conv, "MIN_BLOCK_PIXELS", min_pixels)
         sizes = [(stop - start) * (oy1 - oy0) * 10 for start, stop, (oy0, oy1)
