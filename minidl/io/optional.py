@@ -9,7 +9,7 @@ import importlib
 
 # a package -> the minidl extra that installs it (pyproject.toml)
 EXTRAS = {"h5py": "convert", "onnx": "onnx", "tensorboardX": "tensorboard", "pdoc": "docs",
-          "dask": "dask", "distributed": "dask", "cupy": "gpu"}
+          "dask": "dask", "distributed": "dask", "cupy": "gpu", "numba": "jit"}
 
 
 class MissingDependencyError(ImportError):

@@ -32,7 +32,7 @@ KNOWN = {}
 # `minidl demo` runs the demo: the one module outside transfer/demo that may import it.
 DEMO_COMMAND = "minidl.cli.demo"
 
-OPTIONAL = ("cupy", "h5py", "dask", "onnx", "tensorboardX", "torch")
+OPTIONAL = ("cupy", "h5py", "dask", "onnx", "tensorboardX", "torch", "numba")
 
 
 # -- reading the graph --------------------------------------------------------------------------

@@ -1,15 +1,26 @@
 """depthwise_conv2d: forward against a hand loop and PyTorch (groups=C), backward by float64
-gradcheck and PyTorch, on the CPU and the emulated GPU; the CUDA kernels against the CPU path."""
+gradcheck and PyTorch, on the CPU and the emulated GPU; the CUDA kernels against the CPU path.
+Every test runs twice on the CPU: with numba's compiled loops and with NumPy's einsums."""
 
 import numpy as np
 import pytest
 
 from minidl import Tensor, gradcheck, no_grad
 from minidl.backend import gpu_available, to_cpu, to_device
-from minidl.ops import cuda, depthwise, depthwise_conv2d
+from minidl.ops import cuda, depthwise, depthwise_conv2d, jit
 from minidl.ops.depthwise import (correlate, correlate_taps, from_torch, input_gradient,
                                   phase_gradient, scatter_taps, to_torch, weight_gradient)
 from minidl.ops.window import Window, channels_first, channels_last
+
+
+@pytest.fixture(autouse=True, params=["compiled", "numpy"])
+def loops(request, monkeypatch):
+    """The CPU path under test: the compiled loops (``minidl.ops.depthwise_jit``, when numba is
+    installed) or NumPy's einsums."""
+    if request.param == "compiled":
+        pytest.importorskip("numba")
+    monkeypatch.setattr(jit, "_enabled", request.param == "compiled")
+    return request.param
 
 
 def depthwise_loop(x, W, b, stride, pads, dilation):
@@ -289,3 +300,41 @@ def test_weight_gradient_over_many_chunks(xp):
     got = cuda.depthwise_backward_weight(window, xp.asarray(channels_last(x).copy()),
                                          xp.asarray(gy), 2)
     np.testing.assert_allclose(_host(got), tW.grad, rtol=1e-12)
+
+
+# (shape, stride): MobileNetV2-like layers large enough for the compiled 3x3 fast path inside
+# the image and the bounds-checked loop on its border, cut by images and by bands of rows
+LARGE = [((3, 40, 17, 15), 1), ((3, 40, 17, 15), 2), ((1, 24, 21, 20), 1), ((1, 24, 21, 20), 2)]
+
+
+@pytest.mark.parametrize("shape, stride", LARGE)
+def test_float32_paths_match_the_float64_sums(loops, monkeypatch, shape, stride):
+    """float32 forward, gx and gW of either CPU path against the float64 definitions, with the
+    work split over the threads."""
+    monkeypatch.setattr(depthwise, "PARALLEL_OUTPUTS", 0)
+    rng = np.random.default_rng(8)
+    window = Window("t", shape, (3, 3), stride, 1, 1)
+    x = rng.standard_normal((shape[0], *shape[2:], shape[1]))
+    w = rng.standard_normal((3, 3, shape[1]))
+    gy = rng.standard_normal((shape[0], window.oh, window.ow, shape[1]))
+    f32 = [a.astype(np.float32) for a in (x, w, gy)]
+    out = np.empty(gy.shape, np.float32)
+    for got, expected in [
+            (correlate(window, f32[0], f32[1], out), correlate_taps(window, window.pad(x), w)),
+            (input_gradient(window, f32[2], f32[1]), window.interior(scatter_taps(window, gy, w))),
+            (weight_gradient(window, f32[0], f32[2]),
+             weight_gradient_taps(window, window.pad(x), gy))]:
+        assert got.dtype == np.float32
+        np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_the_compiled_loops_take_float32_and_float64_numpy_arrays_only(loops):
+    """float16 (and any array that is not NumPy's) goes the einsum way; the results agree."""
+    half = np.ones((1, 4, 4, 2), np.float16)
+    expected_loops = loops == "compiled"
+    assert (depthwise._compiled(half.astype(np.float32)) is not None) == expected_loops
+    assert depthwise._compiled(half) is None
+    window = Window("t", (1, 2, 4, 4), (3, 3), 1, 1, 1)
+    w = np.full((3, 3, 2), 0.5, np.float16)
+    y = correlate(window, half, w, np.empty((1, 4, 4, 2), np.float16))
+    np.testing.assert_allclose(y, correlate_taps(window, window.pad(half), w))

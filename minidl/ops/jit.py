@@ -1,0 +1,45 @@
+"""Compiled CPU loops, when numba is installed (``pip install 'minidl[jit]'``).
+
+Most of the engine's CPU work is BLAS (convolutions and dense layers as GEMMs) or NumPy passes
+that run at memory speed; a few loops are neither, and there NumPy leaves the machine half
+idle. The depthwise convolution is the one that matters (``minidl.ops.depthwise_jit``). Its
+loops are compiled on first use (cached on disk by numba afterwards) and run when
+
+- numba can be imported, and
+- ``MINIDL_JIT`` is not ``0`` (read at the first use; ``set_enabled`` changes it later).
+
+Otherwise the NumPy path runs, with the same results up to float rounding: the tests run both.
+"""
+
+import importlib
+import os
+
+_enabled = None  # True, False, or None: not decided yet (MINIDL_JIT, then whether numba loads)
+
+
+def set_enabled(flag):
+    """Use the compiled loops (True, if numba can be imported) or the NumPy ones (False)."""
+    global _enabled
+    _enabled = bool(flag) and _numba_importable()
+
+
+def enabled():
+    """Whether the compiled loops run (see the module docstring)."""
+    global _enabled
+    if _enabled is None:
+        _enabled = os.environ.get("MINIDL_JIT", "1").strip() != "0" and _numba_importable()
+    return _enabled
+
+
+def _numba_importable():
+    try:
+        importlib.import_module("numba")
+    except ImportError:
+        return False
+    return True
+
+
+def kernels(module):
+    """The compiled-kernel module ``module`` (``"minidl.ops.depthwise_jit"``) imported, or None
+    when the compiled loops are off."""
+    return importlib.import_module(module) if enabled() else None
