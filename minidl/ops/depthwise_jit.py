@@ -12,7 +12,7 @@ Shapes: x [N, H, W, C], w [KH, KW, C], y [N, OH, OW, C], all C-contiguous, one d
 float64). ``geometry`` is (sy, sx, pad_top, pad_left, dy, dx): strides, the zero border's top and
 left widths, dilations. Taps that fall on the border are skipped: no padded copy is made. Each
 loop covers images [n0, n1) and rows [r0, r1) of its output, so that threads (``nogil``) can share
-the work (``minidl.ops.depthwise._parts``).
+the work (``minidl.ops.depthwise._run_parts``).
 """
 
 import numpy as np
@@ -21,6 +21,9 @@ from minidl.io.optional import require
 
 numba = require("numba", "the compiled depthwise loops (minidl.ops.depthwise_jit)")
 
+DTYPES = (np.dtype(np.float32), np.dtype(np.float64))  # what the loops are compiled for
+
+# nogil: the loops run on minidl's threads side by side; cache: compiled once per machine
 kernel = numba.njit(nogil=True, boundscheck=False, cache=True)
 helper = numba.njit(nogil=True, boundscheck=False, cache=True, inline="always")
 
@@ -124,5 +127,3 @@ def weight_gradient(x, gy, gw, geometry, n0, n1, r0, r1):
                         for c in range(g.shape[0]):
                             gw_ij[c] += x_ij[c] * g[c]
 
-
-DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
