@@ -13,6 +13,7 @@ Otherwise the NumPy path runs, with the same results up to float rounding: the t
 
 import importlib
 import os
+import warnings
 
 _enabled = None  # True, False, or None: not decided yet (MINIDL_JIT, then whether numba loads)
 
@@ -41,5 +42,16 @@ def _numba_importable():
 
 def kernels(module):
     """The compiled-kernel module ``module`` (``"minidl.ops.depthwise_jit"``) imported, or None
-    when the compiled loops are off."""
-    return importlib.import_module(module) if enabled() else None
+    when the compiled loops are off. If numba is installed but cannot set the module up here (it
+    refuses to cache when no folder is writable, for one), a warning says why and the NumPy
+    loops run from then on."""
+    if not enabled():
+        return None
+    try:
+        return importlib.import_module(module)
+    except Exception as error:  # noqa: BLE001 (any failure: the NumPy loops still work)
+        set_enabled(False)
+        warnings.warn(f"minidl: the compiled loops are off: {module} failed to load "
+                      f"({type(error).__name__}: {error}); the NumPy loops run instead",
+                      RuntimeWarning, stacklevel=2)
+        return None

@@ -41,3 +41,11 @@ def test_set_enabled_switches_between_the_paths(monkeypatch):
     assert jit.kernels("minidl.ops.depthwise_jit") is None
     jit.set_enabled(True)
     assert jit.kernels("minidl.ops.depthwise_jit").correlate is not None
+
+
+def test_a_module_that_fails_to_load_turns_the_loops_off_with_a_warning(monkeypatch):
+    pytest.importorskip("numba")
+    monkeypatch.setattr(jit, "_enabled", True)
+    with pytest.warns(RuntimeWarning, match="minidl.ops.no_such_kernels failed to load"):
+        assert jit.kernels("minidl.ops.no_such_kernels") is None
+    assert not jit.enabled()
