@@ -260,12 +260,9 @@ def _einsum_block(windows, w, y, tiled):
 
 # -- the compiled loops (``minidl.ops.depthwise_jit``, when numba is installed) ------------------
 def _compiled(a):
-    """The compiled loops when they are on (``minidl.ops.jit``) and take ``a``'s dtype (a NumPy
-    float32 or float64 array), else None: the einsum paths then run."""
-    if not isinstance(a, np.ndarray):
-        return None
-    compiled = jit.kernels("minidl.ops.depthwise_jit")
-    return compiled if compiled is not None and a.dtype in compiled.DTYPES else None
+    """The compiled loops when they are on and take ``a`` (``minidl.ops.jit.kernels``), else
+    None: the einsum paths then run."""
+    return jit.kernels("minidl.ops.depthwise_jit", a)
 
 
 def _geometry(window):

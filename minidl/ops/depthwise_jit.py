@@ -15,17 +15,7 @@ loop covers images [n0, n1) and rows [r0, r1) of its output, so that threads (``
 the work (``minidl.ops.depthwise._run_parts``).
 """
 
-import numpy as np
-
-from minidl.io.optional import require
-
-numba = require("numba", "the compiled depthwise loops (minidl.ops.depthwise_jit)")
-
-DTYPES = (np.dtype(np.float32), np.dtype(np.float64))  # what the loops are compiled for
-
-# nogil: the loops run on minidl's threads side by side; cache: compiled once per machine
-kernel = numba.njit(nogil=True, boundscheck=False, cache=True)
-helper = numba.njit(nogil=True, boundscheck=False, cache=True, inline="always")
+from minidl.ops.jit import helper, kernel
 
 
 @helper

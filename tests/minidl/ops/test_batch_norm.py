@@ -1,4 +1,5 @@
-"""Batch normalization: batch statistics in training, running averages in inference."""
+"""Batch normalization: batch statistics in training, running averages in inference. Every test
+runs on both CPU paths of the training-mode fast path: numba's compiled loops and NumPy's."""
 
 import importlib
 
@@ -11,6 +12,8 @@ from minidl.ops import batch_norm
 
 # The module (``minidl.ops.batch_norm`` as an attribute is the function of the same name).
 bn_module = importlib.import_module("minidl.ops.batch_norm")
+
+pytestmark = pytest.mark.usefixtures("loops")  # conftest
 
 
 def _tensors(*arrays):
@@ -63,9 +66,11 @@ def _channels_last(a):
 def test_train_fast_path_is_the_plain_formula(monkeypatch, shape):
     """A channels-last x takes the sliced fast path (``BatchNormTrain._rows_forward``), an
     NCHW-contiguous one the plain formulas: the same y and gradients, with many slices and
-    sum blocks, and the result and gradient in the channels-last layout."""
+    sum blocks (or rows shared out among the threads), and the result and gradient in the
+    channels-last layout."""
     monkeypatch.setattr(bn_module, "SLICE_SIZE", 7)  # slices of one row when < C
     monkeypatch.setattr(bn_module, "SUM_BLOCK", 11)
+    monkeypatch.setattr(bn_module._parallel, "PARALLEL_SIZE", 1)  # compiled: rows on threads
     rng = np.random.default_rng(10)
     x, gy = rng.standard_normal(shape) * 3 + 1, rng.standard_normal(shape)
     gamma, beta = rng.standard_normal(shape[1]), rng.standard_normal(shape[1])
@@ -183,3 +188,21 @@ def test_inference_with_a_trainable_gamma_still_builds_the_graph():
                                                         x.shape), rtol=1e-12)
     np.testing.assert_allclose(tg.grad, ((x - mean.reshape(1, 3, 1, 1)) * inv_std.reshape(
         1, 3, 1, 1)).sum(axis=(0, 2, 3)), rtol=1e-12)
+
+
+def test_train_statistics_of_float32_far_from_zero(loops, monkeypatch):
+    """Activations of mean 1000 and std 0.01 (a one-pass sum of squares about 0 would lose every
+    digit of the variance), the rows split over the threads: the batch mean and variance
+    against float64's. The compiled pass sums in float64 about one row of x (the shifted-data
+    variance); NumPy's path adds float32 block sums in float64."""
+    monkeypatch.setattr(bn_module._parallel, "PARALLEL_SIZE", 1)
+    rng = np.random.default_rng(12)
+    shape = (4, 6, 9, 8)
+    x = _channels_last((1000 + 0.01 * rng.standard_normal(shape)).astype(np.float32))
+    fn = bn_module.BatchNormTrain(1e-8)
+    fn.forward(x, np.ones(6, np.float32), np.zeros(6, np.float32))
+    x64 = x.astype(np.float64)
+    # NumPy: the mean off by 2e-7 of 1000 moves a variance of 1e-4 by up to 1e-3 of itself
+    mean_rtol, var_rtol = (1e-13, 1e-9) if loops == "compiled" else (1e-6, 1e-2)
+    np.testing.assert_allclose(fn.mean, x64.mean(axis=(0, 2, 3)), rtol=mean_rtol)
+    np.testing.assert_allclose(fn.var, x64.var(axis=(0, 2, 3)), rtol=var_rtol)

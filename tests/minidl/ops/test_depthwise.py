@@ -7,20 +7,13 @@ import pytest
 
 from minidl import Tensor, gradcheck, no_grad
 from minidl.backend import gpu_available, to_cpu, to_device
-from minidl.ops import cuda, depthwise, depthwise_conv2d, jit
+from minidl.ops import cuda, depthwise, depthwise_conv2d
 from minidl.ops.depthwise import (correlate, correlate_taps, from_torch, input_gradient,
                                   phase_gradient, scatter_taps, to_torch, weight_gradient)
 from minidl.ops.window import Window, channels_first, channels_last
 
 
-@pytest.fixture(autouse=True, params=["compiled", "numpy"])
-def loops(request, monkeypatch):
-    """The CPU path under test: the compiled loops (``minidl.ops.depthwise_jit``, when numba is
-    installed) or NumPy's einsums."""
-    if request.param == "compiled":
-        pytest.importorskip("numba")
-    monkeypatch.setattr(jit, "_enabled", request.param == "compiled")
-    return request.param
+pytestmark = pytest.mark.usefixtures("loops")  # every test on both CPU paths (conftest)
 
 
 def depthwise_loop(x, W, b, stride, pads, dilation):
