@@ -12,7 +12,7 @@ Shapes: x [N, H, W, C], w [KH, KW, C], y [N, OH, OW, C], all C-contiguous, one d
 float64). ``geometry`` is (sy, sx, pad_top, pad_left, dy, dx): strides, the zero border's top and
 left widths, dilations. Taps that fall on the border are skipped: no padded copy is made. Each
 loop covers images [n0, n1) and rows [r0, r1) of its output, so that threads (``nogil``) can share
-the work (``minidl.ops.depthwise._run_parts``).
+the work (``minidl.ops.depthwise_einsum.run_parts``).
 """
 
 from minidl.ops.jit import helper, kernel

@@ -3,7 +3,8 @@
 Most of the engine's CPU work is BLAS (convolutions and dense layers as GEMMs) or NumPy passes
 that run at memory speed; a few loops are neither, and there NumPy leaves the machine half
 idle: the depthwise convolution (``minidl.ops.depthwise_jit``) and batch norm's training-mode
-sums (``minidl.ops.batch_norm_jit``). Their loops are compiled on first use (cached on disk by numba afterwards) and run when
+sums (``minidl.ops.batch_norm_jit``). Their loops are compiled on first use (cached on disk
+by numba afterwards) and run when
 
 - numba can be imported, and
 - ``MINIDL_JIT`` is not ``0`` (read at the first use; ``set_enabled`` changes it later).

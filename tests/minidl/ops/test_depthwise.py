@@ -7,9 +7,10 @@ import pytest
 
 from minidl import Tensor, gradcheck, no_grad
 from minidl.backend import gpu_available, to_cpu, to_device
-from minidl.ops import cuda, depthwise, depthwise_conv2d
+from minidl.ops import cuda, depthwise, depthwise_conv2d, depthwise_einsum
 from minidl.ops.depthwise import (correlate, correlate_taps, from_torch, input_gradient,
-                                  phase_gradient, scatter_taps, to_torch, weight_gradient)
+                                  to_torch, weight_gradient)
+from minidl.ops.depthwise_einsum import phase_gradient, scatter_taps
 from minidl.ops.window import Window, channels_first, channels_last
 
 
@@ -94,17 +95,16 @@ def test_gradcheck_with_an_activation(device, name):
 
 @pytest.fixture(params=["whole", "split", "image by image", "one thread"])
 def border(request, monkeypatch):
-    """The CPU block plans: small images padded whole, and (as large images are) the border
-    blocks split off the inside (``depthwise.GRID_MIN_POSITIONS``), or one image per block
-    (as images over ``depthwise.RUN_BYTES`` are), each split over the threads as large outputs
-    are; and small outputs, all blocks in the calling thread (``depthwise.PARALLEL_OUTPUTS``).
-    """
+    """The CPU block plans (``depthwise_einsum``): small images padded whole, and (as large
+    images are) the border blocks split off the inside (``GRID_MIN_POSITIONS``), or one image
+    per block (as images over ``RUN_BYTES`` are), each split over the threads as large outputs
+    are; and small outputs, all blocks in the calling thread (``PARALLEL_OUTPUTS``)."""
     if request.param == "split":
-        monkeypatch.setattr(depthwise, "GRID_MIN_POSITIONS", 0)
+        monkeypatch.setattr(depthwise_einsum, "GRID_MIN_POSITIONS", 0)
     if request.param == "image by image":
-        monkeypatch.setattr(depthwise, "RUN_BYTES", 0)
+        monkeypatch.setattr(depthwise_einsum, "RUN_BYTES", 0)
     if request.param != "one thread":
-        monkeypatch.setattr(depthwise, "PARALLEL_OUTPUTS", 0)
+        monkeypatch.setattr(depthwise_einsum, "PARALLEL_OUTPUTS", 0)
     return request.param
 
 
@@ -171,10 +171,10 @@ def test_the_fast_paths_are_the_plain_sums_over_taps(border, layout, shape, stri
     rng = np.random.default_rng(6)
     window = Window("t", shape, (3, 3), stride, padding, dilation)
     if border == "split":
-        assert (len(depthwise._grid(window, slice(0, window.oh))) > 1) == bool(padding)
+        assert (len(depthwise_einsum._grid(window, slice(0, window.oh))) > 1) == bool(padding)
     x = rng.standard_normal(shape)
     x_l = channels_last(x) if layout == "NCHW" else np.ascontiguousarray(channels_last(x))
-    assert depthwise._whole_rows(window, x_l) == (layout == "channels-last" and stride == 1)
+    assert depthwise_einsum.whole_rows(window, x_l) == (layout == "channels-last" and stride == 1)
     w = rng.standard_normal((3, 3, shape[1]))
     out = np.empty((shape[0], window.oh, window.ow, shape[1]))
     np.testing.assert_allclose(correlate(window, x_l, w, out),
@@ -200,9 +200,9 @@ PHASES = [((2, 3, 9, 8), 3, 2, 1, "truncate"), ((1, 2, 10, 11), (5, 3), (3, 2), 
 @pytest.mark.parametrize("shape, kernel, stride, padding, mode", PHASES)
 def test_the_phase_gradient_is_the_tap_scatter(monkeypatch, whole_rows, shape, kernel, stride,
                                                padding, mode):
-    """Both ways of summing a phase (``depthwise._phase_sums``) give the scatter's gx."""
+    """Both ways of summing a phase (``depthwise_einsum._phase_sums``) give the scatter's gx."""
     if whole_rows:
-        monkeypatch.setattr(depthwise, "ROW_PHASE_POSITIONS", 0)
+        monkeypatch.setattr(depthwise_einsum, "ROW_PHASE_POSITIONS", 0)
     rng = np.random.default_rng(7)
     window = Window("t", shape, kernel, stride, padding, 1, mode)
     gy = rng.standard_normal((shape[0], window.oh, window.ow, shape[1]))
@@ -304,7 +304,7 @@ LARGE = [((3, 40, 17, 15), 1), ((3, 40, 17, 15), 2), ((1, 24, 21, 20), 1), ((1, 
 def test_float32_paths_match_the_float64_sums(loops, monkeypatch, shape, stride):
     """float32 forward, gx and gW of either CPU path against the float64 definitions, with the
     work split over the threads."""
-    monkeypatch.setattr(depthwise, "PARALLEL_OUTPUTS", 0)
+    monkeypatch.setattr(depthwise_einsum, "PARALLEL_OUTPUTS", 0)
     rng = np.random.default_rng(8)
     window = Window("t", shape, (3, 3), stride, 1, 1)
     x = rng.standard_normal((shape[0], *shape[2:], shape[1]))
