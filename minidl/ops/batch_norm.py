@@ -97,21 +97,10 @@ class BatchNormTrain(Function):
             s, q = _row_sums(compiled.shifted_sums, (rows, shift), rows)
             self.mean, self.var = shift + s / m, np.maximum(q / m - (s / m) ** 2, 0.0)
         else:
-            self.mean, self.var = self._mean_and_variance(rows, m)
+            self.mean, self.var = _mean_and_variance(rows, m)
         self.inv_std = 1.0 / np.sqrt(self.var + self.eps)  # float64, [C]
         scale = gamma * self.inv_std
         return scale_shift(x, scale, beta - scale * self.mean)
-
-    @staticmethod
-    def _mean_and_variance(rows, m):
-        mean, slices = _sums(rows) / m, Slices(rows)
-        tiled_mean = slices.tile(mean)
-
-        def squares(s, scratch):
-            centered = np.subtract(s.of(rows), tiled_mean[:scratch.size], out=scratch)
-            return np.einsum("ij,ij->j", s.matrix(centered), s.matrix(centered))
-
-        return mean, slices.sums(squares) / m
 
     def _rows_backward(self, gy):
         """gx = gamma * inv_std * (gy - mean(gy) - x_hat * mean(gy * x_hat)), with x_hat =
@@ -137,6 +126,20 @@ class BatchNormTrain(Function):
         else:
             _multiply_add(gy_rows, rows, k, a, c, gx)
         return _as_input_layout(gx, gy.shape), g_gamma.astype(gy.dtype), g_beta.astype(gy.dtype)
+
+
+def _mean_and_variance(rows, m):
+    """The per-channel mean and variance of [rows, C] ``rows`` (m numbers per channel), in
+    float64 (NumPy's way: BLAS block sums for the mean, a pass of slices for the squares about
+    it)."""
+    mean, slices = _sums(rows) / m, Slices(rows)
+    tiled_mean = slices.tile(mean)
+
+    def squares(s, scratch):
+        centered = np.subtract(s.of(rows), tiled_mean[:scratch.size], out=scratch)
+        return np.einsum("ij,ij->j", s.matrix(centered), s.matrix(centered))
+
+    return mean, slices.sums(squares) / m
 
 
 def _gradient_sums(gy_rows, rows, mean):

@@ -4,7 +4,8 @@
 The NumPy fast path of ``minidl.ops.batch_norm`` takes each per-channel sum in a pass of its own
 (the mean, then the squares about it; the sum of gy, then gy * (x - mean)) and builds gx from
 three NumPy operations per slice. Here each pair of sums is one pass over x (and gy), summed in
-float64, and gx is one multiply-add pass: 2.5-4x faster on MobileNetV2's and ResNet50's layers.
+float64, and gx is one multiply-add pass: forward+backward about 2x faster on MobileNetV2's and
+ResNet50's layers (``bench.batch_norm``: [8,144,56,56] 13.4 -> 7.0 ms).
 
 Shapes: ``rows`` (x) and ``gy`` [R, C], C-contiguous (a channels-last activation as a matrix,
 ``batch_norm._channel_rows``); per-channel vectors [C]; each loop covers rows [r0, r1), so

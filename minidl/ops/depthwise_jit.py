@@ -116,4 +116,3 @@ def weight_gradient(x, gy, gw, geometry, n0, n1, r0, r1):
                         x_ij, gw_ij = x[n, h, v], gw[i, j]
                         for c in range(g.shape[0]):
                             gw_ij[c] += x_ij[c] * g[c]
-
